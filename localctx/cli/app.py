@@ -1,0 +1,78 @@
+"""The `localctx` command: assembles the command modules and maps errors in one place."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from localctx.errors import LocalctxError
+
+
+class LocalctxGroup(TyperGroup):
+    """Turns LocalctxError into one line on stderr and its exit code (2: bad input, 1: run failure)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from localctx.cli._output import error_line
+
+        try:
+            return super().invoke(ctx)
+        except LocalctxError as exc:
+            if os.environ.get("LOCALCTX_DEBUG"):
+                traceback.print_exc()
+            error_line(exc.one_line())
+            raise click.exceptions.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            error_line("interrupted")
+            raise click.exceptions.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=LocalctxGroup,
+    name="localctx",
+    help="Run quantized long-context GGUF models locally: inspect, plan memory, extend context, chat, summarize.",
+    no_args_is_help=False,
+    invoke_without_command=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+#: command modules, each with `register(app)`; a missing module is skipped (heavy imports stay lazy)
+COMMAND_MODULES = (
+    "models", "inspect", "doctor", "estimate", "plan", "presets", "pull", "chat", "summarize",
+    "eval", "tui",
+)
+
+
+@app.callback()
+def _root(ctx: typer.Context) -> None:
+    """localctx: know before you load whether a context fits; run past the trained length and measure it."""
+    if ctx.invoked_subcommand is None:
+        if importlib.util.find_spec("localctx.tui") is not None and sys.stdout.isatty():
+            from localctx.tui.app import run_tui
+
+            run_tui()
+        else:
+            click.echo(ctx.get_help())
+
+
+for _name in COMMAND_MODULES:
+    _modname = f"localctx.cli.{_name}"
+    if importlib.util.find_spec(_modname) is not None:
+        importlib.import_module(_modname).register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

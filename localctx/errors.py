@@ -1,0 +1,83 @@
+"""One error hierarchy for everything a user can get wrong.
+
+Library and service code only raises these; the CLI prints ``message`` (+ ``hint``) on one line to
+stderr and exits with ``exit_code``; the TUI turns them into notifications.  Exit code 2 is used for
+bad input (files, flags, settings) as the issues require; 1 for failures at run time.
+"""
+
+from __future__ import annotations
+
+
+class LocalctxError(Exception):
+    """A failure the user can act on: a message, an optional hint, an exit code."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = self.message if not self.hint else f"{self.message} — {self.hint}"
+        return " ".join(text.split())
+
+
+class GGUFError(LocalctxError):
+    """A file is not a GGUF that llama.cpp could load (bad magic, truncated, absurd header, ...)."""
+
+    def __init__(self, path: object, problem: str, hint: str | None = None) -> None:
+        super().__init__(f"{path}: {problem}", hint)
+        self.path = path
+        self.problem = problem
+
+
+class ModelNotFoundError(LocalctxError, FileNotFoundError):
+    """A model reference matched no file, catalog entry, preset or cached download."""
+
+    def __init__(self, ref: str, near: list[str] | None = None, hint: str | None = None) -> None:
+        near = near or []
+        msg = f"no model matches '{ref}'"
+        if near:
+            msg += f"; did you mean: {', '.join(near)}?"
+        super().__init__(msg, hint or "see `localctx models` for what is available")
+        self.ref = ref
+        self.near = near
+
+
+class SettingsError(LocalctxError):
+    """Runtime settings that llama.cpp would reject or that make no sense."""
+
+
+class InsufficientMemoryError(LocalctxError):
+    """The planned allocation does not fit the memory this machine has free."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, required_bytes: int, available_bytes: int, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.required_bytes = required_bytes
+        self.available_bytes = available_bytes
+
+
+class ContextOverflowError(LocalctxError):
+    """Tokens do not fit the context window; never truncated silently."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, n_tokens: int, n_ctx: int, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.n_tokens = n_tokens
+        self.n_ctx = n_ctx
+
+
+class RuntimeLoadError(LocalctxError):
+    """llama.cpp refused to load a model or create a context; carries llama.cpp's own log line."""
+
+    exit_code = 1
+
+
+class HubError(LocalctxError):
+    """A download or Hub lookup failed."""
+
+    exit_code = 1
