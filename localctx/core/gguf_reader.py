@@ -185,9 +185,11 @@ def _read_value(cur: _Cursor, vtype: int, key: str, depth: int = 0) -> Any:
     raise cur.fail(f"unknown array element type {elem} for key '{key}'")
 
 
-def read_gguf_header(path: str | os.PathLike[str]) -> GGUFHeader:
+def read_gguf_header(path: str | os.PathLike[str], *, full_size: int | None = None) -> GGUFHeader:
     """Read and validate the header and tensor table of a GGUF file.
 
+    ``full_size``: the real size of the file when ``path`` holds only its first bytes (a header
+    fetched with an HTTP range request); tensor bounds are then checked against it.
     Raises GGUFError (one line, names the file) for anything that is not a loadable GGUF.
     """
     p = Path(path)
@@ -208,12 +210,12 @@ def read_gguf_header(path: str | os.PathLike[str]) -> GGUFHeader:
         except (OSError, ValueError) as exc:
             raise GGUFError(p, f"cannot be mapped ({exc})") from None
         try:
-            return _parse(mm, size, p)
+            return _parse(mm, size, p, full_size)
         finally:
             mm.close()
 
 
-def _parse(buf: Any, size: int, path: Path) -> GGUFHeader:
+def _parse(buf: Any, size: int, path: Path, full_size: int | None = None) -> GGUFHeader:
     cur = _Cursor(buf, size, path)
     cur.need(4, "the magic")
     magic = bytes(buf[0:4])
@@ -279,6 +281,8 @@ def _parse(buf: Any, size: int, path: Path) -> GGUFHeader:
         tensors.append(TensorInfo(name, shape, gtype, offset, n_el // block * bsize))
 
     data_offset = (cur.pos + alignment - 1) // alignment * alignment
+    if full_size is not None:
+        size = full_size
     # llama.cpp requires each tensor's data to lie inside the file; check before it opens it
     for t in tensors:
         end = data_offset + t.offset + t.n_bytes

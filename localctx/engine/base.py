@@ -1,0 +1,82 @@
+"""The contract between localctx's services and the llama.cpp runtime adapter.
+
+Services (chat, summarize, eval, TUI) depend on this protocol, never on ``llama_cpp`` itself;
+``localctx.engine.llamacpp`` is the one implementation and the only module importing ``llama_cpp``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+#: progress callback: (tokens done, tokens total)
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class Counters:
+    """llama.cpp's own counters since the engine was loaded (llama_perf_context)."""
+
+    n_prompt_eval: int = 0  # tokens evaluated as prompt (prefill)
+    n_gen: int = 0  # tokens generated (decode)
+    t_prompt_ms: float = 0.0
+    t_gen_ms: float = 0.0
+
+
+@dataclass
+class LoadReport:
+    """What llama.cpp said while loading: parsed allocations and the raw log lines."""
+
+    kv_bytes: int | None = None
+    compute_bytes: dict[str, int] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+
+
+class Engine(Protocol):
+    path: Path
+    n_ctx: int  # the context llama.cpp actually created (after padding)
+    report: LoadReport
+
+    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]: ...
+
+    def detokenize(self, tokens: Sequence[int]) -> str: ...
+
+    def format_chat(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
+        """Render messages with the GGUF's own chat template (a ChatML fallback when it has none)."""
+        ...
+
+    def ingest(self, tokens: Sequence[int], *, progress: Progress | None = None) -> int:
+        """Make the KV cache hold exactly ``tokens``: keep the longest common prefix with what is
+        cached, evaluate only the rest.  Returns how many tokens were evaluated."""
+        ...
+
+    def stream(
+        self,
+        max_tokens: int,
+        *,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        stop: Sequence[str] = (),
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Iterator[str]:
+        """Generate after the cached tokens, yielding text pieces; generated tokens stay cached."""
+        ...
+
+    @property
+    def cached_tokens(self) -> list[int]: ...
+
+    def counters(self) -> Counters: ...
+
+    def save_state(self, path: Path) -> None: ...
+
+    def load_state(self, path: Path) -> None:
+        """Restore a state saved by save_state; raises RuntimeLoadError if it is stale or corrupt."""
+        ...
+
+    def token_logprobs(self, tokens: Sequence[int], *, progress: Progress | None = None) -> list[float]:
+        """Evaluate ``tokens`` from an empty cache in one window; log p(token_i | tokens_<i) for i >= 1."""
+        ...
+
+    def close(self) -> None: ...
