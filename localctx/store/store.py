@@ -1,0 +1,195 @@
+"""The session store: SQLite (WAL) under the user data dir, the SQL hidden behind ``Store``.
+
+Every turn is committed by ``add_turn`` before the caller can take the next prompt, so a process
+killed mid-reply loses only the reply in flight (tests/cli/test_chat.py kills one with SIGKILL).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from localctx import paths
+from localctx.errors import LocalctxError
+from localctx.store.migrations import migrate
+
+
+@dataclass(frozen=True)
+class Document:
+    """A document's text as it was placed in a conversation (content-addressed by sha256)."""
+
+    sha256: str
+    name: str
+    path: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Turn:
+    session_id: str
+    idx: int
+    user: str
+    assistant: str
+    created_at: float
+    prompt_tokens: int = 0  # the whole rendered prompt of this turn
+    evaluated_tokens: int = 0  # of which llama.cpp evaluated (the rest came from the KV cache)
+    reply_tokens: int = 0
+    ttft_ms: float | None = None
+    gen_tok_s: float | None = None
+    stopped: bool = False  # the user stopped the reply; the partial text is kept
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    created_at: float
+    updated_at: float
+    model: str
+    system: str | None
+    settings: dict[str, Any]
+    overflow: str
+    n_turns: int = 0
+    documents: list[Document] = field(default_factory=list)
+    title: str = ""  # the first question, for listings
+
+
+def default_db_path() -> Path:
+    return paths.data_dir() / "localctx.db"
+
+
+class Store:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = Path(path) if path else default_db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=10.0)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        migrate(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- sessions --------------------------------------------------------------------------
+    def create_session(
+        self,
+        model: str,
+        settings: dict[str, Any],
+        documents: Sequence[Document] = (),
+        system: str | None = None,
+        overflow: str = "refuse",
+    ) -> Session:
+        sid = secrets.token_hex(4)
+        now = time.time()
+        with self.db:
+            self.db.execute(
+                "INSERT INTO sessions (id, created_at, updated_at, model, system, settings, overflow)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (sid, now, now, model, system, json.dumps(settings, default=str), overflow),
+            )
+            for pos, doc in enumerate(documents):
+                self.db.execute(
+                    "INSERT OR IGNORE INTO documents (sha256, name, text) VALUES (?, ?, ?)",
+                    (doc.sha256, doc.name, doc.text),
+                )
+                self.db.execute(
+                    "INSERT INTO session_documents (session_id, position, sha256, path) VALUES (?, ?, ?, ?)",
+                    (sid, pos, doc.sha256, doc.path),
+                )
+        return self.session(sid)
+
+    def session(self, ref: str) -> Session:
+        """A session by id or unique id prefix."""
+        rows = self.db.execute(
+            "SELECT id, created_at, updated_at, model, system, settings, overflow FROM sessions WHERE id LIKE ?",
+            (ref.replace("%", "").replace("_", "") + "%",),
+        ).fetchall()
+        if not rows:
+            raise LocalctxError(f"no session '{ref}'", "see `localctx sessions` for the saved sessions")
+        if len(rows) > 1:
+            raise LocalctxError(f"session id '{ref}' is ambiguous ({len(rows)} match)", "give more characters of the id")
+        return self._session(rows[0], with_documents=True)
+
+    def sessions(self, limit: int | None = None) -> list[Session]:
+        """Sessions, most recently used first (documents' text not loaded)."""
+        sql = "SELECT id, created_at, updated_at, model, system, settings, overflow FROM sessions ORDER BY updated_at DESC"
+        rows = self.db.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
+        return [self._session(r, with_documents=False) for r in rows]
+
+    def _session(self, row: tuple, with_documents: bool) -> Session:
+        sid = row[0]
+        n, title = self.db.execute(
+            "SELECT COUNT(*), (SELECT user FROM turns WHERE session_id = ? ORDER BY idx LIMIT 1)"
+            " FROM turns WHERE session_id = ?",
+            (sid, sid),
+        ).fetchone()
+        docs = self.documents(sid, with_text=with_documents)
+        return Session(
+            id=sid, created_at=row[1], updated_at=row[2], model=row[3], system=row[4],
+            settings=json.loads(row[5]), overflow=row[6], n_turns=n, documents=docs,
+            title=(title or "").strip().splitlines()[0][:80] if title and title.strip() else "",
+        )
+
+    def documents(self, session_id: str, with_text: bool = True) -> list[Document]:
+        text_col = "d.text" if with_text else "''"
+        rows = self.db.execute(
+            f"SELECT d.sha256, d.name, sd.path, {text_col} FROM session_documents sd"
+            " JOIN documents d ON d.sha256 = sd.sha256 WHERE sd.session_id = ? ORDER BY sd.position",
+            (session_id,),
+        ).fetchall()
+        return [Document(sha256=r[0], name=r[1], path=r[2], text=r[3]) for r in rows]
+
+    def delete_session(self, session_id: str) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+            self.db.execute(
+                "DELETE FROM documents WHERE sha256 NOT IN (SELECT sha256 FROM session_documents)"
+            )
+
+    # ---- turns -----------------------------------------------------------------------------
+    def add_turn(
+        self,
+        session_id: str,
+        user: str,
+        assistant: str,
+        *,
+        prompt_tokens: int = 0,
+        evaluated_tokens: int = 0,
+        reply_tokens: int = 0,
+        ttft_ms: float | None = None,
+        gen_tok_s: float | None = None,
+        stopped: bool = False,
+    ) -> Turn:
+        """Append a completed turn and commit it (durable before the next prompt is read)."""
+        now = time.time()
+        with self.db:
+            (idx,) = self.db.execute(
+                "SELECT COALESCE(MAX(idx) + 1, 0) FROM turns WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            self.db.execute(
+                "INSERT INTO turns (session_id, idx, user, assistant, created_at, prompt_tokens, evaluated_tokens,"
+                " reply_tokens, ttft_ms, gen_tok_s, stopped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, idx, user, assistant, now, prompt_tokens, evaluated_tokens, reply_tokens,
+                 ttft_ms, gen_tok_s, int(stopped)),
+            )
+            self.db.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id))
+        return self.turns(session_id)[-1]
+
+    def turns(self, session_id: str) -> list[Turn]:
+        rows = self.db.execute(
+            "SELECT session_id, idx, user, assistant, created_at, prompt_tokens, evaluated_tokens, reply_tokens,"
+            " ttft_ms, gen_tok_s, stopped FROM turns WHERE session_id = ? ORDER BY idx",
+            (session_id,),
+        ).fetchall()
+        return [Turn(*r[:10], stopped=bool(r[10])) for r in rows]
