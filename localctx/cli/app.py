@@ -9,7 +9,7 @@ import sys
 import traceback
 from typing import Any
 
-import click
+
 import typer
 from typer.core import TyperGroup
 
@@ -19,7 +19,7 @@ from localctx.errors import LocalctxError
 class LocalctxGroup(TyperGroup):
     """Turns LocalctxError into one line on stderr and its exit code (2: bad input, 1: run failure)."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         from localctx.cli._output import error_line
 
         try:
@@ -28,10 +28,10 @@ class LocalctxGroup(TyperGroup):
             if os.environ.get("LOCALCTX_DEBUG"):
                 traceback.print_exc()
             error_line(exc.one_line())
-            raise click.exceptions.Exit(exc.exit_code) from None
+            raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             error_line("interrupted")
-            raise click.exceptions.Exit(130) from None
+            raise typer.Exit(130) from None
 
 
 app = typer.Typer(
@@ -61,7 +61,7 @@ def _root(ctx: typer.Context) -> None:
 
             run_tui()
         else:
-            click.echo(ctx.get_help())
+            typer.echo(ctx.get_help())
 
 
 for _name in COMMAND_MODULES:

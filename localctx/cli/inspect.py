@@ -29,9 +29,12 @@ def register(app: typer.Typer) -> None:
         from localctx.cli._output import emit_json, human_bytes, human_count, stdout, warn
         from localctx.services.models import inspect_model
 
+        from localctx.core.model_info import check_loadable
+
         mi = inspect_model(model)
         if json:
             emit_json(mi.to_json())
+            check_loadable(mi)  # the report is printed; still exit 2 when llama.cpp can't load it
             return
         from rich.table import Table
 
@@ -77,3 +80,4 @@ def register(app: typer.Typer) -> None:
             warn(f"missing key llama.cpp needs: {m}")
         for n in mi.notes:
             warn(n)
+        check_loadable(mi)

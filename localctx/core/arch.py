@@ -100,11 +100,16 @@ def memory_kind(arch: str) -> str:
     return "kv"
 
 
-#: architectures this localctx knows (for the "unknown architecture" statement); others are read as
-#: generic decoder transformers from their keys
-KNOWN_ARCHS = frozenset({
-    "llama", "mistral", "mistral3", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "phi2", "phi3", "phimoe",
-    "gemma", "gemma2", "gemma3", "gemma3n", "cohere2", "command-r", "deepseek", "deepseek2",
-    "gpt-oss", "falcon", "starcoder2", "stablelm", "granite", "granitemoe", "olmo", "olmo2",
-    "internlm2", "exaone", "exaone4", "llama4", "smollm3", "glm4", "glm4moe", "minicpm", "minicpm3",
-}) | NO_KV_ARCHS | RECURRENT_ARCHS | HYBRID_ARCHS | MLA_ARCHS | frozenset(SWA_RULES)
+def _gguf_arch_names() -> frozenset[str]:
+    """Architecture names the gguf package (which tracks llama.cpp's llama-arch.cpp) knows."""
+    from localctx.core.ggml_types import gguf_constants
+
+    try:
+        return frozenset(str(v) for v in gguf_constants().MODEL_ARCH_NAMES.values())
+    except AttributeError:  # pragma: no cover - older gguf
+        return frozenset()
+
+
+#: architectures llama.cpp can load (per gguf's table) plus those localctx has rules for; anything
+#: else is "unknown": inspect reports it, loading commands refuse it before llama.cpp opens the file
+KNOWN_ARCHS = _gguf_arch_names() | NO_KV_ARCHS | RECURRENT_ARCHS | HYBRID_ARCHS | MLA_ARCHS | frozenset(SWA_RULES)

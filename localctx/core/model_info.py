@@ -75,6 +75,11 @@ class ModelInfo:
     metadata: dict[str, Any] = field(default_factory=dict, repr=False)
     tensor_bytes: int = 0
     n_tensors: int = 0
+    # tensor bytes by where llama.cpp places them (for the memory planner's -ngl split): per 'blk.N.'
+    # layer, the input layer (token/position embeddings, always on the CPU) and the output layer
+    layer_tensor_bytes: list[int] = field(default_factory=list, repr=False)
+    input_tensor_bytes: int = 0
+    output_tensor_bytes: int = 0
 
     # ---- per-layer helpers -------------------------------------------------------------------
     def head_count_kv(self, il: int) -> int:
@@ -216,6 +221,7 @@ def model_info_from_header(h: GGUFHeader) -> ModelInfo:
         n_params += t.n_elements
         names.add(t.name)
     tied = "output.weight" not in names and "token_embd.weight" in names
+    layer_bytes, input_bytes, output_bytes = _placement_bytes(h, n_layer)
 
     scaling_keys = {k[len(a) + 1:]: v for k, v in md.items() if k.startswith(f"{a}.rope.scaling.")}
     s_type = scaling_keys.get("rope.scaling.type")
@@ -298,9 +304,44 @@ def model_info_from_header(h: GGUFHeader) -> ModelInfo:
         metadata=md,
         tensor_bytes=h.tensor_bytes,
         n_tensors=len(h.tensors),
+        layer_tensor_bytes=layer_bytes,
+        input_tensor_bytes=input_bytes,
+        output_tensor_bytes=output_bytes,
     )
+
+
+_LAYER_RE = re.compile(r"^(?:blk|enc\.blk|dec\.blk)\.(\d+)\.")
+_INPUT_PREFIXES = ("token_embd", "position_embd", "token_types", "per_layer_token_embd")
+
+
+def _placement_bytes(h: GGUFHeader, n_layer: int) -> tuple[list[int], int, int]:
+    """Split tensor bytes the way llama.cpp assigns them to devices (input / blk.N / output)."""
+    layers = [0] * n_layer
+    input_bytes = output_bytes = 0
+    for t in h.tensors:
+        m = _LAYER_RE.match(t.name)
+        if m and int(m.group(1)) < n_layer:
+            layers[int(m.group(1))] += t.n_bytes
+        elif t.name.startswith(_INPUT_PREFIXES):
+            input_bytes += t.n_bytes
+        else:
+            output_bytes += t.n_bytes  # output, output_norm, rope_freqs, cls, ...: the output layer
+    return layers, input_bytes, output_bytes
 
 
 def read_model_info(path: str | Path) -> ModelInfo:
     """Read a GGUF's header (never its weights) and derive its ModelInfo."""
     return model_info_from_header(read_gguf_header(path))
+
+
+def check_loadable(info: ModelInfo) -> None:
+    """Refuse, before llama.cpp opens the file, a model it cannot load: unknown architecture,
+    missing keys it requires, or no tensors.  One GGUFError naming the file and the problem."""
+    if not info.known_arch:
+        raise GGUFError(info.path, f"unknown architecture '{info.arch}': this llama.cpp cannot load it",
+                        "use a model of a supported architecture (see `localctx doctor` for the llama.cpp version)")
+    required = [m for m in info.missing if not m.startswith("tokenizer")]
+    if required:
+        raise GGUFError(info.path, f"missing {', '.join(required)} that llama.cpp requires", "the file is incomplete")
+    if info.n_tensors == 0:
+        raise GGUFError(info.path, "has no tensors (a vocab-only file)", "pass a full model file")
