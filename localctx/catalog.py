@@ -197,6 +197,11 @@ def resolve_model(ref: str | None) -> Path:
     prefixed = [e for e in entries if e.name.lower().startswith(low)]
     if len(prefixed) == 1:
         return prefixed[0].path()
+    hub = sys.modules.get("localctx.hub_catalog")  # owner/repo[:QUANT|:FILE]: the HF cache, or the pull to run
+    if hub is not None and (":" in ref or ref.count("/") == 1):
+        found = hub.resolve_ref(ref)
+        if found is not None:
+            return found
     names = [e.name for e in entries]
     near = [n for n in names if low in n.lower()] or difflib.get_close_matches(ref, names, n=5, cutoff=0.4)
     if looks_like_path and ":" not in ref:
