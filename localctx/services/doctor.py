@@ -1,0 +1,70 @@
+"""`localctx doctor`: what this install can run on, and the exact fix when a GPU goes unused."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from localctx.sysinfo import MachineMemory, machine_memory
+
+#: CMAKE_ARGS that make pip build llama-cpp-python with a backend (llama-cpp-python's README)
+BACKEND_CMAKE = {
+    "CUDA": "-DGGML_CUDA=on",
+    "Metal": "-DGGML_METAL=on",
+    "Vulkan": "-DGGML_VULKAN=on",
+    "ROCm": "-DGGML_HIP=on",
+}
+
+
+@dataclass
+class DoctorReport:
+    python: str
+    platform: str
+    llama_cpp_python: str | None
+    backends: list[str]  # backends compiled into this llama.cpp build, from its own registry
+    devices: list[dict[str, Any]]  # devices llama.cpp sees (name, description, memory)
+    gpu_offload: bool
+    cpu_features: list[str]
+    memory: MachineMemory
+    problems: list[str] = field(default_factory=list)
+    fixes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def reinstall_command(backend: str) -> str:
+    flag = BACKEND_CMAKE[backend]
+    return (f'CMAKE_ARGS="{flag}" .venv/bin/pip install --force-reinstall --no-cache-dir --no-deps '
+            "llama-cpp-python==0.3.36")
+
+
+def diagnose() -> DoctorReport:
+    from localctx.engine.llamacpp import backend_report
+
+    br = backend_report()
+    mem = machine_memory()
+    problems: list[str] = []
+    fixes: list[str] = []
+    for gpu in mem.gpus:
+        if gpu.backend not in br["backends"]:
+            problems.append(f"{gpu.name} ({gpu.backend}) is present but this llama.cpp build has no {gpu.backend} "
+                            "backend: models run on the CPU only")
+            if gpu.backend in BACKEND_CMAKE:
+                fixes.append(reinstall_command(gpu.backend))
+    for note in br.get("notes", []):
+        problems.append(note)
+    return DoctorReport(
+        python=sys.version.split()[0],
+        platform=f"{platform.system()} {platform.machine()}",
+        llama_cpp_python=br["version"],
+        backends=br["backends"],
+        devices=br["devices"],
+        gpu_offload=br["gpu_offload"],
+        cpu_features=br["cpu_features"],
+        memory=mem,
+        problems=problems,
+        fixes=fixes,
+    )
