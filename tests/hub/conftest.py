@@ -16,7 +16,7 @@ SMOL_REPO = "bartowski/SmolLM2-135M-Instruct-GGUF"
 
 
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackHub]:
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackHub]:
     """The loopback Hub, with HF_ENDPOINT pointed at it and offline mode (set by tests/conftest.py) lifted."""
     with LoopbackHub() as h:
         monkeypatch.setenv("HF_ENDPOINT", h.endpoint)
