@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 #: progress callback: (tokens done, tokens total)
 Progress = Callable[[int, int], None]
@@ -32,6 +32,17 @@ class LoadReport:
     kv_bytes: int | None = None
     compute_bytes: dict[str, int] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
+    output_bytes: int | None = None
+    #: context parameters llama.cpp printed as applied (n_ctx, n_ctx_seq, freq_base, freq_scale,
+    #: flash_attn, yarn_orig_ctx when it auto-adjusted for YaRN, per-cache kv_caches, ...)
+    applied: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # llama.cpp WARN lines (e.g. context overflow)
+    errors: list[str] = field(default_factory=list)  # llama.cpp ERROR lines
+
+    @property
+    def total_bytes(self) -> int:
+        """KV + compute + output buffers llama.cpp allocated for the context (weights excluded)."""
+        return (self.kv_bytes or 0) + sum(self.compute_bytes.values()) + (self.output_bytes or 0)
 
 
 class Engine(Protocol):

@@ -1,0 +1,600 @@
+"""LlamaEngine: the one adapter between localctx and llama.cpp (the only module importing llama_cpp).
+
+It drives llama-cpp-python's thin ``_internals`` wrappers (model, context, batch, sampler) rather than
+the ``Llama`` class, so that: llama.cpp's defaults are ours to choose (n_ctx never 512, swa_full off,
+flash attention "auto", YaRN betas "from the model"); no n_ctx x n_vocab score arrays are allocated;
+and every log line llama.cpp prints is captured (``llama_log_set``) to report real allocations and
+to surface real errors that ``verbose=False`` would hide.  Checked against llama-cpp-python 0.3.36.
+
+KV positions are never shifted by this engine (no "context shift"): shifting re-applies YaRN's
+magnitude scaling to cached keys and corrupts them (context-extension.md §2.8).  Prefix reuse only
+removes cells (``seq_rm``), which is safe under any RoPE setting.  ``shift_positions`` exists for
+Self-Extend experiments and refuses to run while YaRN is active.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import hashlib
+import json
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+import numpy as np
+from llama_cpp import _internals as _ll
+
+from localctx.core.ggml_types import type_id
+from localctx.core.settings import RuntimeSettings
+from localctx.engine.base import Counters, LoadReport, Progress
+from localctx.engine.llamalog import CONT, DEBUG, ERROR, WARN, first_error, parse_load_lines
+from localctx.errors import ContextOverflowError, LocalctxError, RuntimeLoadError, SettingsError
+
+STATE_VERSION = 1
+_SCALING = {None: llama_cpp.LLAMA_ROPE_SCALING_TYPE_UNSPECIFIED, "none": llama_cpp.LLAMA_ROPE_SCALING_TYPE_NONE,
+            "linear": llama_cpp.LLAMA_ROPE_SCALING_TYPE_LINEAR, "yarn": llama_cpp.LLAMA_ROPE_SCALING_TYPE_YARN}
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+# ---- log capture -------------------------------------------------------------------------------
+class _LogSink:
+    """Receives every llama.cpp/ggml log line.  One process-wide callback (llama.cpp's logger is global);
+    captures are stacked so a load records exactly its own lines.  Recent WARN/ERROR lines are kept
+    so decode failures can quote llama.cpp too."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.captures: list[list[tuple[int, str]]] = []
+        self.recent: deque[tuple[int, str]] = deque(maxlen=50)
+        self._partial = ""
+        self._level = 2
+
+    def feed(self, level: int, text: str) -> None:
+        with self.lock:
+            if level != CONT:
+                self._level = level
+            self._partial += text
+            while "\n" in self._partial:
+                line, self._partial = self._partial.split("\n", 1)
+                self._emit(self._level, line)
+
+    def _emit(self, level: int, line: str) -> None:
+        if level == DEBUG:  # hundreds of graph lines per load; nothing we parse
+            return
+        for cap in self.captures:
+            cap.append((level, line))
+        if level >= WARN:
+            self.recent.append((level, line))
+
+
+_SINK = _LogSink()
+
+
+@llama_cpp.llama_log_callback
+def _log_callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    try:
+        _SINK.feed(int(level), text.decode("utf-8", "replace"))
+    except Exception:  # never raise into C
+        pass
+
+
+_CALLBACK_REF = _log_callback  # keep a reference: llama.cpp holds only the raw pointer
+llama_cpp.llama_log_set(_CALLBACK_REF, ctypes.c_void_p(0))
+llama_cpp.llama_backend_init()
+
+
+class _capture:
+    def __enter__(self) -> list[tuple[int, str]]:
+        self.lines: list[tuple[int, str]] = []
+        with _SINK.lock:
+            _SINK.captures.append(self.lines)
+        return self.lines
+
+    def __exit__(self, *exc: object) -> None:
+        with _SINK.lock:
+            _SINK.captures.remove(self.lines)
+
+
+def _recent_error() -> str | None:
+    errs = [line for level, line in _SINK.recent if level == ERROR]
+    return errs[-1].strip() if errs else None
+
+
+# ---- settings -> llama.cpp parameters ------------------------------------------------------------
+def _kv_type(name: str) -> int:
+    try:
+        return type_id(name)
+    except KeyError:
+        raise SettingsError(f"unknown KV cache type '{name}'", "use f16, q8_0, q4_0, ...") from None
+
+
+def model_params(s: RuntimeSettings) -> Any:
+    p = llama_cpp.llama_model_default_params()
+    ngl = s.n_gpu_layers
+    if ngl is None:
+        ngl = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+    p.n_gpu_layers = 0x7FFFFFFF if ngl < 0 else ngl
+    p.use_extra_bufts = _use_extra_bufts()
+    if s.use_mmap and s.use_mlock:
+        p.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP_MLOCK
+    elif s.use_mlock:
+        p.load_mode = llama_cpp.LLAMA_LOAD_MODE_MLOCK
+    elif s.use_mmap:
+        p.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP
+    else:
+        p.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE
+    return p
+
+
+def _use_extra_bufts() -> bool:
+    """llama.cpp's CPU weight repacking ("extra buffer types": AMX/REPACK) makes every llama_decode
+    segfault on AMX CPUs with the 0.3.36 build (found here on a Sapphire Rapids-class CPU; see
+    /work/notes/LLAMA_SEGFAULT.md), so it is off when the CPU reports AMX.  LOCALCTX_REPACK=1/0 overrides."""
+    env = os.environ.get("LOCALCTX_REPACK")
+    if env in ("0", "1"):
+        return env == "1"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return " amx_int8" not in line and " amx_tile" not in line
+    except OSError:
+        pass
+    return True
+
+
+def default_threads() -> int:
+    try:
+        import psutil
+
+        return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+    except ImportError:  # pragma: no cover
+        return max(1, (os.cpu_count() or 2) // 2)
+
+
+def context_params(s: RuntimeSettings) -> Any:
+    """RuntimeSettings -> llama_context_params.  None always maps to llama.cpp's "from the model" value
+    (0 for n_ctx/base/scale/orig ctx, -1 for the YaRN factors: llama-cpp-python's 32/1/1.0 defaults would
+    override a GGUF's own YaRN keys)."""
+    p = llama_cpp.llama_context_default_params()
+    n_ctx = s.n_ctx or 0
+    p.n_ctx = n_ctx
+    p.n_batch = min(s.n_batch, n_ctx) if n_ctx else s.n_batch
+    p.n_ubatch = min(s.n_ubatch, p.n_batch)
+    p.n_seq_max = s.n_seq
+    p.kv_unified = s.kv_unified
+    threads = s.n_threads or default_threads()
+    p.n_threads = threads
+    p.n_threads_batch = threads
+    if s.rope_scaling not in _SCALING:
+        raise SettingsError(f"unknown rope scaling '{s.rope_scaling}'", "use none, linear or yarn")
+    p.rope_scaling_type = _SCALING[s.rope_scaling]
+    p.rope_freq_base = s.rope_freq_base or 0.0
+    p.rope_freq_scale = s.rope_freq_scale or 0.0
+    p.yarn_orig_ctx = s.yarn_orig_ctx or 0
+    p.yarn_ext_factor = -1.0 if s.yarn_ext_factor is None else s.yarn_ext_factor
+    p.yarn_attn_factor = -1.0 if s.yarn_attn_factor is None else s.yarn_attn_factor
+    p.yarn_beta_fast = -1.0 if s.yarn_beta_fast is None else s.yarn_beta_fast
+    p.yarn_beta_slow = -1.0 if s.yarn_beta_slow is None else s.yarn_beta_slow
+    p.type_k = _kv_type(s.type_k)
+    p.type_v = _kv_type(s.type_v)
+    p.flash_attn_type = {None: llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO, True: llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+                         False: llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED}[s.flash_attn]
+    p.swa_full = bool(s.swa_full)
+    p.no_perf = False  # we read llama.cpp's perf counters
+    return p
+
+
+# ---- the engine ----------------------------------------------------------------------------------
+class LlamaEngine:
+    """A loaded model + one context + the tokens its KV cache holds (sequence 0)."""
+
+    def __init__(self, path: str | Path, settings: RuntimeSettings | None = None) -> None:
+        self.path = Path(path)
+        self.settings = settings or RuntimeSettings()
+        self._model: Any = None
+        self._ctx: Any = None
+        self._batch: Any = None
+        with _capture() as lines:
+            try:
+                self._model = _ll.LlamaModel(path_model=str(self.path), params=model_params(self.settings),
+                                             verbose=False)
+            except ValueError as exc:
+                raise RuntimeLoadError(f"llama.cpp could not load {self.path.name}: "
+                                       f"{first_error(lines) or exc}") from None
+            self.n_ctx_train = int(self._model.n_ctx_train())  # read before a YaRN context mutates it
+            try:
+                self._ctx = _ll.LlamaContext(model=self._model, params=context_params(self.settings), verbose=False)
+            except ValueError as exc:
+                self._model.close()
+                raise RuntimeLoadError(f"llama.cpp could not create a context for {self.path.name}: "
+                                       f"{first_error(lines) or exc}", _error_hint(first_error(lines))) from None
+        self.report: LoadReport = parse_load_lines(lines)
+        self.n_ctx = int(llama_cpp.llama_n_ctx(self._ctx.ctx))
+        self.n_batch = int(llama_cpp.llama_n_batch(self._ctx.ctx))
+        self.n_vocab = int(self._model.n_vocab())
+        self.n_swa = int(llama_cpp.llama_model_n_swa(self._model.model))
+        self._vocab = self._model.vocab
+        self._batch = _ll.LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=1, verbose=False)
+        self._tokens: list[int] = []
+        self._logits_ready = False  # the last decode's last output row belongs to _tokens[-1]
+        self._positions_moved = False  # shift_positions was used: positions != indices
+        self._formatters: dict[bool, Any] = {}
+        self.stop_reason: str | None = None  # why the last stream ended: eos|stop|length|context|cancelled
+        self.metadata: dict[str, str] = self._model.metadata()
+        self.yarn_active = (self.settings.rope_scaling == "yarn" or (
+            self.settings.rope_scaling is None and self.metadata.get(
+                f"{self.metadata.get('general.architecture', '')}.rope.scaling.type") == "yarn"))
+
+    # ---- tokens ---------------------------------------------------------------------------------
+    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]:
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        buf = (llama_cpp.llama_token * cap)()
+        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, cap, add_bos, special)
+        if n < 0:
+            cap = -n
+            buf = (llama_cpp.llama_token * cap)()
+            n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, cap, add_bos, special)
+        return list(buf[:n])
+
+    def _detok(self, tokens: Sequence[int], special: bool) -> bytes:
+        if not tokens:
+            return b""
+        arr = (llama_cpp.llama_token * len(tokens))(*tokens)
+        cap = len(tokens) * 8 + 16
+        for _ in range(2):
+            out = ctypes.create_string_buffer(cap)
+            n = llama_cpp.llama_detokenize(self._vocab, arr, len(tokens), out, cap, False, special)
+            if n >= 0:
+                return out.raw[:n]
+            cap = -n + 1
+        raise RuntimeLoadError("llama.cpp could not detokenize")
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return self._detok(tokens, True).decode("utf-8", "replace")
+
+    def format_chat(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
+        fmt = self._formatters.get(add_generation_prompt)
+        if fmt is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            template = self.metadata.get("tokenizer.chat_template") or CHATML
+            bos, eos = llama_cpp.llama_vocab_bos(self._vocab), llama_cpp.llama_vocab_eos(self._vocab)
+            fmt = Jinja2ChatFormatter(template=template, bos_token=self._token_text(bos),
+                                      eos_token=self._token_text(eos), add_generation_prompt=add_generation_prompt)
+            self._formatters[add_generation_prompt] = fmt
+        try:
+            return fmt(messages=list(messages)).prompt
+        except Exception as exc:  # the template's own raise_exception / jinja errors
+            raise LocalctxError(f"the model's chat template rejected the conversation: {exc}",
+                                "check the message roles (some templates require user/assistant alternation)"
+                                ) from None
+
+    def _token_text(self, tok: int) -> str:
+        return "" if tok < 0 else llama_cpp.llama_vocab_get_text(self._vocab, tok).decode("utf-8", "replace")
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(self.metadata.get("tokenizer.chat_template"))
+
+    # ---- KV cache -------------------------------------------------------------------------------
+    @property
+    def cached_tokens(self) -> list[int]:
+        return list(self._tokens)
+
+    def _next_pos(self) -> int:
+        if not self._positions_moved:
+            return len(self._tokens)
+        return int(llama_cpp.llama_memory_seq_pos_max(self._ctx.memory, 0)) + 1
+
+    def _decode(self, tokens: Sequence[int], *, all_logits: bool = False) -> None:
+        """Evaluate one batch (<= n_batch tokens) after the cache; logits for the last (or all)."""
+        b = self._batch.batch
+        pos0 = self._next_pos()
+        n = len(tokens)
+        for i, t in enumerate(tokens):
+            b.token[i] = t
+            b.pos[i] = pos0 + i
+            b.n_seq_id[i] = 1
+            b.seq_id[i][0] = 0
+            b.logits[i] = all_logits
+        b.logits[n - 1] = True
+        b.n_tokens = n
+        rc = llama_cpp.llama_decode(self._ctx.ctx, b)
+        if rc != 0:
+            self._logits_ready = False
+            if rc == 1:
+                raise ContextOverflowError(f"llama.cpp found no KV space for {n} more tokens after "
+                                           f"{len(self._tokens)} (n_ctx {self.n_ctx})", len(self._tokens) + n,
+                                           self.n_ctx, "use a larger --ctx")
+            raise RuntimeLoadError(f"llama_decode failed ({rc}): {_recent_error() or 'see the log'}")
+        self._tokens.extend(tokens)
+        self._logits_ready = True
+
+    def _clear(self) -> None:
+        llama_cpp.llama_memory_clear(self._ctx.memory, True)
+        self._tokens = []
+        self._logits_ready = False
+        self._positions_moved = False
+
+    def _truncate(self, keep: int) -> int:
+        """Drop cached cells from position ``keep`` on; returns how many tokens remain cached."""
+        if keep >= len(self._tokens):
+            return len(self._tokens)
+        if self._positions_moved or not llama_cpp.llama_memory_seq_rm(self._ctx.memory, 0, keep, -1):
+            self._clear()
+            return 0
+        self._tokens = self._tokens[:keep]
+        self._logits_ready = False
+        if self.n_swa and not self.settings.swa_full and keep:
+            # a small SWA cache keeps only the last window: reuse needs positions [keep - n_swa, keep)
+            pos_min = int(llama_cpp.llama_memory_seq_pos_min(self._ctx.memory, 0))
+            if pos_min > max(0, keep - self.n_swa):
+                self._clear()
+                return 0
+        return keep
+
+    def ingest(self, tokens: Sequence[int], *, progress: Progress | None = None) -> int:
+        tokens = list(tokens)
+        if len(tokens) > self.n_ctx:
+            raise ContextOverflowError(f"{len(tokens)} tokens do not fit the context of {self.n_ctx}",
+                                       len(tokens), self.n_ctx, "use a larger --ctx or a shorter input")
+        if not tokens:
+            self._clear()
+            return 0
+        lcp = 0
+        limit = min(len(tokens), len(self._tokens))
+        while lcp < limit and tokens[lcp] == self._tokens[lcp]:
+            lcp += 1
+        if lcp == len(tokens) == len(self._tokens) and self._logits_ready:
+            return 0
+        if lcp == len(tokens):
+            lcp -= 1  # re-evaluate the last token to get its logits back
+        start = self._truncate(lcp)
+        todo = tokens[start:]
+        done = 0
+        for i in range(0, len(todo), self.n_batch):
+            chunk = todo[i:i + self.n_batch]
+            self._decode(chunk)
+            done += len(chunk)
+            if progress is not None:
+                progress(done, len(todo))
+        return done
+
+    # ---- generation -----------------------------------------------------------------------------
+    def _ensure_logits(self) -> None:
+        """Generation needs the last cached token's logits; re-evaluate that one token if they are gone."""
+        if self._logits_ready:
+            return
+        if not self._tokens:
+            raise LocalctxError("nothing to continue from: ingest a prompt before generating")
+        if self._positions_moved:  # positions != indices: remove the last cell by its position
+            last_pos = int(llama_cpp.llama_memory_seq_pos_max(self._ctx.memory, 0))
+            llama_cpp.llama_memory_seq_rm(self._ctx.memory, 0, last_pos, -1)
+            self._decode([self._tokens.pop()])
+        else:
+            self.ingest(list(self._tokens))
+
+    def stream(self, max_tokens: int, *, temperature: float = 0.0, seed: int | None = None,
+               stop: Sequence[str] = (), should_stop: Callable[[], bool] | None = None) -> Iterator[str]:
+        self.stop_reason = None
+        self._ensure_logits()
+        sampler = _ll.LlamaSampler()
+        try:
+            if temperature <= 0:
+                sampler.add_greedy()
+            else:
+                sampler.add_top_p(0.95, 1)
+                sampler.add_min_p(0.05, 1)
+                sampler.add_temp(temperature)
+                sampler.add_dist(self.settings.seed if seed is None else seed)
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            pending = ""
+            for _ in range(max_tokens):
+                if should_stop is not None and should_stop():
+                    self.stop_reason = "cancelled"
+                    break
+                if len(self._tokens) >= self.n_ctx:
+                    self.stop_reason = "context"
+                    break
+                tok = sampler.sample(self._ctx, -1)
+                sampler.accept(tok)
+                if llama_cpp.llama_vocab_is_eog(self._vocab, tok):
+                    self.stop_reason = "eos"
+                    break
+                self._decode([tok])  # generated tokens stay in the cache
+                pending += decoder.decode(self._detok([tok], False))
+                hit = _find_stop(pending, stop)
+                if hit is not None:
+                    if pending[:hit]:
+                        yield pending[:hit]
+                    pending = ""
+                    self.stop_reason = "stop"
+                    break
+                keep = _stop_prefix_len(pending, stop)
+                if len(pending) > keep:
+                    yield pending[:len(pending) - keep]
+                    pending = pending[len(pending) - keep:]
+            else:
+                self.stop_reason = "length"
+            pending += decoder.decode(b"", final=True)
+            if pending and self.stop_reason != "stop":
+                yield pending
+        finally:
+            sampler.close()
+
+    # ---- counters and state ---------------------------------------------------------------------
+    def counters(self) -> Counters:
+        # llama.cpp books timings when the backend synchronizes; force it so the numbers are current.
+        # Note llama_perf_context reports max(1, n) for both counts: compare differences, not zeros.
+        llama_cpp.llama_synchronize(self._ctx.ctx)
+        d = llama_cpp.llama_perf_context(self._ctx.ctx)
+        return Counters(n_prompt_eval=int(d.n_p_eval), n_gen=int(d.n_eval), t_prompt_ms=float(d.t_p_eval_ms),
+                        t_gen_ms=float(d.t_eval_ms))
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a saved KV state depends on (K is stored after RoPE): model file, layout, RoPE, KV types."""
+        st = self.path.stat()
+        s = self.settings
+        return {"version": STATE_VERSION, "llama_cpp": llama_cpp.__version__, "model": self.path.name,
+                "model_size": st.st_size, "n_ctx": self.n_ctx, "n_seq": s.n_seq, "type_k": s.type_k,
+                "type_v": s.type_v, "swa_full": s.swa_full, "rope_scaling": s.rope_scaling,
+                "rope_freq_base": self.report.applied.get("freq_base"),
+                "rope_freq_scale": self.report.applied.get("freq_scale"), "yarn_orig_ctx": s.yarn_orig_ctx,
+                "yarn_ext_factor": s.yarn_ext_factor, "yarn_attn_factor": s.yarn_attn_factor,
+                "yarn_beta_fast": s.yarn_beta_fast, "yarn_beta_slow": s.yarn_beta_slow}
+
+    def save_state(self, path: Path) -> None:
+        """Write llama.cpp's state file to ``path`` and a ``<path>.json`` sidecar (fingerprint, size, hash)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".partial")
+        arr = (llama_cpp.llama_token * max(1, len(self._tokens)))(*self._tokens)
+        with _capture() as lines:
+            ok = llama_cpp.llama_state_save_file(self._ctx.ctx, str(tmp).encode(), arr, len(self._tokens))
+        if not ok:
+            tmp.unlink(missing_ok=True)
+            raise RuntimeLoadError(f"llama.cpp could not save the state to {path}: {first_error(lines) or '?'}")
+        meta = {"fingerprint": self.fingerprint(), "n_tokens": len(self._tokens),
+                "size": tmp.stat().st_size, "blake2b": _hash_file(tmp)}
+        side = _sidecar(path)
+        side_tmp = side.with_name(side.name + ".partial")
+        side_tmp.write_text(json.dumps(meta, indent=1))
+        tmp.replace(path)
+        side_tmp.replace(side)
+
+    def load_state(self, path: Path) -> None:
+        path, side = Path(path), _sidecar(Path(path))
+        try:
+            meta = json.loads(side.read_text())
+            size, digest, saved = int(meta["size"]), str(meta["blake2b"]), dict(meta["fingerprint"])
+        except FileNotFoundError:
+            raise RuntimeLoadError(f"{path}: no {side.name} beside it; not a localctx state file") from None
+        except (ValueError, KeyError, TypeError):
+            raise RuntimeLoadError(f"{side}: unreadable state metadata", "delete the state file") from None
+        if not path.exists() or path.stat().st_size != size or _hash_file(path) != digest:
+            raise RuntimeLoadError(f"{path}: the state file is missing, truncated or corrupt",
+                                   "delete it; it will be rebuilt")
+        now = self.fingerprint()
+        diff = [f"{k} {saved.get(k)!r} != {v!r}" for k, v in now.items() if saved.get(k) != v]
+        if diff:
+            raise RuntimeLoadError(f"{path}: stale state, saved with other settings ({'; '.join(diff)})",
+                                   "delete it; it will be rebuilt")
+        cap = self.n_ctx
+        out = (llama_cpp.llama_token * cap)()
+        n_out = ctypes.c_size_t(0)
+        with _capture() as lines:
+            ok = llama_cpp.llama_state_load_file(self._ctx.ctx, str(path).encode(), out, cap, ctypes.byref(n_out))
+        if not ok:
+            self._clear()
+            raise RuntimeLoadError(f"llama.cpp rejected the state file {path}: {first_error(lines) or '?'}")
+        self._tokens = list(out[:n_out.value])
+        self._logits_ready = False
+        self._positions_moved = False
+
+    def token_logprobs(self, tokens: Sequence[int], *, progress: Progress | None = None) -> list[float]:
+        tokens = list(tokens)
+        if len(tokens) > self.n_ctx:
+            raise ContextOverflowError(f"a window of {len(tokens)} tokens does not fit n_ctx {self.n_ctx}",
+                                       len(tokens), self.n_ctx)
+        self._clear()
+        out: list[float] = []
+        for start in range(0, len(tokens), self.n_batch):
+            chunk = tokens[start:start + self.n_batch]
+            self._decode(chunk, all_logits=True)
+            targets = tokens[start + 1:start + 1 + len(chunk)]
+            if targets:
+                ptr = llama_cpp.llama_get_logits(self._ctx.ctx)
+                view = np.ctypeslib.as_array(ptr, shape=(len(chunk), self.n_vocab))  # no copy
+                out.extend(_logprobs(view, targets))
+            if progress is not None:
+                progress(min(start + len(chunk), len(tokens)), len(tokens))
+        return out
+
+    # ---- Self-Extend primitives (positions move; refused under YaRN) ----------------------------
+    def shift_positions(self, p0: int, p1: int, delta: int = 0, divide: int = 1) -> None:
+        """Add ``delta`` to, or integer-divide by ``divide``, the positions of cells in [p0, p1)."""
+        if self.yarn_active:
+            raise SettingsError("KV positions cannot be shifted while YaRN is active (it corrupts cached keys)",
+                                "use --extend self-extend without YaRN, or YaRN alone")
+        if not llama_cpp.llama_memory_can_shift(self._ctx.memory):
+            raise SettingsError("this model's KV cache cannot shift positions (M-RoPE or recurrent)")
+        if delta:
+            llama_cpp.llama_memory_seq_add(self._ctx.memory, 0, p0, p1, delta)
+        if divide > 1:
+            llama_cpp.llama_memory_seq_div(self._ctx.memory, 0, p0, p1, divide)
+        self._positions_moved = True
+        self._logits_ready = False
+
+    def close(self) -> None:
+        for attr in ("_batch", "_ctx", "_model"):
+            obj = getattr(self, attr, None)
+            if obj is not None:
+                obj.close()
+                setattr(self, attr, None)
+
+    def __enter__(self) -> LlamaEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+def _logprobs(view: np.ndarray, targets: Sequence[int], rows: int = 64) -> list[float]:
+    """log softmax at the target ids, in small row blocks so temporaries stay O(rows x vocab)."""
+    out: list[float] = []
+    for r in range(0, len(targets), rows):
+        block = view[r:r + rows][: len(targets) - r]
+        m = block.max(axis=1)
+        lse = m.astype(np.float64) + np.log(np.exp(block - m[:, None]).sum(axis=1, dtype=np.float64))
+        picked = block[np.arange(len(block)), np.asarray(targets[r:r + len(block)])]
+        out.extend((picked - lse).tolist())
+    return out
+
+
+def _find_stop(text: str, stop: Sequence[str]) -> int | None:
+    hits = [i for s in stop if s and (i := text.find(s)) >= 0]
+    return min(hits) if hits else None
+
+
+def _stop_prefix_len(text: str, stop: Sequence[str]) -> int:
+    """Length of the longest tail of ``text`` that could begin a stop string (held back, not yielded)."""
+    best = 0
+    for s in stop:
+        for k in range(min(len(s) - 1, len(text)), best, -1):
+            if text.endswith(s[:k]):
+                best = k
+                break
+    return best
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json")
+
+
+def _hash_file(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _error_hint(line: str | None) -> str | None:
+    if line and "flash_attn" in line:
+        return "quantized V caches need flash attention: add -fa on (or use -ctv f16)"
+    return None
