@@ -79,6 +79,7 @@ def _hf(cfg: HubConfig) -> Any:
     constants.HF_HUB_OFFLINE = cfg.offline
     constants.ENDPOINT = cfg.endpoint
     constants.HUGGINGFACE_CO_URL_TEMPLATE = cfg.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    _install_guard()
     return huggingface_hub
 
 
@@ -326,16 +327,34 @@ def _verify(path: Path, f: HubFile, emit: Callable[[int, int | None], None]) -> 
     return True
 
 
-def _precheck(hf: Any, cfg: HubConfig, ref: HubRef, commit: str, f: HubFile) -> None:
-    """HEAD before the library does: its blob and snapshot paths come from the server's ETag and X-Repo-Commit."""
-    url = hf.hf_hub_url(ref.repo, f.path, revision=commit, endpoint=cfg.endpoint)
-    meta = hf.get_hf_file_metadata(url, token=cfg.token, endpoint=cfg.endpoint)
-    if not _ETAG_OK.match(meta.etag or "") or not _HEX40.match(meta.commit_hash or ""):
-        raise HubError(f"refusing {f.path}: the server sent an unsafe ETag {meta.etag!r} or commit "
-                       f"{meta.commit_hash!r}", "check HF_ENDPOINT")
-    if f.sha256 and meta.etag != f.sha256:
-        raise HubError(f"{f.path}: the Hub's listing (sha256 {f.sha256[:16]}…) and file (ETag {meta.etag[:16]}…) "
-                       "disagree", "try again later")
+def _guard_resolve_headers(response: Any) -> None:
+    """huggingface_hub 2.4 names the cache blob after the server's ETag and the snapshot after X-Repo-Commit
+    without checking them (an ETag of '../../x' writes outside the cache); refuse such answers first."""
+    if "resolve" not in response.request.url.path:
+        return
+    h = response.headers
+    etag = (h.get("X-Linked-Etag") or h.get("ETag") or "").removeprefix("W/").strip('"')
+    commit = h.get("X-Repo-Commit")
+    if (etag and not _ETAG_OK.match(etag)) or (commit is not None and not _HEX40.match(commit)):
+        raise HubError(f"refusing the answer from {response.request.url.host}: unsafe ETag {etag!r} or commit "
+                       f"{commit!r}", "this server or mirror is not trustworthy; check HF_ENDPOINT")
+
+
+def _install_guard() -> None:
+    """Every client huggingface_hub creates gets the header guard (it shares one client per process)."""
+    from huggingface_hub import set_client_factory
+    from huggingface_hub.utils import _http  # private: checked against huggingface_hub 2.4.0
+
+    if getattr(_http, "_localctx_guarded", False):
+        return
+
+    def factory() -> Any:
+        client = _http.default_client_factory()
+        client.event_hooks["response"].append(_guard_resolve_headers)
+        return client
+
+    set_client_factory(factory)
+    _http._localctx_guarded = True
 
 
 def _write_ref(storage: Path, revision: str, commit: str) -> None:
@@ -383,14 +402,12 @@ def pull(ref: HubRef, *, local_dir: Path | None = None, progress: ProgressFn | N
                 progress(PullProgress(phase, f.path, i, len(choice.files), done, total))
 
         with _translated(cfg, ref):
-            if f in missing:
-                _precheck(hf, cfg, ref, listing.commit, f)
             p = Path(hf.hf_hub_download(
                 ref.repo, f.path, revision=listing.commit, cache_dir=str(cfg.cache_dir),
                 local_dir=str(root) if local_dir else None, endpoint=cfg.endpoint, token=cfg.token,
                 tqdm_class=functools.partial(_ProgressBridge, emit)))
-        if not _inside(p, root):
-            raise HubError(f"refusing {f.path}: it was written outside {root} ({p})")
+        if not _inside(p, root) or not _inside(Path(os.path.realpath(p)), root if local_dir else cfg.cache_dir):
+            raise HubError(f"refusing {f.path}: it was written outside {root} ({os.path.realpath(p)})")
         verified &= _verify(p, f, functools.partial(emit, phase="verify"))
         out.append(p)
     if not local_dir:

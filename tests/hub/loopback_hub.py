@@ -14,7 +14,7 @@ Nothing advertises Xet (no ``X-Xet-Hash``), so the plain HTTP download path runs
 Hub's does: a gated repo answers 401 (no token) or 403 (token without access) with ``X-Error-Code:
 GatedRepo``; a private or unknown repo answers 401 ``RepoNotFound``.  Test knobs: ``cut_first_get``
 (drop the first CDN response for a blob after N body bytes), ``corrupt`` (serve bytes that differ from
-the advertised sha256), and counters of connections, requests and body bytes per path.
+the advertised sha256), ``etag_override`` (a hostile ETag, which names the blob file in the cache), and counters of connections, requests and body bytes per path.
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ class LoopbackHub:
         self.blobs: dict[str, HubFile] = {}
         self.cut_first_get: dict[str, int] = {}  # sha256 -> bytes to send before dropping the connection
         self.corrupt: set[str] = set()  # sha256 of files served with flipped bytes
+        self.etag_override: dict[str, str] = {}  # sha256 -> the X-Linked-Etag a hostile server would send
         self.requests: list[Request] = []
         self.connections = 0
         self._lock = threading.Lock()
@@ -283,7 +284,8 @@ def _make_handler(hub: LoopbackHub, *, cdn: bool) -> type[BaseHTTPRequestHandler
                 return self._send(200, data, {**common, "ETag": f'"{git_blob_oid(data)}"'})
             location = f"{hub.cdn}/blobs/{f.sha256}?filename={parts[-1]}"
             self._send(302, b"", {**common, "Location": location, "ETag": f'"{git_blob_oid(pointer)}"',
-                                  "X-Linked-Etag": f'"{f.sha256}"', "X-Linked-Size": str(f.size)})
+                                  "X-Linked-Etag": f'"{hub.etag_override.get(f.sha256, f.sha256)}"',
+                                  "X-Linked-Size": str(f.size)})
 
         def _cdn(self, parts: list[str]) -> None:
             f = hub.blobs.get(parts[-1]) if parts[:1] == ["blobs"] else None

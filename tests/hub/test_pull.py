@@ -174,6 +174,17 @@ def test_hostile_file_name_is_refused(server: LoopbackHub, tiny_files: dict[str,
     assert not list(tmp_path.rglob("evil*")) and not list(Path(os.environ["HF_HOME"]).rglob("evil*"))
 
 
+def test_hostile_etag_is_refused(server: LoopbackHub, tiny_files: dict[str, Path]) -> None:
+    """huggingface_hub names the cache blob after the server's ETag: a path-like one must never reach it."""
+    repo = server.add_repo(REPO, tiny_files)
+    sha = repo.files["Tiny-Q4_K_M.gguf"].sha256
+    server.etag_override[sha] = "../../../../evil"
+    with pytest.raises(HubError) as ei:
+        hub.pull(hub.parse_ref(REPO))
+    assert "unsafe ETag '../../../../evil'" in ei.value.one_line()
+    assert server.blob_requests(sha) == [] and not list(Path(os.environ["HF_HOME"]).parent.rglob("evil*"))
+
+
 def test_gated_and_private_repos_say_how_to_get_access(server: LoopbackHub, tiny_files: dict[str, Path],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     server.add_repo(REPO, tiny_files, access="gated", tokens={"hf_good"})
