@@ -598,3 +598,34 @@ def _error_hint(line: str | None) -> str | None:
     if line and "flash_attn" in line:
         return "quantized V caches need flash attention: add -fa on (or use -ctv f16)"
     return None
+
+
+# ---- dry run (added by the memory-planner helper, issue 3) --------------------------------------
+def supports_no_alloc() -> bool:
+    """Whether this llama-cpp-python exposes llama.cpp's no-allocation dry-run model parameter."""
+    return any(name == "no_alloc" for name, *_ in llama_cpp.llama_model_params._fields_)
+
+
+def dry_run_report(path: str | Path, settings: RuntimeSettings) -> LoadReport:
+    """Create model + context with ``no_alloc`` (llama.cpp sizes every buffer, allocates none) and
+    return what it logged; ``applied['model_bytes']`` is llama_model_size.  The dry run requires
+    mmap off (llama.cpp asserts), which changes nothing in the sizes it reports."""
+    mp = model_params(settings)
+    mp.no_alloc = True
+    mp.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE
+    with _capture() as lines:
+        model = llama_cpp.llama_model_load_from_file(str(path).encode(), mp)
+        if not model:
+            raise RuntimeLoadError(f"llama.cpp could not load {Path(path).name}: {first_error(lines) or 'unknown error'}")
+        try:
+            model_bytes = int(llama_cpp.llama_model_size(model))
+            ctx = llama_cpp.llama_init_from_model(model, context_params(settings))
+            if not ctx:
+                raise RuntimeLoadError(f"llama.cpp could not create a context for {Path(path).name}: "
+                                       f"{first_error(lines) or 'unknown error'}", _error_hint(first_error(lines)))
+            llama_cpp.llama_free(ctx)
+        finally:
+            llama_cpp.llama_model_free(model)
+    report = parse_load_lines(lines)
+    report.applied["model_bytes"] = model_bytes
+    return report

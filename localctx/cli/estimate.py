@@ -1,0 +1,190 @@
+"""`localctx estimate MODEL --ctx 64k`: RAM/VRAM a context needs, whether it fits, the largest that does."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Optional
+
+import typer
+
+from localctx.cli._options import JsonOpt, ModelArg
+from localctx.errors import SettingsError
+
+_CTX_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
+
+
+def parse_ctx(text: str) -> int:
+    """'8k' -> 8192, '128K' -> 131072, '1m' -> 1048576, '65536' -> 65536 (binary k/m, as llama.cpp users mean)."""
+    m = _CTX_RE.match(text)
+    if not m:
+        raise SettingsError(f"cannot read context size '{text}'", "use a number of tokens such as 65536, 8k, 128k or 1m")
+    n = float(m.group(1)) * {"": 1, "k": 1024, "m": 1 << 20}[m.group(2).lower()]
+    if n != int(n) or n <= 0:
+        raise SettingsError(f"context size must be a positive whole number of tokens, got '{text}'",
+                            "use e.g. 8k or 65536")
+    return int(n)
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def estimate(
+        model: ModelArg = None,
+        ctx: Annotated[Optional[list[str]], typer.Option(
+            "--ctx", "-c", help="Context size(s): 65536, 8k, 128k, 1m; repeat or comma-separate to compare.")] = None,
+        kv_type: Annotated[Optional[list[str]], typer.Option(
+            "--kv-type", help="KV cache type(s) for K and V: f16, q8_0, q4_0, ...; repeat or comma-separate.")] = None,
+        flash_attn: Annotated[Optional[bool], typer.Option(
+            "--flash-attn/--no-flash-attn", "-fa/-nofa", help="Flash attention (default: auto, on where supported).",
+            show_default=False)] = None,
+        gpu_layers: Annotated[Optional[int], typer.Option(
+            "--gpu-layers", "-ngl", help="Layers on the GPU; the output layer counts first (default: all).")] = None,
+        parallel: Annotated[int, typer.Option("--parallel", "-np", help="Parallel sequences.", min=1)] = 1,
+        kv_unified: Annotated[bool, typer.Option("--kv-unified", help="One KV buffer shared by all sequences.")] = False,
+        swa_full: Annotated[bool, typer.Option("--swa-full", help="Full-size cache for sliding-window layers.")] = False,
+        batch: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1)] = None,
+        ubatch: Annotated[Optional[int], typer.Option("--ubatch-size", "-ub", min=1)] = None,
+        max_ctx: Annotated[bool, typer.Option("--max-ctx", help="Find the largest context that fits, per KV type.")] = False,
+        verify: Annotated[bool, typer.Option("--verify", help="Also ask llama.cpp (no-alloc dry run) and compare.")] = False,
+        json: JsonOpt = False,
+    ) -> None:
+        """Plan the memory a model needs at a context, before loading it, exact to llama.cpp's allocations.
+
+        Example: localctx estimate smollm2 --ctx 8k,32k,128k --kv-type f16,q8_0 --max-ctx
+        """
+        import time
+
+        from localctx.services.memory import max_context, plan_for_machine, verdict
+        from localctx.services.models import inspect_model
+        from localctx.services.runtime import resolve_settings
+        from localctx.sysinfo import machine_memory
+
+        t0 = time.perf_counter()
+        info = inspect_model(model)
+        overrides: dict[str, Any] = {"n_seq": parallel, "kv_unified": kv_unified, "swa_full": swa_full,
+                                     "flash_attn": flash_attn, "n_gpu_layers": gpu_layers}
+        if batch:
+            overrides["n_batch"] = batch
+        if ubatch:
+            overrides["n_ubatch"] = ubatch
+        base = resolve_settings(info, overrides)
+        contexts = [parse_ctx(c) for c in _split(ctx)] or [base.n_ctx or info.ctx_train]
+        kv_types = _split(kv_type) or [base.type_k]
+        machine = machine_memory()
+        columns = []
+        for n in contexts:
+            for kv in kv_types:
+                s = base.with_(n_ctx=n, type_k=kv, type_v=kv)
+                plan = plan_for_machine(info, s, machine)
+                columns.append({"n_ctx": n, "kv_type": kv, "settings": s, "plan": plan, "verdict": verdict(plan, machine)})
+        best = {kv: max_context(info, base.with_(type_k=kv, type_v=kv), machine) for kv in kv_types} if max_ctx else {}
+        elapsed = time.perf_counter() - t0
+        checks = []
+        if verify:
+            from localctx.services.memory import verify as run_verify
+
+            checks = [run_verify(info, c["settings"], c["plan"]) for c in columns]
+        if json:
+            from localctx.cli._output import emit_json
+
+            emit_json({
+                "model": str(info.path), "arch": info.arch, "ctx_train": info.ctx_train,
+                "machine": {"ram_available": machine.ram_available, "gpus": machine.gpus},
+                "plans": [{"n_ctx_requested": c["n_ctx"], "kv_type": c["kv_type"], **c["plan"].to_json(),
+                           "verdict": c["verdict"].to_json()} for c in columns],
+                "max_ctx": best or None,
+                "verify": [{"mode": v.mode, "weights": v.weights, "kv": v.kv, "recurrent": v.recurrent,
+                            "output": v.output, "compute": v.compute, "total": v.total, "note": v.note}
+                           for v in checks] or None,
+                "seconds": round(elapsed, 4),
+            })
+            return
+        _render(info, columns, best, checks)
+
+
+def _render(info: Any, columns: list[dict[str, Any]], best: dict[str, int], checks: list[Any]) -> None:
+    from rich.table import Table
+
+    from localctx.cli._output import hint, stdout, warn
+
+    first = columns[0]["plan"]
+    t = Table(title=f"{info.path.name} ({info.arch}, trained context {info.ctx_train:,})")
+    t.add_column("component", style="bold", no_wrap=True)
+    for c in columns:
+        for dev in c["plan"].devices:
+            head = f"{c['n_ctx']:,} · {c['kv_type']}"
+            t.add_column(head if len(c["plan"].devices) == 1 else f"{head}\n{dev.device}", justify="right",
+                         no_wrap=True)
+    rows = [("weights", "weights"), ("KV (full attn)", "kv_full"), ("KV (sliding)", "kv_swa"),
+            ("recurrent state", "recurrent"), ("output buffer", "output"), ("compute buffer", "compute"),
+            ("overhead (assumed)", "overhead")]
+    for label, attr in rows:
+        values = [getattr(d, attr) for c in columns for d in c["plan"].devices]
+        if any(values) or attr in ("weights", "compute"):
+            t.add_row(label, *[_b(v) for v in values])
+    t.add_row("total", *[f"[bold]{_b(d.total)}[/]" for c in columns for d in c["plan"].devices])
+    fit_cells = []
+    for c in columns:
+        v = c["verdict"]
+        for d in c["plan"].devices:
+            dv = next((x for x in v.devices if x.device.startswith("RAM" if d.device == "CPU" else d.device)), None)
+            ok = None if dv is None else dv.fits
+            fit_cells.append("[green]fits[/]" if ok else "[red]no[/]" if ok is False else "?")
+    t.add_row("fits now", *fit_cells)
+    stdout.print(t)
+    lay = first.layout
+    stdout.print(f"cells: {lay.n_ctx_seq:,} per stream × {lay.n_stream}"
+                 + (f", SWA {lay.cells_swa:,}" if lay.layers_swa else "")
+                 + f"; layers: {lay.layers_full} full" + (f", {lay.layers_swa} SWA" if lay.layers_swa else "")
+                 + (f", {lay.layers_recurrent} recurrent" if lay.layers_recurrent else "")
+                 + f"; flash attention {'on' if lay.flash_attn else 'off'}; ubatch {lay.n_ubatch}")
+    for c in columns:
+        stdout.print(f"{c['n_ctx']:,} · {c['kv_type']}: {c['verdict'].summary}")
+    for kv, n in best.items():
+        stdout.print(f"largest context that fits with {kv} KV: [bold]{n:,}[/] tokens"
+                     + (f" ({n / info.ctx_train:.1f}× trained)" if info.ctx_train else ""))
+    if checks:
+        _render_checks(columns, checks)
+    for note in dict.fromkeys(n for c in columns for n in c["plan"].notes + c["verdict"].notes):
+        hint(note)
+    if any(c["n_ctx"] > info.ctx_train > 0 for c in columns):
+        warn(f"a context above the trained {info.ctx_train:,} needs RoPE scaling; quality may drop (see `localctx eval`)")
+
+
+def _b(n: int) -> str:
+    from localctx.cli._output import human_bytes
+
+    return human_bytes(n).replace(" ", "\u00a0")  # keep number and unit together
+
+
+def _render_checks(columns: list[dict[str, Any]], checks: list[Any]) -> None:
+    from rich.table import Table
+
+    from localctx.cli._output import human_bytes, stdout
+
+    t = Table(title="localctx vs llama.cpp (" + checks[0].mode + ")")
+    t.add_column("context · KV")
+    for h in ("component", "localctx", "llama.cpp", "difference"):
+        t.add_column(h, justify="right" if h != "component" else "left")
+    for c, v in zip(columns, checks):
+        p = c["plan"]
+        if v.mode == "skipped":
+            t.add_row(f"{c['n_ctx']:,} · {c['kv_type']}", v.note, "", "", "")
+            continue
+        ours = {"weights": p.weights_bytes, "KV cache": p.kv_bytes, "recurrent": p.recurrent_bytes,
+                "output": p.output_bytes, "compute": p.compute_bytes, "total": p.llama_total}
+        theirs = {"weights": v.weights, "KV cache": v.kv, "recurrent": v.recurrent, "output": v.output,
+                  "compute": v.compute, "total": v.total}
+        for i, (k, ours_v) in enumerate(ours.items()):
+            them = theirs[k]
+            if not ours_v and not them:
+                continue
+            diff = "-" if them is None else ("0" if abs(ours_v - them) < 10486 else
+                                             f"{(ours_v - them) / max(them, 1):+.1%}")
+            t.add_row(f"{c['n_ctx']:,} · {c['kv_type']}" if i == 0 else "", k, human_bytes(ours_v),
+                      human_bytes(them), diff)
+    stdout.print(t)
+    stdout.print("[dim]llama.cpp prints MiB with two decimals: differences under 0.01 MiB show as 0[/]")

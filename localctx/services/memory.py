@@ -1,0 +1,204 @@
+"""Memory planning for front ends: estimate a model at a context, judge it against this machine,
+find the largest context that fits, and (on request) ask llama.cpp's dry run for its own numbers.
+
+Stable API (used by `localctx estimate`, `localctx plan` and the TUI's live gauge):
+``estimate``, ``plan_for_machine``, ``verdict``, ``max_context``, ``verify``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from localctx.core.memory import CTX_PAD, MemoryPlan, plan_memory
+from localctx.core.model_info import ModelInfo
+from localctx.core.settings import RuntimeSettings
+from localctx.errors import SettingsError
+from localctx.sysinfo import MachineMemory
+
+MAX_SEARCH_CTX = 1 << 22  # 4M tokens: the binary search's ceiling
+
+
+@dataclass(frozen=True)
+class DeviceVerdict:
+    device: str
+    need: int  # bytes the plan puts on this device (incl. assumed overhead)
+    available: int | None  # free bytes now (None: unknown)
+    fits: bool | None  # None: unknown free memory
+
+    @property
+    def headroom(self) -> int | None:
+        return None if self.available is None else self.available - self.need
+
+
+@dataclass(frozen=True)
+class Verdict:
+    fits: bool | None
+    devices: list[DeviceVerdict]
+    summary: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        for dv, src in zip(d["devices"], self.devices):
+            dv["headroom"] = src.headroom
+        return d
+
+
+# ---- which devices llama.cpp would use ----------------------------------------------------------------
+def llama_gpu_backends() -> list[str]:
+    """GPU backends the installed llama.cpp was built with, from its shared libraries (no import)."""
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    found = []
+    for folder in spec.submodule_search_locations:
+        lib = Path(folder) / "lib"
+        names = " ".join(p.name.lower() for p in lib.glob("*")) if lib.is_dir() else ""
+        for key, backend in (("cuda", "CUDA"), ("metal", "Metal"), ("vulkan", "Vulkan"), ("hip", "ROCm")):
+            if f"ggml-{key}" in names and backend not in found:
+                found.append(backend)
+    return found
+
+
+def machine_devices(machine: MachineMemory) -> tuple[int, str | None, list[str]]:
+    """(n_gpus, backend, notes) that llama.cpp on this install would offload to."""
+    if not machine.gpus:
+        return 0, None, []
+    built = llama_gpu_backends()
+    usable = [g for g in machine.gpus if g.backend in built or g.backend == "Metal"]
+    if not usable:
+        return 0, None, [f"{machine.gpus[0].name} found, but this llama.cpp was built without "
+                         f"{machine.gpus[0].backend}: planned for the CPU"]
+    return len(usable), usable[0].backend, []
+
+
+# ---- the API ---------------------------------------------------------------------------------------------
+def plan_for_machine(info: ModelInfo, settings: RuntimeSettings, machine: MachineMemory | None = None) -> MemoryPlan:
+    """plan_memory with this machine's GPUs (as llama.cpp on this install would use them)."""
+    n_gpus, backend, notes = machine_devices(machine) if machine is not None else (0, None, [])
+    plan = plan_memory(info, settings, n_gpus=n_gpus, gpu_backend=backend)
+    plan.notes.extend(notes)
+    return plan
+
+
+def estimate(model_ref: str | Path | None, settings: RuntimeSettings, machine: MachineMemory | None = None) -> MemoryPlan:
+    """Resolve a model reference, read its header (never its weights) and plan its memory."""
+    from localctx.services.models import inspect_model
+
+    info = inspect_model(None if model_ref is None else str(model_ref))
+    return plan_for_machine(info, settings, machine)
+
+
+def verdict(plan: MemoryPlan, machine: MachineMemory | None = None) -> Verdict:
+    """Does the plan fit the memory free right now, device by device?"""
+    if machine is None:
+        from localctx.sysinfo import machine_memory
+
+        machine = machine_memory()
+    devs: list[DeviceVerdict] = []
+    notes: list[str] = []
+    if machine.unified_memory:
+        need = plan.total  # GPU and CPU share the same RAM
+        devs.append(DeviceVerdict("RAM (unified)", need, machine.ram_available, need <= machine.ram_available))
+        for g, gpu in zip(machine.gpus, plan.gpus):
+            devs.append(DeviceVerdict(gpu.device, gpu.total, g.free_bytes,
+                                      None if g.free_bytes is None else gpu.total <= g.free_bytes))
+    else:
+        devs.append(DeviceVerdict("RAM", plan.cpu.total, machine.ram_available, plan.cpu.total <= machine.ram_available))
+        for i, gpu in enumerate(plan.gpus):
+            free = machine.gpus[i].free_bytes if i < len(machine.gpus) else None
+            devs.append(DeviceVerdict(gpu.device, gpu.total, free, None if free is None else gpu.total <= free))
+    known = [d.fits for d in devs if d.fits is not None]
+    fits = all(known) if known else None
+    short = [d for d in devs if d.fits is False]
+    if fits:
+        summary = "fits: " + ", ".join(f"{d.device} needs {_gib(d.need)} of {_gib(d.available)} free" for d in devs)
+    elif short:
+        summary = "does not fit: " + ", ".join(
+            f"{d.device} needs {_gib(d.need)}, {_gib(d.available)} free" for d in short)
+    else:
+        summary = "unknown: free memory could not be read"
+    if plan.cpu.weights and plan.gpus:
+        notes.append("weights on the CPU are memory-mapped; the OS can page them out under pressure, slowing generation")
+    return Verdict(fits, devs, summary, notes)
+
+
+def max_context(info: ModelInfo, settings: RuntimeSettings, machine: MachineMemory | None = None,
+                *, ceiling: int = MAX_SEARCH_CTX) -> int:
+    """The largest context (a multiple of 256) whose plan fits this machine; 0 if not even 256 does.
+
+    Binary search: every component grows with n_ctx, so fit is monotonic.  Other settings are kept.
+    """
+    if machine is None:
+        from localctx.sysinfo import machine_memory
+
+        machine = machine_memory()
+
+    def fits(n: int) -> bool:
+        try:
+            return bool(verdict(plan_for_machine(info, settings.with_(n_ctx=n), machine), machine).fits)
+        except SettingsError:
+            raise
+    lo, hi = 0, ceiling // CTX_PAD  # in units of 256 cells
+    if not fits(CTX_PAD):
+        return 0
+    lo = 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid * CTX_PAD):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo * CTX_PAD
+
+
+def _gib(n: int | None) -> str:
+    return "?" if n is None else f"{n / (1 << 30):.2f} GiB"
+
+
+# ---- llama.cpp's own numbers ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Verification:
+    """llama.cpp's numbers for the same settings, from its no-alloc dry run (or a real load)."""
+
+    mode: str  # "dry-run" | "load" | "skipped"
+    weights: int | None = None
+    kv: int | None = None
+    recurrent: int | None = None
+    output: int | None = None
+    compute: int | None = None
+    note: str = ""
+
+    @property
+    def total(self) -> int | None:
+        parts = [self.weights, self.kv, self.recurrent, self.output, self.compute]
+        return None if self.compute is None else sum(p or 0 for p in parts)
+
+
+_RS = re.compile(r"llama_memory_recurrent: size =\s*([\d.]+) MiB")
+
+
+def verify(info: ModelInfo, settings: RuntimeSettings, plan: MemoryPlan) -> Verification:
+    """Ask llama.cpp itself (through the runtime adapter): dry run when supported, else a real load
+    at this context only when our plan says it fits (a load that does not fit could swap or crash)."""
+    from localctx.engine import llamacpp  # the one module that imports llama_cpp
+
+    s = settings.with_(n_gpu_layers=0) if not plan.gpus else settings
+    if llamacpp.supports_no_alloc():
+        report = llamacpp.dry_run_report(info.path, s)
+        mode, note, weights = "dry-run", "llama.cpp no_alloc dry run: sized, nothing allocated", \
+            report.applied.get("model_bytes")
+    else:
+        if not verdict(plan).fits:
+            return Verification("skipped", note="this llama-cpp-python has no no_alloc dry run, and a real "
+                                "load would not fit this machine: not loaded")
+        with llamacpp.LlamaEngine(info.path, s) as eng:
+            report = eng.report
+        mode, note, weights = "load", "real load (this llama-cpp-python has no no_alloc dry run)", None
+    rs = sum(round(float(m.group(1)) * (1 << 20)) for line in report.lines if (m := _RS.search(line)))
+    return Verification(mode, weights, report.kv_bytes or 0, rs, report.output_bytes,
+                        sum(report.compute_bytes.values()) if report.compute_bytes else None, note)
