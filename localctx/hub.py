@@ -305,26 +305,76 @@ def _sha256(path: Path, emit: Callable[[int, int | None], None]) -> str:
     return h.hexdigest()
 
 
+def _marker(sha256: str) -> Path:
+    return paths.cache_dir() / "hub-verified" / sha256
+
+
+def _stamp(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _check_sha(path: Path, f: HubFile, emit: Callable[[int, int | None], None], *also: Path) -> None:
+    """sha256 of the file against the Hub's LFS oid; a mismatch deletes it (and ``also``) and says so."""
+    got = _sha256(path, emit)
+    if got != f.sha256:
+        for p in {path, *also}:
+            p.unlink(missing_ok=True)
+        raise HubError(f"{f.path}: sha256 mismatch (the Hub says {(f.sha256 or '')[:16]}…, the download is "
+                       f"{got[:16]}…); the corrupt file was deleted", "pull again; if it repeats, the server or a "
+                       "proxy is serving a damaged file")
+
+
 def _verify(path: Path, f: HubFile, emit: Callable[[int, int | None], None]) -> bool:
-    """sha256 of the file against the Hub's LFS oid; a mismatch deletes it.  Remembered per blob."""
+    """Check a file already in place (a blob another tool fetched, a --local-dir file); remembered per blob."""
     if not f.sha256:
         return False
     real = path.resolve()
-    st = real.stat()
-    stamp = f"{st.st_size}:{st.st_mtime_ns}"
-    marker = paths.cache_dir() / "hub-verified" / f.sha256
-    if marker.is_file() and marker.read_text() == stamp:
+    marker = _marker(f.sha256)
+    if marker.is_file() and marker.read_text() == _stamp(real):
         return True
-    got = _sha256(real, emit)
-    if got != f.sha256:
-        for p in {path, real}:
-            p.unlink(missing_ok=True)
-        raise HubError(f"{f.path}: sha256 mismatch (the Hub says {f.sha256[:16]}…, the download is {got[:16]}…); "
-                       "the corrupt file was deleted", "pull again; if it repeats, the server or a proxy is serving a "
-                       "damaged file")
-    paths.ensure(marker.parent)
-    marker.write_text(stamp)
+    _check_sha(real, f, emit, path)
+    paths.ensure(marker.parent).joinpath(f.sha256).write_text(_stamp(real))
     return True
+
+
+def _fetch_blob(hf: Any, cfg: HubConfig, ref: HubRef, commit: str, f: HubFile, blob: Path,
+                emit: Callable[..., None]) -> None:
+    """Download an LFS file to its cache blob through ``<blob>.localctx-partial``, which survives Ctrl-C or a
+    crash so the next pull resumes it with a Range request (hf_hub_download 2.4 discards its partial file).
+    The bytes are sha256-checked before they become the blob, so a bad file never enters the cache."""
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import WeakFileLock, build_hf_headers
+
+    url = hf.hf_hub_url(ref.repo, f.path, revision=commit, endpoint=cfg.endpoint)
+    meta = hf.get_hf_file_metadata(url, token=cfg.token, endpoint=cfg.endpoint)
+    if meta.etag != f.sha256:
+        raise HubError(f"{f.path}: the Hub's listing (sha256 {(f.sha256 or '')[:16]}…) and the file (ETag "
+                       f"{(meta.etag or '')[:16]}…) disagree", "try again later")
+    headers = build_hf_headers(token=cfg.token)
+    if _origin(meta.location) != _origin(url):  # a CDN: the token stays on the Hub
+        headers.pop("authorization", None)
+    partial = blob.with_name(blob.name + ".localctx-partial")
+    lock = cfg.cache_dir / ".locks" / blob.parent.parent.name / f"{f.sha256}.lock"  # the library's own lock
+    paths.ensure(lock.parent)
+    with WeakFileLock(str(lock)):
+        if blob.exists():
+            return
+        paths.ensure(blob.parent)
+        with open(partial, "ab") as fh:
+            http_get(meta.location, fh, resume_size=partial.stat().st_size, headers=headers, expected_size=f.size,
+                     tqdm_class=functools.partial(_ProgressBridge, emit))
+        _check_sha(partial, f, functools.partial(emit, phase="verify"))
+        os.replace(partial, blob)
+    paths.ensure(_marker(f.sha256).parent)
+    _marker(f.sha256).write_text(_stamp(blob))
+
+
+def _origin(url: str) -> tuple[str, str]:
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    return u.scheme, u.netloc
 
 
 def _guard_resolve_headers(response: Any) -> None:
@@ -388,8 +438,7 @@ def pull(ref: HubRef, *, local_dir: Path | None = None, progress: ProgressFn | N
     storage = _storage(cfg, ref.repo)
     root = Path(local_dir).expanduser() if local_dir else storage / "snapshots" / listing.commit
     _check_names(choice, root, ref)
-    missing = [f for f in choice.files if not (root / f.path).exists()]
-    needed = sum(f.size or 0 for f in missing)
+    needed = sum(_still_needed(root, storage, f, cache=local_dir is None) for f in choice.files)
     target = root if local_dir else cfg.cache_dir
     free = _free_bytes(target)
     if needed > free:
@@ -402,6 +451,10 @@ def pull(ref: HubRef, *, local_dir: Path | None = None, progress: ProgressFn | N
                 progress(PullProgress(phase, f.path, i, len(choice.files), done, total))
 
         with _translated(cfg, ref):
+            blob = storage / "blobs" / (f.sha256 or "")
+            if local_dir is None and f.sha256 and not blob.exists():
+                _fetch_blob(hf, cfg, ref, listing.commit, f, blob, emit)
+            # links the snapshot to the blob (and fetches non-LFS or --local-dir files itself)
             p = Path(hf.hf_hub_download(
                 ref.repo, f.path, revision=listing.commit, cache_dir=str(cfg.cache_dir),
                 local_dir=str(root) if local_dir else None, endpoint=cfg.endpoint, token=cfg.token,
@@ -414,7 +467,20 @@ def pull(ref: HubRef, *, local_dir: Path | None = None, progress: ProgressFn | N
         _write_ref(storage, ref.revision, listing.commit)
     size = sum(f.size or 0 for f in choice.files)
     return PullResult(f"{ref.repo}:{choice.quant}", ref.repo, choice.quant, listing.commit, tuple(out), size,
-                      needed, not missing, verified, tuple(notes))
+                      needed, needed == 0, verified, tuple(notes))
+
+
+def _still_needed(root: Path, storage: Path, f: HubFile, *, cache: bool) -> int:
+    """Bytes left to fetch: 0 if the file (or, in the cache, its blob) is there; less a resumable partial."""
+    if (root / f.path).exists():
+        return 0
+    if cache and f.sha256:
+        blob = storage / "blobs" / f.sha256
+        if blob.exists():
+            return 0
+        partial = blob.with_name(blob.name + ".localctx-partial")
+        return max(0, (f.size or 0) - (partial.stat().st_size if partial.exists() else 0))
+    return f.size or 0
 
 
 def _gib(n: int) -> str:

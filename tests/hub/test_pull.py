@@ -95,6 +95,29 @@ def test_resume_after_the_server_drops_the_connection(server: LoopbackHub, smoll
     assert res.verified and _sha(res.path) == sha
 
 
+def test_interrupted_pull_resumes_in_the_next_run(server: LoopbackHub, smollm2_path: Path) -> None:
+    """Ctrl-C loses nothing: the partial blob stays, and the next pull asks only for the missing bytes."""
+    repo = server.add_repo(SMOL_REPO, {smollm2_path.name: smollm2_path})
+    sha, size = repo.files[smollm2_path.name].sha256, smollm2_path.stat().st_size
+
+    def interrupt(p: hub.PullProgress) -> None:
+        if p.done >= 30 << 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        hub.pull(hub.parse_ref(SMOL_REPO), progress=interrupt)
+    partial = _cache(SMOL_REPO) / "blobs" / f"{sha}.localctx-partial"
+    kept = partial.stat().st_size
+    assert kept >= 20 << 20 and not (_cache(SMOL_REPO) / "blobs" / sha).exists()
+
+    res = hub.pull(hub.parse_ref(SMOL_REPO))
+    assert res.quant == "Q4_1" and res.notes[0].startswith(f"{SMOL_REPO} has no Q4_K_M; using Q4_1")
+    assert res.downloaded_bytes == size - kept and res.verified and _sha(res.path) == sha
+    last = server.blob_requests(sha)[-1]
+    assert last.range == f"bytes={kept}-" and last.status == 206 and last.body_bytes == size - kept
+    assert not partial.exists()
+
+
 def test_sha256_mismatch_deletes_the_file_and_says_so(server: LoopbackHub, tiny_files: dict[str, Path]) -> None:
     repo = server.add_repo(REPO, tiny_files)
     sha = repo.files["Tiny-Q4_K_M.gguf"].sha256
