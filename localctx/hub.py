@@ -539,8 +539,6 @@ def read_remote_header(repo: str, quant_or_file: str | None = None, revision: st
     For a split model every shard's header is read and the tensors merged (so sizes cover the whole
     model); ``file_size`` is the total of all shards.  Returns a ``GGUFHeader``.
     """
-    from localctx.core.gguf_reader import GGUFHeader
-
     ref = HubRef(repo, quant_or_file, revision or DEFAULT_REVISION)
     cfg = hub_config()
     if cfg.offline:
@@ -551,6 +549,13 @@ def read_remote_header(repo: str, quant_or_file: str | None = None, revision: st
         choice, _notes = choose(listing, ref.selector)
         hf = _hf(cfg)
         parts = [_remote_shard_header(hf, cfg, ref, listing.commit, f) for f in choice.files]
+    return merge_shard_headers(parts)
+
+
+def merge_shard_headers(parts: list[Any]) -> Any:
+    """One header for a split model: shard 1's metadata, every shard's tensors, the total size."""
+    from localctx.core.gguf_reader import GGUFHeader
+
     first = parts[0]
     if len(parts) == 1:
         return first
@@ -561,9 +566,10 @@ def read_remote_header(repo: str, quant_or_file: str | None = None, revision: st
 
 def model_info_remote(ref: str, revision: str | None = None) -> Any:
     """ModelInfo for ``owner/repo[:QUANT|:FILE]``: from the cache if pulled, else from the header over HTTP."""
-    from localctx.core.model_info import model_info_from_header, read_model_info
+    from localctx.core.gguf_reader import read_gguf_header
+    from localctx.core.model_info import model_info_from_header
 
     r = parse_ref(ref, revision)
     with contextlib.suppress(ModelNotFoundError):
-        return read_model_info(resolve_cached(r).path)
+        return model_info_from_header(merge_shard_headers([read_gguf_header(p) for p in resolve_cached(r).paths]))
     return model_info_from_header(read_remote_header(r.repo, r.selector, r.revision))

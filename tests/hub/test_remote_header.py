@@ -45,6 +45,13 @@ def test_split_model_reads_every_shard_header(server: LoopbackHub, split_files: 
         assert 0 < sum(r.body_bytes for r in server.blob_requests(sha)) <= s.file_size
     mi = hub.model_info_remote(f"{SPLIT_REPO}:Q4_K_M")
     assert mi.n_layer == 3 and mi.tensor_bytes == sum(s.tensor_bytes for s in shards)
+    assert not list(Path(os.environ["HF_HOME"]).rglob("*.gguf"))  # nothing downloaded
+
+    hub.pull(hub.parse_ref(SPLIT_REPO))  # once pulled, the same answer comes from the cached shards
+    server.requests.clear()
+    cached = hub.model_info_remote(f"{SPLIT_REPO}:Q4_K_M")
+    assert (cached.tensor_bytes, cached.file_size, cached.n_params) == (mi.tensor_bytes, mi.file_size, mi.n_params)
+    assert server.requests == []
 
 
 def test_remote_read_needs_the_network(server: LoopbackHub, smollm2_path: Path,
