@@ -33,6 +33,8 @@ _COMPUTE = re.compile(r"^\w+:\s+(\S+) compute buffer size\s+=\s+" + _SIZE)
 _OUTPUT = re.compile(r"^llama_context:\s+(\S+)\s+output buffer size\s+=\s+" + _SIZE)
 _KV_BUF = re.compile(r"^llama_kv_cache(?:_iswa)?:\s+(\S+) KV buffer size\s+=\s+" + _SIZE)
 _YARN_ADJUST = re.compile(r"n_ctx_train adjusted to (\d+)")
+_MODEL_INFO = re.compile(r"^print_info:\s+(rope scaling|freq_base_train|freq_scale_train|n_ctx_orig_yarn|n_ctx_train|"
+                         r"n_swa|rope type|rope_finetuned)\s+=\s+(.*?)\s*$")
 _INT_PARAMS = {"n_seq_max", "n_ctx", "n_ctx_seq", "n_batch", "n_ubatch", "causal_attn", "n_outputs_max"}
 
 
@@ -50,6 +52,15 @@ def _convert(key: str, raw: str) -> Any:
         return float(raw)
     if raw in ("true", "false"):
         return raw == "true"
+    return raw
+
+
+def _number(raw: str) -> Any:
+    for conv in (int, float):
+        try:
+            return conv(raw)
+        except ValueError:
+            pass
     return raw
 
 
@@ -81,6 +92,9 @@ def parse_load_lines(lines: list[tuple[int, str]]) -> LoadReport:
             report.output_bytes = (report.output_bytes or 0) + to_bytes(m.group(2), m.group(3))
         elif m := _COMPUTE.match(text):
             report.compute_bytes[m.group(1)] = to_bytes(m.group(2), m.group(3))
+        elif m := _MODEL_INFO.match(text):
+            # the model's own (trained) RoPE values as llama.cpp read them from the GGUF
+            applied.setdefault("model", {})[m.group(1).replace(" ", "_")] = _number(m.group(2))
         elif "custom YaRN scaling detected" in text:
             applied["yarn_adjusted"] = True
         elif m := _YARN_ADJUST.search(text):

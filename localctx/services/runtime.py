@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,13 +53,47 @@ def resolve_settings(info: ModelInfo, flags: Any = None) -> RuntimeSettings:
     return s
 
 
+_ROPE_FIELDS = ("rope_scaling", "rope_freq_base", "rope_freq_scale", "yarn_orig_ctx", "yarn_ext_factor",
+                "yarn_attn_factor", "yarn_beta_fast", "yarn_beta_slow")
+
+
+def _preset_for(info: ModelInfo) -> Any:
+    if importlib.util.find_spec("localctx.presets") is None:
+        return None
+    from localctx.errors import SettingsError
+    from localctx.presets import match_preset
+
+    try:
+        hit = match_preset(info.path.name, info.arch)
+    except SettingsError:
+        return None  # a broken preset file must not stop a model from loading; `localctx presets` reports it
+    return hit[0] if hit else None
+
+
 def plan_for(info: ModelInfo, settings: RuntimeSettings) -> tuple[RuntimeSettings, ExtensionPlan | None]:
-    """Apply the context-extension plan (core.rope) to the settings; returns (settings, plan)."""
-    if importlib.util.find_spec("localctx.core.rope") is None:
-        return settings, None
+    """Apply the context-extension plan (core.rope) to the settings; returns (settings, plan).
+
+    With ``--extend auto`` and no RoPE values given, a matching preset's vendor recipe is used past the
+    preset's native context (e.g. Qwen3: YaRN from 32768, not from the GGUF's 40960)."""
+    from dataclasses import replace
+
     from localctx.core.rope import apply_plan, plan_extension
 
+    preset = _preset_for(info)
+    from_preset: list[str] = []
+    n_ctx = settings.n_ctx or info.ctx_train
+    if (preset is not None and settings.extend == "auto" and n_ctx > preset.native_ctx
+            and not any(getattr(settings, k) is not None for k in _ROPE_FIELDS)
+            and preset.extension["method"] not in ("model", "none")):
+        from_preset = list(preset.settings)
+        settings = settings.with_(extend=preset.extension["method"], **preset.settings)
     plan = plan_extension(info, settings)
+    if preset is not None:
+        notes = list(plan.notes)
+        notes.append(f"preset {preset.name}: {preset.extension.get('note', '')} (source: {preset.sources['extension']})")
+        user = [k for k in plan.user_set if k not in from_preset]
+        reason = plan.reason + (f"; vendor recipe from preset {preset.name}" if from_preset else "")
+        plan = replace(plan, notes=notes, user_set=user, reason=reason)
     return apply_plan(settings, plan), plan
 
 
@@ -85,3 +120,46 @@ def load_engine(model: str | Path | None, settings: RuntimeSettings | None = Non
     engine.info = info  # type: ignore[attr-defined]
     engine.plan = plan  # type: ignore[attr-defined]
     return engine
+
+
+# ---- `localctx plan`: extension + memory, before anything is loaded ------------------------------------
+@dataclass
+class RunPlan:
+    """What loading ``model`` with these flags would do: settings, extension plan, memory verdict."""
+
+    info: ModelInfo
+    settings: RuntimeSettings
+    extension: ExtensionPlan | None
+    memory: Any = None  # localctx.core.memory.MemoryPlan when the memory planner is installed
+    verdict: Any = None  # localctx.services.memory.Verdict
+    memory_note: str | None = None  # why there is no memory verdict
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.settings.to_json()
+        s.pop("extra", None)
+        return {
+            "model": str(self.info.path), "arch": self.info.arch, "n_ctx_train": self.info.ctx_train,
+            "settings": s, "extension": self.extension.to_json() if self.extension else None,
+            "memory": self.memory.to_json() if self.memory is not None else None,
+            "verdict": self.verdict.to_json() if self.verdict is not None else None,
+            "memory_note": self.memory_note,
+        }
+
+
+def make_plan(model: str | Path | None, flags: Any = None, *, machine: Any = None) -> RunPlan:
+    """Resolve the model, read its header, settle settings and the extension plan, and ask the memory
+    planner (when installed) whether it fits this machine.  Loads nothing into llama.cpp."""
+    from localctx.catalog import resolve_model
+
+    info = read_model_info(resolve_model(None if model is None else str(model)))
+    settings, plan = plan_for(info, resolve_settings(info, flags))
+    if importlib.util.find_spec("localctx.services.memory") is None:
+        return RunPlan(info, settings, plan, memory_note="memory verdict unavailable: the memory planner is not installed")
+    from localctx.services.memory import plan_for_machine, verdict
+
+    if machine is None:
+        from localctx.sysinfo import machine_memory
+
+        machine = machine_memory()
+    mem = plan_for_machine(info, settings, machine)
+    return RunPlan(info, settings, plan, mem, verdict(mem, machine))

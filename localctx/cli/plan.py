@@ -1,0 +1,84 @@
+"""`localctx plan MODEL --ctx N`: the context-extension plan and the memory verdict, before loading."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from localctx.cli._options import JsonOpt, ModelArg
+from localctx.cli._runtime_opts import RuntimeFlags, runtime_options
+
+_FLAG = {"rope_scaling": "--rope-scaling", "rope_freq_base": "--rope-freq-base", "rope_freq_scale": "--rope-freq-scale",
+         "yarn_orig_ctx": "--yarn-orig-ctx", "yarn_ext_factor": "--yarn-ext-factor",
+         "yarn_attn_factor": "--yarn-attn-factor", "yarn_beta_fast": "--yarn-beta-fast",
+         "yarn_beta_slow": "--yarn-beta-slow"}
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @runtime_options
+    def plan(
+        model: ModelArg = None,
+        json: JsonOpt = False,
+        save: Annotated[bool, typer.Option("--save", help="Remember these runtime flags for this model.")] = False,
+        *,
+        runtime: RuntimeFlags,
+    ) -> None:
+        """Show how a context is reached (RoPE/YaRN plan, why, quality warning) and whether it fits memory.
+
+        Example: localctx plan smollm2 --ctx 32768
+        """
+        from localctx.cli._output import emit_json, hint, human_bytes, info, stdout, warn
+        from localctx.services.runtime import make_plan
+
+        rp = make_plan(model, runtime)
+        if save:
+            from localctx.config import save_model_settings
+
+            where = save_model_settings(rp.info.path, runtime.overrides())
+            info(f"saved for {rp.info.path.name} in {where}")
+        if json:
+            emit_json(rp.to_json())
+            return
+        from rich.table import Table
+
+        ext = rp.extension
+        t = Table(title=f"{rp.info.path.name} at {rp.settings.n_ctx:,} tokens", show_header=False)
+        t.add_column("key", style="bold")
+        t.add_column("value", overflow="fold")
+        if ext is not None:
+            t.add_row("method", ext.method + (" (auto)" if rp.settings.extend == "auto" and ext.method != "none" else ""))
+            t.add_row("factor", f"{ext.factor:g}x (trained context {ext.n_ctx_train:,})")
+            params = " ".join(f"{_FLAG[k]} {_fmt(v)}" for k, v in ext.parameters.items()) or "none (as the model says)"
+            t.add_row("llama.cpp", params)
+            if ext.parameters.get("rope_freq_scale"):
+                t.add_row("original context", f"{ext.parameters.get('yarn_orig_ctx') or ext.n_ctx_train:,}")
+            if ext.self_extend:
+                t.add_row("self-extend", f"group {ext.self_extend['group']}, window {ext.self_extend['window']}")
+            t.add_row("why", ext.reason)
+            if ext.user_set:
+                t.add_row("as given", ", ".join(_FLAG.get(k, k) for k in ext.user_set))
+        s = rp.settings
+        t.add_row("KV cache", f"K {s.type_k}, V {s.type_v}; flash attention "
+                  f"{ {None: 'auto', True: 'on', False: 'off'}[s.flash_attn] }; swa_full {'on' if s.swa_full else 'off'}")
+        if rp.memory is not None:
+            m = rp.memory
+            t.add_row("memory", f"weights {human_bytes(m.weights_bytes)}, KV {human_bytes(m.kv_bytes)}, "
+                      f"compute {human_bytes(m.compute_bytes)}, total {human_bytes(m.total)}")
+            t.add_row("verdict", rp.verdict.summary)
+        else:
+            t.add_row("verdict", rp.memory_note or "memory verdict unavailable")
+        stdout.print(t)
+        if ext is not None and ext.warning:
+            warn(ext.warning)
+        for note in (ext.notes if ext else []):
+            info(f"note: {note}")
+        if rp.verdict is not None and rp.verdict.fits is False:
+            warn("this context does not fit the memory free now; try -ctk q8_0 -ctv q8_0, fewer -ngl, or a smaller --ctx")
+        else:
+            hint(f"localctx chat {model or 'smollm2'} --ctx {s.n_ctx}")

@@ -1,0 +1,155 @@
+"""Per-model runtime settings that persist in the user's config (TOML), overridable per run.
+
+File: ``<config_dir>/settings.toml`` (``LOCALCTX_HOME`` relocates it)::
+
+    [defaults]                                   # every model
+    n_threads = 4
+
+    [models."Qwen3-8B-Q4_K_M.gguf"]              # one model, keyed by its file name
+    n_ctx = 65536
+    extend = "yarn"
+    yarn_orig_ctx = 32768
+
+Precedence (``services.runtime.resolve_settings``): flags > [models."file"] > [defaults] > built-in
+defaults.  Keys are RuntimeSettings field names; a bad key or value is a SettingsError naming the file
+and the key, so a typo never silently changes nothing.  Nothing is read or written at import time.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from localctx import paths
+from localctx.core.settings import RuntimeSettings
+from localctx.errors import SettingsError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+#: persisted fields -> their annotation text (RuntimeSettings uses postponed annotations)
+_HINTS: dict[str, str] = {f.name: str(f.type) for f in fields(RuntimeSettings) if f.name != "extra"}
+
+
+def _coerce(key: str, value: Any, where: str) -> Any:
+    hint = _HINTS[key]
+    if isinstance(value, bool):
+        ok = "bool" in hint
+    elif isinstance(value, int):
+        ok = "int" in hint or "float" in hint
+        value = float(value) if ok and "int" not in hint else value
+    elif isinstance(value, float):
+        ok = "float" in hint
+    elif isinstance(value, str):
+        ok = any(t in hint for t in ("str", "Literal", "RopeScaling", "KvType"))
+    else:
+        ok = False
+    if not ok:
+        raise SettingsError(f"{settings_file()}: {where}.{key} = {value!r} has the wrong type",
+                            f"expected {hint.replace(' | None', '')}")
+    return value
+
+
+def settings_file() -> Path:
+    return paths.config_dir() / "settings.toml"
+
+
+def _read() -> dict[str, Any]:
+    f = settings_file()
+    if not f.exists():
+        return {}
+    try:
+        return tomllib.loads(f.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{f}: cannot read settings ({exc})", "fix or delete the file") from None
+
+
+def _check(table: dict[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _HINTS:
+            raise SettingsError(f"{settings_file()}: unknown setting '{key}' in {where}",
+                                f"known: {', '.join(sorted(_HINTS))}")
+        out[key] = _coerce(key, value, where)
+    return out
+
+
+def model_key(path: str | Path) -> str:
+    return Path(path).name
+
+
+def model_settings(path: str | Path) -> dict[str, Any]:
+    """[defaults] overlaid with [models."<file name>"], validated."""
+    data = _read()
+    out = _check(dict(data.get("defaults", {})), "[defaults]")
+    models = data.get("models", {})
+    if not isinstance(models, dict):
+        raise SettingsError(f"{settings_file()}: [models] must be a table of tables")
+    key = model_key(path)
+    table = models.get(key, {})
+    if not isinstance(table, dict):
+        raise SettingsError(f"{settings_file()}: [models.\"{key}\"] must be a table")
+    out.update(_check(dict(table), f'[models."{key}"]'))
+    return out
+
+
+def save_model_settings(path: str | Path, values: dict[str, Any]) -> Path:
+    """Merge ``values`` (RuntimeSettings fields; None removes a key) into the model's table."""
+    data = _read()
+    key = model_key(path)
+    models = data.setdefault("models", {})
+    table = dict(models.get(key, {}))
+    for k, v in values.items():
+        if v is None:
+            table.pop(k, None)
+        else:
+            table[k] = v
+    models[key] = _check(table, f'[models."{key}"]')
+    _write(data)
+    return settings_file()
+
+
+def clear_model_settings(path: str | Path) -> bool:
+    data = _read()
+    models = data.get("models", {})
+    if model_key(path) not in models:
+        return False
+    del models[model_key(path)]
+    _write(data)
+    return True
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    raise SettingsError(f"cannot store {v!r} in settings.toml")
+
+
+def _write(data: dict[str, Any]) -> None:
+    lines = ["# localctx runtime settings: [defaults] for every model, [models.\"<file>\"] per model",
+             "# precedence: command-line flags > this file > built-in defaults", ""]
+    for section in ("defaults",):
+        if data.get(section):
+            lines.append(f"[{section}]")
+            lines += [f"{k} = {_value(v)}" for k, v in sorted(data[section].items())]
+            lines.append("")
+    for name, table in sorted(data.get("models", {}).items()):
+        lines.append(f"[models.{_value(name)}]")
+        lines += [f"{k} = {_value(v)}" for k, v in sorted(table.items())]
+        lines.append("")
+    f = settings_file()
+    paths.ensure(f.parent)
+    tmp = f.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines), encoding="utf-8")
+    tmp.replace(f)
+
+
+__all__ = ["clear_model_settings", "model_settings", "save_model_settings", "settings_file"]
