@@ -1,0 +1,47 @@
+"""`localctx doctor`: backends, CPU features, RAM and VRAM, and how to fix a missing GPU backend."""
+
+from __future__ import annotations
+
+import typer
+
+from localctx.cli._options import JsonOpt
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def doctor(json: JsonOpt = False) -> None:
+        """Check what this install can run on: llama.cpp backends, CPU, RAM, GPUs and free VRAM."""
+        from localctx.cli._output import emit_json, human_bytes, stdout, warn
+        from localctx.services.doctor import diagnose
+
+        rep = diagnose()
+        if json:
+            emit_json(rep.to_json())
+            return
+        from rich.table import Table
+
+        t = Table(title="localctx doctor", show_header=False)
+        t.add_column("what", style="bold")
+        t.add_column("value", overflow="fold")
+        m = rep.memory
+        t.add_row("python / platform", f"{rep.python} on {rep.platform}")
+        t.add_row("llama-cpp-python", rep.llama_cpp_python or "not installed")
+        t.add_row("llama.cpp backends", ", ".join(rep.backends) or "-")
+        t.add_row("GPU offload", "yes" if rep.gpu_offload else "no (CPU only)")
+        for d in rep.devices:
+            mem = f", {human_bytes(d['free'])} free of {human_bytes(d['total'])}" if d.get("total") else ""
+            t.add_row(f"device {d['name']}", f"{d['description']}{mem}")
+        t.add_row("CPU features", " ".join(rep.cpu_features) or "-")
+        t.add_row("RAM", f"{human_bytes(m.ram_available)} available of {human_bytes(m.ram_total)}")
+        for g in m.gpus:
+            t.add_row(f"GPU {g.index}", f"{g.name} ({g.backend}): {human_bytes(g.free_bytes)} free of "
+                                       f"{human_bytes(g.total_bytes)}")
+        if not m.gpus:
+            t.add_row("GPUs", "none found (nvidia-smi absent or no GPU; not Apple Silicon)")
+        stdout.print(t)
+        for p in rep.problems:
+            warn(p)
+        for f in rep.fixes:
+            stdout.print(f"fix: [bold]{f}[/]")
+        for n in m.notes:
+            stdout.print(f"[dim]{n}[/]")
