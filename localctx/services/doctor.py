@@ -41,11 +41,12 @@ def reinstall_command(backend: str) -> str:
             "llama-cpp-python==0.3.36")
 
 
-def diagnose() -> DoctorReport:
+def diagnose(mem: MachineMemory | None = None) -> DoctorReport:
+    """Probe this install.  ``mem`` replaces the machine probe (what a test or the TUI already has)."""
     from localctx.engine.llamacpp import backend_report
 
     br = backend_report()
-    mem = machine_memory()
+    mem = mem or machine_memory()
     problems: list[str] = []
     fixes: list[str] = []
     for gpu in mem.gpus:
