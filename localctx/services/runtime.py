@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from localctx.core.model_info import ModelInfo, read_model_info
+from localctx.core.model_info import ModelInfo, check_loadable, read_model_info
 from localctx.core.settings import RuntimeSettings
 
 if TYPE_CHECKING:
@@ -111,6 +111,7 @@ def load_engine(model: str | Path | None, settings: RuntimeSettings | None = Non
 
     path = resolve_model(None if model is None else str(model))
     info = read_model_info(path)
+    check_loadable(info)  # unknown arch / missing keys: refused before llama.cpp opens the file
     if settings is None:
         settings = resolve_settings(info, flags)
     elif settings.n_ctx is None:
