@@ -87,10 +87,23 @@ def plan_for_machine(info: ModelInfo, settings: RuntimeSettings, machine: Machin
 
 def estimate(model_ref: str | Path | None, settings: RuntimeSettings, machine: MachineMemory | None = None) -> MemoryPlan:
     """Resolve a model reference, read its header (never its weights) and plan its memory."""
+    info = load_model_info(model_ref)
+    return plan_for_machine(info, settings, machine)
+
+
+def load_model_info(model_ref: str | Path | None) -> ModelInfo:
+    """The header of a local model; for ``owner/repo[:QUANT|:FILE]`` the pulled copy, or else its header
+    read over HTTP Range requests without a download (all shards of a split model; see localctx.hub)."""
+    ref = None if model_ref is None else str(model_ref)
+    from localctx.hub_select import looks_like_hub_ref
+
+    if ref is not None and looks_like_hub_ref(ref) and not Path(ref).expanduser().exists():
+        from localctx.hub import model_info_remote
+
+        return model_info_remote(ref)
     from localctx.services.models import inspect_model
 
-    info = inspect_model(None if model_ref is None else str(model_ref))
-    return plan_for_machine(info, settings, machine)
+    return inspect_model(ref)
 
 
 def verdict(plan: MemoryPlan, machine: MachineMemory | None = None) -> Verdict:

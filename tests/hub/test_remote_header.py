@@ -63,3 +63,17 @@ def test_remote_read_needs_the_network(server: LoopbackHub, smollm2_path: Path,
     assert "HF_HUB_OFFLINE=1 is set" in ei.value.one_line()
     assert f"localctx pull {SMOL_REPO}:Q4_1" in ei.value.one_line()
     assert server.connections == 0
+
+
+def test_memory_estimate_of_a_hub_model_without_downloading_it(server: LoopbackHub, smollm2_path: Path) -> None:
+    """The hook in services/memory.py: `estimate REPO:QUANT` plans from the remote header like from the file."""
+    from localctx.core.settings import RuntimeSettings
+    from localctx.services.memory import estimate, plan_for_machine
+
+    server.add_repo(SMOL_REPO, {smollm2_path.name: smollm2_path})
+    settings = RuntimeSettings(n_ctx=2048)
+    remote = estimate(f"{SMOL_REPO}:Q4_1", settings)
+    local = plan_for_machine(read_model_info(smollm2_path), settings)
+    assert (remote.kv_bytes, remote.weights_bytes) == (local.kv_bytes, local.weights_bytes) and remote.kv_bytes > 0
+    assert server.body_bytes("/blobs/") < smollm2_path.stat().st_size / 20
+    assert not (Path(os.environ["HF_HOME"]) / "hub").exists()
