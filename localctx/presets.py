@@ -22,7 +22,7 @@ from typing import Any
 
 from localctx import catalog, paths
 from localctx.core.settings import EXTEND_METHODS
-from localctx.errors import SettingsError
+from localctx.errors import LocalctxError, SettingsError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -195,8 +195,8 @@ def _cached_path(p: Preset) -> Path | None:
         listing = hub.cached_listing(ref)
         if listing is None or not listing.choices:
             return None
-        return Path(hub.resolve_cached(ref).files[0])
-    except Exception:  # a preset whose file is not (fully) cached is simply not offered
+        return Path(hub.resolve_cached(ref).paths[0])
+    except (LocalctxError, OSError):  # a preset whose file is not (fully) cached is simply not offered
         return None
 
 
