@@ -1,0 +1,388 @@
+"""ChatSession: a conversation with documents, shared by the CLI (`localctx chat`/`ask`) and the TUI.
+
+The documents go once, at the start, into the system message (the model's own chat template renders
+it; the adapter falls back to ChatML).  Each turn re-renders the whole conversation and hands its
+tokens to ``engine.ingest``, which keeps the longest common prefix in the KV cache: turn N evaluates
+only what is new since turn N-1.  The document prefix's KV state is saved to disk after its first
+ingest (services/state_cache.py) and loaded on the next open instead of being evaluated again.
+Completed turns are committed to the store before ``send`` returns.  Nothing is truncated silently:
+see services/chat_budget.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from localctx.core.settings import RuntimeSettings
+from localctx.engine.base import Engine, Progress
+from localctx.errors import LocalctxError
+from localctx.services.chat_budget import (
+    Budget, DocText, check_policy, next_turn_to_drop, overflow_error, trim_documents,
+)
+from localctx.services.state_cache import StateCache, model_fingerprint, state_key
+from localctx.store import Document, Session, Store
+
+DEFAULT_SYSTEM = "You are a helpful assistant."
+DOCS_INTRO = "Answer using the documents below; say so when they do not contain the answer."
+#: stop strings for models without a chat template (the ChatML fallback's markers are plain text there)
+_FALLBACK_STOPS = ("<|im_end|>", "<|im_start|>")
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """How the document prefix got into the KV cache."""
+
+    n_tokens: int
+    evaluated: int  # tokens llama.cpp evaluated (0 when the saved state was loaded)
+    seconds: float
+    cache: str  # hit | miss | rebuilt | off (no documents)
+    reason: str = ""  # why a saved state was rebuilt
+
+    @property
+    def tok_s(self) -> float | None:
+        return self.evaluated / self.seconds if self.evaluated and self.seconds > 0 else None
+
+
+@dataclass(frozen=True)
+class TurnStats:
+    prompt_tokens: int  # the whole rendered conversation this turn
+    evaluated_tokens: int  # of which llama.cpp evaluated (the rest was reused from the KV cache)
+    reply_tokens: int
+    ttft_s: float | None  # send() to the first piece of the reply
+    prompt_tok_s: float | None
+    gen_tok_s: float | None
+    total_s: float
+    stopped: bool  # cut short by the user
+    stop_reason: str | None  # eos | length | stop | context | cancelled
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Turn:
+    user: str
+    assistant: str
+
+
+def read_document(path: Path) -> Document:
+    """A text file as a Document; a clear error (exit 2) for a missing or non-text file."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise LocalctxError(f"{path}: no such file", "check the --file path")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise LocalctxError(f"{path}: not UTF-8 text", "convert it to plain text first (e.g. pdftotext)") from None
+    if "\x00" in text:
+        raise LocalctxError(f"{path}: looks binary, not text", "convert it to plain text first")
+    return Document(sha256=hashlib.sha256(data).hexdigest(), name=path.name, path=str(path.resolve()), text=text)
+
+
+def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class ChatSession:
+    """One conversation on one loaded engine.  Build it with ``ChatSession.open``."""
+
+    def __init__(self, engine: Engine, *, model_ref: str, documents: Sequence[Document] = (),
+                 system: str | None = None, overflow: str = "refuse", store: Store | None = None,
+                 state_cache: StateCache | None = None, session: Session | None = None,
+                 turns: Sequence[tuple[str, str]] = (), reply_tokens: int = 512, temperature: float = 0.0,
+                 seed: int | None = None, question_room: int = 64, owns_engine: bool = False) -> None:
+        self.engine = engine
+        self.model_ref = model_ref
+        self.documents = list(documents)
+        self.system = system
+        self.overflow = check_policy(overflow)
+        self.store = store
+        self.state_cache = state_cache
+        self.session = session
+        self.turns = [_Turn(u, a) for u, a in turns]
+        self._kept = list(range(len(self.turns)))  # turns still in the prompt (policies may drop some)
+        self.reply_tokens = min(reply_tokens, max(16, engine.n_ctx // 4))
+        self.temperature = temperature
+        self.seed = seed
+        self.question_room = question_room
+        self.notices: list[str] = []  # what a policy cut, what was rebuilt: for the front end to show
+        self.last_turn: TurnStats | None = None
+        self.ingest_report: IngestReport | None = None
+        self.load_seconds = 0.0
+        self._owns_engine = owns_engine
+        self._owns_store = False
+        self._cancel = False
+        self._bos = engine.tokenize("", add_bos=True)
+        self._stops = () if getattr(engine, "has_chat_template", True) else _FALLBACK_STOPS
+        self._placed_docs = [DocText(d.name, d.text) for d in self.documents]
+        self._prefix = self._fit_documents()
+
+    # ---- construction --------------------------------------------------------------------------
+    @classmethod
+    def open(cls, model: str | Path | None, files: Sequence[str | Path] = (), settings: RuntimeSettings | None = None,
+             system: str | None = None, overflow: str = "refuse", resume_id: str | None = None, *,
+             flags: Any = None, engine: Engine | None = None, store: Store | None = None, persist: bool = True,
+             state_cache: StateCache | None = None, use_state_cache: bool = True, **options: Any) -> ChatSession:
+        """Load the model (or use ``engine``), read the files or the resumed session, and check that the
+        documents fit.  ``flags``: the CLI's RuntimeFlags (flags > per-model config > defaults) when
+        ``settings`` is not given.  ``options``: reply_tokens, temperature, seed, question_room.  Nothing is
+        evaluated yet: call ``prepare`` (with a progress callback) or just ``send``."""
+        check_policy(overflow)
+        owns_store = persist and store is None
+        if owns_store:
+            store = Store()
+        session, turns = None, []
+        if resume_id:
+            if files:
+                raise LocalctxError("--file cannot be combined with --resume", "a session keeps its own documents")
+            if store is None:
+                raise LocalctxError("--resume needs the session store (not available with persist=False)")
+            session = store.session(resume_id)
+            docs = session.documents
+            model = model or session.model
+            if settings is None:  # the settings the session ran with; flags given now win
+                settings = RuntimeSettings(**session.settings)
+                if flags is not None:
+                    settings = settings.with_(**flags.overrides())
+            system = system if system is not None else session.system
+            turns = [(t.user, t.assistant) for t in store.turns(session.id)]
+        else:
+            docs = [read_document(Path(f)) for f in files]
+        if model is None:
+            raise LocalctxError("no model given", "name one: `localctx chat smollm2` (see `localctx models`)")
+        t0 = time.perf_counter()
+        owns = engine is None
+        if engine is None:
+            from localctx.services.runtime import load_engine
+
+            engine = load_engine(str(model), settings, flags=flags)
+        if state_cache is None and use_state_cache and docs:
+            state_cache = StateCache()
+        try:
+            chat = cls(engine, model_ref=str(model), documents=docs, system=system, overflow=overflow, store=store,
+                       state_cache=state_cache, session=session, turns=turns, owns_engine=owns, **options)
+        except BaseException:
+            if owns:
+                engine.close()
+            raise
+        chat.load_seconds = time.perf_counter() - t0
+        chat._owns_store = owns_store
+        return chat
+
+    # ---- rendering -----------------------------------------------------------------------------
+    def _system_text(self, docs: Sequence[DocText]) -> str:
+        base = self.system or DEFAULT_SYSTEM
+        if not docs:
+            return base
+        body = "\n\n".join(f'<document name="{d.name}">\n{d.text}\n</document>' for d in docs)
+        return f"{base}\n{DOCS_INTRO}\n\n{body}"
+
+    def _messages(self, turns: Sequence[int], question: str | None, docs: Sequence[DocText] | None = None
+                  ) -> list[dict[str, str]]:
+        msgs = [{"role": "system", "content": self._system_text(self._placed_docs if docs is None else docs)}]
+        for i in turns:
+            msgs += [{"role": "user", "content": self.turns[i].user},
+                     {"role": "assistant", "content": self.turns[i].assistant}]
+        if question is not None:
+            msgs.append({"role": "user", "content": question})
+        return msgs
+
+    def _tokens(self, messages: list[dict[str, str]], generation: bool) -> list[int]:
+        toks = self.engine.tokenize(self.engine.format_chat(messages, add_generation_prompt=generation), add_bos=False)
+        if self._bos and toks[:1] != self._bos:
+            toks = self._bos + toks
+        return toks
+
+    def _prefix_tokens(self, docs: Sequence[DocText]) -> list[int]:
+        """Tokens of the system message with the documents, cut to what every later turn shares
+        (a template may render the last message differently, or merge at the seam)."""
+        alone = self._tokens(self._messages([], None, docs), generation=False)
+        probe = self._tokens(self._messages([], "?", docs), generation=True)
+        return alone[:_lcp(alone, probe)]
+
+    def _fit_documents(self) -> list[int]:
+        n_ctx = self.engine.n_ctx
+        original = list(self._placed_docs)
+        excess, notes = 0, []
+        for _attempt in range(5):
+            prefix = self._prefix_tokens(self._placed_docs)
+            need = len(prefix) + self.reply_tokens + self.question_room
+            if need <= n_ctx:
+                self.notices += notes
+                return prefix
+            parts = {"documents": len(prefix), "reply reserve": self.reply_tokens, "question room": self.question_room}
+            if self.overflow == "refuse" or not original:
+                raise overflow_error(self.model_ref, "documents" if original else "conversation", parts, n_ctx,
+                                     self._plan_note(need))
+            excess += need - n_ctx + 32  # the policy's marker costs tokens too: cut a little more, re-measure
+            self._placed_docs, notes = trim_documents(
+                original, excess, self.overflow,
+                lambda t: self.engine.tokenize(t, add_bos=False, special=False), self.engine.detokenize)
+        raise overflow_error(self.model_ref, "documents", parts, n_ctx)
+
+    def _plan_note(self, needed: int) -> str:
+        """The auto extension plan's memory verdict for the suggested --ctx, when the planner is there."""
+        try:
+            from localctx.services.runtime import ctx_verdict  # type: ignore[attr-defined]
+        except ImportError:
+            return ""
+        try:
+            from localctx.services.chat_budget import suggest_ctx
+
+            return str(ctx_verdict(self.engine.path, suggest_ctx(needed), getattr(self.engine, "settings", None)))
+        except LocalctxError as exc:
+            return exc.message
+
+    # ---- budget --------------------------------------------------------------------------------
+    def budget(self) -> Budget:
+        docs = len(self._prefix)
+        history = 0
+        if self._kept:
+            history = len(self._tokens(self._messages(self._kept, None), generation=False)) - docs
+        return Budget(n_ctx=self.engine.n_ctx, documents=docs, history=max(history, 0), reply=self.reply_tokens)
+
+    # ---- ingest --------------------------------------------------------------------------------
+    def prepare(self, progress: Progress | None = None) -> IngestReport:
+        """Put the document prefix in the KV cache: from a saved state when one matches, else by
+        evaluating it (then saving the state for next time)."""
+        t0 = time.perf_counter()
+        cache, key, status, reason = self.state_cache if self.documents else None, "", "off", ""
+        if cache is not None:
+            key = state_key(model_fingerprint(self.engine.path), getattr(self.engine, "settings", RuntimeSettings()),
+                            self.engine.n_ctx, self._prefix)
+            restored = cache.load(self.engine, key, self._prefix)
+            status, reason = restored.status, restored.reason
+            if status == "rebuilt":
+                self.notices.append(f"the saved KV state was unusable ({reason}); rebuilding it")
+        evaluated = 0
+        if status != "hit":
+            evaluated = self.engine.ingest(self._prefix, progress=progress)
+            if cache is not None:
+                cache.save(self.engine, key, model=self.engine.path.name, documents=[d.name for d in self.documents])
+        self.ingest_report = IngestReport(len(self._prefix), evaluated, time.perf_counter() - t0, status, reason)
+        return self.ingest_report
+
+    # ---- turns ---------------------------------------------------------------------------------
+    def _fit_turn(self, text: str) -> list[int]:
+        n_ctx = self.engine.n_ctx
+        while True:
+            toks = self._tokens(self._messages(self._kept, text), generation=True)
+            if len(toks) + self.reply_tokens <= n_ctx:
+                return toks
+            drop = next_turn_to_drop(self._kept, self.overflow)
+            if drop is None:
+                b = self.budget()
+                parts = {"documents": b.documents, "history": b.history,
+                         "this message": len(toks) - b.documents - b.history, "reply reserve": self.reply_tokens}
+                raise overflow_error(self.model_ref, "conversation", parts, n_ctx, self._plan_note(sum(parts.values())))
+            gone = self._kept.pop(drop)
+            self.notices.append(f"turn {gone + 1} left the context to make room (--overflow {self.overflow}); "
+                                "it stays in the saved session")
+
+    def send(self, text: str, should_stop: Callable[[], bool] | None = None,
+             progress: Progress | None = None) -> Iterator[str]:
+        """Stream the reply to ``text``.  The turn (even a stopped one, with its partial reply) is
+        committed to the store when the stream ends; ``last_turn`` then holds its numbers."""
+        self._cancel = False
+        if self.ingest_report is None:
+            self.prepare()
+        t0 = time.perf_counter()
+        prompt = self._fit_turn(text)
+        c0 = self.engine.counters()
+        evaluated = self.engine.ingest(prompt, progress=progress)
+        max_tokens = min(self.reply_tokens, self.engine.n_ctx - len(prompt))
+        pieces: list[str] = []
+        first: float | None = None
+
+        def stop() -> bool:
+            return self._cancel or (should_stop is not None and should_stop())
+
+        args = (text, pieces, prompt, evaluated, c0, t0)
+        try:
+            for piece in self.engine.stream(max_tokens, temperature=self.temperature, seed=self.seed,
+                                            stop=self._stops, should_stop=stop):
+                if first is None:
+                    first = time.perf_counter()
+                pieces.append(piece)
+                yield piece
+        except (GeneratorExit, KeyboardInterrupt):  # the caller stopped reading: keep what was said
+            self._finish(*args, first, stopped_by_caller=True)
+            raise
+        self._finish(*args, first, stopped_by_caller=False)
+
+    def _finish(self, text: str, pieces: list[str], prompt: list[int], evaluated: int, c0: Any, t0: float,
+                first: float | None, stopped_by_caller: bool) -> None:
+        reply = "".join(pieces)
+        c1 = self.engine.counters()
+        reason = "cancelled" if stopped_by_caller else getattr(self.engine, "stop_reason", None)
+        n_reply = max(0, len(self.engine.cached_tokens) - len(prompt))
+        dp, dg = c1.n_prompt_eval - c0.n_prompt_eval, c1.n_gen - c0.n_gen
+        tp, tg = c1.t_prompt_ms - c0.t_prompt_ms, c1.t_gen_ms - c0.t_gen_ms
+        self.last_turn = TurnStats(
+            prompt_tokens=len(prompt), evaluated_tokens=evaluated, reply_tokens=n_reply,
+            ttft_s=None if first is None else first - t0,
+            prompt_tok_s=dp / tp * 1000 if dp and tp > 0 else None, gen_tok_s=dg / tg * 1000 if dg and tg > 0 else None,
+            total_s=time.perf_counter() - t0, stopped=reason == "cancelled", stop_reason=reason)
+        self.turns.append(_Turn(text, reply))
+        self._kept.append(len(self.turns) - 1)
+        if self.store is not None:
+            if self.session is None:
+                self.session = self.store.create_session(
+                    str(self.engine.path), getattr(self.engine, "settings", RuntimeSettings()).to_json(),
+                    self.documents, self.system, self.overflow)
+            t = self.last_turn
+            self.store.add_turn(self.session.id, text, reply, prompt_tokens=t.prompt_tokens,
+                                evaluated_tokens=t.evaluated_tokens, reply_tokens=t.reply_tokens,
+                                ttft_ms=None if t.ttft_s is None else t.ttft_s * 1000, gen_tok_s=t.gen_tok_s,
+                                stopped=t.stopped)
+
+    def ask(self, text: str) -> str:
+        return "".join(self.send(text))
+
+    def cancel(self) -> None:
+        """Stop the reply in flight at the next token (safe to call from another thread)."""
+        self._cancel = True
+
+    def clear(self) -> str | None:
+        """Forget the history (the documents stay, their KV is reused); the old session stays saved.
+        Returns the id of the session that was closed, if any."""
+        old = self.session.id if self.session else None
+        self.turns, self._kept, self.session = [], [], None
+        return old
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write the conversation as Markdown (it is already in the store; this is for sharing)."""
+        sid = self.session.id if self.session else "unsaved"
+        path = Path(path) if path else Path.cwd() / f"localctx-chat-{sid}.md"
+        lines = [f"# localctx chat {sid}", "", f"- model: `{self.engine.path.name}` (n_ctx {self.engine.n_ctx})"]
+        lines += [f"- document: `{d.path}` (sha256 {d.sha256[:12]})" for d in self.documents]
+        for t in self.turns:
+            lines += ["", "## You", "", t.user, "", "## Assistant", "", t.assistant]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def drain_notices(self) -> list[str]:
+        out, self.notices = self.notices, []
+        return out
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self.engine.close()
+        if self._owns_store and self.store is not None:
+            self.store.close()
+
+    def __enter__(self) -> ChatSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

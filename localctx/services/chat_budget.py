@@ -1,0 +1,137 @@
+"""The chat's token budget and what happens when a conversation does not fit n_ctx.
+
+Pure logic over token counts and a tokenizer: no model needed to test it.  Nothing here truncates
+silently: ``refuse`` raises ContextOverflowError with the numbers and the ways out; the two other
+policies trim *and* return a notice saying exactly what was dropped, and leave a marker in the text
+so the model knows too.  No policy shifts KV positions (unsafe under YaRN): a trimmed conversation is
+re-rendered and re-ingested from the point where it changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from localctx.errors import ContextOverflowError, SettingsError
+
+OVERFLOW_POLICIES: tuple[str, ...] = ("refuse", "drop-oldest", "truncate-middle")
+
+
+def check_policy(policy: str) -> str:
+    if policy not in OVERFLOW_POLICIES:
+        raise SettingsError(f"unknown overflow policy '{policy}'", f"use one of: {', '.join(OVERFLOW_POLICIES)}")
+    return policy
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Where the context goes: documents (with the system prompt and template), earlier turns, the
+    room reserved for the next reply, and what is left, against the n_ctx llama.cpp created."""
+
+    n_ctx: int
+    documents: int
+    history: int
+    reply: int
+
+    @property
+    def used(self) -> int:
+        return self.documents + self.history
+
+    @property
+    def free(self) -> int:
+        return self.n_ctx - self.used - self.reply
+
+    def to_json(self) -> dict[str, int]:
+        return {"n_ctx": self.n_ctx, "documents": self.documents, "history": self.history, "reply": self.reply,
+                "used": self.used, "free": self.free}
+
+    def line(self) -> str:
+        return (f"documents {self.documents:,} · history {self.history:,} · reply ≤{self.reply:,} · "
+                f"free {max(self.free, 0):,} of n_ctx {self.n_ctx:,}")
+
+
+def suggest_ctx(needed: int) -> int:
+    """A round context size that holds ``needed`` tokens (next multiple of 1024)."""
+    return -(-needed // 1024) * 1024
+
+
+def ways_out(model: str, needed: int, what: str, plan_note: str = "") -> str:
+    """The hint of an overflow error: every way out, each as the exact thing to type."""
+    ctx = suggest_ctx(needed)
+    ways = [f"raise the context: --ctx {ctx} (`localctx plan {model} --ctx {ctx}` shows the auto extension plan "
+            f"and whether it fits memory{'; ' + plan_note if plan_note else ''})"]
+    if what == "documents":
+        ways += ["summarize the document first (`localctx summarize FILE`)",
+                 "or let localctx cut it, saying what it cut: --overflow drop-oldest (drops the start) or "
+                 "--overflow truncate-middle (keeps the start and the end)"]
+    else:
+        ways += ["/clear the history", "or --overflow drop-oldest | truncate-middle to drop earlier turns"]
+    return "; ".join(ways)
+
+
+def overflow_error(model: str, what: str, parts: dict[str, int], n_ctx: int, plan_note: str = "") -> ContextOverflowError:
+    """``what`` is "documents" or "conversation"; ``parts`` name every term of the sum."""
+    needed = sum(parts.values())
+    detail = " + ".join(f"{k} {v:,}" for k, v in parts.items())
+    verb = "do" if what == "documents" else "does"
+    return ContextOverflowError(
+        f"the {what} {verb} not fit: {detail} = {needed:,} tokens > n_ctx {n_ctx:,} (nothing was truncated)",
+        needed, n_ctx, ways_out(model, needed, what, plan_note),
+    )
+
+
+# ---- trimming documents ------------------------------------------------------------------------
+Tokenize = Callable[[str], list[int]]
+Detokenize = Callable[[Sequence[int]], str]
+
+
+@dataclass(frozen=True)
+class DocText:
+    name: str
+    text: str
+
+
+def trim_documents(docs: Sequence[DocText], excess: int, policy: str, tokenize: Tokenize,
+                   detokenize: Detokenize) -> tuple[list[DocText], list[str]]:
+    """Remove at least ``excess`` tokens from ``docs`` by ``policy``; returns the new texts and notices.
+
+    drop-oldest cuts from the start of the first documents onward; truncate-middle cuts the middle of
+    every document in proportion to its length.  A marker in the text says how much was cut."""
+    toks = [tokenize(d.text) for d in docs]
+    total = sum(len(t) for t in toks)
+    cut = [0] * len(docs)
+    if policy == "drop-oldest":
+        left = excess
+        for i, t in enumerate(toks):
+            cut[i] = min(len(t), left)
+            left -= cut[i]
+    elif policy == "truncate-middle":
+        for i, t in enumerate(toks):
+            cut[i] = min(len(t), -(-excess * len(t) // max(total, 1)))
+    else:  # pragma: no cover - callers check the policy
+        raise SettingsError(f"policy {policy} does not trim")
+    out, notices = [], []
+    for d, t, n in zip(docs, toks, cut):
+        if n == 0:
+            out.append(d)
+            continue
+        if policy == "drop-oldest":
+            kept = detokenize(t[n:])
+            text = f"[… the first {n:,} of {len(t):,} tokens were omitted (--overflow drop-oldest) …]\n{kept}"
+            notices.append(f"{d.name}: dropped its first {n:,} of {len(t):,} tokens to fit (--overflow drop-oldest)")
+        else:
+            head = (len(t) - n) // 2
+            text = (f"{detokenize(t[:head])}\n[… {n:,} tokens omitted from the middle (--overflow truncate-middle) …]\n"
+                    f"{detokenize(t[head + n:])}")
+            notices.append(f"{d.name}: cut {n:,} of {len(t):,} tokens from the middle to fit (--overflow truncate-middle)")
+        out.append(DocText(d.name, text))
+    return out, notices
+
+
+def next_turn_to_drop(kept: Sequence[int], policy: str) -> int | None:
+    """Which earlier turn (an index into ``kept``) the policy drops next, or None when none can go."""
+    if policy == "refuse" or not kept:
+        return None
+    if policy == "truncate-middle" and len(kept) > 1:
+        return 1  # keep the first exchange (often sets the task) and the most recent ones
+    return 0
