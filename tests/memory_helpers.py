@@ -261,13 +261,13 @@ TINY: dict[str, tuple[str, dict, dict, object]] = {
                     "ffn_up_exps.weight": (4, 128, E), "ffn_down_exps.weight": (4, E, 128),
                     "ffn_gate_exps.bias": (4, 128), "ffn_up_exps.bias": (4, 128), "ffn_down_exps.bias": (4, E)}),
     "deepseek2": ("MLA", {".attention.head_count": H, ".attention.head_count_kv": 1, ".attention.q_lora_rank": 0, ".attention.kv_lora_rank": 64,
-                          ".attention.key_length": 80, ".attention.value_length": 64, ".attention.key_length_mla": 48,
-                          ".attention.value_length_mla": 32, ".rope.dimension_count": 16,
+                          ".attention.key_length": 96, ".attention.value_length": 64, ".attention.key_length_mla": 64,
+                          ".attention.value_length_mla": 32, ".rope.dimension_count": 32,
                           ".leading_dense_block_count": 1, ".expert_count": 4, ".expert_used_count": 2,
                           ".expert_feed_forward_length": 128, ".expert_shared_count": 1,
                           ".expert_weights_scale": 1.0, ".expert_gating_func": 1}, _FINAL,
-                  lambda i: {"attn_norm.weight": (E,), "attn_kv_a_norm.weight": (64,), "attn_q.weight": (H * 48, E),
-                             "attn_kv_a_mqa.weight": (80, E), "attn_k_b.weight": (H, 64, 32),
+                  lambda i: {"attn_norm.weight": (E,), "attn_kv_a_norm.weight": (64,), "attn_q.weight": (H * 64, E),
+                             "attn_kv_a_mqa.weight": (96, E), "attn_k_b.weight": (H, 64, 32),
                              "attn_v_b.weight": (H, 32, 64), "attn_output.weight": (E, H * 32)}
                   | (_ffn() if i == 0 else _moe())),
     "mamba": ("recurrent", {".attention.head_count": 0, ".feed_forward_length": 0, **SSM}, _FINAL, lambda i: _mamba()),
@@ -318,3 +318,74 @@ def tiny_model(arch: str, folder: Path, *, vocab: int = 8192) -> Path:
     for i in range(L):
         tensors += [(f"blk.{i}.{n}", s) for n, s in layer(i).items()]  # type: ignore[operator]
     return write_gguf(folder / f"tiny-{arch}.gguf", arch, kv, tensors, vocab=vocab, sparse=True)
+
+
+# ---- plan vs llama.cpp ------------------------------------------------------------------------------
+_RS_SIZE = re.compile(r"llama_memory_recurrent: size =\s*([\d.]+) MiB.*R \(f32\):\s*([\d.]+) MiB, S \(f32\):\s*([\d.]+) MiB")
+
+
+@dataclass
+class Comparison:
+    """One case: the planner's numbers beside llama.cpp's, at llama.cpp's printed precision."""
+
+    label: str
+    kv_ours: list[tuple[float, int, int]]  # (MiB rounded to 0.01, cells per stream, layers) per cache
+    kv_llama: list[tuple[float, int, int]]
+    rs_ours: tuple[float, float, float] | None  # (total, R, S) MiB
+    rs_llama: tuple[float, float, float] | None
+    weights_ours: int
+    weights_llama: int | None
+    output_ours: float
+    output_llama: float
+    compute_ours: int
+    compute_llama: int
+    total_ours: int
+    total_llama: int
+
+    @property
+    def kv_exact(self) -> bool:
+        return self.kv_ours == self.kv_llama and self.rs_ours == self.rs_llama
+
+    @property
+    def compute_err(self) -> float:
+        return self.compute_ours / self.compute_llama - 1
+
+    @property
+    def total_err(self) -> float:
+        return self.total_ours / self.total_llama - 1
+
+
+def _r(n: int) -> float:
+    return round(n / MIB, 2)
+
+
+def compare(path: Path, settings: object, label: str = "") -> Comparison:
+    """Plan ``settings`` (a RuntimeSettings with explicit flash_attn) and dry-run llama.cpp with the same."""
+    from localctx.core.memory import plan_memory
+    from localctx.core.model_info import read_model_info
+
+    s = settings  # type: ignore[assignment]
+    info = read_model_info(path)
+    plan = plan_memory(info, s)  # type: ignore[arg-type]
+    t = llama_truth(path, n_ctx=s.n_ctx, n_seq=s.n_seq, kv_unified=s.kv_unified, type_k=s.type_k,  # type: ignore[attr-defined]
+                    type_v=s.type_v, flash_attn=s.flash_attn, swa_full=s.swa_full,  # type: ignore[attr-defined]
+                    n_batch=s.n_batch, n_ubatch=s.n_ubatch)  # type: ignore[attr-defined]
+    if t.error:
+        raise AssertionError(f"llama.cpp refused {path.name}: {[x for x in t.lines if 'error' in x][:2]}")
+    lay = plan.layout
+    ours = []
+    if lay.layers_full:
+        ours.append((_r(plan.cpu.kv_full), lay.n_ctx_seq, lay.layers_full))
+    if lay.layers_swa:
+        ours.append((_r(plan.cpu.kv_swa), lay.cells_swa, lay.layers_swa))
+    theirs = [(_r(b), c, n) for b, c, n in t.kv_size_lines]
+    rs_line = next((m for x in t.lines if (m := _RS_SIZE.search(x))), None)
+    rs_llama = tuple(float(g) for g in rs_line.groups()) if rs_line else None
+    rs_ours = (_r(plan.recurrent_bytes), _r(lay.recurrent_r_bytes), _r(lay.recurrent_s_bytes)) \
+        if lay.layers_recurrent else None
+    weights = model_size(path)
+    kv_llama = sum(b for b, _c, _n in t.kv_size_lines) + (round(rs_llama[0] * MIB) if rs_llama else 0)
+    total_llama = (weights or 0) + kv_llama + sum(t.output.values()) + t.compute_total
+    return Comparison(label or path.name, ours, theirs, rs_ours, rs_llama,  # type: ignore[arg-type]
+                      plan.weights_bytes, weights, _r(plan.output_bytes), _r(sum(t.output.values())),
+                      plan.compute_bytes, t.compute_total, plan.llama_total, total_llama)

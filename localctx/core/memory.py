@@ -319,7 +319,7 @@ def plan_memory(info: ModelInfo, settings: RuntimeSettings, *, n_gpus: int = 0,
 
     # -- output buffer (host memory) and compute buffers
     output = [0] * n_dev
-    output[0] = F32 * (info.n_vocab if causal else e) * s.n_seq
+    output[0] = F32 * info.n_vocab * s.n_seq  # one logits row per sequence (encoders too, by default)
     compute = [0] * n_dev
     phases: dict[str, int] = {}
     for d in range(n_dev):
