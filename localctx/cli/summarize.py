@@ -1,0 +1,115 @@
+"""`localctx summarize FILE...`: a Markdown summary of files of any length (map-reduce past the context)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from localctx.cli._options import JsonOpt
+from localctx.cli._runtime_opts import RuntimeFlags, runtime_options
+
+LENGTH_CHOICES = ("short", "medium", "long")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @runtime_options
+    def summarize(
+        files: Annotated[list[Path], typer.Argument(help="Text, Markdown, PDF, HTML or EPUB files.", show_default=False)],
+        model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model: path, catalog name or preset (default: smollm2).")] = None,
+        out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the Markdown here instead of stdout.")] = None,
+        length: Annotated[str, typer.Option("--length", help="short | medium | long.")] = "medium",
+        focus: Annotated[Optional[str], typer.Option("--focus", help="A question or topic the summary should favour.")] = None,
+        fresh: Annotated[bool, typer.Option("--fresh", help="Ignore saved progress of an earlier run and start over.")] = False,
+        json: JsonOpt = False,
+        *,
+        runtime: RuntimeFlags,
+    ) -> None:
+        """Summarize files longer than the context: chunks, per-chunk summaries, merges; resumable.
+
+        Example: localctx summarize book.txt --ctx 4096 --length short --out book-summary.md
+        """
+        from localctx.core.extract import extract
+        from localctx.errors import LocalctxError
+        from localctx.services.summarize import SummarizeOptions, open_engine, summarize as run
+
+        if length not in LENGTH_CHOICES:
+            raise LocalctxError(f"unknown --length '{length}'", "use short, medium or long")
+        docs = [extract(f) for f in files]  # every bad input fails before the model loads
+        opts = SummarizeOptions(length=length, focus=focus, fresh=fresh)
+        engine = open_engine(model, runtime)
+        results = []
+        try:
+            for doc in docs:
+                with _Bar(doc.path.name) as bar:
+                    results.append(run(engine, doc, opts, on_event=bar.update))
+        finally:
+            engine.close()
+        _render(results, out, json)
+
+
+def _render(results: list[Any], out: Path | None, as_json: bool) -> None:
+    from localctx.cli._output import emit_json, hint, info
+
+    for r in results:
+        if r.resumed_steps:
+            info(f"{r.source}: resumed {r.resumed_steps} finished steps from {r.checkpoint} (--fresh to redo)")
+    if as_json:
+        emit_json({"summaries": [r.to_json() for r in results]})
+        return
+    text = "\n".join(r.to_markdown() for r in results)
+    if out is not None:
+        out.write_text(text, "utf-8")
+        info(f"wrote {out}")
+    else:
+        import sys
+
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    if any(r.mode == "map-reduce" for r in results):
+        hint("--json shows every chunk and intermediate summary")
+
+
+class _Bar:
+    """Rich progress on stderr in input tokens (so tokens/s and the ETA are real), with steps done/total."""
+
+    def __init__(self, name: str) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        from localctx.cli._output import stderr
+
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[steps]}"),
+            TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn(),
+            console=stderr, transient=True)
+        self.task = self.progress.add_task(f"summarizing {name}", total=None, steps="", rate="")
+        self._t0: float | None = None
+        self._base = 0
+
+    def __enter__(self) -> _Bar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+        if exc and exc[0] is KeyboardInterrupt:
+            from localctx.cli._output import info
+
+            info(f"finished steps are saved ({self._steps}); run the same command again to resume")
+
+    _steps = "0 steps"
+
+    def update(self, ev: Any) -> None:
+        import time
+
+        if self._t0 is None or ev.phase == "plan":
+            self._t0, self._base = time.perf_counter(), ev.tokens_done
+        dt = time.perf_counter() - self._t0
+        rate = (ev.tokens_done - self._base) / dt if dt > 0.5 else 0.0
+        self._steps = f"{ev.steps_done}/{ev.steps_total} steps"
+        kind = "chunks" if ev.step.startswith("map") or ev.phase == "plan" else "steps"
+        self.progress.update(self.task, total=max(ev.tokens_total, ev.tokens_done), completed=ev.tokens_done,
+                             steps=f"{ev.steps_done}/{ev.steps_total} {kind}",
+                             rate=f"{rate:,.0f} tok/s" if rate else "")

@@ -1,0 +1,454 @@
+"""Summaries of files longer than the context: one pass when the text fits, else map-reduce.
+
+Used by both front ends: the CLI renders the events as a Rich progress bar, the TUI posts them as
+messages.  Map: each chunk (a slice of the ONE tokenization of the file, see core/chunking) is
+summarized on its own; reduce: consecutive summaries are merged, level by level, until one prompt
+holds them all.  Every step is checked to fit (prompt + its output cap <= n_ctx) before it runs.
+Every finished step is saved at once to a checkpoint keyed by file hash, model, settings, length and
+focus, so an interrupted run (Ctrl-C, crash) resumes from what is done; ``fresh`` ignores it.
+The shared instruction comes BEFORE the text and the per-chunk label after it, so the engine's
+prefix reuse (``ingest`` keeps the common prefix) skips re-evaluating the instruction for each chunk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from localctx import paths
+from localctx.core.chunking import Chunk, TokenizedText, plan_chunks, tokenize_text
+from localctx.core.extract import Extracted
+from localctx.engine.base import Engine
+from localctx.errors import LocalctxError
+
+PROMPT_VERSION = 1  # bump when prompts change: old checkpoints then no longer match
+LENGTHS: dict[str, tuple[int, int]] = {  # (tokens per chunk/merge summary, tokens of the final summary)
+    "short": (96, 192),
+    "medium": (160, 384),
+    "long": (256, 768),
+}
+_MARKER = "\u2063@@LOCALCTX-TEXT@@\u2063"
+_SYSTEM = "You write faithful, concise summaries. Keep names, numbers, dates and key facts. Never invent."
+_MARGIN = 4  # tokens of slack per step (template seams)
+
+
+class SummaryCancelled(Exception):
+    """``should_stop`` asked to stop; finished steps are saved in the checkpoint."""
+
+
+@dataclass(frozen=True)
+class SummarizeOptions:
+    length: str = "medium"  # short | medium | long
+    focus: str | None = None
+    fresh: bool = False  # ignore (and overwrite) a matching checkpoint
+    map_tokens: int | None = None  # cap of each chunk/merge summary; None: from length
+    final_tokens: int | None = None  # cap of the final summary; None: from length
+    chunk_tokens: int | None = None  # cap of each chunk; None: as large as the context allows
+    temperature: float = 0.0
+
+    def caps(self) -> tuple[int, int]:
+        if self.length not in LENGTHS:
+            raise LocalctxError(f"unknown length '{self.length}'", "use short, medium or long")
+        m, f = LENGTHS[self.length]
+        return self.map_tokens or m, self.final_tokens or f
+
+
+@dataclass
+class Step:
+    """One model call (or a carried-over summary) in the summary tree."""
+
+    id: str  # single | map-3 | reduce-1-0 | final
+    kind: str  # single | map | reduce | final
+    level: int  # 0: chunks; 1..: merges
+    children: list[int]  # chunk indexes (map/single) or indexes into the level below
+    prompt_tokens: int = 0
+    max_output: int = 0
+    output_tokens: int = 0
+    evaluated_tokens: int = 0  # prompt tokens llama.cpp actually evaluated (prefix reuse makes this smaller)
+    seconds: float = 0.0
+    summary: str = ""
+    stop_reason: str | None = None
+    resumed: bool = False  # taken from the checkpoint, not run now
+
+
+@dataclass(frozen=True)
+class SummaryEvent:
+    """Progress: steps done/total and input tokens done/total (for tokens/s and an ETA)."""
+
+    phase: str  # plan | step | done
+    step: str
+    steps_done: int
+    steps_total: int
+    tokens_done: int
+    tokens_total: int
+    resumed: int = 0
+
+
+OnEvent = Callable[[SummaryEvent], None]
+
+
+@dataclass
+class SummaryResult:
+    source: str
+    path: str
+    kind: str
+    sha256: str
+    model: str
+    n_ctx: int
+    length: str
+    focus: str | None
+    mode: str  # single | map-reduce
+    file_tokens: int
+    chunk_budget: int
+    chunks: list[Chunk]
+    levels: list[list[Step]]
+    summary: str
+    tokens_evaluated: int = 0
+    tokens_generated: int = 0
+    seconds: float = 0.0
+    resumed_steps: int = 0
+    checkpoint: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_markdown(self) -> str:
+        n_steps = sum(1 for lvl in self.levels for s in lvl if s.kind != "carry")
+        bits = [f"model {self.model}", f"context {self.n_ctx}", f"length {self.length}"]
+        if self.focus:
+            bits.append(f"focus “{self.focus}”")
+        bits.append(f"{self.file_tokens:,} tokens" + (f" in {len(self.chunks)} chunks, {len(self.levels) - 1} "
+                                                        "merge levels" if self.mode == "map-reduce" else ""))
+        bits.append(f"{n_steps} steps, {self.seconds:.0f} s")
+        return f"# Summary of {self.source}\n\n{self.summary.strip()}\n\n---\n*{' · '.join(bits)}*\n"
+
+
+# ---- prompts ---------------------------------------------------------------------------------------
+def _focus(opts: SummarizeOptions) -> str:
+    return f" Focus on: {opts.focus}." if opts.focus else ""
+
+
+def _words(tokens: int) -> int:
+    return max(20, int(tokens * 0.6) // 10 * 10)
+
+
+def _map_instruction(source: str, cap: int, opts: SummarizeOptions) -> tuple[str, str]:
+    head = (f"Summarize this part of the document \"{source}\" in at most {_words(cap)} words. "
+            f"State its key facts, names and events.{_focus(opts)}\n\nTEXT:\n")
+    return head, "\n\n(end of part {part} of {parts})\nSummary of this part:"
+
+
+def _reduce_instruction(source: str, cap: int, opts: SummarizeOptions, final: bool) -> tuple[str, str]:
+    what = "one summary of the whole document" if final else "one summary of these consecutive parts"
+    head = (f"Below are summaries of consecutive parts of the document \"{source}\", in order. Combine them "
+            f"into {what} in at most {_words(cap)} words. Keep every key fact, name and number.{_focus(opts)}"
+            "\n\nSUMMARIES:\n")
+    return head, "\n\nCombined summary:"
+
+
+def _single_instruction(source: str, cap: int, opts: SummarizeOptions) -> tuple[str, str]:
+    head = (f"Summarize the document \"{source}\" in at most {_words(cap)} words. State its key facts, "
+            f"names and events.{_focus(opts)}\n\nTEXT:\n")
+    return head, "\n\nSummary:"
+
+
+class _Prompter:
+    """Renders (instruction head, text, tail) with the model's chat template as token lists."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def parts(self, head: str, tail: str) -> tuple[list[int], list[int]]:
+        msgs = [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": head + _MARKER + tail}]
+        try:
+            rendered = self.engine.format_chat(msgs)
+        except LocalctxError:  # templates without a system role
+            rendered = self.engine.format_chat([{"role": "user", "content": _SYSTEM + "\n\n" + head + _MARKER + tail}])
+        pre, post = rendered.split(_MARKER, 1)
+        pre_t = self.engine.tokenize(pre, add_bos=True, special=True)
+        if len(pre_t) >= 2 and pre_t[0] == pre_t[1]:  # template text already held the BOS
+            pre_t = pre_t[1:]
+        return pre_t, self.engine.tokenize(post, add_bos=False, special=True)
+
+
+# ---- the checkpoint ---------------------------------------------------------------------------------
+class Checkpoint:
+    """Finished steps of one summary, written atomically after each step (JSON under cache_dir)."""
+
+    def __init__(self, key: dict[str, Any], fresh: bool) -> None:
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:32]
+        self.path = paths.cache_dir() / "summaries" / f"{digest}.json"
+        self.key = key
+        self.steps: dict[str, dict[str, Any]] = {}
+        if not fresh and self.path.exists():
+            try:
+                data = json.loads(self.path.read_text("utf-8"))
+                if data.get("key") == json.loads(json.dumps(key, default=str)):
+                    self.steps = dict(data.get("steps", {}))
+            except (OSError, ValueError):
+                self.steps = {}  # a torn or foreign file: start over rather than fail
+
+    def get(self, step_id: str, input_hash: str) -> dict[str, Any] | None:
+        rec = self.steps.get(step_id)
+        return rec if rec is not None and rec.get("input") == input_hash else None
+
+    def put(self, step_id: str, input_hash: str, step: Step) -> None:
+        self.steps[step_id] = {"input": input_hash, "summary": step.summary, "prompt_tokens": step.prompt_tokens,
+                               "output_tokens": step.output_tokens, "evaluated_tokens": step.evaluated_tokens,
+                               "seconds": step.seconds, "stop_reason": step.stop_reason}
+        paths.ensure(self.path.parent)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": self.key, "steps": self.steps}, default=str), "utf-8")
+        os.replace(tmp, self.path)
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, default=str).encode()).hexdigest()[:20]
+
+
+def _engine_identity(engine: Engine) -> dict[str, Any]:
+    fp = getattr(engine, "fingerprint", None)
+    if callable(fp):
+        return dict(fp())
+    st = engine.path.stat()
+    return {"model": engine.path.name, "model_size": st.st_size, "n_ctx": engine.n_ctx}
+
+
+# ---- text clean-up ------------------------------------------------------------------------------------
+def clean_summary(text: str, truncated: bool) -> str:
+    """Drop a sentence cut off by the token cap, and sentences a small model repeats in a loop."""
+    text = text.strip()
+    if truncated:
+        ends = [m.end() for m in re.finditer(r"[.!?…][\"')\]”’*]*(?=\s|$)", text)]
+        if ends:
+            text = text[: ends[-1]]
+    parts = re.split(r"(?<=[.!?])(\s+)", text)  # sentences at even indexes, their separators at odd
+    seen: set[str] = set()
+    out: list[str] = []
+    for i in range(0, len(parts), 2):
+        norm = " ".join(parts[i].lower().split())
+        if len(norm) > 12 and norm in seen:
+            continue
+        seen.add(norm)
+        out.append(parts[i] + (parts[i + 1] if i + 1 < len(parts) else ""))
+    return "".join(out).strip()
+
+
+# ---- the run ----------------------------------------------------------------------------------------
+def summarize(engine: Engine, doc: Extracted, options: SummarizeOptions | None = None, *,
+              on_event: OnEvent | None = None, should_stop: Callable[[], bool] | None = None) -> SummaryResult:
+    """Summarize ``doc`` with ``engine``; raises LocalctxError (exit 2) when the context is too small
+    for the prompt template, SummaryCancelled when ``should_stop`` turns true (work so far is saved)."""
+    return _Run(engine, doc, options or SummarizeOptions(), on_event, should_stop).run()
+
+
+class _Run:
+    def __init__(self, engine: Engine, doc: Extracted, opts: SummarizeOptions, on_event: OnEvent | None,
+                 should_stop: Callable[[], bool] | None) -> None:
+        self.engine, self.src, self.opts = engine, doc, opts
+        self.on_event, self.should_stop = on_event, should_stop
+        self.map_cap, self.final_cap = opts.caps()
+        self.name = doc.path.name
+        self.prompter = _Prompter(engine)
+        self.doc: TokenizedText = tokenize_text(
+            doc.text, lambda s: engine.tokenize(s, add_bos=False, special=False), engine.detokenize)
+        self.n_ctx = engine.n_ctx
+        self.steps_done = self.steps_total = self.tokens_done = self.tokens_total = self.resumed = 0
+        self._partial = 0
+
+    # -- budgets --
+    def _budgets(self) -> tuple[bool, int, int, int]:
+        """(fits in one pass, chunk budget, merge input budget, final input budget)."""
+        n, mc, fc = self.n_ctx, self.map_cap, self.final_cap
+        sh, st = self.prompter.parts(*_single_instruction(self.name, fc, self.opts))
+        if len(sh) + self.doc.n_tokens + len(st) + fc + _MARGIN <= n:
+            return True, self.doc.n_tokens, 0, 0
+        mh, mt = self.prompter.parts(_map_instruction(self.name, mc, self.opts)[0],
+                                     _map_instruction(self.name, mc, self.opts)[1].format(part=9999, parts=9999))
+        rh, rt = self.prompter.parts(*_reduce_instruction(self.name, mc, self.opts, final=False))
+        fh, ft = self.prompter.parts(*_reduce_instruction(self.name, fc, self.opts, final=True))
+        over_m, over_r, over_f = len(mh) + len(mt), len(rh) + len(rt), len(fh) + len(ft)
+        chunk = n - over_m - mc - _MARGIN
+        if self.opts.chunk_tokens:
+            chunk = min(chunk, self.opts.chunk_tokens)
+        merge_in, final_in = n - over_r - mc - _MARGIN, n - over_f - fc - _MARGIN
+        item = mc + 8  # a summary plus its "Part k:" label
+        min_chunk = max(64, mc)
+        if chunk < min_chunk or merge_in < 2 * item or final_in < 2 * item:
+            need = max(over_m + mc + min_chunk, over_r + mc + 2 * item, over_f + fc + 2 * item) + _MARGIN
+            raise LocalctxError(
+                f"context {n} is too small to summarize {self.name} with --length {self.opts.length}: the prompt "
+                f"template takes {max(over_m, over_r, over_f)} tokens and each summary up to {mc}",
+                f"use --ctx {need} or more" + (", or --length short" if self.opts.length != "short" else ""))
+        return False, chunk, merge_in, final_in
+
+    # -- events --
+    def _emit(self, phase: str, step: str) -> None:
+        if self.on_event is not None:
+            self.on_event(SummaryEvent(phase, step, self.steps_done, self.steps_total,
+                                       self.tokens_done + self._partial, self.tokens_total, self.resumed))
+
+    def _tick(self, done: int, _total: int) -> None:
+        self._partial = done
+        self._emit("step", "")
+
+    # -- one model call --
+    def _call(self, ckpt: Checkpoint, step: Step, head: list[int], body: Sequence[int], tail: list[int],
+              input_hash: str) -> Step:
+        prompt = [*head, *body, *tail]
+        step.prompt_tokens, step.max_output = len(prompt), (self.final_cap if step.kind in ("final", "single")
+                                                            else self.map_cap)
+        rec = ckpt.get(step.id, input_hash)
+        if rec is not None:
+            step.summary, step.output_tokens = rec["summary"], rec["output_tokens"]
+            step.evaluated_tokens, step.seconds, step.stop_reason = rec["evaluated_tokens"], rec["seconds"], \
+                rec["stop_reason"]
+            step.resumed = True
+            self.resumed += 1
+        else:
+            if self.should_stop is not None and self.should_stop():
+                raise SummaryCancelled()
+            if step.prompt_tokens + step.max_output > self.n_ctx:  # the planner's promise, checked
+                raise LocalctxError(f"internal: step {step.id} needs {step.prompt_tokens}+{step.max_output} "
+                                    f"tokens > n_ctx {self.n_ctx}")
+            t0 = time.perf_counter()
+            step.evaluated_tokens = self.engine.ingest(prompt, progress=self._tick)
+            text = "".join(self.engine.stream(step.max_output, temperature=self.opts.temperature,
+                                              should_stop=self.should_stop))
+            step.stop_reason = getattr(self.engine, "stop_reason", None)
+            if step.stop_reason == "cancelled":
+                raise SummaryCancelled()
+            step.output_tokens = max(0, len(self.engine.cached_tokens) - len(prompt))
+            step.summary = clean_summary(text, truncated=step.stop_reason == "length")
+            step.seconds = time.perf_counter() - t0
+            ckpt.put(step.id, input_hash, step)
+        self._partial = 0
+        self.steps_done += 1
+        self.tokens_done += step.prompt_tokens
+        self._emit("step", step.id)
+        return step
+
+    # -- the tree --
+    def run(self) -> SummaryResult:
+        t0 = time.perf_counter()
+        single, chunk_budget, merge_in, final_in = self._budgets()
+        o = self.opts
+        ckpt = Checkpoint({"v": PROMPT_VERSION, "file": self.src.sha256, "engine": _engine_identity(self.engine),
+                           "length": o.length, "focus": o.focus, "caps": [self.map_cap, self.final_cap],
+                           "chunk": chunk_budget, "temperature": o.temperature}, o.fresh)
+        if single:
+            chunks = [Chunk(0, 0, self.doc.n_tokens, 0, len(self.doc.text), "end")]
+            head, tail = self.prompter.parts(*_single_instruction(self.name, self.final_cap, o))
+            self.steps_total, self.tokens_total = 1, len(head) + self.doc.n_tokens + len(tail)
+            self._emit("plan", "single")
+            step = self._call(ckpt, Step("single", "single", 0, [0]), head, self.doc.tokens, tail, "doc")
+            levels = [[step]]
+        else:
+            chunks = plan_chunks(self.doc, chunk_budget)
+            levels = self._map_reduce(ckpt, chunks, merge_in, final_in)
+        final = levels[-1][-1]
+        ran = [s for lvl in levels for s in lvl if not s.resumed and s.kind != "carry"]
+        self._emit("done", final.id)
+        return SummaryResult(
+            source=self.name, path=str(self.src.path), kind=self.src.kind, sha256=self.src.sha256,
+            model=self.engine.path.name, n_ctx=self.n_ctx, length=o.length, focus=o.focus,
+            mode="single" if single else "map-reduce", file_tokens=self.doc.n_tokens, chunk_budget=chunk_budget,
+            chunks=chunks, levels=levels, summary=final.summary,
+            tokens_evaluated=sum(s.evaluated_tokens for s in ran), tokens_generated=sum(s.output_tokens for s in ran),
+            seconds=time.perf_counter() - t0, resumed_steps=self.resumed, checkpoint=str(ckpt.path),
+            settings={"map_tokens": self.map_cap, "final_tokens": self.final_cap, "temperature": o.temperature})
+
+    def _map_reduce(self, ckpt: Checkpoint, chunks: list[Chunk], merge_in: int, final_in: int) -> list[list[Step]]:
+        mh_text, mt_fmt = _map_instruction(self.name, self.map_cap, self.opts)
+        est_merges = _estimate_merges(len(chunks), self.map_cap + 8, merge_in, final_in)
+        self.steps_total = len(chunks) + est_merges
+        self.tokens_total = self.doc.n_tokens + len(chunks) * 60 + est_merges * merge_in
+        self._emit("plan", "map")
+        level: list[Step] = []
+        for c in chunks:
+            head, tail = self.prompter.parts(mh_text, mt_fmt.format(part=c.index + 1, parts=len(chunks)))
+            step = Step(f"map-{c.index}", "map", 0, [c.index])
+            level.append(self._call(ckpt, step, head, c.tokens(self.doc), tail,
+                                    _hash([c.token_start, c.token_end])))
+        levels = [level]
+        for depth in range(1, 64):
+            items = [self._item(k, s.summary) for k, s in enumerate(levels[-1])]
+            if sum(len(t) for t in items) <= final_in:
+                head, tail = self.prompter.parts(*_reduce_instruction(self.name, self.final_cap, self.opts, True))
+                body = [t for it in items for t in it]
+                self.steps_total = self.steps_done + 1
+                final = self._call(ckpt, Step("final", "final", depth, list(range(len(items)))), head, body, tail,
+                                   _hash(body))
+                levels.append([final])
+                return levels
+            head, tail = self.prompter.parts(*_reduce_instruction(self.name, self.map_cap, self.opts, False))
+            groups = _pack(items, merge_in)
+            self.steps_total = self.steps_done + sum(1 for g in groups if len(g) > 1) + \
+                _estimate_merges(len(groups), self.map_cap + 8, merge_in, final_in)
+            nxt: list[Step] = []
+            for j, g in enumerate(groups):
+                if len(g) == 1:  # nothing to merge: carry it up unchanged, no model call
+                    src = levels[-1][g[0]]
+                    nxt.append(Step(f"carry-{depth}-{j}", "carry", depth, g, summary=src.summary))
+                    continue
+                body = [t for k in g for t in items[k]]
+                nxt.append(self._call(ckpt, Step(f"reduce-{depth}-{j}", "reduce", depth, g), head, body, tail,
+                                      _hash(body)))
+            levels.append(nxt)
+        raise LocalctxError("internal: the merge tree did not converge")  # _pack halves the count each level
+
+    def _item(self, k: int, summary: str) -> list[int]:
+        toks = self.engine.tokenize(f"Part {k + 1}: {summary.strip() or '(nothing)'}\n\n", add_bos=False,
+                                    special=False)
+        return toks[: self.map_cap + 8]  # re-tokenized output can exceed the cap by a token or two
+
+
+def _pack(items: list[list[int]], budget: int) -> list[list[int]]:
+    """Consecutive items grouped greedily so each group's tokens fit ``budget``; since every item is
+    at most half the budget, every group but the last holds two or more: the count at least halves."""
+    groups: list[list[int]] = [[]]
+    used = 0
+    for k, it in enumerate(items):
+        if groups[-1] and used + len(it) > budget:
+            groups.append([])
+            used = 0
+        groups[-1].append(k)
+        used += len(it)
+    return groups
+
+
+def _estimate_merges(n_items: int, item: int, merge_in: int, final_in: int) -> int:
+    steps = 0
+    while n_items * item > final_in and n_items > 1:
+        per = max(2, merge_in // item)
+        groups = -(-n_items // per)
+        steps += n_items // per + (1 if n_items % per > 1 else 0)
+        n_items = groups
+    return steps + 1
+
+
+def open_engine(model: str | None, flags: Any = None) -> Engine:
+    """Load ``model`` for summarizing: the auto extension plan comes with load_engine; when the memory
+    planner is installed its verdict is asked first, so a context that cannot fit fails before loading."""
+    from localctx.services import runtime
+
+    try:
+        rp = runtime.make_plan(model, flags)
+    except ImportError:  # the memory planner is optional
+        rp = None
+    if rp is not None and rp.verdict is not None and rp.verdict.fits is False:
+        from localctx.errors import InsufficientMemoryError
+
+        mem = rp.memory
+        raise InsufficientMemoryError(f"context {rp.settings.n_ctx:,} does not fit this machine: {rp.verdict.summary}",
+                                      int(getattr(mem, "total", 0) or 0), 0,
+                                      "use a smaller --ctx (summaries work in chunks), or -ctk q8_0 -ctv q8_0")
+    return runtime.load_engine(model, flags=flags)
