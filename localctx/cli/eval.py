@@ -1,0 +1,219 @@
+"""`localctx eval passkey|ppl`: measure what a context extension costs on YOUR model and settings.
+
+Both commands take several ``--method`` values and print one comparison table (rows: method); the
+exact plan of each run is written with the numbers to a results file under the data directory.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+
+from localctx.cli._options import JsonOpt, ModelArg
+from localctx.cli._runtime_opts import RuntimeFlags, runtime_options
+
+MethodOpt = Annotated[Optional[list[str]], typer.Option(
+    "--method", "-m", help="Extension method(s) to compare: auto, none, linear, ntk, yarn, kobold, self-extend; "
+    "repeat or comma-separate (default: auto, or --extend).", show_default=False)]
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+def _methods(method: list[str] | None, runtime: RuntimeFlags) -> list[str]:
+    from localctx.errors import SettingsError
+
+    methods = _split(method)
+    if methods and runtime.extend is not None:
+        raise SettingsError("give --method or --extend, not both", "--method takes several methods to compare")
+    return methods or [runtime.extend or "auto"]
+
+
+def _ctx_list(text: str | None) -> list[int]:
+    from localctx.cli.estimate import parse_ctx
+
+    return [parse_ctx(v) for v in _split([text] if text else [])]
+
+
+class _Bar:
+    """Rich progress bar on stderr with an ETA; the service reports tokens done of an estimated total."""
+
+    def __enter__(self) -> _Bar:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        from localctx.cli._output import stderr
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("tokens"), TimeElapsedColumn(), TextColumn("ETA"),
+                                 TimeRemainingColumn(), console=stderr, transient=False)
+        self.progress.__enter__()
+        self.task = self.progress.add_task("loading", total=None)
+        return self
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        self.progress.update(self.task, completed=done, total=total, description=label)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+
+def _plan_lines(runs: list[Any]) -> list[str]:
+    seen: set[tuple[str, int]] = set()
+    out = []
+    for r in runs:
+        if (r.method, r.n_ctx) in seen:
+            continue
+        seen.add((r.method, r.n_ctx))
+        params = r.plan.get("parameters") or {}
+        se = r.plan.get("self_extend")
+        p = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+        if se:
+            p = (p + ", " if p else "") + f"group={se['group']} window={se['window']}"
+        applied = r.applied
+        got = f"llama.cpp: n_ctx={applied.get('n_ctx')} freq_base={applied.get('freq_base')} " \
+              f"freq_scale={applied.get('freq_scale')}"
+        out.append(f"{r.method} @ {r.plan_ctx}: {r.plan.get('method')} ({p or 'model defaults'}); {got}")
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Measure quality at a context: passkey retrieval and perplexity by position.",
+                        no_args_is_help=True)
+    app.add_typer(group, name="eval")
+
+    @group.command()
+    @runtime_options
+    def passkey(
+        model: ModelArg = None,
+        depths: Annotated[str, typer.Option("--depths", help="Where the key hides, 0..1 of the filler.")] = "0.1,0.5,0.9",
+        trials: Annotated[int, typer.Option("--trials", "-k", min=1, help="Keys per cell.")] = 1,
+        method: MethodOpt = None,
+        lengths: Annotated[Optional[str], typer.Option(
+            "--lengths", help="Several prompt lengths, e.g. 4k,8k,16k (default: --ctx).", show_default=False)] = None,
+        json: JsonOpt = False,
+        *,
+        runtime: RuntimeFlags,
+    ) -> None:
+        """Passkey retrieval accuracy per method x length x depth.
+
+        A random 5-digit key (from --seed) is hidden at each depth of filler that fills the context,
+        then asked for; greedy decoding.
+
+        Example: localctx eval passkey smollm2 --ctx 16384 --depths 0.25,0.75 --method none,yarn,ntk
+        """
+        from localctx.cli._output import emit_json, hint, stdout, warn
+        from localctx.core.passkey import parse_depths
+        from localctx.errors import SettingsError
+        from localctx.services.evaluate import resolve, run_passkey
+        from localctx.services.runtime import resolve_settings
+
+        try:
+            depth_list = parse_depths(depths)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        methods = _methods(method, runtime)
+        info = resolve(model)
+        base = resolve_settings(info, runtime)
+        lens = _ctx_list(lengths) or [base.n_ctx or info.ctx_train]
+        with _Bar() as bar:
+            report = run_passkey(info.path, lengths=lens, depths=depth_list, trials=trials, methods=methods,
+                                 seed=base.seed, base=base, progress=bar)
+        if json:
+            emit_json(report.to_json())
+            return
+        from rich.table import Table
+
+        t = Table(title=f"passkey retrieval: {info.path.name} (trained {info.ctx_train:,})")
+        t.add_column("method", style="bold")
+        for n in report.lengths:
+            for d in report.depths:
+                t.add_column(f"{n:,} @{d:.0%}", justify="right")
+        t.add_column("all", justify="right")
+        for m in report.methods:
+            cells, ok, tot = [], 0, 0
+            for n in report.lengths:
+                for d in report.depths:
+                    c = report.cell(m, n, d)
+                    ok, tot = ok + c.correct, tot + c.trials
+                    colour = "green" if c.trials and c.correct == c.trials else "red" if c.correct == 0 else "yellow"
+                    cells.append(f"[{colour}]{c.label()}[/]")
+            t.add_row(m, *cells, f"{ok}/{tot}")
+        stdout.print(t)
+        for line in _plan_lines(report.runs):
+            stdout.print(line, markup=False)
+        for r in report.runs:
+            w = r.plan.get("warning")
+            if w:
+                warn(f"{r.method} @ {r.n_ctx}: {w}")
+        hint(f"{report.seconds:.0f} s; results with the exact settings: {report.path}")
+
+    @group.command()
+    @runtime_options
+    def ppl(
+        model: ModelArg = None,
+        file: Annotated[str, typer.Option("--file", "-f", help="The text to score (plain text, Markdown, PDF, HTML, EPUB).",
+                                          show_default=False)] = "",
+        method: MethodOpt = None,
+        bucket: Annotated[int, typer.Option("--bucket", min=1, help="Report perplexity per this many positions.")] = 2048,
+        plan_ctx: Annotated[Optional[str], typer.Option(
+            "--plan-ctx", help="Plan each method for this context but evaluate at --ctx: the cost of the RoPE "
+            "settings inside the window.", show_default=False)] = None,
+        offset: Annotated[int, typer.Option("--offset", min=0, help="Start the window this many tokens into the text.")] = 0,
+        json: JsonOpt = False,
+        *,
+        runtime: RuntimeFlags,
+    ) -> None:
+        """Perplexity of a text in one window of --ctx tokens, by position bucket.
+
+        No sliding window: token i is predicted from all i before it, so you see where quality falls
+        off past the trained length.
+
+        Example: localctx eval ppl smollm2 --file book.txt --ctx 16384 --method none,yarn --bucket 2048
+        """
+        from localctx.cli._output import emit_json, hint, stdout, warn
+        from localctx.errors import SettingsError
+        from localctx.services.evaluate import resolve, run_ppl
+        from localctx.services.runtime import resolve_settings
+
+        if not file:
+            raise SettingsError("no text given", "use --file PATH (a long text: at least --ctx tokens)")
+        methods = _methods(method, runtime)
+        info = resolve(model)
+        base = resolve_settings(info, runtime)
+        n_ctx = base.n_ctx or info.ctx_train
+        pc = _ctx_list(plan_ctx)
+        with _Bar() as bar:
+            report = run_ppl(info.path, file, n_ctx=n_ctx, methods=methods, bucket=bucket,
+                             plan_ctx=pc[0] if pc else None, offset=offset, base=base, progress=bar)
+        if json:
+            emit_json(report.to_json())
+            return
+        from rich.table import Table
+
+        title = f"perplexity by position: {info.path.name} (trained {info.ctx_train:,}), window {n_ctx:,}"
+        if report.plan_ctx != n_ctx:
+            title += f", methods planned for {report.plan_ctx:,}"
+        t = Table(title=title)
+        t.add_column("method", style="bold")
+        first = report.runs[0].buckets if report.runs else []
+        for b in first:
+            t.add_column(b.label(), justify="right")
+        t.add_column("all", justify="right")
+        for r in report.runs:
+            t.add_row(r.run.method, *[f"{b.ppl:.2f}" for b in r.buckets], f"{r.ppl:.2f}")
+        stdout.print(t)
+        noise = [b.ppl_range for b in first if b.ppl_range]
+        if noise:
+            rel = max((hi / lo - 1) / 2 for lo, hi in noise)
+            stdout.print(f"noise: one standard error moves a bucket by up to ±{rel:.1%} (batch means over 128 tokens)",
+                         markup=False)
+        for line in _plan_lines([r.run for r in report.runs]):
+            stdout.print(line, markup=False)
+        for r in report.runs:
+            w = r.run.plan.get("warning")
+            if w:
+                warn(f"{r.run.method}: {w}")
+        hint(f"{report.seconds:.0f} s; results with the exact settings: {report.path}")

@@ -1,0 +1,412 @@
+"""Measure what a context extension costs: passkey retrieval and perplexity by position.
+
+Used by ``localctx eval`` and the TUI.  Every run loads the model once per (method, length) with the
+settings the planner chose, records that plan and what llama.cpp says it applied next to the numbers,
+and writes a results file under ``data_dir()/evals/`` so a result can be reproduced.  Ctrl-C writes
+what was measured so far (``interrupted: true``) before the interrupt propagates.
+
+Self-Extend runs here (grouped positions while the prompt is evaluated, the llama.cpp
+``completion``/``passkey`` scheme) through the engine's ``shift_positions``; it is never combined
+with YaRN (the planner and the engine both refuse).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from localctx import paths
+from localctx.core import passkey as pk
+from localctx.core import ppl as pplmath
+from localctx.core.model_info import ModelInfo
+from localctx.core.settings import EXTEND_METHODS, RuntimeSettings
+from localctx.errors import LocalctxError, SettingsError
+
+#: (tokens done, tokens total, what is running) - total is an estimate (prefix reuse skips work)
+EvalProgress = Callable[[int, int, str], None]
+MAX_ANSWER_TOKENS = 12  # a 5-digit key plus punctuation; generation stops at '.' or a newline
+
+
+# ---- loading one variant -------------------------------------------------------------------------
+@dataclass
+class MethodRun:
+    """One loaded configuration: the planner's decision and what llama.cpp reported applying."""
+
+    method: str
+    n_ctx: int
+    plan_ctx: int  # the context the plan was made for (== n_ctx unless measuring a short-context tax)
+    plan: dict[str, Any]
+    settings: dict[str, Any]
+    applied: dict[str, Any]
+    warnings: list[str]
+    load_seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def check_methods(methods: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for m in methods:
+        if m not in EXTEND_METHODS:
+            raise SettingsError(f"unknown method '{m}'", f"use one of: {', '.join(EXTEND_METHODS)}")
+        if m not in out:
+            out.append(m)
+    if not out:
+        raise SettingsError("no method given", f"use one of: {', '.join(EXTEND_METHODS)}")
+    return out
+
+
+def resolve(model: str | Path | None) -> ModelInfo:
+    from localctx.catalog import resolve_model
+    from localctx.core.model_info import check_loadable, read_model_info
+
+    info = read_model_info(resolve_model(None if model is None else str(model)))
+    check_loadable(info)
+    return info
+
+
+def load_variant(info: ModelInfo, base: RuntimeSettings, method: str, n_ctx: int,
+                 plan_ctx: int | None = None) -> tuple[Any, MethodRun]:
+    """Load ``info`` at ``n_ctx`` with the extension ``method`` planned for ``plan_ctx`` (default n_ctx)."""
+    from localctx.engine.llamacpp import LlamaEngine
+    from localctx.services.runtime import plan_for
+
+    target = plan_ctx or n_ctx
+    settings, plan = plan_for(info, base.with_(n_ctx=target, extend=method))
+    settings = settings.with_(n_ctx=n_ctx)
+    se = plan.self_extend if plan is not None else None
+    if se and se.get("group", 1) > 1:  # batches must not straddle a Self-Extend window
+        settings = settings.with_(n_batch=min(settings.n_batch, se["window"]),
+                                  n_ubatch=min(settings.n_ubatch, se["window"]))
+    t0 = time.monotonic()
+    engine = LlamaEngine(info.path, settings)
+    s = settings.to_json()
+    s.pop("extra", None)
+    run = MethodRun(method=method, n_ctx=n_ctx, plan_ctx=target, plan=plan.to_json() if plan else {},
+                    settings=s, applied=dict(engine.report.applied), warnings=list(engine.report.warnings),
+                    load_seconds=round(time.monotonic() - t0, 3))
+    return engine, run
+
+
+def self_extend_of(run: MethodRun) -> tuple[int, int] | None:
+    se = run.plan.get("self_extend") or None
+    if not se or int(se.get("group", 1)) <= 1:
+        return None
+    return int(se["group"]), int(se["window"])
+
+
+class SelfExtend:
+    """Groups KV positions as the prompt fills (llama.cpp completion.cpp's ga_n/ga_w scheme).
+
+    Before each batch, every complete window of ``window`` tokens behind the newest ones has its
+    positions divided by ``group``; the newest (< window) tokens keep exact relative positions.
+    ``before_batch(n_cached)`` must run before each batch of at most ``window`` tokens."""
+
+    def __init__(self, engine: Any, group: int, window: int) -> None:
+        if window % group:
+            raise SettingsError(f"Self-Extend window {window} is not divisible by group {group}")
+        self.engine, self.group, self.window = engine, group, window
+        self.n_past = 0  # next position
+        self.ga_i = 0  # start of the not yet grouped region, in (grouped) positions
+        self.seen = 0  # tokens in the cache
+
+    def before_batch(self, n_cached: int) -> None:
+        self.n_past += n_cached - self.seen
+        self.seen = n_cached
+        g, w = self.group, self.window
+        while self.n_past >= self.ga_i + w:
+            ib = (g * self.ga_i) // w
+            bd = (w // g) * (g - 1)
+            dd = (w // g) - ib * bd - w
+            self.engine.shift_positions(self.ga_i, self.n_past, delta=ib * bd)
+            self.engine.shift_positions(self.ga_i + ib * bd, self.ga_i + ib * bd + w, divide=g)
+            self.engine.shift_positions(self.ga_i + ib * bd + w, self.n_past + ib * bd, delta=dd)
+            self.n_past -= bd
+            self.ga_i += w // g
+
+    def ingest(self, tokens: Sequence[int], progress: Callable[[int], None] | None = None) -> None:
+        """Evaluate ``tokens`` from an empty cache with grouped positions."""
+        self.engine.ingest([])
+        step = min(self.window, self.engine.n_batch)
+        for i in range(0, len(tokens), step):
+            self.before_batch(i)
+            self.engine.ingest(list(tokens[:i + step]))
+            if progress is not None:
+                progress(min(i + step, len(tokens)))
+
+
+# ---- results files -----------------------------------------------------------------------------------
+def _stamp() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def write_results(kind: str, info: ModelInfo, data: dict[str, Any]) -> Path:
+    d = paths.ensure(paths.data_dir() / "evals")
+    path = d / f"{_stamp()}-{kind}-{info.path.stem}.json"
+    n = 1
+    while path.exists():
+        n += 1
+        path = d / f"{_stamp()}-{kind}-{info.path.stem}-{n}.json"
+    tmp = path.with_suffix(".partial")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    tmp.replace(path)
+    return path
+
+
+def _header(kind: str, info: ModelInfo) -> dict[str, Any]:
+    import llama_cpp  # noqa: F401 - the version is part of what reproduces a result
+
+    return {"kind": kind, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "model": {"path": str(info.path), "name": info.name, "arch": info.arch, "size": info.file_size,
+                      "n_ctx_train": info.ctx_train}, "llama_cpp_python": llama_cpp.__version__}
+
+
+# ---- passkey -------------------------------------------------------------------------------------------
+@dataclass
+class PasskeyTrial:
+    method: str
+    n_ctx: int
+    depth: float
+    trial: int
+    key: int
+    answer: str
+    correct: bool
+    needle_pos: int
+    n_prompt: int
+    seconds: float
+
+
+@dataclass
+class PasskeyReport:
+    info: ModelInfo
+    lengths: list[int]
+    depths: list[float]
+    trials: int
+    seed: int
+    methods: list[str]
+    runs: list[MethodRun] = field(default_factory=list)
+    results: list[PasskeyTrial] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+    path: Path | None = None  # the results file
+
+    def cell(self, method: str, n_ctx: int, depth: float) -> pk.CellScore:
+        hits = [t for t in self.results if t.method == method and t.n_ctx == n_ctx and t.depth == depth]
+        return pk.CellScore(correct=sum(t.correct for t in hits), trials=len(hits))
+
+    def to_json(self) -> dict[str, Any]:
+        table = {m: {f"{n}@{d:g}": self.cell(m, n, d).__dict__ | {"accuracy": self.cell(m, n, d).accuracy}
+                     for n in self.lengths for d in self.depths} for m in self.methods}
+        data = _header("passkey", self.info)
+        data.update({"params": {"lengths": self.lengths, "depths": self.depths, "trials": self.trials,
+                                "seed": self.seed, "methods": self.methods, "prompt": "llama.cpp passkey texts",
+                                "answer_tokens": MAX_ANSWER_TOKENS, "decoding": "greedy"},
+                     "runs": [r.to_json() for r in self.runs], "table": table,
+                     "trials": [t.__dict__ for t in self.results], "seconds": round(self.seconds, 1),
+                     "interrupted": self.interrupted, "results_file": str(self.path) if self.path else None})
+        return data
+
+
+def trial_keys(seed: int, n_ctx: int, depth: float, trials: int) -> list[int]:
+    """The same keys for every method (so methods are compared on identical prompts)."""
+    return pk.random_keys(trials, f"{seed}:{n_ctx}:{depth:g}")
+
+
+def run_passkey(model: str | Path | None, *, lengths: Sequence[int], depths: Sequence[float], trials: int = 1,
+                methods: Sequence[str] = ("auto",), seed: int = 0, base: RuntimeSettings | None = None,
+                flags: Any = None, progress: EvalProgress | None = None,
+                should_stop: Callable[[], bool] | None = None, save: bool = True) -> PasskeyReport:
+    """Passkey accuracy per method x length x depth (greedy decoding, random 5-digit keys from ``seed``)."""
+    from localctx.services.runtime import resolve_settings
+
+    methods = check_methods(methods)
+    if trials < 1:
+        raise SettingsError(f"--trials must be at least 1 (got {trials})")
+    lengths = sorted({int(n) for n in lengths})
+    if not lengths or lengths[0] < 256:
+        raise SettingsError("passkey lengths must be at least 256 tokens", "use e.g. --ctx 4096")
+    info = resolve(model)
+    base = base or resolve_settings(info, flags)
+    report = PasskeyReport(info=info, lengths=lengths, depths=list(depths), trials=trials, seed=seed,
+                           methods=methods)
+    total = len(methods) * trials * len(depths) * sum(lengths)
+    done = 0
+    t0 = time.monotonic()
+    try:
+        for method in methods:
+            for n_ctx in lengths:
+                if should_stop and should_stop():
+                    raise KeyboardInterrupt
+                engine, run = load_variant(info, base, method, n_ctx)
+                report.runs.append(run)
+                se = self_extend_of(run)
+                try:
+                    bos = engine.tokenize("", add_bos=True, special=False)
+                    tok = lambda s: engine.tokenize(s, add_bos=False, special=False)  # noqa: E731
+                    n_prompt = pk.prompt_tokens_for_context(n_ctx)
+                    for depth in depths:  # trials of one depth in a row: they share the prefix up to the needle
+                        for i, key in enumerate(trial_keys(seed, n_ctx, depth, trials)):
+                            if should_stop and should_stop():
+                                raise KeyboardInterrupt
+                            label = f"{method} {n_ctx} depth {depth:g} #{i + 1}"
+                            prompt = pk.build_prompt(tok, n_prompt, depth, key, bos=bos)
+                            start = done
+
+                            def tick(k: int, _t: int = 0, s: int = start, lb: str = label) -> None:
+                                if progress is not None:
+                                    progress(s + k, total, lb)
+
+                            ts = time.monotonic()
+                            if se:
+                                SelfExtend(engine, *se).ingest(prompt.tokens, tick)
+                            else:
+                                engine.ingest(prompt.tokens, progress=lambda k, t, f=tick, n=len(prompt.tokens): f(n - t + k))
+                            answer = "".join(engine.stream(MAX_ANSWER_TOKENS, temperature=0.0, stop=["\n", "."]))
+                            report.results.append(PasskeyTrial(
+                                method=method, n_ctx=n_ctx, depth=depth, trial=i, key=key, answer=answer,
+                                correct=pk.is_correct(answer, key), needle_pos=prompt.needle_pos,
+                                n_prompt=prompt.n_tokens, seconds=round(time.monotonic() - ts, 2)))
+                            done += n_ctx
+                            if progress is not None:
+                                progress(done, total, label)
+                finally:
+                    engine.close()
+    except KeyboardInterrupt:
+        report.interrupted = True
+        raise
+    finally:
+        report.seconds = time.monotonic() - t0
+        if save and (report.results or report.interrupted):
+            report.path = write_results("passkey", info, report.to_json())
+    return report
+
+
+# ---- perplexity -----------------------------------------------------------------------------------------
+@dataclass
+class PplRun:
+    run: MethodRun
+    n_tokens: int
+    ppl: float
+    mean_nll: float
+    buckets: list[pplmath.Bucket]
+    logprobs: list[float] = field(repr=False, default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self, with_logprobs: bool = False) -> dict[str, Any]:
+        d = {"method": self.run.method, "n_tokens": self.n_tokens, "ppl": self.ppl, "mean_nll": self.mean_nll,
+             "buckets": [b.to_json() for b in self.buckets], "seconds": round(self.seconds, 1),
+             "run": self.run.to_json()}
+        if with_logprobs:
+            d["logprobs"] = [round(x, 5) for x in self.logprobs]
+        return d
+
+
+@dataclass
+class PplReport:
+    info: ModelInfo
+    text: str  # the file's path
+    n_ctx: int
+    plan_ctx: int
+    bucket: int
+    methods: list[str]
+    offset: int = 0
+    runs: list[PplRun] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+    path: Path | None = None
+
+    def by_method(self, method: str) -> PplRun | None:
+        return next((r for r in self.runs if r.run.method == method), None)
+
+    def to_json(self, with_logprobs: bool = False) -> dict[str, Any]:
+        data = _header("ppl", self.info)
+        data.update({"params": {"file": self.text, "n_ctx": self.n_ctx, "plan_ctx": self.plan_ctx,
+                                "bucket": self.bucket, "methods": self.methods, "offset_tokens": self.offset,
+                                "window": "one window of n_ctx tokens from the text's first token (+offset)"},
+                     "results": [r.to_json(with_logprobs) for r in self.runs], "seconds": round(self.seconds, 1),
+                     "interrupted": self.interrupted, "results_file": str(self.path) if self.path else None})
+        return data
+
+
+def read_text(path: Path | str) -> str:
+    import importlib.util
+
+    p = Path(path)
+    if not p.is_file():
+        raise LocalctxError(f"{p}: no such file", "give a text file with --file")
+    if importlib.util.find_spec("localctx.core.extract") is not None:
+        from localctx.core.extract import extract
+
+        return extract(p).text
+    try:
+        return p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise LocalctxError(f"{p}: not UTF-8 text") from None
+
+
+def run_ppl(model: str | Path | None, text_file: Path | str, *, n_ctx: int, methods: Sequence[str] = ("auto",),
+            bucket: int = 2048, plan_ctx: int | None = None, offset: int = 0, base: RuntimeSettings | None = None,
+            flags: Any = None, progress: EvalProgress | None = None, save: bool = True) -> PplReport:
+    """Perplexity of one window of ``n_ctx`` tokens of the text, per method, reported by position bucket.
+
+    ``plan_ctx``: plan each method as if for that context but evaluate at ``n_ctx`` - what an
+    extension's RoPE settings cost inside the trained window (e.g. an SWA model's global layers)."""
+    from localctx.services.runtime import resolve_settings
+
+    methods = check_methods(methods)
+    if bucket <= 0:
+        raise SettingsError(f"--bucket must be greater than 0 (got {bucket})")
+    if n_ctx < 16:
+        raise SettingsError(f"--ctx {n_ctx} is too small to measure perplexity")
+    info = resolve(model)
+    text = read_text(text_file)
+    base = base or resolve_settings(info, flags)
+    report = PplReport(info=info, text=str(text_file), n_ctx=n_ctx, plan_ctx=plan_ctx or n_ctx, bucket=bucket,
+                       methods=methods, offset=offset)
+    total = len(methods) * n_ctx
+    t0 = time.monotonic()
+    window: list[int] | None = None
+    try:
+        for mi, method in enumerate(methods):
+            engine, run = load_variant(info, base, method, n_ctx, plan_ctx)
+            try:
+                if window is None:  # every method scores the same tokens
+                    tokens = engine.tokenize(text, add_bos=True, special=False)
+                    if len(tokens) < offset + n_ctx:
+                        raise LocalctxError(
+                            f"{text_file} has {len(tokens):,} tokens; a window of {n_ctx:,} from token {offset:,} "
+                            f"needs {offset + n_ctx:,}", "use a longer text or a smaller --ctx")
+                    bos = engine.tokenize("", add_bos=True, special=False)
+                    window = (bos + tokens[offset + len(bos):offset + n_ctx]) if offset else tokens[:n_ctx]
+                start, label = mi * n_ctx, f"{method} @ {n_ctx}"
+
+                def tick(k: int, _t: int = 0, s: int = start, lb: str = label) -> None:
+                    if progress is not None:
+                        progress(s + k, total, lb)
+
+                ts = time.monotonic()
+                se = self_extend_of(run)
+                if se:
+                    grouper = SelfExtend(engine, *se)
+                    lps = engine.token_logprobs(window, progress=tick, before_batch=grouper.before_batch)
+                else:
+                    lps = engine.token_logprobs(window, progress=tick)
+                report.runs.append(PplRun(run=run, n_tokens=len(lps), ppl=pplmath.perplexity(lps),
+                                          mean_nll=-sum(lps) / len(lps), buckets=pplmath.buckets(lps, bucket),
+                                          logprobs=lps, seconds=time.monotonic() - ts))
+            finally:
+                engine.close()
+    except KeyboardInterrupt:
+        report.interrupted = True
+        raise
+    finally:
+        report.seconds = time.monotonic() - t0
+        if save and (report.runs or report.interrupted):
+            report.path = write_results("ppl", info, report.to_json(with_logprobs=True))
+    return report
