@@ -499,7 +499,10 @@ class LlamaEngine:
         self._logits_ready = False
         self._positions_moved = False
 
-    def token_logprobs(self, tokens: Sequence[int], *, progress: Progress | None = None) -> list[float]:
+    def token_logprobs(self, tokens: Sequence[int], *, progress: Progress | None = None,
+                       before_batch: Callable[[int], None] | None = None) -> list[float]:
+        """``before_batch(n_cached)`` runs before each batch (added for issue 5: Self-Extend groups
+        KV positions there with ``shift_positions`` while the window is evaluated)."""
         tokens = list(tokens)
         if len(tokens) > self.n_ctx:
             raise ContextOverflowError(f"a window of {len(tokens)} tokens does not fit n_ctx {self.n_ctx}",
@@ -507,6 +510,8 @@ class LlamaEngine:
         self._clear()
         out: list[float] = []
         for start in range(0, len(tokens), self.n_batch):
+            if before_batch is not None:
+                before_batch(start)
             chunk = tokens[start:start + self.n_batch]
             self._decode(chunk, all_logits=True)
             targets = tokens[start + 1:start + 1 + len(chunk)]
