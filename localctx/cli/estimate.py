@@ -53,17 +53,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Plan the memory a model needs at a context, before loading it, exact to llama.cpp's allocations.
 
+        MODEL may also be a Hub reference (owner/repo:Q4_K_M): its header is read by HTTP range requests.
+
         Example: localctx estimate smollm2 --ctx 8k,32k,128k --kv-type f16,q8_0 --max-ctx
         """
         import time
 
-        from localctx.services.memory import max_context, plan_for_machine, verdict
-        from localctx.services.models import inspect_model
+        from localctx.services.memory import load_model_info, max_context, plan_for_machine, verdict
         from localctx.services.runtime import resolve_settings
         from localctx.sysinfo import machine_memory
 
         t0 = time.perf_counter()
-        info = inspect_model(model)
+        info = load_model_info(model)
         overrides: dict[str, Any] = {"n_seq": parallel, "kv_unified": kv_unified, "swa_full": swa_full,
                                      "flash_attn": flash_attn, "n_gpu_layers": gpu_layers}
         if batch:

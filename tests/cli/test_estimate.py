@@ -101,3 +101,9 @@ def test_verify_puts_llama_cpp_beside_the_plan(smollm2_path: Path) -> None:
     assert abs(p["totals"]["compute"] / v["compute"] - 1) <= 0.05
     r = runner.invoke(app, ["estimate", "smollm2", "--ctx", "2k", "--verify"])
     assert r.exit_code == 0 and "localctx vs llama.cpp (dry-run)" in r.stdout and "difference" in r.stdout
+
+
+def test_hub_reference_offline_says_what_to_do() -> None:
+    r = runner.invoke(app, ["estimate", "bartowski/SomeModel-GGUF:Q4_K_M"])  # HF_HUB_OFFLINE=1 in tests
+    assert r.exit_code in (1, 2) and "Traceback" not in r.output
+    assert "HF_HUB_OFFLINE" in r.stderr or "pull" in r.stderr
