@@ -87,6 +87,7 @@ class _Bar:
         self.task = self.progress.add_task(f"summarizing {name}", total=None, steps="", rate="")
         self._t0: float | None = None
         self._base = 0
+        self._steps = "0 steps"
 
     def __enter__(self) -> _Bar:
         self.progress.start()
@@ -98,8 +99,6 @@ class _Bar:
             from localctx.cli._output import info
 
             info(f"finished steps are saved ({self._steps}); run the same command again to resume")
-
-    _steps = "0 steps"
 
     def update(self, ev: Any) -> None:
         import time

@@ -147,6 +147,8 @@ def html_to_text(html: str) -> str:
 
 
 def _zip(path: Path, data: bytes, suffix: str) -> tuple[str, str]:
+    if suffix in KNOWN_UNSUPPORTED:  # .docx/.pptx/.xlsx/.odt are ZIPs too: name the format, don't guess
+        raise _unsupported(path, suffix)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             mimetype = zf.read("mimetype").decode("ascii", "replace").strip() if "mimetype" in zf.namelist() else ""

@@ -225,7 +225,8 @@ def _engine_identity(engine: Engine) -> dict[str, Any]:
 # ---- text clean-up ------------------------------------------------------------------------------------
 def clean_summary(text: str, truncated: bool) -> str:
     """Drop a sentence cut off by the token cap, and sentences a small model repeats in a loop."""
-    text = text.strip()
+    # a small model copies the chunk's Markdown headings into its summary: drop those lines
+    text = "\n".join(line for line in text.strip().splitlines() if not line.lstrip().startswith("#")).strip()
     if truncated:
         ends = [m.end() for m in re.finditer(r"[.!?…][\"')\]”’*]*(?=\s|$)", text)]
         if ends:
@@ -280,7 +281,7 @@ class _Run:
         if self.opts.chunk_tokens:
             chunk = min(chunk, self.opts.chunk_tokens)
         merge_in, final_in = n - over_r - mc - _MARGIN, n - over_f - fc - _MARGIN
-        item = mc + 8  # a summary plus its "Part k:" label
+        item = mc + 8  # a summary plus its "- " bullet and newline
         min_chunk = max(64, mc)
         if chunk < min_chunk or merge_in < 2 * item or final_in < 2 * item:
             need = max(over_m + mc + min_chunk, over_r + mc + 2 * item, over_f + fc + 2 * item) + _MARGIN
@@ -406,7 +407,7 @@ class _Run:
         raise LocalctxError("internal: the merge tree did not converge")  # _pack halves the count each level
 
     def _item(self, k: int, summary: str) -> list[int]:
-        toks = self.engine.tokenize(f"Part {k + 1}: {summary.strip() or '(nothing)'}\n\n", add_bos=False,
+        toks = self.engine.tokenize(f"- {' '.join(summary.split()) or '(nothing)'}\n", add_bos=False,
                                     special=False)
         return toks[: self.map_cap + 8]  # re-tokenized output can exceed the cap by a token or two
 
