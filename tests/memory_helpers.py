@@ -297,6 +297,18 @@ TINY: dict[str, tuple[str, dict, dict, object]] = {
                          "ssm_dt.bias": (8,), "ssm_a": (8,), "ssm_ba.weight": (16, E), "ssm_norm.weight": (32,),
                          "ssm_out.weight": (E, E)})
                   | {k: v for k, v in _moe().items() if k != "ffn_norm.weight"} | {"ffn_gate_inp_shexp.weight": (E,)}),
+    "gemma3n": ("SWA, shared KV", {**_ATTN_KV, ".block_count": 24, ".attention.sliding_window": 128,
+                                   ".altup.active_idx": 0, ".altup.num_inputs": 4,
+                                   ".embedding_length_per_layer_input": 64, ".laurel_rank": 32},
+                {"altup_proj.weight": (3, E, E), "altup_unembd_proj.weight": (3, E, E),
+                 "per_layer_token_embd.weight": (None, 24 * E), "per_layer_model_proj.weight": (24 * E, E),
+                 "per_layer_proj_norm.weight": (E,), "output_norm.weight": (E,)},
+                lambda i: _attn(q_norm=True, post=True) | _ffn() | {
+                    "inp_gate.weight": (E, E), "proj.weight": (E, E), "post_norm.weight": (E,),
+                    "altup_correct_coef.weight": (4, 4), "altup_correct_scale.weight": (E,),
+                    "altup_predict_coef.weight": (16, 4), "altup_router.weight": (4, E),
+                    "altup_router_norm.weight": (E,), "laurel_l.weight": (64, E), "laurel_r.weight": (E, 64),
+                    "laurel_post_norm.weight": (E,)}),
     "bert": ("embedding", {**_ATTN_KV, ".context_length": 2048, ".attention.layer_norm_epsilon": 1e-12, ".pooling_type": 1,
                            ".attention.causal": False, "tokenizer.ggml.token_type_count": 2},
              {"position_embd.weight": (2048, E), "token_embd_norm.weight": (E,), "token_embd_norm.bias": (E,)},
@@ -315,7 +327,7 @@ def tiny_model(arch: str, folder: Path, *, vocab: int = 8192) -> Path:
           ".attention.layer_norm_rms_epsilon": 1e-6, ".rope.freq_base": 10000.0, **extra}
     tensors = [("token_embd.weight", (vocab, E))]
     tensors += [(n, tuple(vocab if d is None else d for d in s)) for n, s in glob.items()]
-    for i in range(L):
+    for i in range(kv[".block_count"]):
         tensors += [(f"blk.{i}.{n}", s) for n, s in layer(i).items()]  # type: ignore[operator]
     return write_gguf(folder / f"tiny-{arch}.gguf", arch, kv, tensors, vocab=vocab, sparse=True)
 

@@ -207,6 +207,17 @@ def recurrent_layers(info: ModelInfo) -> list[bool]:
     return [info.head_count_kv(il) == 0 for il in range(n)]
 
 
+def kv_layer_limit(info: ModelInfo) -> int:
+    """Layers at or above this index share an earlier layer's cache (gemma3n: 20; gemma4-style
+    ``attention.shared_kv_layers``), so llama.cpp allocates KV only below it."""
+    shared = info.metadata.get(f"{info.arch}.attention.shared_kv_layers")
+    if isinstance(shared, int) and 0 < shared < info.n_layer:
+        return info.n_layer - shared
+    if info.arch == "gemma3n":
+        return min(info.n_layer, 20)
+    return info.n_layer
+
+
 def _state_sizes(info: ModelInfo) -> tuple[int, int]:
     """(n_embd_r, n_embd_s) in F32 elements per sequence per recurrent layer (llama_hparams)."""
     ssm, e = info.ssm, info.n_embd
@@ -288,7 +299,10 @@ def plan_memory(info: ModelInfo, settings: RuntimeSettings, *, n_gpus: int = 0,
         window = info.sliding_window or 0
         cells_swa = n_ctx_seq if s.swa_full else min(
             n_ctx_seq, pad(min(n_ctx_seq, window * (s.n_seq if s.kv_unified else 1) + n_ubatch)))
-    kv_layers = [il for il in range(n_layer) if info.head_count_kv(il) > 0 and causal
+    kv_from = kv_layer_limit(info)
+    if kv_from < n_layer:
+        notes.append(f"layers {kv_from}-{n_layer - 1} reuse earlier layers' KV cache (allocate none)")
+    kv_layers = [il for il in range(kv_from) if info.head_count_kv(il) > 0 and causal
                  and (not recur[il] or info.arch == "falcon-h1")]
     v_max = max((_attn_dims(info, il)[1] * info.head_count_kv(il) for il in kv_layers), default=0)
     k_total = v_total = 0

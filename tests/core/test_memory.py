@@ -193,3 +193,15 @@ def test_max_context_is_the_last_that_fits(smollm2_path: Path) -> None:
     assert verdict(plan_for_machine(mi, s.with_(n_ctx=n + 256), machine), machine).fits is False
     q = max_context(mi, s.with_(type_k="q8_0", type_v="q8_0"), machine)
     assert q > n  # a smaller cache fits more context
+
+
+def test_shared_kv_layers_allocate_nothing(tmp_path: Path) -> None:
+    # gemma3n: layers from 20 on reuse earlier caches (llama.cpp's n_layer_kv_from_start)
+    plan = plan_memory(read_model_info(tiny_model("gemma3n", tmp_path)), RuntimeSettings(n_ctx=4096))
+    assert (plan.layout.layers_full, plan.layout.layers_swa) == (4, 16)
+    assert any("reuse earlier layers' KV" in n for n in plan.notes)
+    p = _header(tmp_path / "g4.gguf", "gemma3", {
+        ".block_count": 12, ".embedding_length": 256, ".context_length": 8192, ".attention.head_count": 4,
+        ".attention.head_count_kv": 1, ".attention.key_length": 64, ".attention.value_length": 64,
+        ".attention.shared_kv_layers": 4})
+    assert plan_memory(read_model_info(p), RuntimeSettings(n_ctx=4096)).layout.layers_full == 8
