@@ -159,7 +159,9 @@ class ChatSession:
         else:
             docs = [read_document(Path(f)) for f in files]
         if model is None:
-            raise LocalctxError("no model given", "name one: `localctx chat smollm2` (see `localctx models`)")
+            from localctx.catalog import DEFAULT_MODEL
+
+            model = DEFAULT_MODEL
         t0 = time.perf_counter()
         owns = engine is None
         if engine is None:
@@ -231,17 +233,29 @@ class ChatSession:
         raise overflow_error(self.model_ref, "documents", parts, n_ctx)
 
     def _plan_note(self, needed: int) -> str:
-        """The auto extension plan's memory verdict for the suggested --ctx, when the planner is there."""
-        try:
-            from localctx.services.runtime import ctx_verdict  # type: ignore[attr-defined]
-        except ImportError:
+        """The auto extension plan for the suggested --ctx and its memory verdict on this machine, so the
+        first way out of an overflow says whether it is open.  Best effort: "" when it cannot be planned."""
+        info = getattr(self.engine, "info", None)
+        if info is None:
             return ""
-        try:
-            from localctx.services.chat_budget import suggest_ctx
+        from localctx.services.chat_budget import suggest_ctx
 
-            return str(ctx_verdict(self.engine.path, suggest_ctx(needed), getattr(self.engine, "settings", None)))
-        except LocalctxError as exc:
-            return exc.message
+        try:
+            from localctx.services.memory import plan_for_machine, verdict
+            from localctx.services.runtime import plan_for
+            from localctx.sysinfo import machine_memory
+
+            base = getattr(self.engine, "settings", RuntimeSettings())
+            wanted = RuntimeSettings(n_ctx=suggest_ctx(needed), type_k=base.type_k, type_v=base.type_v,
+                                     flash_attn=base.flash_attn, swa_full=base.swa_full, n_seq=base.n_seq,
+                                     n_gpu_layers=base.n_gpu_layers)
+            planned, plan = plan_for(info, wanted)
+            machine = machine_memory()
+            v = verdict(plan_for_machine(info, planned, machine), machine)
+        except (ImportError, LocalctxError, ValueError, KeyError):
+            return ""
+        ext = "no extension needed" if plan is None or plan.method == "none" else f"{plan.method} x{plan.factor:g}"
+        return f"plan: {ext}; memory {v.summary}"
 
     # ---- budget --------------------------------------------------------------------------------
     def budget(self) -> Budget:

@@ -1,0 +1,392 @@
+"""`localctx chat`, `ask`, `sessions` and `cache`: thin front ends over services/chat.py.
+
+Replies stream to stdout; prompts, the token budget, progress and notices go to stderr.  During a
+reply Ctrl-C only stops the generation (a SIGINT handler sets a flag the engine checks between
+tokens), the partial turn is kept; at the prompt Ctrl-C or Ctrl-D leaves, every finished turn being
+already committed.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from localctx.cli._options import JsonOpt, ModelArg
+from localctx.cli._runtime_opts import RuntimeFlags, runtime_options
+
+if TYPE_CHECKING:
+    from localctx.services.chat import ChatSession
+
+FileOpt = Annotated[list[Path], typer.Option("--file", "-f", help="A text document to chat about (repeatable).",
+                                             show_default=False)]
+SystemOpt = Annotated[Optional[str], typer.Option("--system", help="System prompt (the documents follow it).")]
+OverflowOpt = Annotated[str, typer.Option(
+    "--overflow", help="When the documents or the history do not fit n_ctx: refuse (default; says why and what to do), "
+    "drop-oldest, or truncate-middle. Never silent.")]
+MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", "-n", help="Longest reply, in tokens (reserved in the budget).")]
+TempOpt = Annotated[float, typer.Option("--temp", help="Sampling temperature (0: greedy).")]
+
+HELP = """commands:
+  /help            this help
+  /tokens          where the context goes (documents, history, reply, free) and the last turn's numbers
+  /clear           forget the history, keep the documents (the old session stays saved)
+  /save [PATH]     write the conversation as Markdown
+  /quit            leave (Ctrl-D or Ctrl-C at the prompt too)
+input: end a line with \\ to continue it; a line with just \"\"\" starts and ends a multi-line block.
+Ctrl-C while the model is answering stops the answer and keeps the session."""
+
+
+# ---- progress and input ------------------------------------------------------------------------------
+@contextmanager
+def ingest_progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A Rich progress bar on stderr (tokens, tokens/s, ETA) fed by the engine's (done, total) callback."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from localctx.cli._output import stderr
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
+                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                  console=stderr, transient=True) as bar:
+        task = bar.add_task(label, total=None, rate="", count="")
+        t0 = time.perf_counter()
+
+        def update(done: int, total: int) -> None:
+            dt = time.perf_counter() - t0
+            bar.update(task, completed=done, total=total, count=f"{done:,}/{total:,} tokens",
+                       rate=f"{done / dt:,.0f} tok/s" if dt > 0 else "")
+
+        yield update
+
+
+class LineReader:
+    """Reads one message: a line ending in \\ continues; a line of just \"\"\" opens/closes a block."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stdin
+        self.interactive = self.stream.isatty() and sys.stdout.isatty()
+        if self.interactive:
+            try:
+                import readline  # noqa: F401  (line editing and history for input())
+            except ImportError:  # pragma: no cover
+                pass
+
+    def _line(self, prompt: str) -> str:
+        if self.interactive:
+            return input(prompt)
+        from localctx.cli._output import stderr
+
+        stderr.print(prompt, end="", markup=False, highlight=False)
+        line = self.stream.readline()
+        if not line:
+            raise EOFError
+        return line.rstrip("\n")
+
+    def read(self) -> str:
+        line = self._line("you> ")
+        if line.strip() == '"""':
+            parts = []
+            while (line := self._line("... ")).strip() != '"""':
+                parts.append(line)
+            return "\n".join(parts)
+        parts = []
+        while line.endswith("\\"):
+            parts.append(line[:-1])
+            line = self._line("... ")
+        parts.append(line)
+        return "\n".join(parts)
+
+
+@contextmanager
+def sigint_sets(flag: list[bool]) -> Iterator[None]:
+    """While inside, Ctrl-C sets ``flag[0]`` instead of raising KeyboardInterrupt."""
+    def handler(signum: int, frame: Any) -> None:
+        flag[0] = True
+
+    try:
+        old = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread (e.g. a test runner's worker): no handler to swap
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+# ---- rendering -------------------------------------------------------------------------------------------
+def _describe(chat: ChatSession) -> str:
+    e = chat.engine
+    plan = getattr(e, "plan", None)
+    ext = ""
+    if plan is not None and plan.method not in ("none",) and plan.factor > 1:
+        ext = f", extended {plan.method} x{plan.factor:g} from {plan.n_ctx_train:,}"
+    docs = ", ".join(f"{d.name}" for d in chat.documents) or "no documents"
+    return f"{e.path.name} · n_ctx {e.n_ctx:,}{ext} · {docs}"
+
+
+def _notices(chat: ChatSession) -> None:
+    from localctx.cli._output import warn
+
+    for n in chat.drain_notices():
+        warn(n)
+
+
+def _prepare(chat: ChatSession, show: bool) -> None:
+    from localctx.cli._output import info
+
+    label = "reading the documents" if chat.documents else "reading the prompt"
+    with ingest_progress(show and bool(chat.documents), label) as progress:
+        r = chat.prepare(progress)
+    _notices(chat)
+    if show and chat.documents:
+        if r.cache == "hit":
+            info(f"[dim]documents: {r.n_tokens:,} tokens loaded from the saved KV state in {r.seconds:.2f} s[/]")
+        else:
+            rate = f" ({r.tok_s:,.0f} tok/s)" if r.tok_s else ""
+            info(f"[dim]documents: {r.n_tokens:,} tokens evaluated in {r.seconds:.1f} s{rate}; KV state saved[/]")
+
+
+def _tokens_report(chat: ChatSession) -> str:
+    b = chat.budget()
+    lines = [f"n_ctx      {b.n_ctx:>8,}", f"documents  {b.documents:>8,}", f"history    {b.history:>8,}",
+             f"reply ≤    {b.reply:>8,}", f"free       {max(b.free, 0):>8,}"]
+    if chat.ingest_report:
+        lines.append(f"documents came from: {chat.ingest_report.cache} ({chat.ingest_report.seconds:.2f} s)")
+    t = chat.last_turn
+    if t:
+        lines.append(f"last turn: prompt {t.prompt_tokens:,} tokens, {t.evaluated_tokens:,} evaluated "
+                     f"(the rest reused from the KV cache), reply {t.reply_tokens:,}"
+                     + (f", first token {t.ttft_s:.2f} s" if t.ttft_s is not None else "")
+                     + (f", {t.gen_tok_s:.1f} tok/s" if t.gen_tok_s else ""))
+    return "\n".join(lines)
+
+
+def _command(chat: ChatSession, text: str) -> bool:
+    """Run a /command; returns False to leave."""
+    from localctx.cli._output import info, stderr
+
+    cmd, _, arg = text.strip().partition(" ")
+    if cmd in ("/quit", "/exit", "/q"):
+        return False
+    if cmd == "/help":
+        stderr.print(HELP, markup=False)
+    elif cmd == "/tokens":
+        stderr.print(_tokens_report(chat), markup=False)
+    elif cmd == "/clear":
+        old = chat.clear()
+        info("history cleared" + (f"; the old session is kept: localctx chat --resume {old}" if old else ""))
+    elif cmd == "/save":
+        info(f"saved {chat.save(Path(arg.strip()) if arg.strip() else None)}")
+    else:
+        info(f"unknown command {cmd}; /help lists them")
+    return True
+
+
+def _reply(chat: ChatSession, text: str) -> None:
+    from localctx.cli._output import info
+
+    stop = [False]
+    with sigint_sets(stop):
+        for piece in chat.send(text, should_stop=lambda: stop[0]):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    t = chat.last_turn
+    if t is None:
+        return
+    tail = " · stopped (kept)" if t.stopped else (" · reply cut at --max-tokens" if t.stop_reason == "length" else "")
+    ttft = f"first token {t.ttft_s:.2f} s · " if t.ttft_s is not None else ""
+    rate = f" at {t.gen_tok_s:.1f} tok/s" if t.gen_tok_s else ""
+    info(f"[dim]{ttft}{t.evaluated_tokens:,} new prompt tokens · {t.reply_tokens:,} reply tokens{rate}{tail}[/]")
+
+
+def chat_loop(chat: ChatSession, reader: LineReader) -> None:
+    from localctx.cli._output import info
+
+    while True:
+        info(f"[dim]\\[{chat.budget().line()}][/]")
+        try:
+            text = reader.read()
+        except (EOFError, KeyboardInterrupt):
+            sys.stderr.write("\n")
+            break
+        if not text.strip():
+            continue
+        if text.startswith("/"):
+            if not _command(chat, text):
+                break
+            continue
+        _reply(chat, text)
+        _notices(chat)
+    if chat.session:
+        info(f"session {chat.session.id} saved; continue with: localctx chat --resume {chat.session.id}")
+
+
+# ---- commands --------------------------------------------------------------------------------------------
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @runtime_options
+    def chat(model: ModelArg = None, file: FileOpt = [], system: SystemOpt = None,  # noqa: B006
+             overflow: OverflowOpt = "refuse",
+             resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a saved session (see `localctx sessions`).")] = None,
+             max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.7, *, runtime: RuntimeFlags) -> None:
+        """Chat with a model about documents, in the terminal; replies stream, the budget stays visible.
+
+        Example: localctx chat smollm2 --file notes.txt --ctx 16384
+        """
+        from localctx.cli._output import info
+        from localctx.services.chat import ChatSession
+
+        session = ChatSession.open(model, file, system=system, overflow=overflow, resume_id=resume, flags=runtime,
+                                   reply_tokens=max_tokens, temperature=temp)
+        with session:
+            info(f"[bold]{_describe(session)}[/]  [dim](/help for commands)[/]")
+            _notices(session)
+            _prepare(session, show=True)
+            chat_loop(session, LineReader())
+
+    @app.command()
+    @runtime_options
+    def ask(model: Annotated[str, typer.Argument(help="Model: a .gguf path, a catalog name, or a preset.",
+                                                 show_default=False)],
+            question: Annotated[str, typer.Argument(help="The question.", show_default=False)],
+            file: FileOpt = [], system: SystemOpt = None, overflow: OverflowOpt = "refuse",  # noqa: B006
+            max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.0, json_: JsonOpt = False, *,
+            runtime: RuntimeFlags) -> None:
+        """One question about documents, no session: for scripts (--json adds token counts and timings).
+
+        Example: localctx ask smollm2 --file book.txt "Who is the narrator?" --json
+        """
+        from localctx.cli._output import emit_json
+        from localctx.services.chat import ChatSession
+
+        with ChatSession.open(model, file, system=system, overflow=overflow, flags=runtime, persist=False,
+                              reply_tokens=max_tokens, temperature=temp) as session:
+            _notices(session)
+            _prepare(session, show=not json_ and sys.stderr.isatty())
+            pieces = []
+            for piece in session.send(question):
+                pieces.append(piece)
+                if not json_:
+                    sys.stdout.write(piece)
+                    sys.stdout.flush()
+            if json_:
+                emit_json(ask_result(session, "".join(pieces)))
+            else:
+                sys.stdout.write("\n")
+
+    @app.command()
+    def sessions(json_: JsonOpt = False,
+                 limit: Annotated[int, typer.Option("--limit", help="Show at most this many.")] = 50) -> None:
+        """Saved chat sessions, most recent first (continue one with `localctx chat --resume ID`)."""
+        from localctx.store import Store
+
+        with Store() as store:
+            rows = store.sessions(limit)
+        if json_:
+            from localctx.cli._output import emit_json
+
+            emit_json([{"id": s.id, "created_at": s.created_at, "updated_at": s.updated_at, "model": s.model,
+                        "system": s.system, "overflow": s.overflow, "turns": s.n_turns, "title": s.title,
+                        "documents": [{"name": d.name, "path": d.path, "sha256": d.sha256} for d in s.documents],
+                        "n_ctx": s.settings.get("n_ctx")} for s in rows])
+            return
+        _sessions_table(rows)
+
+    cache_app = typer.Typer(help="Saved KV states of documents (what makes reopening a long document instant).",
+                            no_args_is_help=True)
+    app.add_typer(cache_app, name="cache")
+
+    @cache_app.command("ls")
+    def cache_ls(json_: JsonOpt = False) -> None:
+        """List saved KV states, most recently used first."""
+        from localctx.services.state_cache import StateCache
+
+        cache = StateCache()
+        entries = cache.entries()
+        if json_:
+            from localctx.cli._output import emit_json
+
+            emit_json({"dir": str(cache.root), "max_bytes": cache.max_bytes, "total_bytes": cache.total_bytes(),
+                       "entries": [e.to_json() for e in entries]})
+            return
+        _cache_table(cache, entries)
+
+    @cache_app.command("clear")
+    def cache_clear(json_: JsonOpt = False) -> None:
+        """Delete every saved KV state (they are rebuilt on the next chat)."""
+        from localctx.cli._output import emit_json, human_bytes, info
+        from localctx.services.state_cache import StateCache
+
+        n, freed = StateCache().clear()
+        if json_:
+            emit_json({"removed": n, "freed_bytes": freed})
+        else:
+            info(f"removed {n} saved state{'s' if n != 1 else ''}, freed {human_bytes(freed)}")
+
+
+def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:
+    """The JSON of `localctx ask`: the answer, token counts and timings."""
+    r, t, b = session.ingest_report, session.last_turn, session.budget()
+    assert r is not None and t is not None
+    return {
+        "answer": answer,
+        "model": str(session.engine.path),
+        "n_ctx": session.engine.n_ctx,
+        "documents": [{"name": d.name, "path": d.path, "sha256": d.sha256} for d in session.documents],
+        "tokens": {"documents": r.n_tokens, "prompt": t.prompt_tokens, "evaluated": r.evaluated + t.evaluated_tokens,
+                   "reply": t.reply_tokens, "n_ctx": b.n_ctx},
+        "timings": {"load_s": session.load_seconds, "ingest_s": r.seconds, "ingest_tok_s": r.tok_s,
+                    "ttft_s": t.ttft_s, "prompt_tok_s": t.prompt_tok_s, "gen_tok_s": t.gen_tok_s,
+                    "answer_s": t.total_s},
+        "state_cache": r.cache,
+        "stop_reason": t.stop_reason,
+        "notices": session.drain_notices(),
+    }
+
+
+def _sessions_table(rows: list) -> None:
+    from rich.table import Table
+
+    from localctx.cli._output import info, stdout
+
+    if not rows:
+        info("no saved sessions yet: start one with `localctx chat MODEL --file F`")
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("id", "updated", "model", "documents", "turns", "first question"):
+        table.add_column(col, no_wrap=col != "first question")
+    for s in rows:
+        table.add_row(s.id, time.strftime("%Y-%m-%d %H:%M", time.localtime(s.updated_at)), Path(s.model).name,
+                      ", ".join(d.name for d in s.documents) or "-", str(s.n_turns), s.title or "-")
+    stdout.print(table)
+
+
+def _cache_table(cache: Any, entries: list) -> None:
+    from rich.table import Table
+
+    from localctx.cli._output import human_bytes, info, stdout
+
+    if not entries:
+        info(f"no saved KV states in {cache.root}")
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("key", "model", "documents", "tokens", "n_ctx", "size", "last used"):
+        table.add_column(col, no_wrap=True)
+    for e in entries:
+        table.add_row(e.key[:12], e.model, ", ".join(e.documents), f"{e.n_tokens:,}", f"{e.n_ctx:,}",
+                      human_bytes(e.size), time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)))
+    stdout.print(table)
+    info(f"{human_bytes(cache.total_bytes())} of {human_bytes(cache.max_bytes)} "
+         "(LOCALCTX_STATE_CACHE_MAX_BYTES) in " + str(cache.root))
