@@ -16,7 +16,6 @@ from typing import Any
 from localctx.core.memory import CTX_PAD, MemoryPlan, plan_memory
 from localctx.core.model_info import ModelInfo
 from localctx.core.settings import RuntimeSettings
-from localctx.errors import SettingsError
 from localctx.sysinfo import MachineMemory
 
 MAX_SEARCH_CTX = 1 << 22  # 4M tokens: the binary search's ceiling
@@ -152,14 +151,11 @@ def max_context(info: ModelInfo, settings: RuntimeSettings, machine: MachineMemo
         machine = machine_memory()
 
     def fits(n: int) -> bool:
-        try:
-            return bool(verdict(plan_for_machine(info, settings.with_(n_ctx=n), machine), machine).fits)
-        except SettingsError:
-            raise
-    lo, hi = 0, ceiling // CTX_PAD  # in units of 256 cells
+        return bool(verdict(plan_for_machine(info, settings.with_(n_ctx=n), machine), machine).fits)
+
     if not fits(CTX_PAD):
         return 0
-    lo = 1
+    lo, hi = 1, ceiling // CTX_PAD  # in units of 256 cells
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if fits(mid * CTX_PAD):
