@@ -335,8 +335,9 @@ class LlamaEngine:
         self._logits_ready = False
         if self.n_swa and not self.settings.swa_full and keep:
             # a small SWA cache keeps only the last window: reuse needs positions [keep - n_swa, keep)
+            # (for iSWA memory llama.cpp reports the SWA cache's minimum; -1 = it holds nothing any more)
             pos_min = int(llama_cpp.llama_memory_seq_pos_min(self._ctx.memory, 0))
-            if pos_min > max(0, keep - self.n_swa):
+            if pos_min < 0 or pos_min > max(0, keep - self.n_swa):
                 self._clear()
                 return 0
         return keep
