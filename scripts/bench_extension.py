@@ -1,0 +1,284 @@
+#!/usr/bin/env python
+"""Benchmark: what each context-extension method costs, measured side by side in one run.
+
+- SmolLM2-135M (trained 8192): perplexity by position over ONE 16K-token window (2x) of a long
+  public-domain text, and passkey retrieval at 8K and 16K (depths 0.25 and 0.75), for none, linear,
+  ntk, yarn, the auto plan and Self-Extend.
+- gemma-3-270m (trained 32768, sliding-window layers keep their own RoPE): perplexity by position at
+  8K with each method's settings as planned for 2x (64K), against no override.
+
+Methods whose planned llama.cpp settings are identical (e.g. auto == yarn here, and every method at
+8K, inside the trained window) are measured once and reported for each.  Each stage rewrites the
+`extension` section of docs/benchmarks.md, so a stopped run still leaves its finished tables.
+
+Usage: nice .venv/bin/python scripts/bench_extension.py [--quick] [--trials 1] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _benchmd import write_section  # noqa: E402
+
+from localctx.core import ppl as pplmath  # noqa: E402
+from localctx.core.settings import RuntimeSettings  # noqa: E402
+from localctx.services import evaluate as ev  # noqa: E402
+from localctx.services.runtime import plan_for, resolve_settings  # noqa: E402
+
+TEXT = Path(__file__).resolve().parent.parent / "tests" / "data" / "pride_and_prejudice.txt"
+METHODS = ["none", "linear", "ntk", "yarn", "auto", "self-extend"]
+GEMMA_METHODS = ["none", "linear", "ntk", "yarn", "auto"]
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def plan_key(info: Any, base: RuntimeSettings, method: str, plan_ctx: int) -> str:
+    _, plan = plan_for(info, base.with_(n_ctx=plan_ctx, extend=method))
+    return json.dumps([plan.parameters, plan.self_extend], sort_keys=True, default=str)
+
+
+def unique_methods(info: Any, base: RuntimeSettings, methods: list[str], plan_ctx: int) -> dict[str, str]:
+    """method -> the first method with the same planned llama.cpp settings (itself when unique)."""
+    first: dict[str, str] = {}
+    out: dict[str, str] = {}
+    for m in methods:
+        k = plan_key(info, base, m, plan_ctx)
+        out[m] = first.setdefault(k, m)
+    return out
+
+
+def progress_printer(stage: str) -> Any:
+    last = [0.0]
+
+    def cb(done: int, total: int, label: str) -> None:
+        now = time.monotonic()
+        if now - last[0] > 60:
+            last[0] = now
+            log(f"{stage}: {label} {done}/{total} tokens")
+    return cb
+
+
+class Fragments:
+    """Each stage (they may run as parallel processes) saves its result under ``out``; every save
+    re-renders the whole `extension` section from all fragments present."""
+
+    ORDER = ("ppl", "passkey", "gemma", "verdict")
+
+    def __init__(self, out: Path, args: argparse.Namespace) -> None:
+        self.out, self.args = out, args
+        out.mkdir(parents=True, exist_ok=True)
+
+    def save(self, name: str, data: dict[str, Any]) -> None:
+        (self.out / f"{name}.json").write_text(json.dumps(data, indent=1, default=str))
+        self.render()
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        return {p.stem: json.loads(p.read_text()) for p in sorted(self.out.glob("*.json"))}
+
+    def render(self) -> None:
+        frags = self.load()
+        if not frags:
+            return
+        t_start = min(f["started"] for f in frags.values())
+        t_end = max(f["ended"] for f in frags.values())
+        busy = sum(f["ended"] - f["started"] for f in frags.values())
+        expected = {"ppl", "passkey8", "gemma"}
+        complete = expected <= frags.keys() and any(k.startswith("passkey16") for k in frags)
+        head = ["## Context extension: what each method costs (`scripts/bench_extension.py`)", "",
+                f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t_end))}, "
+                f"{'complete' if complete else 'PARTIAL (stages still running or stopped)'}: stages "
+                + ", ".join(f"{k} {(f['ended'] - f['started']) / 60:.0f} min" for k, f in frags.items())
+                + f" ({busy / 60:.0f} min of stage time, {(t_end - t_start) / 60:.0f} min wall-clock with stages in "
+                f"parallel) on a shared 2-core CPU under `nice`, llama.cpp n_threads={self.args.threads}.",
+                "Text: `tests/data/pride_and_prejudice.txt` (public domain). Passkey: llama.cpp passkey texts, "
+                f"greedy decoding, {self.args.trials} key(s) per cell, seed 0. Methods whose planned llama.cpp settings "
+                "are identical are measured once (marked `= other`). Raw results (plans, llama.cpp's applied values, "
+                "per-token log-probs) are the JSON files named at the end (under the data dir's `evals/`).", ""]
+        body: list[str] = []
+        if "ppl" in frags:
+            body.append(frags["ppl"]["md"])
+        cells = [c for k, f in frags.items() if k.startswith("passkey") for c in f["cells"]]
+        if cells:
+            body.append("### SmolLM2-135M: passkey retrieval (correct / trials)\n\n" + passkey_table(cells) + "\n")
+        if "gemma" in frags:
+            body.append(frags["gemma"]["md"])
+        if "ppl" in frags and frags["ppl"].get("verdict"):
+            body.append(frags["ppl"]["verdict"])
+        files = [x for f in frags.values() for x in f.get("files", [])]
+        tail = ["", "Result files: " + ", ".join(f"`{Path(x).name}`" for x in files)] if files else []
+        write_section("extension", "\n".join(head + body + tail))
+
+
+def ppl_table(report: ev.PplReport, alias: dict[str, str], methods: list[str], region: tuple[int, int]) -> str:
+    runs = {r.run.method: r for r in report.runs}
+    buckets = runs[next(iter(runs))].buckets
+    cols = [b.label() for b in buckets]
+    lo, hi = region
+    lines = ["| method | " + " | ".join(cols) + f" | {lo // 1024}K-{hi // 1024}K | all | settings (llama.cpp applied) |",
+             "|---" * (len(cols) + 4) + "|"]
+    for m in methods:
+        r = runs[alias[m]]
+        reg = r.logprobs[max(lo - 1, 0):hi - 1]
+        same = "" if alias[m] == m else f" (= {alias[m]})"
+        a = r.run.applied
+        se = r.run.plan.get("self_extend")
+        p = r.run.plan.get("parameters") or {}
+        desc = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.items()) or "model defaults"
+        if se and se.get("group", 1) > 1:
+            desc += f", group {se['group']} window {se['window']}"
+        desc += f" (base {a.get('freq_base')}, scale {a.get('freq_scale')})"
+        lines.append(f"| {m}{same} | " + " | ".join(f"{b.ppl:.2f}" for b in r.buckets)
+                     + f" | {pplmath.perplexity(reg):.2f} | {r.ppl:.2f} | {desc} |")
+    noise = [f"±{(b.ppl_range[1] / b.ppl_range[0] - 1) / 2:.1%}" if b.ppl_range else "-" for b in buckets]
+    lines.append("| noise (1 s.e., batch means) | " + " | ".join(noise) + " | | | |")
+    return "\n".join(lines)
+
+
+def paired_lines(report: ev.PplReport, alias: dict[str, str], named: list[str], region: tuple[int, int]) -> tuple[str, dict[str, Any]]:
+    runs = {r.run.method: r for r in report.runs}
+    lo, hi = region
+
+    def reg(m: str) -> list[float]:
+        return runs[alias[m]].logprobs[max(lo - 1, 0):hi - 1]
+
+    ppls = {m: pplmath.perplexity(reg(m)) for m in named if m in alias}
+    best = min(ppls, key=ppls.get)  # type: ignore[arg-type]
+    d = pplmath.paired_diff(reg("auto"), reg(best))
+    out = [f"Paired over positions {lo}-{hi} (same tokens): best named method **{best}** "
+           f"(ppl {ppls[best]:.2f}); auto/{best} ppl ratio {d.ppl_ratio:.4f}, mean NLL difference "
+           f"{d.mean:+.4f} ± {d.se or float('nan'):.4f} (1 s.e.)."]
+    for m in named:
+        if m != best:
+            dm = pplmath.paired_diff(reg(m), reg(best))
+            out.append(f"- {m}: ppl {ppls[m]:.2f}, NLL {dm.mean:+.4f} ± {dm.se or float('nan'):.4f} vs {best}")
+    return "\n".join(out), {"best": best, "auto_vs_best": d, "ppls": ppls}
+
+
+def passkey_table(cells: list[dict[str, Any]]) -> str:
+    cols = sorted({(c["n_ctx"], c["depth"]) for c in cells})
+    by = {(c["method"], c["n_ctx"], c["depth"]): c for c in cells}
+    lines = ["| method | " + " | ".join(f"{n / 1024:g}K @{d:.0%}" for n, d in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for m in METHODS:
+        row = []
+        for n, d in cols:
+            c = by.get((m, n, d))
+            row.append("…" if c is None else f"{c['correct']}/{c['trials']}" + ("" if c["alias"] == m else f" (= {c['alias']})"))
+        lines.append(f"| {m} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def passkey_cells(rep: ev.PasskeyReport, alias: dict[str, str], depths: list[float]) -> list[dict[str, Any]]:
+    out = []
+    n = rep.lengths[0]
+    for m, src in alias.items():
+        if src not in rep.methods:
+            continue
+        for d in depths:
+            c = rep.cell(src, n, d)
+            out.append({"method": m, "alias": src, "n_ctx": n, "depth": d, "correct": c.correct, "trials": c.trials})
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="tiny lengths: check the script, not the models")
+    ap.add_argument("--trials", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--stage", action="append", default=[],
+                    help="ppl, passkey8, passkey16[:m1+m2], gemma (repeatable; default: all in turn). Run several "
+                    "processes with different stages to use idle cores.")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "build" / "bench_extension"))
+    ap.add_argument("--render", action="store_true", help="only re-render docs/benchmarks.md from saved stages")
+    args = ap.parse_args()
+    frags = Fragments(Path(args.out), args)
+    if args.render:
+        frags.render()
+        return 0
+    stages = args.stage or ["ppl", "passkey8", "passkey16", "gemma"]
+    train = 8192
+    L = 1024 if args.quick else 2 * train
+    bucket = 256 if args.quick else 2048
+    depths = [0.25, 0.75]
+    small = ev.resolve("smollm2")
+    base = resolve_settings(small, {"n_threads": args.threads})
+
+    for stage in stages:
+        t0 = time.time()
+        name, _, subset = stage.partition(":")
+        if name == "ppl":
+            alias = unique_methods(small, base, METHODS, 2 * train)
+            named = ["none", "linear", "ntk", "yarn", "self-extend"]
+            region = (L // 2, L)
+            uniq = sorted(set(alias.values()), key=METHODS.index)
+            log(f"smollm2 ppl window {L}, methods {uniq} (aliases {alias})")
+            rep = ev.run_ppl(small.path, TEXT, n_ctx=L, methods=uniq, bucket=bucket, plan_ctx=2 * train, base=base,
+                             progress=progress_printer("ppl"))
+            for r in rep.runs:
+                log(f"  {r.run.method}: ppl {r.ppl:.3f} buckets {[round(b.ppl, 2) for b in r.buckets]} ({r.seconds:.0f} s)")
+            text, verdict = paired_lines(rep, alias, named, region)
+            md = (f"### SmolLM2-135M: perplexity by position, one {L:,}-token window (methods planned for "
+                  f"{2 * train:,} = 2x the trained {train:,})\n\n" + ppl_table(rep, alias, METHODS, region) + "\n\n" + text + "\n")
+            d = verdict["auto_vs_best"]
+            ok = d.mean <= 2 * (d.se or 0)
+            vtext = ("### Verdict (auto vs the best named method at 2x)\n\n" + (
+                f"auto (= {alias['auto']}) is within the measured noise (2 s.e.) of the best named method "
+                f"({verdict['best']}) at 2x: NLL {d.mean:+.4f} ± {d.se or float('nan'):.4f}." if ok else
+                f"auto (= {alias['auto']}) is WORSE than {verdict['best']} at 2x by more than 2 s.e. "
+                f"(NLL {d.mean:+.4f} ± {d.se or float('nan'):.4f}).") + "\n")
+            frags.save("ppl", {"md": md, "verdict": vtext, "files": [str(rep.path)], "started": t0, "ended": time.time()})
+        elif name in ("passkey8", "passkey16"):
+            n = (512 if name == "passkey8" else 1024) if args.quick else (train if name == "passkey8" else L)
+            alias = unique_methods(small, base, METHODS, n)
+            wanted = set(subset.split("+")) if subset else set(METHODS)
+            uniq = sorted({alias[m] for m in METHODS if m in wanted}, key=METHODS.index)
+            log(f"smollm2 passkey at {n}: methods {uniq}")
+            rep = ev.run_passkey(small.path, lengths=[n], depths=depths, trials=args.trials, methods=uniq, seed=0,
+                                 base=base, progress=progress_printer(f"passkey {n}"))
+            for x in rep.results:
+                log(f"  {x.method} {x.n_ctx} depth {x.depth}: key {x.key} answer {x.answer!r} "
+                    f"{'OK' if x.correct else 'MISS'} ({x.seconds:.0f} s)")
+            key = name + (":" + "+".join(uniq) if subset else "")
+            frags.save(key.replace(":", "-"), {"cells": passkey_cells(rep, alias, depths), "files": [str(rep.path)],
+                                               "started": t0, "ended": time.time()})
+        elif name == "gemma":
+            gem = ev.resolve("gemma-3-270m")
+            gbase = resolve_settings(gem, {"n_threads": args.threads})
+            gtrain = gem.ctx_train
+            gctx = 1024 if args.quick else 8192
+            galias = unique_methods(gem, gbase, GEMMA_METHODS, 2 * gtrain)
+            uniq = sorted(set(galias.values()), key=GEMMA_METHODS.index)
+            log(f"gemma ppl window {gctx}, methods planned for {2 * gtrain}: {uniq}")
+            rep = ev.run_ppl(gem.path, TEXT, n_ctx=gctx, methods=uniq, bucket=bucket, plan_ctx=2 * gtrain,
+                             base=gbase, progress=progress_printer("gemma"))
+            for r in rep.runs:
+                log(f"  {r.run.method}: ppl {r.ppl:.3f} ({r.seconds:.0f} s)")
+            base_lp = rep.by_method("none").logprobs  # type: ignore[union-attr]
+            diffs = []
+            for m in GEMMA_METHODS:
+                if m != "none":
+                    d = pplmath.paired_diff(rep.by_method(galias[m]).logprobs, base_lp)  # type: ignore[union-attr]
+                    diffs.append(f"- {m}: ppl x{d.ppl_ratio:.4f} vs no override "
+                                 f"(NLL {d.mean:+.4f} ± {d.se or float('nan'):.4f}, paired)")
+            md = (f"### gemma-3-270m: perplexity by position at {gctx:,} (inside its trained {gtrain:,}), each "
+                  f"method's settings as planned for {2 * gtrain:,} (2x)\n\n" + ppl_table(rep, galias, GEMMA_METHODS, (0, gctx))
+                  + "\n\nOnly the global-attention layers take the overrides; the sliding-window layers keep their "
+                  "trained RoPE.\n" + "\n".join(diffs) + "\n")
+            frags.save("gemma", {"md": md, "files": [str(rep.path)], "started": t0, "ended": time.time()})
+        else:
+            ap.error(f"unknown stage {stage}")
+    log("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
