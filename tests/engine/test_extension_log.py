@@ -93,3 +93,20 @@ def test_gguf_with_yarn_metadata_is_left_as_the_file_says(tmp_path: Path) -> Non
     with _load(path, n_ctx=4096) as e:
         assert e.plan.method == "model" and e.plan.factor == 2.0
         assert e.report.applied["freq_scale"] == pytest.approx(0.25)
+
+
+def test_positions_never_shift_under_yarn() -> None:
+    from localctx.errors import SettingsError
+
+    with _load("smollm2", n_ctx=16384) as e:
+        assert e.yarn_active
+        e.ingest(e.tokenize("The grass is green. The sky is blue."))
+        with pytest.raises(SettingsError, match="YaRN"):
+            e.shift_positions(0, 4, delta=-2)
+    with _load("smollm2", n_ctx=1024) as e:  # no YaRN: the Self-Extend primitive is allowed
+        toks = e.tokenize("The grass is green. The sky is blue. The sun is yellow.")
+        e.ingest(toks)
+        e.shift_positions(0, len(toks), divide=2)
+        out = "".join(e.stream(4))
+        assert e.stop_reason in ("length", "eos") and len(e.cached_tokens) >= len(toks)
+        assert isinstance(out, str)

@@ -59,3 +59,54 @@ def test_load_engine_surfaces_llama_cpp_error(smollm2_path: Path) -> None:
     with pytest.raises(RuntimeLoadError, match="quantized V cache requires flash_attn") as exc:
         load_engine(smollm2_path, flags=flags)
     assert exc.value.exit_code == 1
+
+
+def test_settings_precedence_flags_over_model_config_over_defaults(smollm2_path: Path) -> None:
+    from localctx.config import save_model_settings, settings_file
+
+    info = read_model_info(smollm2_path)
+    settings_file().parent.mkdir(parents=True, exist_ok=True)
+    settings_file().write_text('[defaults]\nn_threads = 3\nn_batch = 256\n')
+    save_model_settings(smollm2_path, {"n_ctx": 16384, "extend": "ntk", "n_batch": 128})
+    s = resolve_settings(info)
+    assert (s.n_threads, s.n_batch, s.n_ctx, s.extend) == (3, 128, 16384, "ntk")  # model table over [defaults]
+    s = resolve_settings(info, RuntimeFlags(ctx=4096, batch_size=64))
+    assert (s.n_threads, s.n_batch, s.n_ctx, s.extend) == (3, 64, 4096, "ntk")  # flags over both
+    other = read_model_info(smollm2_path).path.with_name("other.gguf")
+    from localctx.config import model_settings
+
+    assert model_settings(other) == {"n_threads": 3, "n_batch": 256}
+
+
+@pytest.mark.parametrize("text, match", [
+    ('[models."SmolLM2-135M-Instruct.Q4_1.gguf"]\nn_ctxx = 4096\n', "unknown setting 'n_ctxx'"),
+    ('[defaults]\nn_ctx = "big"\n', r"\[defaults\]\.n_ctx = 'big' has the wrong type"),
+    ('[defaults\n', "cannot read settings"),
+])
+def test_bad_config_file_names_file_and_key(smollm2_path: Path, text: str, match: str) -> None:
+    from localctx.config import settings_file
+
+    settings_file().parent.mkdir(parents=True, exist_ok=True)
+    settings_file().write_text(text)
+    with pytest.raises(SettingsError, match=match) as exc:
+        resolve_settings(read_model_info(smollm2_path))
+    assert "settings.toml" in exc.value.message
+
+
+def test_preset_recipe_applies_past_native_context(tmp_path: Path) -> None:
+    from localctx.services.runtime import plan_for
+    from tests.gguf_factory import llama_like
+
+    path = llama_like(tmp_path / "Qwen3-8B-Q4_K_M.gguf", arch="qwen3", ctx=40960, n_embd=256, n_head=2, sparse=True)
+    info = read_model_info(path)
+    s, plan = plan_for(info, resolve_settings(info, {"n_ctx": 131072}))
+    # the vendor recipe: YaRN from 32768 (not the GGUF's 40960), factor 4
+    assert (plan.method, plan.yarn_orig_ctx, plan.factor, plan.rope_freq_scale) == ("yarn", 32768, 4.0, 0.25)
+    assert plan.user_set == [] and "preset qwen3-8b" in plan.reason
+    assert (s.rope_scaling, s.yarn_orig_ctx, s.rope_freq_scale) == ("yarn", 32768, 0.25)
+    # within the native context nothing is scaled, but the vendor advice is shown
+    s, plan = plan_for(info, resolve_settings(info, {"n_ctx": 32768}))
+    assert plan.parameters == {} and any("do not enable YaRN" in n for n in plan.notes)
+    # explicit user values are not replaced by the preset
+    s, plan = plan_for(info, resolve_settings(info, {"n_ctx": 131072, "yarn_orig_ctx": 40960, "extend": "yarn"}))
+    assert plan.yarn_orig_ctx == 40960 and plan.user_set == ["yarn_orig_ctx"]
