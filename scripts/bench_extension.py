@@ -44,7 +44,11 @@ def log(msg: str) -> None:
 
 def plan_key(info: Any, base: RuntimeSettings, method: str, plan_ctx: int) -> str:
     _, plan = plan_for(info, base.with_(n_ctx=plan_ctx, extend=method))
-    return json.dumps([plan.parameters, plan.self_extend], sort_keys=True, default=str)
+    params = dict(plan.parameters)
+    if params == {"rope_scaling": "none"} and info.rope.scaling_type in (None, "none") and not info.rope.scaling_factor:
+        params = {}  # "none" on a GGUF without scaling is exactly the model's own RoPE
+    se = plan.self_extend if plan.self_extend and plan.self_extend.get("group", 1) > 1 else None
+    return json.dumps([params, se], sort_keys=True, default=str)
 
 
 def unique_methods(info: Any, base: RuntimeSettings, methods: list[str], plan_ctx: int) -> dict[str, str]:
