@@ -59,7 +59,11 @@ def main() -> int:
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("--json-out", type=Path, default=Path("/tmp/bench_summarize.json"))
     ap.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
+    ap.add_argument("--report", action="store_true",
+                    help="generate nothing: report what the checkpoint of an unfinished run already measured")
     args = ap.parse_args()
+    if args.report:
+        return report(args)
 
     from localctx.core.extract import extract
     from localctx.core.settings import RuntimeSettings
@@ -111,6 +115,67 @@ def main() -> int:
 
         write_section("summarize", _markdown(res, args))
     return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    """Numbers from the finished steps of an interrupted run (re-run without --report to resume it)."""
+    from localctx.core.extract import extract
+    from localctx.core.settings import RuntimeSettings
+    from localctx.services.runtime import load_engine
+    from localctx.services.summarize import SummarizeOptions, plan_summary
+
+    engine = load_engine("smollm2", RuntimeSettings(n_ctx=args.ctx, n_threads=args.threads))
+    plan = plan_summary(engine, extract(BOOK), SummarizeOptions(length=args.length))
+    engine.close()
+    done = [c for c in plan.chunks if f"map-{c.index}" in plan.finished]
+    if not done:
+        print("no finished steps in", plan.checkpoint)
+        return 1
+    recs = [plan.finished[f"map-{c.index}"] for c in done]
+    chunk_tokens = sum(c.n_tokens for c in done)
+    evaluated = sum(r["evaluated_tokens"] for r in recs)
+    prompts = sum(r["prompt_tokens"] for r in recs)
+    out_tokens = sum(r["output_tokens"] for r in recs)
+    secs = sum(r["seconds"] for r in recs)
+    # projection for the whole book: the measured map cost per chunk token for the rest, plus the merge
+    # inputs (every chunk summary is read once more per merge level; the final prompt reads them too)
+    per_tok = evaluated / chunk_tokens
+    avg_out = out_tokens / len(done)
+    merge_inputs = len(plan.chunks) * (avg_out + 4) * 2
+    projected = (per_tok * plan.file_tokens + merge_inputs) / plan.file_tokens
+    hits = facts_in("\n".join(r["summary"] for r in recs))
+    res = {"chunks_done": len(done), "chunks": len(plan.chunks), "chunk_tokens_done": chunk_tokens,
+           "file_tokens": plan.file_tokens, "chunk_budget": plan.chunk_budget, "map_evaluated": evaluated,
+           "map_prompts": prompts, "map_ratio": evaluated / chunk_tokens, "projected_ratio": projected,
+           "map_output_tokens": out_tokens, "map_seconds": secs, "tok_s": (evaluated + out_tokens) / secs,
+           "facts_map_done": sum(hits), "facts_total": len(KNOWN_FACTS), "checkpoint": plan.checkpoint}
+    print(json.dumps(res, indent=1))
+    if not args.no_doc:
+        from scripts._benchmd import write_section
+
+        write_section("summarize", _partial_markdown(res, args))
+    return 0
+
+
+def _partial_markdown(res: dict, args: argparse.Namespace) -> str:  # type: ignore[type-arg]
+    return f"""## summarize: a {res['file_tokens']:,}-token novel through a {args.ctx:,}-token context (PARTIAL)
+
+`nice python scripts/bench_summarize.py --ctx {args.ctx} --length {args.length} --threads {args.threads}` on
+Pride and Prejudice (public domain) with the embedded SmolLM2-135M-Instruct Q4_1, on the shared 2-core
+machine with 5 other jobs (load average ~10): llama.cpp ran at ~{res['tok_s']:.0f} tokens/s, so the run did
+not finish in the session. These numbers come from its checkpoint (`--report`); running the same
+command again resumes from the {res['chunks_done']} finished chunks and writes the full table.
+
+| measure | value |
+| --- | --- |
+| file tokens / chunk budget / chunks | {res['file_tokens']:,} / {res['chunk_budget']:,} / {res['chunks']} |
+| chunks summarized so far | {res['chunks_done']} ({res['chunk_tokens_done']:,} tokens) |
+| map step: tokens evaluated ÷ chunk tokens (measured) | **{res['map_ratio']:.3f}** |
+| whole run, projected (map cost as measured + each summary read at 2 merge levels) | {res['projected_ratio']:.3f} (goal ≤ 1.3) |
+| tokens generated so far | {res['map_output_tokens']:,} |
+| time for those steps | {res['map_seconds'] / 60:.1f} min |
+| known facts (of {res['facts_total']}) in the finished chunk summaries | {res['facts_map_done']} |
+"""
 
 
 def _markdown(res: dict, args: argparse.Namespace) -> str:  # type: ignore[type-arg]

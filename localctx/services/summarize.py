@@ -251,6 +251,23 @@ def summarize(engine: Engine, doc: Extracted, options: SummarizeOptions | None =
     return _Run(engine, doc, options or SummarizeOptions(), on_event, should_stop).run()
 
 
+@dataclass
+class SummaryPlan:
+    """What a summarize run would do, and what its checkpoint already holds (nothing is generated)."""
+
+    mode: str
+    file_tokens: int
+    chunk_budget: int
+    chunks: list[Chunk]
+    checkpoint: str
+    finished: dict[str, dict[str, Any]]  # step id -> saved record
+
+
+def plan_summary(engine: Engine, doc: Extracted, options: SummarizeOptions | None = None) -> SummaryPlan:
+    """The chunk plan and the finished steps of a matching checkpoint (for a resume preview or a report)."""
+    return _Run(engine, doc, options or SummarizeOptions(), None, None).plan()
+
+
 class _Run:
     def __init__(self, engine: Engine, doc: Extracted, opts: SummarizeOptions, on_event: OnEvent | None,
                  should_stop: Callable[[], bool] | None) -> None:
@@ -338,13 +355,25 @@ class _Run:
         return step
 
     # -- the tree --
+    def checkpoint(self, chunk_budget: int) -> Checkpoint:
+        o = self.opts
+        return Checkpoint({"v": PROMPT_VERSION, "file": self.src.sha256, "engine": _engine_identity(self.engine),
+                           "length": o.length, "focus": o.focus, "caps": [self.map_cap, self.final_cap],
+                           "chunk": chunk_budget, "temperature": o.temperature}, o.fresh)
+
+    def plan(self) -> SummaryPlan:
+        single, chunk_budget, _, _ = self._budgets()
+        chunks = [Chunk(0, 0, self.doc.n_tokens, 0, len(self.doc.text), "end")] if single else \
+            plan_chunks(self.doc, chunk_budget)
+        ckpt = self.checkpoint(chunk_budget)
+        return SummaryPlan("single" if single else "map-reduce", self.doc.n_tokens, chunk_budget, chunks,
+                           str(ckpt.path), ckpt.steps)
+
     def run(self) -> SummaryResult:
         t0 = time.perf_counter()
         single, chunk_budget, merge_in, final_in = self._budgets()
         o = self.opts
-        ckpt = Checkpoint({"v": PROMPT_VERSION, "file": self.src.sha256, "engine": _engine_identity(self.engine),
-                           "length": o.length, "focus": o.focus, "caps": [self.map_cap, self.final_cap],
-                           "chunk": chunk_budget, "temperature": o.temperature}, o.fresh)
+        ckpt = self.checkpoint(chunk_budget)
         if single:
             chunks = [Chunk(0, 0, self.doc.n_tokens, 0, len(self.doc.text), "end")]
             head, tail = self.prompter.parts(*_single_instruction(self.name, self.final_cap, o))
