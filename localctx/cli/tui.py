@@ -1,0 +1,39 @@
+"""`localctx tui`: the terminal UI (also what `localctx` with no arguments opens in a terminal)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from localctx.cli._options import ModelArg
+from localctx.cli._runtime_opts import RuntimeFlags, runtime_options
+
+SCREENS = ("models", "plan", "chat", "summarize")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @runtime_options
+    def tui(
+        model: ModelArg = None,
+        screen: Annotated[str, typer.Option("--screen", "-s", help="Open on: models, plan, chat or summarize.")]
+        = "plan",
+        file: Annotated[Optional[list[Path]], typer.Option("--file", "-f", help="Documents to attach in Chat.")]
+        = None,
+        *,
+        runtime: RuntimeFlags,
+    ) -> None:
+        """Open the terminal UI: models, a live memory plan, chat with documents, summarize.
+
+        Example: localctx tui smollm2 --ctx 4096 --screen chat -f notes.md
+        """
+        from localctx.errors import LocalctxError
+
+        if screen not in SCREENS:
+            raise LocalctxError(f"unknown screen '{screen}'", f"use one of: {', '.join(SCREENS)}")
+        runtime.overrides()  # bad flags fail here, with the CLI's message, before the screen opens
+        from localctx.tui.app import run_tui
+
+        run_tui(model, flags=runtime, mode=screen, files=file or ())

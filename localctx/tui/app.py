@@ -1,0 +1,130 @@
+"""The localctx Textual app: four screens (modes) over the services the CLI uses.
+
+``make_app`` is the one composition root: ``run_tui`` (``localctx`` / ``localctx tui``) and the tests
+build the app through it, so tests exercise what users run.  The machine's memory is injected (tests
+pass a fixed MachineMemory so snapshots do not depend on this host's free RAM); nothing is read or
+written at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from localctx.catalog import DEFAULT_MODEL
+from localctx.cli._runtime_opts import RuntimeFlags
+from localctx.errors import LocalctxError
+from localctx.sysinfo import MachineMemory
+from localctx.tui.screens import ChatScreen, ModelsScreen, PlanScreen, SummarizeScreen
+
+#: mode name -> (key, title) in the order the footer shows them
+SCREENS: dict[str, tuple[str, str]] = {
+    "models": ("f2", "Models"),
+    "plan": ("f3", "Plan"),
+    "chat": ("f4", "Chat"),
+    "summarize": ("f5", "Summarize"),
+}
+
+
+class LocalctxApp(App[None]):
+    """Holds what the screens share: the chosen model, the runtime flags the Plan screen edits (Chat
+    and Summarize load with them), and the machine's memory."""
+
+    CSS_PATH = "localctx.tcss"
+    TITLE = "localctx"
+    MODES = {"models": ModelsScreen, "plan": PlanScreen, "chat": ChatScreen, "summarize": SummarizeScreen}
+    BINDINGS = [
+        *(Binding(key, f"app.switch_mode('{mode}')", title, show=True) for mode, (key, title) in SCREENS.items()),
+        Binding("f1", "toggle_keys", "Keys"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, *, machine: MachineMemory | None = None, model: str | None = None,
+                 flags: RuntimeFlags | None = None, mode: str = "plan", files: Iterable[str | Path] = (),
+                 chat_options: dict[str, Any] | None = None, summary_options: dict[str, Any] | None = None) -> None:
+        # the first screen: set before App.__init__, which builds the screen stack of DEFAULT_MODE
+        self.DEFAULT_MODE = mode if mode in self.MODES else "plan"
+        super().__init__()
+        self._machine = machine
+        self.model_ref: str = model or DEFAULT_MODEL
+        self.flags: RuntimeFlags = flags or RuntimeFlags()
+        self.start_files: list[Path] = [Path(f) for f in files]
+        self.pending_summarize: Path | None = None  # handed from Chat's overflow dialog to Summarize
+        #: ChatSession.open options (reply_tokens, temperature, seed) and SummarizeOptions fields
+        #: (map_tokens, final_tokens, chunk_tokens) that the screens have no control for
+        self.chat_options: dict[str, Any] = dict(chat_options or {})
+        self.summary_options: dict[str, Any] = dict(summary_options or {})
+
+    # ---- shared state -------------------------------------------------------------------------
+    @property
+    def machine(self) -> MachineMemory:
+        """This machine's memory, probed once (or the one injected by tests)."""
+        if self._machine is None:
+            from localctx.sysinfo import machine_memory
+
+            self._machine = machine_memory()
+        return self._machine
+
+    def use_model(self, ref: str) -> None:
+        """Make ``ref`` the model every screen works on (Plan shows it; Chat/Summarize load it)."""
+        self.model_ref = ref
+        for screen in self._installed_mode_screens():
+            hook = getattr(screen, "on_model_chosen", None)
+            if hook is not None:
+                hook(ref)
+
+    def use_flags(self, flags: RuntimeFlags) -> None:
+        self.flags = flags
+
+    def with_ctx(self, n_ctx: int) -> RuntimeFlags:
+        return replace(self.flags, ctx=n_ctx)
+
+    def summarize_file(self, path: Path | None) -> None:
+        """Open Summarize with ``path`` filled in (the overflow dialog's "summarize instead")."""
+        self.pending_summarize = path
+        self.switch_mode("summarize")
+
+    def _installed_mode_screens(self) -> list[Screen]:
+        out = []
+        for stack in self._screen_stacks.values():  # private: textual 8.2 keeps one stack per mode
+            out += [s for s in stack if isinstance(s, (ModelsScreen, PlanScreen, ChatScreen, SummarizeScreen))]
+        return out
+
+    def report(self, exc: BaseException, title: str = "localctx") -> None:
+        """A LocalctxError (or anything else) as an error notification: the app never crashes on one."""
+        text = exc.one_line() if isinstance(exc, LocalctxError) else f"{type(exc).__name__}: {exc}"
+        self.notify(text, title=title, severity="error", timeout=10, markup=False)
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+    def action_toggle_keys(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, (key, title) in SCREENS.items():
+            yield SystemCommand(f"Go to {title}", f"Switch to the {title} screen ({key.upper()})",
+                                lambda m=mode: self.switch_mode(m))
+        yield from getattr(screen, "palette_commands", lambda: ())()
+
+
+def make_app(*, machine: MachineMemory | None = None, model: str | None = None, flags: RuntimeFlags | None = None,
+             mode: str = "plan", files: Iterable[str | Path] = (), chat_options: dict[str, Any] | None = None,
+             summary_options: dict[str, Any] | None = None) -> LocalctxApp:
+    """Build the app exactly as ``localctx tui`` does (tests call this too)."""
+    return LocalctxApp(machine=machine, model=model, flags=flags, mode=mode, files=files, chat_options=chat_options,
+                       summary_options=summary_options)
+
+
+def run_tui(model: str | None = None, *, flags: RuntimeFlags | None = None, mode: str = "plan",
+            files: Iterable[str | Path] = ()) -> None:
+    """Entry point of ``localctx`` with no arguments and of ``localctx tui``."""
+    make_app(model=model, flags=flags, mode=mode, files=files).run()

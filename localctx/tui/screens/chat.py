@@ -1,0 +1,400 @@
+"""Chat: documents, streaming replies, the token budget, overflow choices and saved sessions.
+
+The conversation is ``services.chat.ChatSession`` (the same object behind `localctx chat`): it renders
+the prompt, reuses the KV prefix, refuses or trims by a named policy, and commits each turn to the
+store.  This screen only loads (a worker), streams (a thread worker posting deltas), renders, and asks
+the user when the service raises ContextOverflowError.  The engine is the screen's: sessions built
+on it never close it, so attaching a document or resuming a session does not reload the model.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, ListItem, ListView, ProgressBar, Static
+
+from localctx.errors import ContextOverflowError, LocalctxError
+from localctx.tui.dialogs import FilePicker, OverflowChoice, OverflowDialog, TextPrompt
+from localctx.tui.screens._chat_worker import ChatLoader, LoadRequest
+from localctx.tui.widgets import ChatLog, ReplyMessage, TokenMeter
+
+
+class SessionItem(ListItem):
+    """A saved session: its first question, and (dim) its turn count and id for `localctx chat --resume`."""
+
+    def __init__(self, session_id: str, title: str, detail: str) -> None:
+        super().__init__(Label(Text.assemble(title, "\n", (detail, "dim")), markup=False))
+        self.session_id = session_id
+
+
+class ChatScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "stop", "Stop"),
+        Binding("ctrl+o", "attach", "Attach"),
+        Binding("ctrl+n", "new_chat", "New"),
+        Binding("ctrl+b", "detach", "Drop docs", show=False),
+        Binding("ctrl+r", "sessions", "Sessions", show=False),
+        Binding("ctrl+s", "save", "Save"),
+        Binding("ctrl+l", "reload", "Reload", show=False),
+    ]
+
+    # ---- messages from the workers -----------------------------------------------------------
+    class Delta(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    class Ingesting(Message):
+        """Document tokens evaluated so far; a newer one replaces any still queued."""
+
+        def __init__(self, done: int, total: int) -> None:
+            super().__init__()
+            self.done, self.total = done, total
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, ChatScreen.Ingesting)
+
+    class Finished(Message):
+        def __init__(self, error: BaseException | None = None) -> None:
+            super().__init__()
+            self.error = error
+
+    class Overflowed(Message):
+        def __init__(self, error: ContextOverflowError, what: str, text: str = "", verdict: str = "") -> None:
+            super().__init__()
+            self.error, self.what, self.text, self.verdict = error, what, text, verdict
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loader = ChatLoader()
+        self.session: Any = None  # services.chat.ChatSession
+        self.files: list[Path] = []
+        self.reply: ReplyMessage | None = None
+        self.state = "idle"  # idle | loading | generating
+        self._pending: LoadRequest | None = None
+        self._stop = threading.Event()  # set by Esc: the running reply stops at its next token
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="chat-body"):
+            with Vertical(id="chat-side"):
+                yield Label("Documents", classes="side-title")
+                yield Static("none (ctrl+o attaches)", id="chat-docs")
+                yield Label("Sessions", classes="side-title")
+                yield ListView(id="chat-sessions")
+            with Vertical(id="chat-main"):
+                yield Static("", id="chat-status")
+                yield Static("", id="turn-stats")
+                yield ProgressBar(id="chat-progress", show_eta=False, classes="hidden")
+                yield TokenMeter(id="chat-meter")
+                yield ChatLog(id="chat-log")
+                yield Input(placeholder="Ask something (Enter sends, Esc stops)", id="chat-input")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = "Chat"
+        self.files = list(self.app.start_files)  # type: ignore[attr-defined]
+        self._refresh_sessions()
+        self.query_one("#chat-input", Input).focus()
+        self._open(LoadRequest.fresh(self.app, self.files))  # type: ignore[arg-type]
+
+    def on_screen_resume(self) -> None:
+        want = LoadRequest.engine_key_of(self.app)
+        if self.loader.key is not None and want != self.loader.key and self.state == "idle":
+            self.action_reload()
+
+    def on_model_chosen(self, ref: str) -> None:
+        pass  # picked up on resume (on_screen_resume), so a background model pick never interrupts a reply
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        self.loader.shutdown()
+
+    # ---- loading -----------------------------------------------------------------------------
+    def _set_status(self, text: str, style: str = "") -> None:
+        self.query_one("#chat-status", Static).update(Text(text, style=style))
+
+    def _open(self, req: LoadRequest) -> None:
+        if self.state != "idle":
+            self.notify("wait for the current work to finish (Esc stops a reply)", severity="warning")
+            return
+        self.state = "loading"
+        self._set_status(f"loading {req.model_label} …", "italic")
+        self._open_worker(req)
+
+    @work(exclusive=True, group="chat-open")
+    async def _open_worker(self, req: LoadRequest) -> None:
+        def progress(done: int, total: int) -> None:
+            self.post_message(self.Ingesting(done, total))
+
+        try:
+            session = await self.loader.run(self.loader.open, req, progress)
+        except ContextOverflowError as exc:
+            self.session = None
+            verdict = await self.loader.run(self.loader.ctx_verdict, req, exc.n_tokens,
+                                            self.app.machine)  # type: ignore[attr-defined]
+            self._pending = req
+            self.post_message(self.Overflowed(exc, "documents", verdict=verdict))
+            return
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a notification
+            await self._opened(None, req, exc)
+            return
+        await self._opened(session, req, None)
+
+    def on_chat_screen_ingesting(self, msg: Ingesting) -> None:
+        bar = self.query_one("#chat-progress", ProgressBar)
+        bar.remove_class("hidden")
+        bar.update(total=msg.total, progress=msg.done)
+        self._set_status(f"reading the documents: {msg.done:,} / {msg.total:,} tokens", "italic")
+
+    async def _opened(self, session: Any, req: LoadRequest, error: BaseException | None) -> None:
+        self.state = "idle"
+        self.query_one("#chat-progress").add_class("hidden")
+        if error is not None:
+            self.session = self.loader.session  # opening closes the old session first
+            self.app.report(error, "chat")  # type: ignore[attr-defined]
+            self._set_status(f"not loaded: {getattr(error, 'message', error)}", "red")
+            return
+        self.session = session
+        self.files = [Path(d.path) for d in session.documents]
+        log = self.query_one(ChatLog)
+        if req.resume_id or req.new_conversation:
+            await log.remove_children()
+            for t in session.turns:
+                await log.add_user(t.user)
+                await (await log.add_reply()).finish(t.assistant)
+        for note in session.drain_notices():
+            await log.add_notice(note)
+        self._show_docs()
+        self._show_ready()
+        self.query_one("#chat-input", Input).focus()
+
+    def _show_docs(self) -> None:
+        docs = self.session.documents if self.session is not None else []
+        text = "\n".join(f"• {d.name}" for d in docs) or "none (ctrl+o attaches)"
+        self.query_one("#chat-docs", Static).update(Text(text))
+
+    def _show_ready(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        eng = s.engine
+        rep = s.ingest_report
+        bits = [f"{Path(s.model_ref).name if '/' in s.model_ref else s.model_ref}", f"n_ctx {eng.n_ctx:,}"]
+        if rep is not None and rep.cache != "off":
+            bits.append(f"documents {rep.n_tokens:,} tok (KV cache {rep.cache})")
+        if s.session is not None:
+            bits.append(f"session {s.session.id}")
+        self._set_status(" · ".join(bits))
+        self.query_one(TokenMeter).show(s.budget())
+
+    # ---- sessions ----------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="chat-sessions")
+    def _refresh_sessions(self) -> None:
+        from localctx.store import Store
+
+        try:
+            with Store() as store:
+                rows = [(s.id, s.title or "(no question yet)", f"{s.n_turns} turn{'s' * (s.n_turns != 1)} · {s.id}")
+                        for s in store.sessions(limit=50)]
+        except LocalctxError as exc:
+            self.app.call_from_thread(self.app.report, exc, "sessions")  # type: ignore[attr-defined]
+            return
+        self.app.call_from_thread(self._set_sessions, rows)
+
+    async def _set_sessions(self, rows: list[tuple[str, str, str]]) -> None:
+        lv = self.query_one("#chat-sessions", ListView)
+        await lv.clear()
+        await lv.extend([SessionItem(*row) for row in rows])
+
+    def action_sessions(self) -> None:
+        self.query_one("#chat-sessions", ListView).focus()
+
+    @on(ListView.Selected, "#chat-sessions")
+    def _resume(self, event: ListView.Selected) -> None:
+        item = event.item
+        if isinstance(item, SessionItem):
+            self._open(LoadRequest.resume(self.app, item.session_id))
+
+    # ---- turns -------------------------------------------------------------------------------
+    @on(Input.Submitted, "#chat-input")
+    async def _submit(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            return
+        if self.session is None or self.state != "idle":
+            self.notify("the model is not ready yet" if self.session is None else "a reply is still running",
+                        severity="warning")
+            return
+        event.input.value = ""
+        await self.send(text)
+
+    async def send(self, text: str) -> None:
+        log = self.query_one(ChatLog)
+        await log.add_user(text)
+        self.reply = await log.add_reply()
+        self.state = "generating"
+        self._set_status("thinking … (Esc stops)", "italic")
+        self._generate(text)
+
+    @work(exclusive=True, group="chat-generate")
+    async def _generate(self, text: str) -> None:
+        session, stop = self.session, threading.Event()
+        self._stop = stop
+
+        def run() -> None:  # on the engine thread
+            for piece in session.send(text, should_stop=stop.is_set):
+                self.post_message(self.Delta(piece))
+
+        try:
+            await self.loader.run(run)
+        except ContextOverflowError as exc:
+            verdict = await self.loader.run(self.loader.ctx_verdict, LoadRequest.current(self.app, session),
+                                            exc.n_tokens, self.app.machine)  # type: ignore[attr-defined]
+            self.post_message(self.Overflowed(exc, "conversation", text, verdict))
+            return
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(self.Finished(exc))
+            return
+        self.post_message(self.Finished())
+
+    async def on_chat_screen_delta(self, msg: Delta) -> None:
+        if self.reply is not None:
+            await self.query_one(ChatLog).append_delta(self.reply, msg.text)
+
+    async def on_chat_screen_finished(self, msg: Finished) -> None:
+        self.state = "idle"
+        s = self.session
+        stats = s.last_turn if s is not None else None
+        if self.reply is not None:
+            await self.reply.finish(" *(stopped)*" if stats is not None and stats.stopped else "")
+        self.reply = None
+        if msg.error is not None:
+            self.app.report(msg.error, "chat")  # type: ignore[attr-defined]
+        for note in s.drain_notices() if s is not None else []:
+            await self.query_one(ChatLog).add_notice(note)
+        self._show_ready()
+        if stats is not None:
+            bits = [f"last reply {stats.reply_tokens} tok"]
+            if stats.gen_tok_s:
+                bits.append(f"{stats.gen_tok_s:.3g} tok/s")
+            if stats.ttft_s is not None:
+                bits.append(f"first token {stats.ttft_s:.2f} s")
+            self.query_one("#turn-stats", Static).update(Text(" · ".join(bits), style="dim"))
+        self._refresh_sessions()
+
+    def action_stop(self) -> None:
+        """Esc: the service stops at the next token and commits the partial reply as stopped."""
+        if self.state == "generating":
+            self._stop.set()
+
+    # ---- overflow ----------------------------------------------------------------------------
+    async def on_chat_screen_overflowed(self, msg: Overflowed) -> None:
+        from localctx.services.chat_budget import suggest_ctx
+
+        if msg.what == "conversation":  # take the turn back: the prompt returns to the input
+            self.state = "idle"
+            log = self.query_one(ChatLog)
+            if self.reply is not None:
+                await self.reply.remove()
+                self.reply = None
+            users = log.query("UserMessage")
+            if users:
+                await users.last().remove()
+            self.query_one("#chat-input", Input).value = msg.text
+        else:
+            self.state = "idle"
+            self._set_status("the documents do not fit: choose what to do", "bold red")
+        dialog = OverflowDialog(msg.error.message, what=msg.what, suggested_ctx=suggest_ctx(msg.error.n_tokens),
+                                ctx_verdict=msg.verdict)
+        self.app.push_screen(dialog, lambda choice: self._overflow_choice(choice, msg))
+
+    def _overflow_choice(self, choice: OverflowChoice | None, msg: Overflowed) -> None:
+        req = self._pending
+        self._pending = None
+        if choice is None:
+            if msg.what == "documents":
+                self.files = [Path(d.path) for d in self.session.documents] if self.session is not None else []
+                self._show_ready()
+                self.notify("nothing was attached", severity="warning")
+            return
+        if choice.action == "raise-ctx" and choice.n_ctx:
+            self.app.use_flags(self.app.with_ctx(choice.n_ctx))  # type: ignore[attr-defined]
+            base = req if msg.what == "documents" and req is not None else LoadRequest.current(self.app, self.session)
+            self._open(base.with_app_settings(self.app))
+            if msg.what == "conversation":
+                self.call_after_refresh(self._resend_when_ready, msg.text)
+        elif choice.action == "summarize":
+            files = req.files if req is not None else self.files
+            self.app.summarize_file(files[-1] if files else None)  # type: ignore[attr-defined]
+        elif msg.what == "documents" and req is not None:
+            self._open(req.with_overflow(choice.action))
+        elif self.session is not None:
+            if choice.action == "clear":
+                self.session.clear()
+                self.query_one(ChatLog).remove_children()
+            else:
+                self.session.overflow = choice.action
+            self.query_one("#chat-input", Input).value = ""
+            self.call_later(self.send, msg.text)
+
+    async def _resend_when_ready(self, text: str) -> None:
+        if self.state == "loading":
+            self.set_timer(0.2, lambda: self.call_later(self._resend_when_ready, text))
+            return
+        if self.session is not None:
+            self.query_one("#chat-input", Input).value = ""
+            await self.send(text)
+
+    # ---- documents, new chat, save, reload ----------------------------------------------------
+    def action_attach(self) -> None:
+        self.app.push_screen(FilePicker("Attach a document"), self._attach_file)
+
+    def _attach_file(self, path: Path | None) -> None:
+        if path is None:
+            return
+        if self.session is not None and self.session.turns:
+            self.notify("documents go at the start of a conversation: a new conversation begins", title="attach")
+        self._open(LoadRequest.fresh(self.app, [*self.files, path], new_conversation=True))
+
+    def action_detach(self) -> None:
+        self._open(LoadRequest.fresh(self.app, [], new_conversation=True))
+
+    def action_new_chat(self) -> None:
+        if self.session is None or self.state != "idle":
+            return
+        old = self.session.clear()
+        self.query_one(ChatLog).remove_children()
+        self._show_ready()
+        if old:
+            self.notify(f"session {old} is saved; a new conversation begins (documents stay)")
+
+    def action_reload(self) -> None:
+        """Reload with the model and settings chosen on Plan/Models (the conversation resumes)."""
+        self._open(LoadRequest.current(self.app, self.session).with_app_settings(self.app))
+
+    def action_save(self) -> None:
+        if self.session is None:
+            return
+        sid = self.session.session.id if self.session.session else "unsaved"
+        self.app.push_screen(TextPrompt("Save the conversation as Markdown", value=f"localctx-chat-{sid}.md",
+                                        ok="Save"), self._save)
+
+    def _save(self, path: str | None) -> None:
+        if not path or self.session is None:
+            return
+        try:
+            written = self.session.save(Path(path).expanduser())
+        except (OSError, LocalctxError) as exc:
+            self.app.report(exc, "save")  # type: ignore[attr-defined]
+            return
+        self.notify(f"saved {written}", title="save", markup=False)

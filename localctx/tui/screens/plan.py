@@ -1,0 +1,273 @@
+"""Plan: choose a model and runtime settings; see what llama.cpp will allocate before loading anything.
+
+Every number comes from the services the CLI's `estimate`/`plan` use: the form becomes RuntimeFlags
+(validated by the same code as the CLI flags), ``services.runtime.resolve_settings`` layers the
+per-model config under them, ``services.runtime.plan_for`` applies the context-extension plan,
+``services.memory`` plans, judges and searches the largest context.  Planning is pure arithmetic
+(about a millisecond), so it runs on every change; reading a model's header runs in a worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, Select, Static
+
+from localctx.cli._runtime_opts import RuntimeFlags
+from localctx.core.memory import MemoryPlan
+from localctx.core.model_info import ModelInfo
+from localctx.core.settings import EXTEND_METHODS, KV_TYPES, RuntimeSettings
+from localctx.errors import LocalctxError
+from localctx.tui.widgets import MemoryGauge
+from localctx.tui.widgets.format import human_bytes, parse_tokens
+
+FLASH = (("auto", "auto"), ("on", "on"), ("off", "off"))
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """Everything one recompute produced (kept on the screen for tests and for Chat/Summarize)."""
+
+    settings: RuntimeSettings
+    memory: MemoryPlan
+    verdict: object  # services.memory.Verdict
+    max_ctx: int
+    extension: object | None  # core.rope.ExtensionPlan
+
+
+class PlanScreen(Screen[None]):
+    """The form on the left, the gauge and the plans on the right."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "max_ctx", "Max ctx"),
+        Binding("ctrl+t", "chat", "Chat"),
+    ]
+
+    class InfoLoaded(Message):
+        """A model's header was read (in a worker)."""
+
+        def __init__(self, ref: str, info: ModelInfo | None, error: LocalctxError | None) -> None:
+            super().__init__()
+            self.ref, self.info, self.error = ref, info, error
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.info: ModelInfo | None = None
+        self.outcome: PlanOutcome | None = None
+        self.error: str | None = None
+        self._last_notified: str | None = None
+
+    # ---- layout ------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        f = self.app.flags  # type: ignore[attr-defined]
+        ref = self.app.model_ref  # type: ignore[attr-defined]
+        yield Header()
+        with Horizontal(id="plan-body"):
+            with VerticalScroll(id="plan-form"):
+                with Grid(id="plan-grid"):
+                    yield Label("Model")
+                    yield Select([(ref, ref)], value=ref, allow_blank=False, id="model")
+                    yield Label("Context")
+                    yield Input(str(f.ctx) if f.ctx else "", placeholder="trained", id="ctx")
+                    yield Label("K cache")
+                    yield Select([(t, t) for t in KV_TYPES], value=f.cache_type_k or "f16", allow_blank=False,
+                                 id="type_k")
+                    yield Label("V cache")
+                    yield Select([(t, t) for t in KV_TYPES], value=f.cache_type_v or "f16", allow_blank=False,
+                                 id="type_v")
+                    yield Label("Flash attn")
+                    yield Select(FLASH, value=f.flash_attn or "auto", allow_blank=False, id="flash")
+                    yield Label("GPU layers")
+                    yield Input("" if f.gpu_layers is None else str(f.gpu_layers), placeholder="all", id="ngl")
+                    yield Label("Extension")
+                    yield Select([(m, m) for m in EXTEND_METHODS], value=f.extend or "auto", allow_blank=False,
+                                 id="extend")
+            with VerticalScroll(id="plan-result"):
+                yield Static(id="plan-title")
+                yield MemoryGauge(id="gauge")
+                yield Static(id="plan-verdict")
+                yield Static(id="plan-maxctx")
+                yield Static(id="plan-extension")
+                yield Static(id="plan-notes")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = "Plan"
+        self._load_catalog()
+        self._load_info(self.app.model_ref)  # type: ignore[attr-defined]
+
+    # ---- workers: catalog and model header ---------------------------------------------------
+    @work(thread=True, exclusive=True, group="plan-catalog")
+    def _load_catalog(self) -> None:
+        from localctx.services.models import list_models
+
+        names = [r.name for r in list_models() if r.error is None]
+        self.app.call_from_thread(self._set_catalog, names)
+
+    def _set_catalog(self, names: list[str]) -> None:
+        sel = self.query_one("#model", Select)
+        current = self.app.model_ref  # type: ignore[attr-defined]
+        if current not in names:
+            names = [current, *names]
+        with self.prevent(Select.Changed):
+            sel.set_options([(n, n) for n in names])
+            sel.value = current
+
+    @work(thread=True, exclusive=True, group="plan-info")
+    def _load_info(self, ref: str) -> None:
+        from localctx.services.models import inspect_model
+
+        try:
+            self.post_message(self.InfoLoaded(ref, inspect_model(ref), None))
+        except LocalctxError as exc:
+            self.post_message(self.InfoLoaded(ref, None, exc))
+
+    def on_plan_screen_info_loaded(self, msg: InfoLoaded) -> None:
+        if msg.ref != self.app.model_ref:  # type: ignore[attr-defined]
+            return  # a stale answer for a model the user already left
+        if msg.error is not None:
+            self.info = None
+            self.app.report(msg.error, "model")  # type: ignore[attr-defined]
+            self._show_error(msg.error.one_line())
+            return
+        self.info = msg.info
+        self.recompute()
+
+    def on_model_chosen(self, ref: str) -> None:
+        """Called by the app when another screen picks a model."""
+        sel = self.query_one("#model", Select)
+        with self.prevent(Select.Changed):
+            if ref not in [v for _, v in sel._options]:  # private: textual 8.2 Select keeps (label, value)
+                sel.set_options([(ref, ref), *sel._options])
+            sel.value = ref
+        self.info = None
+        self._load_info(ref)
+
+    # ---- form -> flags -----------------------------------------------------------------------
+    def flags(self) -> RuntimeFlags:
+        """The form as RuntimeFlags (raises LocalctxError for what it cannot read)."""
+        ctx_text = self.query_one("#ctx", Input).value
+        ctx = None
+        if ctx_text.strip():
+            ctx = parse_tokens(ctx_text)
+            if ctx is None:
+                raise LocalctxError(f"context '{ctx_text}' is not a number of tokens", "type e.g. 8192 or 32k")
+        ngl_text = self.query_one("#ngl", Input).value.strip().lower()
+        ngl = None
+        if ngl_text and ngl_text != "all":
+            try:
+                ngl = int(ngl_text)
+            except ValueError:
+                raise LocalctxError(f"GPU layers '{ngl_text}' is not a number", "type a layer count or 'all'") from None
+        fa = str(self.query_one("#flash", Select).value)
+        return RuntimeFlags(ctx=ctx, cache_type_k=str(self.query_one("#type_k", Select).value),
+                            cache_type_v=str(self.query_one("#type_v", Select).value),
+                            flash_attn=None if fa == "auto" else fa, gpu_layers=ngl,
+                            extend=str(self.query_one("#extend", Select).value))
+
+    @on(Select.Changed, "#model")
+    def _model_changed(self, event: Select.Changed) -> None:
+        ref = str(event.value)
+        if ref != self.app.model_ref:  # type: ignore[attr-defined]
+            self.app.use_model(ref)  # type: ignore[attr-defined]
+
+    @on(Select.Changed, "#type_k, #type_v, #flash, #extend")
+    @on(Input.Changed, "#ctx, #ngl")
+    def _setting_changed(self) -> None:
+        self.recompute()
+
+    # ---- the plan ----------------------------------------------------------------------------
+    def recompute(self) -> None:
+        """Plan with the services and show it; an invalid form shows its error instead."""
+        if self.info is None:
+            return
+        from localctx.services.memory import max_context, plan_for_machine, verdict
+        from localctx.services.runtime import plan_for, resolve_settings
+
+        machine = self.app.machine  # type: ignore[attr-defined]
+        try:
+            flags = self.flags()
+            settings, ext = plan_for(self.info, resolve_settings(self.info, flags))
+            memory = plan_for_machine(self.info, settings, machine)
+            ver = verdict(memory, machine)
+            best = max_context(self.info, settings, machine)
+        except LocalctxError as exc:
+            self._show_error(exc.one_line())
+            return
+        self.error = None
+        self.outcome = PlanOutcome(settings, memory, ver, best, ext)
+        self.app.use_flags(flags)  # type: ignore[attr-defined]
+        self._render_outcome()
+
+    def _show_error(self, text: str) -> None:
+        self.error = text
+        self.query_one("#plan-verdict", Static).update(Text(text, style="bold red"))
+        if text != self._last_notified:  # once per distinct problem, not per keystroke
+            self._last_notified = text
+            self.notify(text, severity="error", title="plan", markup=False)
+
+    def _render_outcome(self) -> None:
+        o, info = self.outcome, self.info
+        assert o is not None and info is not None
+        lay = o.memory.layout
+        title = Text.assemble((self.app.model_ref, "bold"), f"  {info.arch} · {info.quant} · "  # type: ignore[attr-defined]
+                              f"{human_bytes(info.file_size)} · trained {info.ctx_train:,} · ",
+                              (f"context {lay.n_ctx:,}", "bold"),
+                              f" · K {lay.type_k} / V {lay.type_v} · FA {'on' if lay.flash_attn else 'off'}")
+        self.query_one("#plan-title", Static).update(title)
+        self.query_one("#gauge", MemoryGauge).show(o.memory, o.verdict)
+        v = o.verdict
+        style = {True: "bold green", False: "bold red"}.get(v.fits, "bold yellow")  # type: ignore[attr-defined]
+        self.query_one("#plan-verdict", Static).update(Text(v.summary, style=style))  # type: ignore[attr-defined]
+        best = (f"Largest context that fits this machine: {o.max_ctx:,} tokens" if o.max_ctx else
+                "Not even 256 tokens fit this machine with these settings")
+        self.query_one("#plan-maxctx", Static).update(Text(best + "  (ctrl+r uses it)", style="bold"))
+        self.query_one("#plan-extension", Static).update(_extension_text(o.extension))
+        notes = list(o.memory.notes) + list(getattr(v, "notes", []))
+        self.query_one("#plan-notes", Static).update(
+            Text("\n".join(f"• {n}" for n in notes), style="dim") if notes else "")
+
+    # ---- actions -----------------------------------------------------------------------------
+    def action_max_ctx(self) -> None:
+        if self.outcome is not None and self.outcome.max_ctx:
+            self.query_one("#ctx", Input).value = str(self.outcome.max_ctx)
+
+    def action_chat(self) -> None:
+        if self.outcome is not None:
+            self.app.switch_mode("chat")
+
+    def palette_commands(self):  # type: ignore[no-untyped-def]
+        from textual.app import SystemCommand
+
+        yield SystemCommand("Use the largest context that fits", "Set Context to the planner's maximum",
+                            self.action_max_ctx)
+
+
+def _extension_text(ext: object | None) -> Text:
+    """The context-extension plan in words: method, factor, parameters, reason, quality warning."""
+    if ext is None:
+        return Text("Context extension: not planned (the planner is not installed)", style="dim")
+    t = Text()
+    method, factor = getattr(ext, "method"), getattr(ext, "factor")
+    t.append("Context extension: ", style="bold")
+    t.append(f"{method}" + (f" × {factor:g}" if factor and factor > 1 else "") + "\n")
+    params = getattr(ext, "parameters", {})
+    if params:
+        t.append("  " + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+                 + "\n")
+    reason = getattr(ext, "reason", "")
+    if reason:
+        t.append(f"  {reason}\n", style="dim")
+    warning = getattr(ext, "warning", None)
+    if warning:
+        t.append(f"  ⚠ {warning}\n", style="bold yellow")
+    for n in getattr(ext, "notes", []):
+        t.append(f"  • {n}\n", style="dim")
+    return t

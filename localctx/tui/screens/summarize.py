@@ -1,0 +1,197 @@
+"""Summarize: pick a file, watch the map-reduce steps, read and save the summary.
+
+The work is ``services.summarize.summarize`` (the CLI's `localctx summarize`) on an engine from
+``services.runtime.load_engine`` with the model and flags chosen on Models/Plan, in a thread worker
+that reports through ``can_replace`` progress messages.  Esc stops at the next step boundary; the
+service has checkpointed every finished step, so running again resumes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, Markdown, ProgressBar, Select, Static
+from textual.worker import get_current_worker
+
+from localctx.errors import LocalctxError
+from localctx.tui.dialogs import FilePicker, TextPrompt
+
+LENGTH_CHOICES = (("short", "short"), ("medium", "medium"), ("long", "long"))
+
+
+class SummarizeScreen(Screen[None]):
+    BINDINGS = [
+        Binding("ctrl+o", "pick", "Pick file"),
+        Binding("ctrl+g", "start", "Summarize"),
+        Binding("escape", "stop", "Stop"),
+        Binding("ctrl+s", "save", "Save"),
+    ]
+
+    class Progressed(Message):
+        """Steps and tokens done; a newer one replaces any still queued."""
+
+        def __init__(self, event: Any) -> None:
+            super().__init__()
+            self.event = event
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, SummarizeScreen.Progressed)
+
+    class Done(Message):
+        def __init__(self, result: Any = None, error: BaseException | None = None, stopped: bool = False) -> None:
+            super().__init__()
+            self.result, self.error, self.stopped = result, error, stopped
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.result: Any = None  # services.summarize.SummaryResult
+        self.running = False
+        self._engine: Any = None
+        self._engine_key: tuple[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="sum-body"):
+            with Horizontal(id="sum-form"):
+                yield Input(placeholder="file to summarize (ctrl+o browses)", id="sum-file")
+                yield Select(LENGTH_CHOICES, value="medium", allow_blank=False, id="sum-length")
+                yield Input(placeholder="focus (optional)", id="sum-focus")
+                yield Button("Summarize", variant="primary", id="sum-start")
+            with Horizontal(id="sum-progress-row"):
+                yield ProgressBar(id="sum-progress", show_eta=True)
+                yield Label("", id="sum-status")
+            with VerticalScroll(id="sum-result-box"):
+                yield Markdown("", id="sum-result")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.sub_title = "Summarize"
+        self.on_screen_resume()
+
+    def on_screen_resume(self) -> None:
+        pending = getattr(self.app, "pending_summarize", None)
+        if pending is not None:
+            self.app.pending_summarize = None  # type: ignore[attr-defined]
+            self.query_one("#sum-file", Input).value = str(pending)
+
+    def on_unmount(self) -> None:
+        if not self.running and self._engine is not None:
+            self._engine.close()
+
+    # ---- file --------------------------------------------------------------------------------
+    def action_pick(self) -> None:
+        self.app.push_screen(FilePicker("Summarize which file?"), self._picked)
+
+    def _picked(self, path: Path | None) -> None:
+        if path is not None:
+            self.query_one("#sum-file", Input).value = str(path)
+
+    # ---- the run -----------------------------------------------------------------------------
+    @on(Button.Pressed, "#sum-start")
+    @on(Input.Submitted, "#sum-file, #sum-focus")
+    def action_start(self) -> None:
+        if self.running:
+            self.notify("a summary is already running (Esc stops it)", severity="warning")
+            return
+        text = self.query_one("#sum-file", Input).value.strip()
+        if not text:
+            self.notify("choose a file first (ctrl+o)", severity="warning")
+            return
+        from localctx.services.summarize import SummarizeOptions
+
+        opts = SummarizeOptions(length=str(self.query_one("#sum-length", Select).value),
+                                focus=self.query_one("#sum-focus", Input).value.strip() or None,
+                                **self.app.summary_options)  # type: ignore[attr-defined]
+        self.running = True
+        self.query_one("#sum-progress", ProgressBar).update(total=None, progress=0)
+        self._status(f"loading {self.app.model_ref} …")  # type: ignore[attr-defined]
+        self._run(Path(text).expanduser(), opts, self.app.model_ref, self.app.flags)  # type: ignore[attr-defined]
+
+    def _status(self, text: str, style: str = "") -> None:
+        self.query_one("#sum-status", Label).update(Text(text, style=style))
+
+    def _engine_for(self, model: str, flags: Any) -> Any:
+        from localctx.services.runtime import load_engine
+
+        if self._engine is not None and self._engine_key == (model, flags):
+            return self._engine
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        self._engine = load_engine(model, flags=flags)
+        self._engine_key = (model, flags)
+        return self._engine
+
+    @work(thread=True, exclusive=True, group="summarize")
+    def _run(self, path: Path, opts: Any, model: str, flags: Any) -> None:
+        from localctx.core.extract import extract
+        from localctx.services.summarize import SummaryCancelled, summarize
+
+        worker = get_current_worker()
+        try:
+            doc = extract(path)
+            engine = self._engine_for(model, flags)
+            result = summarize(engine, doc, opts, on_event=lambda e: self.post_message(self.Progressed(e)),
+                               should_stop=lambda: worker.is_cancelled)
+        except SummaryCancelled:
+            self.post_message(self.Done(stopped=True))
+            return
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a notification
+            self.post_message(self.Done(error=exc))
+            return
+        self.post_message(self.Done(result))
+
+    def on_summarize_screen_progressed(self, msg: Progressed) -> None:
+        e = msg.event
+        bar = self.query_one("#sum-progress", ProgressBar)
+        bar.update(total=max(e.tokens_total, 1), progress=min(e.tokens_done, e.tokens_total))
+        resumed = f" ({e.resumed} from the checkpoint)" if e.resumed else ""
+        self._status(f"step {e.steps_done}/{e.steps_total}{resumed} · {e.tokens_done:,}/{e.tokens_total:,} tokens")
+
+    async def on_summarize_screen_done(self, msg: Done) -> None:
+        self.running = False
+        if msg.stopped:
+            self._status("stopped: finished steps are saved; Summarize again resumes", "yellow")
+            return
+        if msg.error is not None:
+            self.app.report(msg.error, "summarize")  # type: ignore[attr-defined]
+            self._status(getattr(msg.error, "message", str(msg.error)), "red")
+            return
+        r = self.result = msg.result
+        bar = self.query_one("#sum-progress", ProgressBar)
+        bar.update(total=1, progress=1)
+        self._status(f"{r.mode}: {r.file_tokens:,} tokens in {len(r.chunks)} chunk(s), "
+                     f"{r.seconds:.0f} s" + (f", {r.resumed_steps} steps resumed" if r.resumed_steps else ""))
+        await self.query_one("#sum-result", Markdown).update(r.to_markdown())
+
+    def action_stop(self) -> None:
+        if self.running:
+            self.workers.cancel_group(self, "summarize")
+            self._status("stopping after the current step …", "italic")
+
+    # ---- save --------------------------------------------------------------------------------
+    def action_save(self) -> None:
+        if self.result is None:
+            self.notify("nothing to save yet", severity="warning")
+            return
+        default = Path(self.result.path).with_suffix(".summary.md")
+        self.app.push_screen(TextPrompt("Save the summary as Markdown", value=str(default), ok="Save"), self._save)
+
+    def _save(self, path: str | None) -> None:
+        if not path or self.result is None:
+            return
+        target = Path(path).expanduser()
+        try:
+            target.write_text(self.result.to_markdown(), "utf-8")
+        except OSError as exc:
+            self.app.report(exc, "save")  # type: ignore[attr-defined]
+            return
+        self.notify(f"saved {target}", title="save", markup=False)

@@ -1,0 +1,151 @@
+"""Chat screen on the embedded model (SmolLM2, n_ctx 2048, short replies): streaming, Esc, overflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from localctx.cli._runtime_opts import RuntimeFlags
+from localctx.core.settings import RuntimeSettings
+from localctx.services.chat import read_document
+from localctx.store import Store
+from localctx.tui.app import make_app
+from localctx.tui.dialogs import OverflowDialog
+from localctx.tui.widgets import ChatLog, Notice, ReplyMessage, TokenMeter
+from tests.tui._helpers import wait_until
+from tests.tui.conftest import FIXED_MACHINE
+
+pytestmark = [pytest.mark.anyio, pytest.mark.model]
+FLAGS = RuntimeFlags(ctx=2048)
+
+
+def chat_app(model: Path, files: tuple[Path, ...] = (), reply_tokens: int = 24):
+    return make_app(machine=FIXED_MACHINE, model=str(model), flags=FLAGS, mode="chat", files=files,
+                    chat_options={"reply_tokens": reply_tokens, "temperature": 0.0, "seed": 1})
+
+
+def ledger(paragraphs: int) -> str:
+    """Deterministic prose, about 45 SmolLM2 tokens a paragraph."""
+    return "\n\n".join(f"In the year {1700 + i}, the archivist number {i} counted {17 + i * 11} letters about "
+                       f"the salt road, bridge {i + 2} and a missing bell." for i in range(paragraphs))
+
+
+async def loaded(pilot):
+    screen = pilot.app.screen
+    await wait_until(pilot, lambda: screen.session is not None and screen.state == "idle", timeout=120,
+                     what="the model to load")
+    return screen
+
+
+async def ask(pilot, text: str) -> None:
+    box = pilot.app.screen.query_one("#chat-input")
+    box.focus()
+    box.value = text
+    await pilot.press("enter")
+
+
+async def test_a_turn_streams_text_into_the_log_and_is_saved(smollm2_path: Path) -> None:
+    app = chat_app(smollm2_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await loaded(pilot)
+        await ask(pilot, "Name three colours.")
+        reply = None
+
+        def streaming() -> bool:
+            nonlocal reply
+            replies = screen.query(ReplyMessage)
+            reply = replies.last() if replies else None
+            return screen.state == "generating" and reply is not None and reply.pieces >= 1
+
+        await wait_until(pilot, streaming, timeout=120, what="text in the log while the reply runs")
+        assert reply is not None and reply.text.strip()  # visible before the turn finished
+        await wait_until(pilot, lambda: screen.state == "idle", timeout=120, what="the reply to finish")
+        turn = screen.session.last_turn
+        assert not turn.stopped and turn.reply_tokens <= 24
+        assert reply.pieces > 1  # streamed piece by piece, not dumped at the end
+        assert reply.text == screen.session.turns[-1].assistant != ""
+        with Store() as store:
+            saved = store.turns(screen.session.session.id)
+        assert [(t.user, t.assistant) for t in saved] == [("Name three colours.", reply.text)]
+        meter = screen.query_one(TokenMeter)
+        assert meter.budget == screen.session.budget() and meter.budget.history > 0
+
+
+async def test_escape_stops_the_reply_and_keeps_what_was_said(smollm2_path: Path) -> None:
+    app = chat_app(smollm2_path, reply_tokens=400)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await loaded(pilot)
+        await ask(pilot, "Write a very long story about a dragon who guards a library.")
+        await wait_until(pilot, lambda: screen.query(ReplyMessage) and screen.query(ReplyMessage).last().pieces >= 3,
+                         timeout=120, what="a few streamed pieces")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: screen.state == "idle", timeout=60, what="the stop")
+        turn = screen.session.last_turn
+        assert turn.stopped and turn.stop_reason == "cancelled"
+        assert 3 <= turn.reply_tokens < 400
+        reply = screen.query(ReplyMessage).last()
+        assert reply.text.endswith("*(stopped)*")
+        with Store() as store:
+            saved = store.turns(screen.session.session.id)[-1]
+        assert saved.stopped and saved.assistant and reply.text.startswith(saved.assistant)
+
+
+async def test_an_oversized_document_opens_the_overflow_dialog(smollm2_path: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "ledger.txt"
+    doc.write_text(ledger(80))  # about 3,600 tokens: more than n_ctx 2048
+    app = chat_app(smollm2_path, files=(doc,))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, OverflowDialog), timeout=120, what="the dialog")
+        dialog = app.screen
+        assert "do not fit" in dialog.message and "n_ctx 2,048" in dialog.message
+        assert "nothing was truncated" in dialog.message
+        assert dialog.suggested_ctx > 2048 and dialog.ctx_verdict.startswith(f"at {dialog.suggested_ctx:,} tokens")
+        assert "fits" in dialog.ctx_verdict  # the planner's verdict for the bigger context, on the fixed machine
+        await pilot.pause()
+        assert await pilot.click("#truncate-middle")
+        await wait_until(pilot, lambda: not isinstance(app.screen, OverflowDialog), what="the dialog to close")
+        screen = await loaded(pilot)
+        notices = [str(n.render()) for n in screen.query_one(ChatLog).query(Notice)]
+        assert any("truncate-middle" in n and "ledger.txt" in n for n in notices)  # what was cut is said
+        b = screen.session.budget()
+        assert b.documents + b.reply <= 2048 and screen.session.overflow == "truncate-middle"
+
+
+async def test_cancelling_the_overflow_dialog_attaches_nothing(smollm2_path: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "ledger.txt"
+    doc.write_text(ledger(80))
+    app = chat_app(smollm2_path, files=(doc,))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, OverflowDialog), timeout=120, what="the dialog")
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        screen = app.screen
+        assert screen.session is None and screen.files == [] and screen.state == "idle"
+
+
+def test_chat_snapshot(snap_compare, smollm2_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resumed session (fixed id, fixed turns, one document) at 100x30: deterministic inputs only."""
+    import localctx.store.store as store_mod
+
+    monkeypatch.setattr(store_mod.secrets, "token_hex", lambda n: "5e55104d")
+    doc = tmp_path / "notes.md"
+    doc.write_text(ledger(4))
+    with Store() as store:
+        s = store.create_session(str(smollm2_path), RuntimeSettings(n_ctx=2048).to_json(), [read_document(doc)])
+        store.add_turn(s.id, "What do the notes count?", "They count **letters**:\n\n- 17 in 1700\n- 28 in 1701")
+        store.add_turn(s.id, "Which bridge comes first?", "Bridge `2`.")
+    app = chat_app(smollm2_path)
+
+    async def resumed(pilot) -> None:
+        screen = await loaded(pilot)
+        await wait_until(pilot, lambda: len(screen.query_one("#chat-sessions").children) == 1, what="the list")
+        screen.query_one("#chat-sessions").focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.session is not None and screen.session.session is not None
+                         and screen.session.session.id == "5e55104d" and screen.state == "idle", timeout=120,
+                         what="the resumed session")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=resumed)

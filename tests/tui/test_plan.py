@@ -1,0 +1,131 @@
+"""Plan screen: the gauge shows the planner's numbers and follows the form; errors notify, never crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from localctx.cli._output import human_bytes
+from localctx.cli._runtime_opts import RuntimeFlags
+from localctx.core.memory import plan_memory
+from localctx.core.model_info import read_model_info
+from localctx.core.rope import plan_extension
+from localctx.services.memory import max_context
+from localctx.services.runtime import plan_for, resolve_settings
+from localctx.tui.app import make_app
+from localctx.tui.screens import PlanScreen
+from localctx.tui.widgets import MemoryGauge
+from tests.tui._helpers import error_notifications, plain, wait_until
+from tests.tui.conftest import FIXED_MACHINE
+
+pytestmark = pytest.mark.anyio
+
+
+def expected_plan(model: Path, ctx: int, **flags: object):
+    """What the planner says for these flags, computed here without the TUI."""
+    info = read_model_info(model)
+    settings, ext = plan_for(info, resolve_settings(info, RuntimeFlags(ctx=ctx, **flags)))  # type: ignore[arg-type]
+    return info, settings, plan_memory(info, settings), ext
+
+
+async def set_input(pilot, selector: str, text: str) -> None:
+    widget = pilot.app.screen.query_one(selector)
+    widget.focus()
+    widget.value = ""
+    await pilot.press(*text)
+
+
+async def plan_ready(pilot, ctx: int) -> PlanScreen:
+    screen = pilot.app.screen
+    await wait_until(pilot, lambda: screen.outcome is not None and screen.outcome.settings.n_ctx == ctx,
+                     what=f"a plan at n_ctx {ctx}")
+    return screen
+
+
+async def test_changing_the_context_updates_the_gauge_to_the_planners_numbers(smollm2_path: Path) -> None:
+    app = make_app(machine=FIXED_MACHINE, model=str(smollm2_path), flags=RuntimeFlags(ctx=2048))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await plan_ready(pilot, 2048)
+        gauge = screen.query_one(MemoryGauge)
+        _, _, at_2k, _ = expected_plan(smollm2_path, 2048)
+        assert gauge.plan is not None and gauge.plan.kv_bytes == at_2k.kv_bytes
+
+        await set_input(pilot, "#ctx", "16384")
+        screen = await plan_ready(pilot, 16384)
+        info, settings, want, _ = expected_plan(smollm2_path, 16384)
+        got = gauge.plan
+        assert got is not None
+        assert (got.kv_bytes, got.compute_bytes, got.weights_bytes, got.total) == \
+               (want.kv_bytes, want.compute_bytes, want.weights_bytes, want.total)
+        assert got.kv_bytes == 8 * at_2k.kv_bytes  # the KV cache grows with the context, cell for cell
+        row = gauge.rows[0]
+        assert (row.label, row.need, row.available) == ("RAM", want.cpu.total, FIXED_MACHINE.ram_available)
+        assert row.parts == {"weights": want.cpu.weights, "kv": want.cpu.kv, "compute": want.cpu.compute,
+                             "other": want.cpu.output + want.cpu.overhead}
+        text = plain(gauge.render(), 96)
+        for n in (want.cpu.total, want.cpu.kv, want.cpu.compute, want.cpu.weights):
+            assert human_bytes(n) in text
+        # the largest context that fits is the service's answer for the same machine and settings
+        best = max_context(info, settings, FIXED_MACHINE)
+        assert screen.outcome.max_ctx == best
+        assert f"{best:,}" in str(screen.query_one("#plan-maxctx").render())
+
+
+async def test_kv_type_and_flash_attention_follow_the_form(smollm2_path: Path) -> None:
+    app = make_app(machine=FIXED_MACHINE, model=str(smollm2_path), flags=RuntimeFlags(ctx=4096),
+                   )
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = await plan_ready(pilot, 4096)
+        screen.query_one("#type_k").value = "q8_0"
+        screen.query_one("#type_v").value = "q8_0"
+        await wait_until(pilot, lambda: screen.outcome.memory.layout.type_k == "q8_0"
+                         and screen.outcome.memory.layout.type_v == "q8_0", what="a q8_0 plan")
+        _, _, want, _ = expected_plan(smollm2_path, 4096, cache_type_k="q8_0", cache_type_v="q8_0")
+        assert screen.query_one(MemoryGauge).plan.kv_bytes == want.kv_bytes
+
+        # llama.cpp refuses a quantized V cache without flash attention: the screen says so, and keeps going
+        screen.query_one("#flash").value = "off"
+        await wait_until(pilot, lambda: screen.error is not None, what="the settings error")
+        assert "flash attention" in screen.error
+        assert any("flash attention" in m for m in error_notifications(app))
+        assert app.is_running
+        screen.query_one("#type_v").value = "f16"
+        await wait_until(pilot, lambda: screen.error is None and not screen.outcome.memory.layout.flash_attn,
+                         what="a valid plan without flash attention")
+
+
+async def test_past_the_trained_context_the_extension_plan_and_its_warning_show(smollm2_path: Path) -> None:
+    app = make_app(machine=FIXED_MACHINE, model=str(smollm2_path), flags=RuntimeFlags(ctx=2048))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await plan_ready(pilot, 2048)
+        await set_input(pilot, "#ctx", "32k")
+        screen = await plan_ready(pilot, 32768)
+        info, settings, _, _ = expected_plan(smollm2_path, 32768)
+        ext = plan_extension(info, resolve_settings(info, RuntimeFlags(ctx=32768)))
+        assert ext.method == "yarn" and ext.factor == 4
+        shown = plain(screen.query_one("#plan-extension").render(), 96)
+        assert "yarn × 4" in shown and "yarn_orig_ctx=8192" in shown
+        assert ext.warning and ext.warning.split()[0] in shown
+
+
+async def test_a_model_that_cannot_be_read_is_a_notification_not_a_crash(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x00" * 20)
+    app = make_app(machine=FIXED_MACHINE, model=str(bad))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await wait_until(pilot, lambda: error_notifications(app), what="an error notification")
+        assert "broken.gguf" in error_notifications(app)[0]
+        assert app.is_running and app.screen.outcome is None
+
+
+def test_plan_snapshot(snap_compare, smollm2_path: Path) -> None:
+    """Plan at 100x30 for SmolLM2 at 32K (a YaRN plan), against the fixed 16 GiB machine."""
+    app = make_app(machine=FIXED_MACHINE, model="smollm2", flags=RuntimeFlags(ctx=32768))
+
+    async def ready(pilot) -> None:
+        await wait_until(pilot, lambda: pilot.app.screen.outcome is not None, what="the plan")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=ready)
