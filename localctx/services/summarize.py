@@ -36,6 +36,7 @@ LENGTHS: dict[str, tuple[int, int]] = {  # (tokens per chunk/merge summary, toke
 }
 _MARKER = "\u2063@@LOCALCTX-TEXT@@\u2063"
 _SYSTEM = "You write faithful, concise summaries. Keep names, numbers, dates and key facts. Never invent."
+_LABELS = {"summaries", "text", "summary", "combined summary", "combined summary (prose)", "summary of this part"}
 _MARGIN = 4  # tokens of slack per step (template seams)
 
 
@@ -149,9 +150,9 @@ def _map_instruction(source: str, cap: int, opts: SummarizeOptions) -> tuple[str
 def _reduce_instruction(source: str, cap: int, opts: SummarizeOptions, final: bool) -> tuple[str, str]:
     what = "one summary of the whole document" if final else "one summary of these consecutive parts"
     head = (f"Below are summaries of consecutive parts of the document \"{source}\", in order. Combine them "
-            f"into {what} in at most {_words(cap)} words. Keep every key fact, name and number.{_focus(opts)}"
-            "\n\nSUMMARIES:\n")
-    return head, "\n\nCombined summary:"
+            f"into {what} in at most {_words(cap)} words, written as plain prose paragraphs. Keep every key "
+            f"fact, name and number.{_focus(opts)}\n\nSUMMARIES:\n")
+    return head, "\n\nCombined summary (prose):"
 
 
 def _single_instruction(source: str, cap: int, opts: SummarizeOptions) -> tuple[str, str]:
@@ -225,8 +226,10 @@ def _engine_identity(engine: Engine) -> dict[str, Any]:
 # ---- text clean-up ------------------------------------------------------------------------------------
 def clean_summary(text: str, truncated: bool) -> str:
     """Drop a sentence cut off by the token cap, and sentences a small model repeats in a loop."""
-    # a small model copies the chunk's Markdown headings into its summary: drop those lines
-    text = "\n".join(line for line in text.strip().splitlines() if not line.lstrip().startswith("#")).strip()
+    # a small model copies the chunk's Markdown headings and our prompt's labels: drop those lines
+    text = "\n".join(line for line in text.strip().splitlines()
+                     if not line.lstrip().startswith("#") and line.strip().rstrip(":").lower() not in _LABELS).strip()
+    text = re.sub(r"(?m)^(\s*[-*]\s+)#{1,6}\s+", r"\1", text)
     if truncated:
         ends = [m.end() for m in re.finditer(r"[.!?…][\"')\]”’*]*(?=\s|$)", text)]
         if ends:
@@ -416,7 +419,7 @@ class _Run:
                 body = [t for it in items for t in it]
                 self.steps_total = self.steps_done + 1
                 final = self._call(ckpt, Step("final", "final", depth, list(range(len(items)))), head, body, tail,
-                                   _hash(body))
+                                   _hash([head, body, tail]))
                 levels.append([final])
                 return levels
             head, tail = self.prompter.parts(*_reduce_instruction(self.name, self.map_cap, self.opts, False))
@@ -431,7 +434,7 @@ class _Run:
                     continue
                 body = [t for k in g for t in items[k]]
                 nxt.append(self._call(ckpt, Step(f"reduce-{depth}-{j}", "reduce", depth, g), head, body, tail,
-                                      _hash(body)))
+                                      _hash([head, body, tail])))
             levels.append(nxt)
         raise LocalctxError("internal: the merge tree did not converge")  # _pack halves the count each level
 
