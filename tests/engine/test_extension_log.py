@@ -19,7 +19,7 @@ pytestmark = pytest.mark.model
 
 
 def _load(model: str | Path, **flags):
-    flags.setdefault("n_threads", 2)
+    flags.setdefault("n_threads", 1)  # a shared 2-core box: 2 spinning threads starve
     flags.setdefault("n_batch", 64)  # small compute buffers; nothing is evaluated
     return load_engine(model, flags=flags)
 

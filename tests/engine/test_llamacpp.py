@@ -19,7 +19,7 @@ PROMPT = [{"role": "user", "content": "Name three colours of the rainbow."}]
 def engine(smollm2_path: Path):
     from localctx.engine.llamacpp import LlamaEngine
 
-    e = LlamaEngine(smollm2_path, RuntimeSettings(n_ctx=1024, n_threads=2))
+    e = LlamaEngine(smollm2_path, RuntimeSettings(n_ctx=1024, n_threads=1))
     yield e
     e.close()
 
@@ -131,7 +131,7 @@ def test_corrupt_or_stale_state_raises(engine, smollm2_path: Path, tmp_path: Pat
     # a state saved with another context size is stale
     engine.ingest(engine.tokenize("a short state"))
     engine.save_state(state)
-    with LlamaEngine(smollm2_path, RuntimeSettings(n_ctx=512, n_threads=2)) as small:
+    with LlamaEngine(smollm2_path, RuntimeSettings(n_ctx=512, n_threads=1)) as small:
         with pytest.raises(RuntimeLoadError, match="stale state.*n_ctx 1024 != 512"):
             small.load_state(state)
 
