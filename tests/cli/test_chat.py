@@ -162,3 +162,51 @@ def test_session_survives_sigkill_mid_reply(tmp_path: Path) -> None:
     db.close()
     sessions = json.loads(runner.invoke(app, ["sessions", "--json"]).stdout)
     assert [s["turns"] for s in sessions] == [1]
+
+
+@pytest.mark.model
+def test_ctrl_c_stops_a_reply_keeps_the_session_and_exits_cleanly_at_the_prompt(tmp_path: Path) -> None:
+    doc = _doc(tmp_path)
+    proc = subprocess.Popen([*LOCALCTX, "chat", "smollm2", "--file", str(doc), "--ctx", "1024", "-n", "200"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = bytearray()
+    threading.Thread(target=lambda: [out.extend(b) for b in iter(lambda: proc.stdout.read1(64), b"")],
+                     daemon=True).start()
+    err = bytearray()
+    threading.Thread(target=lambda: [err.extend(b) for b in iter(lambda: proc.stderr.read1(64), b"")],
+                     daemon=True).start()
+
+    def wait(pred, what: str, timeout: float = 300) -> None:
+        end = time.time() + timeout
+        while not pred():
+            assert proc.poll() is None, f"chat exited early ({proc.returncode}): {err.decode()}"
+            assert time.time() < end, f"timed out waiting for {what}"
+            time.sleep(0.05)
+
+    try:
+        wait(lambda: b"you> " in err, "the first prompt")
+        proc.stdin.write(b"Write a very long story about every archivist, in many sentences.\n")
+        proc.stdin.flush()
+        wait(lambda: len(out) > 8, "the reply to start")
+        proc.send_signal(signal.SIGINT)  # Ctrl-C during the reply: stops it, the chat goes on
+        wait(lambda: err.count(b"you> ") == 2, "the next prompt")
+        assert b"stopped (kept)" in err
+        proc.send_signal(signal.SIGINT)  # Ctrl-C at the prompt: a clean exit
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (s,) = json.loads(runner.invoke(app, ["sessions", "--json"]).stdout)
+    with Store() as store:
+        (turn,) = store.turns(s["id"])
+    assert turn.stopped and turn.assistant and turn.assistant in out.decode("utf-8", "replace")
+    assert turn.reply_tokens < 200
+    assert f"localctx chat --resume {s['id']}".encode() in err
+
+    # resume it: the document comes back from the saved KV state, the history is there
+    r = subprocess.run([*LOCALCTX, "chat", "--resume", s["id"]], input="/tokens\n/quit\n", capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "loaded from the saved KV state" in r.stderr and "documents came from: hit" in r.stderr
+    history = int(re.search(r"history\s+([\d,]+)", r.stderr).group(1).replace(",", ""))
+    assert history > turn.reply_tokens
