@@ -141,6 +141,21 @@ class ChatSession:
         owns_store = persist and store is None
         if owns_store:
             store = Store()
+        try:
+            chat = cls._open(model, files, settings, system, overflow, resume_id, flags, engine, store, state_cache,
+                             use_state_cache, options)
+        except BaseException:
+            if owns_store and store is not None:
+                store.close()
+            raise
+        chat._owns_store = owns_store
+        return chat
+
+    @classmethod
+    def _open(cls, model: str | Path | None, files: Sequence[str | Path], settings: RuntimeSettings | None,
+              system: str | None, overflow: str, resume_id: str | None, flags: Any, engine: Engine | None,
+              store: Store | None, state_cache: StateCache | None, use_state_cache: bool,
+              options: dict[str, Any]) -> ChatSession:
         session, turns = None, []
         if resume_id:
             if files:
@@ -150,10 +165,10 @@ class ChatSession:
             session = store.session(resume_id)
             docs = session.documents
             model = model or session.model
-            if settings is None:  # the settings the session ran with; flags given now win
+            if settings is None and not (hasattr(flags, "overrides") and flags.overrides()):
+                # the settings the session ran with (its extension plan applied); runtime flags given now
+                # replace them as a whole: re-planning on top of a plan would keep stale RoPE values
                 settings = RuntimeSettings(**session.settings)
-                if flags is not None:
-                    settings = settings.with_(**flags.overrides())
             system = system if system is not None else session.system
             turns = [(t.user, t.assistant) for t in store.turns(session.id)]
         else:
@@ -178,7 +193,6 @@ class ChatSession:
                 engine.close()
             raise
         chat.load_seconds = time.perf_counter() - t0
-        chat._owns_store = owns_store
         return chat
 
     # ---- rendering -----------------------------------------------------------------------------

@@ -300,3 +300,15 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
         read_document(tmp_path / "bin")
     with pytest.raises(SettingsError, match="unknown overflow policy"):
         ChatSession.open("smollm2", overflow="shift", persist=False)
+
+
+def test_state_key_covers_what_shapes_the_kv_cache_only() -> None:
+    from localctx.services.state_cache import state_key
+
+    s = RuntimeSettings(n_ctx=2048)
+    k = state_key("m" * 64, s, 2048, [1, 2, 3])
+    assert state_key("m" * 64, s.with_(n_threads=7, seed=3, use_mmap=False), 2048, [1, 2, 3]) == k
+    for other in (state_key("n" * 64, s, 2048, [1, 2, 3]), state_key("m" * 64, s, 4096, [1, 2, 3]),
+                  state_key("m" * 64, s, 2048, [1, 2, 4]), state_key("m" * 64, s.with_(type_k="q8_0"), 2048, [1, 2, 3]),
+                  state_key("m" * 64, s.with_(rope_scaling="yarn", rope_freq_scale=0.5), 2048, [1, 2, 3])):
+        assert other != k
