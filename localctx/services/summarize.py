@@ -12,21 +12,29 @@ prefix reuse (``ingest`` keeps the common prefix) skips re-evaluating the instru
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from localctx import paths
 from localctx.core.chunking import Chunk, TokenizedText, plan_chunks, tokenize_text
 from localctx.core.extract import Extracted
 from localctx.engine.base import Engine
 from localctx.errors import LocalctxError
+from localctx.services.summary_steps import (
+    _MARGIN,
+    Checkpoint,
+    _engine_identity,
+    _hash,
+    _map_instruction,
+    _Prompter,
+    _reduce_instruction,
+    _single_instruction,
+    clean_summary,
+)
+
+__all__ = ["Checkpoint", "SummarizeOptions", "SummaryCancelled", "SummaryEvent", "SummaryPlan", "SummaryResult",
+           "clean_summary", "open_engine", "plan_summary", "summarize"]
 
 PROMPT_VERSION = 1  # bump when prompts change: old checkpoints then no longer match
 LENGTHS: dict[str, tuple[int, int]] = {  # (tokens per chunk/merge summary, tokens of the final summary)
@@ -34,12 +42,6 @@ LENGTHS: dict[str, tuple[int, int]] = {  # (tokens per chunk/merge summary, toke
     "medium": (160, 384),
     "long": (256, 768),
 }
-_MARKER = "\u2063@@LOCALCTX-TEXT@@\u2063"
-_SYSTEM = "You write faithful, concise summaries. Keep names, numbers, dates and key facts. Never invent."
-_LABELS = {"summaries", "text", "summary", "combined summary", "combined summary (prose)", "summary of this part"}
-_MARGIN = 4  # tokens of slack per step (template seams)
-
-
 class SummaryCancelled(Exception):
     """``should_stop`` asked to stop; finished steps are saved in the checkpoint."""
 
@@ -130,120 +132,6 @@ class SummaryResult:
                                                         "merge levels" if self.mode == "map-reduce" else ""))
         bits.append(f"{n_steps} steps, {self.seconds:.0f} s")
         return f"# Summary of {self.source}\n\n{self.summary.strip()}\n\n---\n*{' · '.join(bits)}*\n"
-
-
-# ---- prompts ---------------------------------------------------------------------------------------
-def _focus(opts: SummarizeOptions) -> str:
-    return f" Focus on: {opts.focus}." if opts.focus else ""
-
-
-def _words(tokens: int) -> int:
-    return max(20, int(tokens * 0.6) // 10 * 10)
-
-
-def _map_instruction(source: str, cap: int, opts: SummarizeOptions) -> tuple[str, str]:
-    head = (f"Summarize this part of the document \"{source}\" in at most {_words(cap)} words. "
-            f"State its key facts, names and events.{_focus(opts)}\n\nTEXT:\n")
-    return head, "\n\n(end of part {part} of {parts})\nSummary of this part:"
-
-
-def _reduce_instruction(source: str, cap: int, opts: SummarizeOptions, final: bool) -> tuple[str, str]:
-    what = "one summary of the whole document" if final else "one summary of these consecutive parts"
-    head = (f"Below are summaries of consecutive parts of the document \"{source}\", in order. Combine them "
-            f"into {what} in at most {_words(cap)} words, written as plain prose paragraphs. Keep every key "
-            f"fact, name and number.{_focus(opts)}\n\nSUMMARIES:\n")
-    return head, "\n\nCombined summary (prose):"
-
-
-def _single_instruction(source: str, cap: int, opts: SummarizeOptions) -> tuple[str, str]:
-    head = (f"Summarize the document \"{source}\" in at most {_words(cap)} words. State its key facts, "
-            f"names and events.{_focus(opts)}\n\nTEXT:\n")
-    return head, "\n\nSummary:"
-
-
-class _Prompter:
-    """Renders (instruction head, text, tail) with the model's chat template as token lists."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def parts(self, head: str, tail: str) -> tuple[list[int], list[int]]:
-        msgs = [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": head + _MARKER + tail}]
-        try:
-            rendered = self.engine.format_chat(msgs)
-        except LocalctxError:  # templates without a system role
-            rendered = self.engine.format_chat([{"role": "user", "content": _SYSTEM + "\n\n" + head + _MARKER + tail}])
-        pre, post = rendered.split(_MARKER, 1)
-        pre_t = self.engine.tokenize(pre, add_bos=True, special=True)
-        if len(pre_t) >= 2 and pre_t[0] == pre_t[1]:  # template text already held the BOS
-            pre_t = pre_t[1:]
-        return pre_t, self.engine.tokenize(post, add_bos=False, special=True)
-
-
-# ---- the checkpoint ---------------------------------------------------------------------------------
-class Checkpoint:
-    """Finished steps of one summary, written atomically after each step (JSON under cache_dir)."""
-
-    def __init__(self, key: dict[str, Any], fresh: bool) -> None:
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:32]
-        self.path = paths.cache_dir() / "summaries" / f"{digest}.json"
-        self.key = key
-        self.steps: dict[str, dict[str, Any]] = {}
-        if not fresh and self.path.exists():
-            try:
-                data = json.loads(self.path.read_text("utf-8"))
-                if data.get("key") == json.loads(json.dumps(key, default=str)):
-                    self.steps = dict(data.get("steps", {}))
-            except (OSError, ValueError):
-                self.steps = {}  # a torn or foreign file: start over rather than fail
-
-    def get(self, step_id: str, input_hash: str) -> dict[str, Any] | None:
-        rec = self.steps.get(step_id)
-        return rec if rec is not None and rec.get("input") == input_hash else None
-
-    def put(self, step_id: str, input_hash: str, step: Step) -> None:
-        self.steps[step_id] = {"input": input_hash, "summary": step.summary, "prompt_tokens": step.prompt_tokens,
-                               "output_tokens": step.output_tokens, "evaluated_tokens": step.evaluated_tokens,
-                               "seconds": step.seconds, "stop_reason": step.stop_reason}
-        paths.ensure(self.path.parent)
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"key": self.key, "steps": self.steps}, default=str), "utf-8")
-        os.replace(tmp, self.path)
-
-
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, default=str).encode()).hexdigest()[:20]
-
-
-def _engine_identity(engine: Engine) -> dict[str, Any]:
-    fp = getattr(engine, "fingerprint", None)
-    if callable(fp):
-        return dict(fp())
-    st = engine.path.stat()
-    return {"model": engine.path.name, "model_size": st.st_size, "n_ctx": engine.n_ctx}
-
-
-# ---- text clean-up ------------------------------------------------------------------------------------
-def clean_summary(text: str, truncated: bool) -> str:
-    """Drop a sentence cut off by the token cap, and sentences a small model repeats in a loop."""
-    # a small model copies the chunk's Markdown headings and our prompt's labels: drop those lines
-    text = "\n".join(line for line in text.strip().splitlines()
-                     if not line.lstrip().startswith("#") and line.strip().rstrip(":").lower() not in _LABELS).strip()
-    text = re.sub(r"(?m)^(\s*[-*]\s+)#{1,6}\s+", r"\1", text)
-    if truncated:
-        ends = [m.end() for m in re.finditer(r"[.!?…][\"')\]”’*]*(?=\s|$)", text)]
-        if ends:
-            text = text[: ends[-1]]
-    parts = re.split(r"(?<=[.!?])(\s+)", text)  # sentences at even indexes, their separators at odd
-    seen: set[str] = set()
-    out: list[str] = []
-    for i in range(0, len(parts), 2):
-        norm = " ".join(parts[i].lower().split())
-        if len(norm) > 12 and norm in seen:
-            continue
-        seen.add(norm)
-        out.append(parts[i] + (parts[i + 1] if i + 1 < len(parts) else ""))
-    return "".join(out).strip()
 
 
 # ---- the run ----------------------------------------------------------------------------------------
