@@ -54,6 +54,7 @@ class SummarizeOptions:
     map_tokens: int | None = None  # cap of each chunk/merge summary; None: from length
     final_tokens: int | None = None  # cap of the final summary; None: from length
     chunk_tokens: int | None = None  # cap of each chunk; None: as large as the context allows
+    fan_in: int | None = None  # most summaries merged in one step (>= 2); None: as many as fit the context
     temperature: float = 0.0
 
     def caps(self) -> tuple[int, int]:
@@ -289,7 +290,10 @@ class _Run:
 
     def _map_reduce(self, ckpt: Checkpoint, chunks: list[Chunk], merge_in: int, final_in: int) -> list[list[Step]]:
         mh_text, mt_fmt = _map_instruction(self.name, self.map_cap, self.opts)
-        est_merges = _estimate_merges(len(chunks), self.map_cap + 8, merge_in, final_in)
+        fan = self.opts.fan_in
+        if fan is not None and fan < 2:
+            raise LocalctxError(f"fan-in must be at least 2 (got {fan})")
+        est_merges = _estimate_merges(len(chunks), self.map_cap + 8, merge_in, final_in, fan)
         self.steps_total = len(chunks) + est_merges
         self.tokens_total = self.doc.n_tokens + len(chunks) * 60 + est_merges * merge_in
         self._emit("plan", "map")
@@ -302,7 +306,7 @@ class _Run:
         levels = [level]
         for depth in range(1, 64):
             items = [self._item(k, s.summary) for k, s in enumerate(levels[-1])]
-            if sum(len(t) for t in items) <= final_in:
+            if sum(len(t) for t in items) <= final_in and (fan is None or len(items) <= fan):
                 head, tail = self.prompter.parts(*_reduce_instruction(self.name, self.final_cap, self.opts, True))
                 body = [t for it in items for t in it]
                 self.steps_total = self.steps_done + 1
@@ -311,9 +315,9 @@ class _Run:
                 levels.append([final])
                 return levels
             head, tail = self.prompter.parts(*_reduce_instruction(self.name, self.map_cap, self.opts, False))
-            groups = _pack(items, merge_in)
+            groups = _pack(items, merge_in, fan)
             self.steps_total = self.steps_done + sum(1 for g in groups if len(g) > 1) + \
-                _estimate_merges(len(groups), self.map_cap + 8, merge_in, final_in)
+                _estimate_merges(len(groups), self.map_cap + 8, merge_in, final_in, fan)
             nxt: list[Step] = []
             for j, g in enumerate(groups):
                 if len(g) == 1:  # nothing to merge: carry it up unchanged, no model call
@@ -332,13 +336,14 @@ class _Run:
         return toks[: self.map_cap + 8]  # re-tokenized output can exceed the cap by a token or two
 
 
-def _pack(items: list[list[int]], budget: int) -> list[list[int]]:
-    """Consecutive items grouped greedily so each group's tokens fit ``budget``; since every item is
-    at most half the budget, every group but the last holds two or more: the count at least halves."""
+def _pack(items: list[list[int]], budget: int, fan_in: int | None = None) -> list[list[int]]:
+    """Consecutive items grouped greedily so each group's tokens fit ``budget`` (and holds at most
+    ``fan_in``); since every item is at most half the budget and fan_in >= 2, every group but the
+    last holds two or more: the count at least halves each level, so the tree terminates."""
     groups: list[list[int]] = [[]]
     used = 0
     for k, it in enumerate(items):
-        if groups[-1] and used + len(it) > budget:
+        if groups[-1] and (used + len(it) > budget or (fan_in is not None and len(groups[-1]) >= fan_in)):
             groups.append([])
             used = 0
         groups[-1].append(k)
@@ -346,10 +351,11 @@ def _pack(items: list[list[int]], budget: int) -> list[list[int]]:
     return groups
 
 
-def _estimate_merges(n_items: int, item: int, merge_in: int, final_in: int) -> int:
+def _estimate_merges(n_items: int, item: int, merge_in: int, final_in: int, fan_in: int | None = None) -> int:
+    """Merge steps (final included) when every summary is as long as its cap: the progress total."""
     steps = 0
-    while n_items * item > final_in and n_items > 1:
-        per = max(2, merge_in // item)
+    while (n_items * item > final_in or (fan_in is not None and n_items > fan_in)) and n_items > 1:
+        per = max(2, min(merge_in // item, fan_in or merge_in))
         groups = -(-n_items // per)
         steps += n_items // per + (1 if n_items % per > 1 else 0)
         n_items = groups

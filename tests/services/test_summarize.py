@@ -67,7 +67,7 @@ def long_doc(tmp_path: Path):  # type: ignore[no-untyped-def]
     return extract(p)
 
 
-OPTS = SummarizeOptions(map_tokens=40, final_tokens=48)
+OPTS = SummarizeOptions(map_tokens=40, final_tokens=48, fan_in=2)  # fan-in 2: a tree several levels deep
 
 
 def _model_steps(result):  # type: ignore[no-untyped-def]
@@ -102,6 +102,8 @@ def test_map_reduce_fits_every_level_and_resumes_after_an_interruption(engine, l
         assert step.prompt_tokens + step.max_output <= r.n_ctx, step.id
         assert step.output_tokens <= step.max_output
     assert len(r.levels[-1]) == 1 and r.levels[-1][0].kind == "final"
+    assert len(r.levels) >= 3  # map, at least one merge level, final
+    assert all(len(s.children) <= 2 for lvl in r.levels[1:] for s in lvl)
     assert r.summary == r.levels[-1][0].summary and r.summary.strip()
     for lower, upper in zip(r.levels, r.levels[1:]):
         assert sorted(k for s in upper for k in s.children) == list(range(len(lower)))
@@ -185,7 +187,10 @@ def test_pack_halves_the_count_and_fits_the_budget() -> None:
         assert all(sum(len(items[k]) for k in g) <= 100 for g in groups)
         assert all(len(g) >= 2 for g in groups[:-1])
         assert len(groups) <= max(1, (n + 1) // 2)
+        fan2 = _pack(items, 100, 2)
+        assert all(len(g) == 2 for g in fan2[:-1]) and len(fan2) == (n + 1) // 2
     assert _estimate_merges(60, 168, 3700, 3500) >= 2
+    assert _estimate_merges(4, 48, 900, 900, fan_in=2) == 3  # 4 -> 2 merges -> final
 
 
 def test_checkpoint_matches_only_its_key_and_fresh_ignores_it() -> None:
