@@ -61,9 +61,13 @@ def main() -> int:
     ap.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     ap.add_argument("--report", action="store_true",
                     help="generate nothing: report what the checkpoint of an unfinished run already measured")
+    ap.add_argument("--planted", type=int, metavar="N",
+                    help="instead of the book: a generated text of N sections, each with one planted fact")
     args = ap.parse_args()
     if args.report:
         return report(args)
+    if args.planted:
+        return planted(args)
 
     from localctx.core.extract import extract
     from localctx.core.settings import RuntimeSettings
@@ -114,6 +118,64 @@ def main() -> int:
         from scripts._benchmd import write_section
 
         write_section("summarize", _markdown(res, args))
+    return 0
+
+
+def planted(args: argparse.Namespace) -> int:
+    """A complete run on a generated text whose sections each carry one distinct fact: the measured
+    ratio of a finished map-reduce tree, and how many planted facts (city + number) survive."""
+    import re
+    import tempfile
+
+    from localctx.core.extract import extract
+    from localctx.core.settings import RuntimeSettings
+    from localctx.services.runtime import load_engine
+    from localctx.services.summarize import SummarizeOptions, summarize
+    from tests.services.test_summarize import CITIES, make_long_text
+
+    text, facts = make_long_text(args.planted)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "planted.md"
+        p.write_text(text)
+        engine = load_engine("smollm2", RuntimeSettings(n_ctx=args.ctx, n_threads=args.threads))
+        c0 = engine.counters()
+        r = summarize(engine, extract(p), SummarizeOptions(length=args.length, fresh=args.fresh))
+        c1 = engine.counters()
+        engine.close()
+    nums = [re.search(r"exactly (\d+)", f).group(1) for f in facts]  # type: ignore[union-attr]
+
+    def survived(t: str) -> int:
+        return sum(1 for city, n in zip(CITIES, nums) if city in t and n in t)
+
+    maps = "\n".join(s.summary for s in r.levels[0])
+    res = {"sections": args.planted, "file_tokens": r.file_tokens, "n_ctx": r.n_ctx, "chunks": len(r.chunks),
+           "levels": [len(lvl) for lvl in r.levels], "tokens_evaluated": r.tokens_evaluated,
+           "ratio": r.tokens_evaluated / r.file_tokens,
+           "llama_ratio": (c1.n_prompt_eval - c0.n_prompt_eval) / r.file_tokens,
+           "generated": r.tokens_generated, "wall_s": time.perf_counter() - t0,
+           "facts_map": survived(maps), "facts_final": survived(r.summary), "facts": len(facts),
+           "summary": r.summary}
+    print(json.dumps(res, indent=1))
+    if not args.no_doc:
+        from scripts._benchmd import write_section
+
+        write_section("summarize-planted", f"""## summarize: planted facts, a complete run ({res['file_tokens']:,} tokens, {res['n_ctx']:,} context)
+
+`nice python scripts/bench_summarize.py --planted {args.planted} --ctx {args.ctx} --length {args.length} --threads {args.threads}`:
+a generated Markdown text of {args.planted} sections, each carrying one fact ("In CITY, the guild sold exactly N
+ITEMS."), summarized by SmolLM2-135M on the shared 2-core machine. Took {res['wall_s'] / 60:.1f} min.
+
+| measure | value |
+| --- | --- |
+| chunks → steps per level | {res['chunks']} → {' → '.join(map(str, res['levels']))} |
+| tokens evaluated ÷ file tokens (ours / llama.cpp's counter) | **{res['ratio']:.3f}** / {res['llama_ratio']:.3f} |
+| tokens generated | {res['generated']:,} |
+| planted facts (city and number) in the chunk summaries | {res['facts_map']}/{res['facts']} |
+| planted facts in the final summary | {res['facts_final']}/{res['facts']} |
+
+Final summary: > {' '.join(res['summary'].split())}
+""")
     return 0
 
 

@@ -23,9 +23,10 @@ from localctx.services.summarize import (
     summarize,
 )
 
-CITIES = ["Lisbon", "Oslo", "Nairobi", "Lima", "Hanoi", "Quito", "Tallinn", "Accra"]
+CITIES = ["Lisbon", "Oslo", "Nairobi", "Lima", "Hanoi", "Quito", "Tallinn", "Accra", "Perth", "Dakar", "Riga",
+          "Sofia"]
 ITEMS = ["copper bells", "glass lanterns", "wool blankets", "clay pots", "silver spoons", "oak barrels",
-         "silk scarves", "iron nails"]
+         "silk scarves", "iron nails", "paper kites", "brass keys", "cedar boxes", "linen sheets"]
 FILLER = ["The market opened early and the streets were busy with carts and traders.",
           "Weather that season was mild, with light rain in the afternoons and cool nights.",
           "Local officials kept careful records of every shipment that passed the gate.",
