@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
             return
         from rich.table import Table
 
-        t = Table(title=f"passkey retrieval: {info.path.name} (trained {info.ctx_train:,})")
+        t = Table(title=f"passkey retrieval: {info.path.name}", caption=f"trained context {info.ctx_train:,}")
         t.add_column("method", style="bold")
         for n in report.lengths:
             for d in report.depths:
@@ -193,10 +193,7 @@ def register(app: typer.Typer) -> None:
             return
         from rich.table import Table
 
-        title = f"perplexity by position: {info.path.name} (trained {info.ctx_train:,}), window {n_ctx:,}"
-        if report.plan_ctx != n_ctx:
-            title += f", methods planned for {report.plan_ctx:,}"
-        t = Table(title=title)
+        t = Table(title=f"perplexity by position: {info.path.name}")
         t.add_column("method", style="bold")
         first = report.runs[0].buckets if report.runs else []
         for b in first:
@@ -205,6 +202,10 @@ def register(app: typer.Typer) -> None:
         for r in report.runs:
             t.add_row(r.run.method, *[f"{b.ppl:.2f}" for b in r.buckets], f"{r.ppl:.2f}")
         stdout.print(t)
+        about = f"one window of {n_ctx:,} tokens (trained context {info.ctx_train:,})"
+        if report.plan_ctx != n_ctx:
+            about += f", methods planned for {report.plan_ctx:,}"
+        stdout.print(about, markup=False)
         noise = [b.ppl_range for b in first if b.ppl_range]
         if noise:
             rel = max((hi / lo - 1) / 2 for lo, hi in noise)

@@ -116,9 +116,12 @@ class SelfExtend:
         self.ga_i = 0  # start of the not yet grouped region, in (grouped) positions
         self.seen = 0  # tokens in the cache
 
-    def before_batch(self, n_cached: int) -> None:
+    def _sync(self, n_cached: int) -> None:
         self.n_past += n_cached - self.seen
         self.seen = n_cached
+
+    def before_batch(self, n_cached: int) -> None:
+        self._sync(n_cached)
         g, w = self.group, self.window
         while self.n_past >= self.ga_i + w:
             ib = (g * self.ga_i) // w
@@ -139,6 +142,7 @@ class SelfExtend:
             self.engine.ingest(list(tokens[:i + step]))
             if progress is not None:
                 progress(min(i + step, len(tokens)))
+        self._sync(len(tokens))
 
 
 # ---- results files -----------------------------------------------------------------------------------
