@@ -61,6 +61,7 @@ def main() -> int:
     ap.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     ap.add_argument("--report", action="store_true",
                     help="generate nothing: report what the checkpoint of an unfinished run already measured")
+    ap.add_argument("--focus", default=None, help="pass --focus to the summary (with --planted)")
     ap.add_argument("--planted", type=int, metavar="N",
                     help="instead of the book: a generated text of N sections, each with one planted fact")
     args = ap.parse_args()
@@ -140,7 +141,7 @@ def planted(args: argparse.Namespace) -> int:
         p.write_text(text)
         engine = load_engine("smollm2", RuntimeSettings(n_ctx=args.ctx, n_threads=args.threads))
         c0 = engine.counters()
-        r = summarize(engine, extract(p), SummarizeOptions(length=args.length, fresh=args.fresh))
+        r = summarize(engine, extract(p), SummarizeOptions(length=args.length, focus=args.focus, fresh=args.fresh))
         c1 = engine.counters()
         engine.close()
     nums = [re.search(r"exactly (\d+)", f).group(1) for f in facts]  # type: ignore[union-attr]
@@ -160,9 +161,10 @@ def planted(args: argparse.Namespace) -> int:
     if not args.no_doc:
         from scripts._benchmd import write_section
 
-        write_section("summarize-planted", f"""## summarize: planted facts, a complete run ({res['file_tokens']:,} tokens, {res['n_ctx']:,} context)
+        focus = f' --focus "{args.focus}"' if args.focus else ""
+        write_section("summarize-planted" + ("-focus" if args.focus else ""), f"""## summarize: planted facts, a complete run ({res['file_tokens']:,} tokens, {res['n_ctx']:,} context{', with --focus' if args.focus else ''})
 
-`nice python scripts/bench_summarize.py --planted {args.planted} --ctx {args.ctx} --length {args.length} --threads {args.threads}`:
+`nice python scripts/bench_summarize.py --planted {args.planted} --ctx {args.ctx} --length {args.length} --threads {args.threads}{focus}`:
 a generated Markdown text of {args.planted} sections, each carrying one fact ("In CITY, the guild sold exactly N
 ITEMS."), summarized by SmolLM2-135M on the shared 2-core machine. Took {res['wall_s'] / 60:.1f} min.
 
