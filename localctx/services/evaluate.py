@@ -164,11 +164,15 @@ def write_results(kind: str, info: ModelInfo, data: dict[str, Any]) -> Path:
 
 
 def _header(kind: str, info: ModelInfo) -> dict[str, Any]:
-    import llama_cpp  # noqa: F401 - the version is part of what reproduces a result
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:  # the llama.cpp build is part of what reproduces a result
+        lcp = version("llama_cpp_python")
+    except PackageNotFoundError:  # pragma: no cover
+        lcp = None
     return {"kind": kind, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "model": {"path": str(info.path), "name": info.name, "arch": info.arch, "size": info.file_size,
-                      "n_ctx_train": info.ctx_train}, "llama_cpp_python": llama_cpp.__version__}
+                      "n_ctx_train": info.ctx_train}, "llama_cpp_python": lcp}
 
 
 # ---- passkey -------------------------------------------------------------------------------------------
