@@ -226,6 +226,25 @@ def trial_keys(seed: int, n_ctx: int, depth: float, trials: int) -> list[int]:
     return pk.random_keys(trials, f"{seed}:{n_ctx}:{depth:g}")
 
 
+def _passkey_trial(engine: Any, run: MethodRun, depth: float, trial: int, key: int,
+                   tick: Callable[[int], None]) -> PasskeyTrial:
+    """One prompt filling the context (minus room for the answer), then a greedy answer."""
+    t0 = time.monotonic()
+    bos = engine.tokenize("", add_bos=True, special=False)
+    prompt = pk.build_prompt(lambda s: engine.tokenize(s, add_bos=False, special=False),
+                             pk.prompt_tokens_for_context(run.n_ctx), depth, key, bos=bos)
+    se = self_extend_of(run)
+    if se:
+        SelfExtend(engine, *se).ingest(prompt.tokens, tick)
+    else:  # prefix reuse: only the tokens after the common prefix are evaluated
+        n = len(prompt.tokens)
+        engine.ingest(prompt.tokens, progress=lambda k, todo: tick(n - todo + k))
+    answer = "".join(engine.stream(MAX_ANSWER_TOKENS, temperature=0.0, stop=["\n", "."]))
+    return PasskeyTrial(method=run.method, n_ctx=run.n_ctx, depth=depth, trial=trial, key=key, answer=answer,
+                        correct=pk.is_correct(answer, key), needle_pos=prompt.needle_pos, n_prompt=prompt.n_tokens,
+                        seconds=round(time.monotonic() - t0, 2))
+
+
 def run_passkey(model: str | Path | None, *, lengths: Sequence[int], depths: Sequence[float], trials: int = 1,
                 methods: Sequence[str] = ("auto",), seed: int = 0, base: RuntimeSettings | None = None,
                 flags: Any = None, progress: EvalProgress | None = None,
@@ -253,33 +272,18 @@ def run_passkey(model: str | Path | None, *, lengths: Sequence[int], depths: Seq
                     raise KeyboardInterrupt
                 engine, run = load_variant(info, base, method, n_ctx)
                 report.runs.append(run)
-                se = self_extend_of(run)
                 try:
-                    bos = engine.tokenize("", add_bos=True, special=False)
-                    tok = lambda s: engine.tokenize(s, add_bos=False, special=False)  # noqa: E731
-                    n_prompt = pk.prompt_tokens_for_context(n_ctx)
                     for depth in depths:  # trials of one depth in a row: they share the prefix up to the needle
                         for i, key in enumerate(trial_keys(seed, n_ctx, depth, trials)):
                             if should_stop and should_stop():
                                 raise KeyboardInterrupt
                             label = f"{method} {n_ctx} depth {depth:g} #{i + 1}"
-                            prompt = pk.build_prompt(tok, n_prompt, depth, key, bos=bos)
-                            start = done
 
-                            def tick(k: int, _t: int = 0, s: int = start, lb: str = label) -> None:
+                            def tick(k: int, s: int = done, lb: str = label) -> None:
                                 if progress is not None:
                                     progress(s + k, total, lb)
 
-                            ts = time.monotonic()
-                            if se:
-                                SelfExtend(engine, *se).ingest(prompt.tokens, tick)
-                            else:
-                                engine.ingest(prompt.tokens, progress=lambda k, t, f=tick, n=len(prompt.tokens): f(n - t + k))
-                            answer = "".join(engine.stream(MAX_ANSWER_TOKENS, temperature=0.0, stop=["\n", "."]))
-                            report.results.append(PasskeyTrial(
-                                method=method, n_ctx=n_ctx, depth=depth, trial=i, key=key, answer=answer,
-                                correct=pk.is_correct(answer, key), needle_pos=prompt.needle_pos,
-                                n_prompt=prompt.n_tokens, seconds=round(time.monotonic() - ts, 2)))
+                            report.results.append(_passkey_trial(engine, run, depth, i, key, tick))
                             done += n_ctx
                             if progress is not None:
                                 progress(done, total, label)
