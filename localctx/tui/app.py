@@ -8,6 +8,7 @@ written at import time.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -60,6 +61,9 @@ class LocalctxApp(App[None]):
         #: (map_tokens, final_tokens, chunk_tokens) that the screens have no control for
         self.chat_options: dict[str, Any] = dict(chat_options or {})
         self.summary_options: dict[str, Any] = dict(summary_options or {})
+        # catalog reads from worker threads one at a time: resolving a bundled model may assemble its
+        # file (gemma-3-270m: 240 MB from chunk packages) and two concurrent assemblies corrupt it
+        self._catalog_lock = threading.Lock()
 
     # ---- shared state -------------------------------------------------------------------------
     @property
@@ -70,6 +74,20 @@ class LocalctxApp(App[None]):
 
             self._machine = machine_memory()
         return self._machine
+
+    def list_models(self) -> list[Any]:
+        """services.models.list_models, serialized (call from a worker thread)."""
+        from localctx.services.models import list_models
+
+        with self._catalog_lock:
+            return list_models()
+
+    def inspect_model(self, ref: str | None) -> Any:
+        """services.models.inspect_model, serialized (call from a worker thread)."""
+        from localctx.services.models import inspect_model
+
+        with self._catalog_lock:
+            return inspect_model(ref)
 
     def use_model(self, ref: str) -> None:
         """Make ``ref`` the model every screen works on (Plan shows it; Chat/Summarize load it)."""

@@ -27,3 +27,10 @@ def plain(renderable: RenderableType, width: int = 100) -> str:
 
 def error_notifications(app: Any) -> list[str]:
     return [n.message for n in app._notifications if n.severity == "error"]  # private: textual 8.2
+
+
+def text_of(widget: Any, width: int = 100) -> str:
+    """What a Static shows (its content, as set by ``update``) or what another widget renders, as plain text."""
+    from textual.widgets import Static
+
+    return plain(widget.content if isinstance(widget, Static) else widget.render(), width)

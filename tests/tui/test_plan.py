@@ -16,7 +16,7 @@ from localctx.services.runtime import plan_for, resolve_settings
 from localctx.tui.app import make_app
 from localctx.tui.screens import PlanScreen
 from localctx.tui.widgets import MemoryGauge
-from tests.tui._helpers import error_notifications, plain, wait_until
+from tests.tui._helpers import error_notifications, plain, text_of, wait_until
 from tests.tui.conftest import FIXED_MACHINE
 
 pytestmark = pytest.mark.anyio
@@ -47,12 +47,14 @@ async def test_changing_the_context_updates_the_gauge_to_the_planners_numbers(sm
     app = make_app(machine=FIXED_MACHINE, model=str(smollm2_path), flags=RuntimeFlags(ctx=2048))
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await plan_ready(pilot, 2048)
+        assert app.flags == RuntimeFlags(ctx=2048)  # an untouched form changes none of the flags
         gauge = screen.query_one(MemoryGauge)
         _, _, at_2k, _ = expected_plan(smollm2_path, 2048)
         assert gauge.plan is not None and gauge.plan.kv_bytes == at_2k.kv_bytes
 
         await set_input(pilot, "#ctx", "16384")
         screen = await plan_ready(pilot, 16384)
+        assert app.flags == RuntimeFlags(ctx=16384)  # what Chat and Summarize will load with
         info, settings, want, _ = expected_plan(smollm2_path, 16384)
         got = gauge.plan
         assert got is not None
@@ -69,7 +71,7 @@ async def test_changing_the_context_updates_the_gauge_to_the_planners_numbers(sm
         # the largest context that fits is the service's answer for the same machine and settings
         best = max_context(info, settings, FIXED_MACHINE)
         assert screen.outcome.max_ctx == best
-        assert f"{best:,}" in str(screen.query_one("#plan-maxctx").render())
+        assert f"{best:,}" in text_of(screen.query_one("#plan-maxctx"))
 
 
 async def test_kv_type_and_flash_attention_follow_the_form(smollm2_path: Path) -> None:
@@ -104,7 +106,7 @@ async def test_past_the_trained_context_the_extension_plan_and_its_warning_show(
         info, settings, _, _ = expected_plan(smollm2_path, 32768)
         ext = plan_extension(info, resolve_settings(info, RuntimeFlags(ctx=32768)))
         assert ext.method == "yarn" and ext.factor == 4
-        shown = plain(screen.query_one("#plan-extension").render(), 96)
+        shown = text_of(screen.query_one("#plan-extension"), 96)
         assert "yarn × 4" in shown and "yarn_orig_ctx=8192" in shown
         assert ext.warning and ext.warning.split()[0] in shown
 

@@ -82,6 +82,7 @@ class ChatScreen(Screen[None]):
         self.state = "idle"  # idle | loading | generating
         self._pending: LoadRequest | None = None
         self._stop = threading.Event()  # set by Esc: the running reply stops at its next token
+        self._resend: str | None = None  # a question to ask again after a reload (overflow: raise the context)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -102,10 +103,9 @@ class ChatScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = "Chat"
-        self.files = list(self.app.start_files)  # type: ignore[attr-defined]
         self._refresh_sessions()
         self.query_one("#chat-input", Input).focus()
-        self._open(LoadRequest.fresh(self.app, self.files))  # type: ignore[arg-type]
+        self._open(LoadRequest.fresh(self.app, self.app.start_files))  # type: ignore[attr-defined]
 
     def on_screen_resume(self) -> None:
         want = LoadRequest.engine_key_of(self.app)
@@ -138,8 +138,7 @@ class ChatScreen(Screen[None]):
 
         try:
             session = await self.loader.run(self.loader.open, req, progress)
-        except ContextOverflowError as exc:
-            self.session = None
+        except ContextOverflowError as exc:  # self.session stays the previous one (closed): Cancel reopens it
             verdict = await self.loader.run(self.loader.ctx_verdict, req, exc.n_tokens,
                                             self.app.machine)  # type: ignore[attr-defined]
             self._pending = req
@@ -163,6 +162,7 @@ class ChatScreen(Screen[None]):
             self.session = self.loader.session  # opening closes the old session first
             self.app.report(error, "chat")  # type: ignore[attr-defined]
             self._set_status(f"not loaded: {getattr(error, 'message', error)}", "red")
+            self._resend = None
             return
         self.session = session
         self.files = [Path(d.path) for d in session.documents]
@@ -177,6 +177,10 @@ class ChatScreen(Screen[None]):
         self._show_docs()
         self._show_ready()
         self.query_one("#chat-input", Input).focus()
+        if self._resend:
+            text, self._resend = self._resend, None
+            self.query_one("#chat-input", Input).value = ""
+            await self.send(text)
 
     def _show_docs(self) -> None:
         docs = self.session.documents if self.session is not None else []
@@ -206,7 +210,7 @@ class ChatScreen(Screen[None]):
             with Store() as store:
                 rows = [(s.id, s.title or "(no question yet)", f"{s.n_turns} turn{'s' * (s.n_turns != 1)} · {s.id}")
                         for s in store.sessions(limit=50)]
-        except LocalctxError as exc:
+        except Exception as exc:  # noqa: BLE001 - an unreadable store is a notification
             self.app.call_from_thread(self.app.report, exc, "sessions")  # type: ignore[attr-defined]
             return
         self.app.call_from_thread(self._set_sessions, rows)
@@ -321,20 +325,22 @@ class ChatScreen(Screen[None]):
     def _overflow_choice(self, choice: OverflowChoice | None, msg: Overflowed) -> None:
         req = self._pending
         self._pending = None
+        previous = (LoadRequest.current(self.app, self.session) if self.session is not None
+                    else LoadRequest.fresh(self.app, [], new_conversation=True))
         if choice is None:
-            if msg.what == "documents":
-                self.files = [Path(d.path) for d in self.session.documents] if self.session is not None else []
-                self._show_ready()
+            if msg.what == "documents":  # back to where the user was: the previous conversation, or none
                 self.notify("nothing was attached", severity="warning")
+                self._open(previous)
             return
         if choice.action == "raise-ctx" and choice.n_ctx:
             self.app.use_flags(self.app.with_ctx(choice.n_ctx))  # type: ignore[attr-defined]
             base = req if msg.what == "documents" and req is not None else LoadRequest.current(self.app, self.session)
-            self._open(base.with_app_settings(self.app))
             if msg.what == "conversation":
-                self.call_after_refresh(self._resend_when_ready, msg.text)
+                self._resend = msg.text  # asked again once the bigger context is loaded
+            self._open(base.with_app_settings(self.app))
         elif choice.action == "summarize":
             files = req.files if req is not None else self.files
+            self._open(previous)
             self.app.summarize_file(files[-1] if files else None)  # type: ignore[attr-defined]
         elif msg.what == "documents" and req is not None:
             self._open(req.with_overflow(choice.action))
@@ -346,14 +352,6 @@ class ChatScreen(Screen[None]):
                 self.session.overflow = choice.action
             self.query_one("#chat-input", Input).value = ""
             self.call_later(self.send, msg.text)
-
-    async def _resend_when_ready(self, text: str) -> None:
-        if self.state == "loading":
-            self.set_timer(0.2, lambda: self.call_later(self._resend_when_ready, text))
-            return
-        if self.session is not None:
-            self.query_one("#chat-input", Input).value = ""
-            await self.send(text)
 
     # ---- documents, new chat, save, reload ----------------------------------------------------
     def action_attach(self) -> None:

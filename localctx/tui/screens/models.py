@@ -64,6 +64,7 @@ class ModelsScreen(Screen[None]):
         super().__init__()
         self.rows: list = []  # type: ignore[type-arg]
         self.pulling = False
+        self.last_progress: object | None = None  # the latest hub.PullProgress shown
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -90,9 +91,12 @@ class ModelsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="models-list")
     def _list(self) -> None:
-        from localctx.services.models import list_models
-
-        self.post_message(self.Listed(list_models()))
+        try:
+            rows = self.app.list_models()  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - a broken catalog is a notification, not a crash
+            self.app.call_from_thread(self.app.report, exc, "models")  # type: ignore[attr-defined]
+            rows = []
+        self.post_message(self.Listed(rows))
 
     def on_models_screen_listed(self, msg: Listed) -> None:
         table = self.query_one(DataTable)
@@ -118,12 +122,12 @@ class ModelsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="models-inspect")
     def _inspect(self, name: str) -> None:
-        from localctx.services.models import inspect_model
-
         try:
-            self.post_message(self.Inspected(name, inspect_model(name), None))
+            self.post_message(self.Inspected(name, self.app.inspect_model(name), None))  # type: ignore[attr-defined]
         except LocalctxError as exc:
             self.post_message(self.Inspected(name, None, exc.one_line()))
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(self.Inspected(name, None, f"{type(exc).__name__}: {exc}"))
 
     def on_models_screen_inspected(self, msg: Inspected) -> None:
         detail = self.query_one("#model-detail", Static)
@@ -187,13 +191,13 @@ class ModelsScreen(Screen[None]):
 
         try:
             result = hub.pull(ref, progress=progress)  # type: ignore[arg-type]
-        except LocalctxError as exc:
+        except Exception as exc:  # noqa: BLE001 - HubError and anything unexpected alike: a notification
             self.post_message(self.PullFinished(None, exc))
             return
         self.post_message(self.PullFinished(result, None))
 
     def on_models_screen_pull_progressed(self, msg: PullProgressed) -> None:
-        p = msg.progress
+        p = self.last_progress = msg.progress
         name = getattr(p, "file", "").rsplit("/", 1)[-1]
         count = getattr(p, "count", 1)
         label = f"{'verify' if getattr(p, 'phase', '') == 'verify' else 'pull'} {name}"
@@ -225,7 +229,6 @@ def details_table(name: str, mi: ModelInfo) -> Table:
     t.add_column("value", overflow="fold")
     r = mi.rope
     rows = [
-        ("file", str(mi.path)),
         ("architecture", mi.arch + ("" if mi.known_arch else " (unknown to localctx)")),
         ("parameters", human_count(mi.n_params)),
         ("quant / size", f"{mi.quant} / {human_bytes(mi.file_size)}"),
@@ -239,6 +242,7 @@ def details_table(name: str, mi: ModelInfo) -> Table:
         ("RoPE", f"{r.rope_type}, base {r.freq_base}"
                  + (f", {r.scaling_type} ×{r.scaling_factor}" if r.scaling_type not in (None, "none") else "")),
         ("chat template", "yes" if mi.has_chat_template else "no (ChatML fallback)"),
+        ("file", str(mi.path)),
     ]
     for k, v in rows:
         t.add_row(k, v)

@@ -9,8 +9,10 @@ per-model config under them, ``services.runtime.plan_for`` applies the context-e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -53,7 +55,7 @@ class PlanScreen(Screen[None]):
     class InfoLoaded(Message):
         """A model's header was read (in a worker)."""
 
-        def __init__(self, ref: str, info: ModelInfo | None, error: LocalctxError | None) -> None:
+        def __init__(self, ref: str, info: ModelInfo | None, error: BaseException | None) -> None:
             super().__init__()
             self.ref, self.info, self.error = ref, info, error
 
@@ -63,10 +65,11 @@ class PlanScreen(Screen[None]):
         self.outcome: PlanOutcome | None = None
         self.error: str | None = None
         self._last_notified: str | None = None
+        self._base: RuntimeFlags = RuntimeFlags()  # the app's flags when the form was filled
+        self._shown: dict[str, object] = {}  # the form's values then
 
     # ---- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        f = self.app.flags  # type: ignore[attr-defined]
         ref = self.app.model_ref  # type: ignore[attr-defined]
         yield Header()
         with Horizontal(id="plan-body"):
@@ -75,19 +78,19 @@ class PlanScreen(Screen[None]):
                     yield Label("Model")
                     yield Select([(ref, ref)], value=ref, allow_blank=False, id="model")
                     yield Label("Context")
-                    yield Input(str(f.ctx) if f.ctx else "", placeholder="trained", id="ctx")
+                    yield Input(placeholder="trained", id="ctx")
                     yield Label("K cache")
-                    yield Select([(t, t) for t in KV_TYPES], value=f.cache_type_k or "f16", allow_blank=False,
+                    yield Select([(t, t) for t in KV_TYPES], value="f16", allow_blank=False,
                                  id="type_k")
                     yield Label("V cache")
-                    yield Select([(t, t) for t in KV_TYPES], value=f.cache_type_v or "f16", allow_blank=False,
+                    yield Select([(t, t) for t in KV_TYPES], value="f16", allow_blank=False,
                                  id="type_v")
                     yield Label("Flash attn")
-                    yield Select(FLASH, value=f.flash_attn or "auto", allow_blank=False, id="flash")
+                    yield Select(FLASH, value="auto", allow_blank=False, id="flash")
                     yield Label("GPU layers")
-                    yield Input("" if f.gpu_layers is None else str(f.gpu_layers), placeholder="all", id="ngl")
+                    yield Input(placeholder="all", id="ngl")
                     yield Label("Extension")
-                    yield Select([(m, m) for m in EXTEND_METHODS], value=f.extend or "auto", allow_blank=False,
+                    yield Select([(m, m) for m in EXTEND_METHODS], value="auto", allow_blank=False,
                                  id="extend")
             with VerticalScroll(id="plan-result"):
                 yield Static(id="plan-title")
@@ -106,9 +109,11 @@ class PlanScreen(Screen[None]):
     # ---- workers: catalog and model header ---------------------------------------------------
     @work(thread=True, exclusive=True, group="plan-catalog")
     def _load_catalog(self) -> None:
-        from localctx.services.models import list_models
-
-        names = [r.name for r in list_models() if r.error is None]
+        try:
+            names = [r.name for r in self.app.list_models() if r.error is None]  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - the picker keeps the current model
+            self.app.call_from_thread(self.app.report, exc, "models")  # type: ignore[attr-defined]
+            return
         self.app.call_from_thread(self._set_catalog, names)
 
     def _set_catalog(self, names: list[str]) -> None:
@@ -122,11 +127,9 @@ class PlanScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="plan-info")
     def _load_info(self, ref: str) -> None:
-        from localctx.services.models import inspect_model
-
         try:
-            self.post_message(self.InfoLoaded(ref, inspect_model(ref), None))
-        except LocalctxError as exc:
+            self.post_message(self.InfoLoaded(ref, self.app.inspect_model(ref), None))  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - LocalctxError or not: a notification, never a crash
             self.post_message(self.InfoLoaded(ref, None, exc))
 
     def on_plan_screen_info_loaded(self, msg: InfoLoaded) -> None:
@@ -134,10 +137,17 @@ class PlanScreen(Screen[None]):
             return  # a stale answer for a model the user already left
         if msg.error is not None:
             self.info = None
-            self.app.report(msg.error, "model")  # type: ignore[attr-defined]
-            self._show_error(msg.error.one_line())
+            self._show_error(msg.error.one_line() if isinstance(msg.error, LocalctxError) else
+                             f"{type(msg.error).__name__}: {msg.error}")
             return
         self.info = msg.info
+        from localctx.services.runtime import resolve_settings
+
+        try:
+            self._fill_form(resolve_settings(msg.info, self.app.flags))  # type: ignore[attr-defined]
+        except LocalctxError as exc:
+            self._show_error(exc.one_line())
+            return
         self.recompute()
 
     def on_model_chosen(self, ref: str) -> None:
@@ -150,9 +160,22 @@ class PlanScreen(Screen[None]):
         self.info = None
         self._load_info(ref)
 
-    # ---- form -> flags -----------------------------------------------------------------------
-    def flags(self) -> RuntimeFlags:
-        """The form as RuntimeFlags (raises LocalctxError for what it cannot read)."""
+    # ---- form <-> flags ----------------------------------------------------------------------
+    def _fill_form(self, s: RuntimeSettings) -> None:
+        """Show the settings the model would run with (flags > per-model config > defaults), and remember
+        them: only controls the user then changes become flags, so an untouched form changes nothing."""
+        with self.prevent(Input.Changed, Select.Changed):
+            self.query_one("#ctx", Input).value = str(s.n_ctx) if s.n_ctx else ""
+            self.query_one("#type_k", Select).value = s.type_k
+            self.query_one("#type_v", Select).value = s.type_v
+            self.query_one("#flash", Select).value = {None: "auto", True: "on", False: "off"}[s.flash_attn]
+            self.query_one("#ngl", Input).value = "" if s.n_gpu_layers is None else str(s.n_gpu_layers)
+            self.query_one("#extend", Select).value = s.extend
+        self._base = self.app.flags  # type: ignore[attr-defined]
+        self._shown = self._form_values()
+
+    def _form_values(self) -> dict[str, object]:
+        """The controls as RuntimeFlags fields (raises LocalctxError for what it cannot read)."""
         ctx_text = self.query_one("#ctx", Input).value
         ctx = None
         if ctx_text.strip():
@@ -167,10 +190,16 @@ class PlanScreen(Screen[None]):
             except ValueError:
                 raise LocalctxError(f"GPU layers '{ngl_text}' is not a number", "type a layer count or 'all'") from None
         fa = str(self.query_one("#flash", Select).value)
-        return RuntimeFlags(ctx=ctx, cache_type_k=str(self.query_one("#type_k", Select).value),
-                            cache_type_v=str(self.query_one("#type_v", Select).value),
-                            flash_attn=None if fa == "auto" else fa, gpu_layers=ngl,
-                            extend=str(self.query_one("#extend", Select).value))
+        return {"ctx": ctx, "cache_type_k": str(self.query_one("#type_k", Select).value),
+                "cache_type_v": str(self.query_one("#type_v", Select).value),
+                "flash_attn": None if fa == "auto" else fa, "gpu_layers": ngl,
+                "extend": str(self.query_one("#extend", Select).value)}
+
+    def flags(self) -> RuntimeFlags:
+        """The app's flags with the controls the user changed since the form was filled."""
+        values = self._form_values()
+        changed = {k: v for k, v in values.items() if v != self._shown.get(k)}
+        return replace(self._base, **changed)
 
     @on(Select.Changed, "#model")
     def _model_changed(self, event: Select.Changed) -> None:
@@ -200,6 +229,9 @@ class PlanScreen(Screen[None]):
             best = max_context(self.info, settings, machine)
         except LocalctxError as exc:
             self._show_error(exc.one_line())
+            return
+        except Exception as exc:  # noqa: BLE001 - a planner bug on an odd model must not kill the app
+            self._show_error(f"planner failed: {type(exc).__name__}: {exc}")
             return
         self.error = None
         self.outcome = PlanOutcome(settings, memory, ver, best, ext)
@@ -250,24 +282,24 @@ class PlanScreen(Screen[None]):
                             self.action_max_ctx)
 
 
-def _extension_text(ext: object | None) -> Text:
+def _extension_text(ext: object | None) -> RenderableType:
     """The context-extension plan in words: method, factor, parameters, reason, quality warning."""
     if ext is None:
         return Text("Context extension: not planned (the planner is not installed)", style="dim")
-    t = Text()
     method, factor = getattr(ext, "method"), getattr(ext, "factor")
-    t.append("Context extension: ", style="bold")
-    t.append(f"{method}" + (f" × {factor:g}" if factor and factor > 1 else "") + "\n")
+    lines: list[RenderableType] = [Text.assemble(("Context extension: ", "bold"),
+                                                 method + (f" × {factor:g}" if factor and factor > 1 else ""))]
+
+    def indented(text: str, style: str = "") -> None:
+        lines.append(Padding(Text(text, style=style), (0, 0, 0, 2)))
+
     params = getattr(ext, "parameters", {})
     if params:
-        t.append("  " + ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-                 + "\n")
-    reason = getattr(ext, "reason", "")
-    if reason:
-        t.append(f"  {reason}\n", style="dim")
-    warning = getattr(ext, "warning", None)
-    if warning:
-        t.append(f"  ⚠ {warning}\n", style="bold yellow")
+        indented(", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()))
+    if getattr(ext, "reason", ""):
+        indented(getattr(ext, "reason"), "dim")
+    if getattr(ext, "warning", None):
+        indented(f"⚠ {getattr(ext, 'warning')}", "bold yellow")
     for n in getattr(ext, "notes", []):
-        t.append(f"  • {n}\n", style="dim")
-    return t
+        indented(f"• {n}", "dim")
+    return Group(*lines)

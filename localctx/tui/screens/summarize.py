@@ -3,7 +3,7 @@
 The work is ``services.summarize.summarize`` (the CLI's `localctx summarize`) on an engine from
 ``services.runtime.load_engine`` with the model and flags chosen on Models/Plan, in a thread worker
 that reports through ``can_replace`` progress messages.  Esc stops at the next step boundary; the
-service has checkpointed every finished step, so running again resumes.
+service stops at the next token and has checkpointed every finished step, so running again resumes.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ from localctx.errors import LocalctxError
 from localctx.tui.dialogs import FilePicker, TextPrompt
 
 LENGTH_CHOICES = (("short", "short"), ("medium", "medium"), ("long", "long"))
+SUMMARY_HELP = """\
+*The summary appears here.*  Plain text, Markdown, PDF, HTML and EPUB are read.  A file longer than the
+context is summarized in chunks, then the chunk summaries are merged (map-reduce); every finished step
+is saved, so a stopped run resumes where it stopped.  The model and context are the ones on Plan."""
 
 
 class SummarizeScreen(Screen[None]):
@@ -54,6 +58,8 @@ class SummarizeScreen(Screen[None]):
         super().__init__()
         self.result: Any = None  # services.summarize.SummaryResult
         self.running = False
+        self.last_event: Any = None  # the latest SummaryEvent shown
+        self.steps_seen: set[str] = set()  # step ids reported as finished, in this run
         self._engine: Any = None
         self._engine_key: tuple[str, Any] | None = None
 
@@ -66,10 +72,10 @@ class SummarizeScreen(Screen[None]):
                 yield Input(placeholder="focus (optional)", id="sum-focus")
                 yield Button("Summarize", variant="primary", id="sum-start")
             with Horizontal(id="sum-progress-row"):
-                yield ProgressBar(id="sum-progress", show_eta=True)
-                yield Label("", id="sum-status")
+                yield ProgressBar(id="sum-progress", show_eta=True, classes="hidden")
+                yield Label("pick a file (ctrl+o or type its path), then ctrl+g or Enter", id="sum-status")
             with VerticalScroll(id="sum-result-box"):
-                yield Markdown("", id="sum-result")
+                yield Markdown(SUMMARY_HELP, id="sum-result")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -111,7 +117,10 @@ class SummarizeScreen(Screen[None]):
                                 focus=self.query_one("#sum-focus", Input).value.strip() or None,
                                 **self.app.summary_options)  # type: ignore[attr-defined]
         self.running = True
-        self.query_one("#sum-progress", ProgressBar).update(total=None, progress=0)
+        self.steps_seen = set()
+        bar = self.query_one("#sum-progress", ProgressBar)
+        bar.remove_class("hidden")
+        bar.update(total=None, progress=0)
         self._status(f"loading {self.app.model_ref} …")  # type: ignore[attr-defined]
         self._run(Path(text).expanduser(), opts, self.app.model_ref, self.app.flags)  # type: ignore[attr-defined]
 
@@ -150,7 +159,9 @@ class SummarizeScreen(Screen[None]):
         self.post_message(self.Done(result))
 
     def on_summarize_screen_progressed(self, msg: Progressed) -> None:
-        e = msg.event
+        e = self.last_event = msg.event
+        if e.step:
+            self.steps_seen.add(e.step)
         bar = self.query_one("#sum-progress", ProgressBar)
         bar.update(total=max(e.tokens_total, 1), progress=min(e.tokens_done, e.tokens_total))
         resumed = f" ({e.resumed} from the checkpoint)" if e.resumed else ""
@@ -175,7 +186,7 @@ class SummarizeScreen(Screen[None]):
     def action_stop(self) -> None:
         if self.running:
             self.workers.cancel_group(self, "summarize")
-            self._status("stopping after the current step …", "italic")
+            self._status("stopping …", "italic")
 
     # ---- save --------------------------------------------------------------------------------
     def action_save(self) -> None:
