@@ -122,6 +122,11 @@ def clean_summary(text: str, truncated: bool) -> str:
     text = "\n".join(line for line in text.strip().splitlines()
                      if not line.lstrip().startswith("#") and line.strip().rstrip(":").lower() not in _LABELS).strip()
     text = re.sub(r"(?m)^(\s*[-*]\s+)#{1,6}\s+", r"\1", text)
+    text = re.sub(r"(?<=[^\s.!?:])[ \t]*\n(?=[^\s\-*#\d])", " ", text)  # hard-wrapped lines copied from the source
+    # a phrase said three or more times in a row ("the part of the part of the part of ...") is a loop
+    looped = re.search(r"(\b\w.{8,}?)(?:\s*\1){2,}", text, flags=re.S)
+    if looped:
+        text, truncated = text[: looped.start() + len(looped.group(1))].rstrip(), True
     if truncated:
         ends = [m.end() for m in re.finditer(r"[.!?…][\"')\]”’*]*(?=\s|$)", text)]
         if ends:

@@ -212,5 +212,9 @@ def test_clean_summary_drops_cut_sentences_loops_and_copied_headings() -> None:
     assert clean_summary("The boats left early. The boats left early. Then rain.", truncated=False) == \
         "The boats left early. Then rain."
     assert clean_summary("No end yet", truncated=True) == "No end yet"
+    assert clean_summary("Jane wrote. The part of the part of the part of the part of the", truncated=True) == \
+        "Jane wrote."
+    assert clean_summary("They went to\nNetherfield. Then home.", truncated=False) == "They went to Netherfield. Then home."
+    assert clean_summary("- one item\n- two items", truncated=False) == "- one item\n- two items"
     assert clean_summary("SUMMARIES:\n- ## Section 1: Oslo sold lanterns.\nSummary:\nThe end.", truncated=False) == \
         "- Section 1: Oslo sold lanterns.\nThe end."
