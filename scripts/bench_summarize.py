@@ -181,7 +181,9 @@ ITEMS."), summarized by SmolLM2-135M on the shared 2-core machine. Took {res['wa
 | planted facts (city and number) in the chunk summaries | {res['facts_map']}/{res['facts']} |
 | planted facts in the final summary | {res['facts_final']}/{res['facts']} |
 
-Final summary: > {' '.join(res['summary'].split())}
+Final summary:
+
+> {' '.join(res['summary'].split())}
 """)
     return 0
 
