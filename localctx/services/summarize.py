@@ -131,7 +131,7 @@ class SummaryResult:
             bits.append(f"focus “{self.focus}”")
         bits.append(f"{self.file_tokens:,} tokens" + (f" in {len(self.chunks)} chunks, {len(self.levels) - 1} "
                                                         "merge levels" if self.mode == "map-reduce" else ""))
-        bits.append(f"{n_steps} steps, {self.seconds:.0f} s")
+        bits.append(f"{n_steps} step{'s' if n_steps != 1 else ''}, {self.seconds:.0f} s")
         return f"# Summary of {self.source}\n\n{self.summary.strip()}\n\n---\n*{' · '.join(bits)}*\n"
 
 
