@@ -87,3 +87,12 @@ def test_a_context_too_small_for_the_prompt_exits_2(tmp_path: Path) -> None:
     assert r.exit_code == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "too small" in lines[0] and "--ctx" in lines[0]
+
+
+def test_a_context_that_cannot_fit_memory_is_refused_before_loading(tmp_path: Path) -> None:
+    p = tmp_path / "a.txt"
+    p.write_text("The ferry to Oslo leaves at nine.\n")
+    r = runner.invoke(app, ["summarize", str(p), "--ctx", "2000000", "--threads", "1"])
+    assert r.exit_code == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "does not fit this machine" in lines[0] and "--ctx" in lines[0]
