@@ -22,6 +22,7 @@ from localctx.catalog import DEFAULT_MODEL
 from localctx.cli._runtime_opts import RuntimeFlags
 from localctx.errors import LocalctxError
 from localctx.sysinfo import MachineMemory
+from localctx.tui.engine_host import EngineHost
 from localctx.tui.screens import ChatScreen, ModelsScreen, PlanScreen, SummarizeScreen
 
 #: mode name -> (key, title) in the order the footer shows them
@@ -35,7 +36,7 @@ SCREENS: dict[str, tuple[str, str]] = {
 
 class LocalctxApp(App[None]):
     """Holds what the screens share: the chosen model, the runtime flags the Plan screen edits (Chat
-    and Summarize load with them), and the machine's memory."""
+    and Summarize load with them), the machine's memory, and the one loaded engine (``host``)."""
 
     CSS_PATH = "localctx.tcss"
     TITLE = "localctx"
@@ -64,6 +65,7 @@ class LocalctxApp(App[None]):
         # catalog reads from worker threads one at a time: resolving a bundled model may assemble its
         # file (gemma-3-270m: 240 MB from chunk packages) and two concurrent assemblies corrupt it
         self._catalog_lock = threading.Lock()
+        self.host = EngineHost()  # the one loaded model, shared by Chat and Summarize
 
     # ---- shared state -------------------------------------------------------------------------
     @property
@@ -120,6 +122,9 @@ class LocalctxApp(App[None]):
         self.notify(text, title=title, severity="error", timeout=10, markup=False)
 
     # ---- lifecycle ----------------------------------------------------------------------------
+    def on_unmount(self) -> None:
+        self.host.shutdown()
+
     def action_toggle_keys(self) -> None:
         if self.screen.query("HelpPanel"):
             self.action_hide_help_panel()

@@ -4,16 +4,13 @@ A ``LoadRequest`` says what the user asked for (model + flags, documents, overfl
 session to resume); ``ChatLoader.open`` loads the engine only when the model or its settings changed,
 and builds the ``ChatSession`` through ``ChatSession.open`` (the CLI's path).
 
-Everything that touches the engine or the session runs on ONE thread, the loader's executor: the
-session's SQLite store refuses a connection used from another thread, and Textual's thread workers
-come from a shared pool (any thread).  Screens ``await loader.run(fn)`` from async workers instead.
+Everything here runs on the app's engine thread (tui/engine_host.py): the session's SQLite store
+refuses a connection used from another thread.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ from typing import Any
 from localctx.cli._runtime_opts import RuntimeFlags
 from localctx.core.settings import RuntimeSettings
 from localctx.errors import LocalctxError
+from localctx.tui.engine_host import EngineHost
 
 
 @dataclass(frozen=True)
@@ -70,18 +68,19 @@ def _options(app: Any) -> tuple[tuple[str, Any], ...]:
 
 
 class ChatLoader:
-    """Owns the loaded engine; opens ChatSessions on it (called from worker threads, one at a time)."""
+    """Opens ChatSessions on the app's engine (EngineHost); every method runs on the engine thread."""
 
-    def __init__(self) -> None:
-        self.engine: Any = None
-        self.session: Any = None  # the open ChatSession (closed here, on the engine thread, when replaced)
-        self.key: tuple[str, RuntimeFlags] | None = None  # (model, flags) the engine was loaded for
-        self._engine_id: tuple[str, str] | None = None
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="localctx-chat")
+    def __init__(self, host: EngineHost) -> None:
+        self.host = host
+        self.session: Any = None  # the open ChatSession (its store is closed here, when replaced)
+        host.on_close.append(self.close_session)  # a session never outlives its engine
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run ``fn(*args)`` on the engine thread and await its result."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        return await self.host.run(fn, *args)
+
+    @property
+    def key(self) -> tuple[str, RuntimeFlags] | None:
+        return self.host.key
 
     def _target(self, req: LoadRequest) -> tuple[str, RuntimeSettings | None, RuntimeFlags | None]:
         if req.model is None or req.flags is None:
@@ -92,29 +91,13 @@ class ChatLoader:
             return saved.model, RuntimeSettings(**saved.settings), None
         return req.model, None, req.flags
 
-    def _engine_for(self, model: str, settings: RuntimeSettings | None, flags: RuntimeFlags | None) -> Any:
-        from localctx.services.runtime import load_engine
-
-        ident = (model, repr(settings) if settings is not None else repr(flags))
-        if self.engine is not None and self._engine_id == ident:
-            return self.engine
-        if self.engine is not None:
-            self.engine.close()
-            self.engine = None
-        self.engine = load_engine(model, settings, flags=flags)
-        self._engine_id = ident
-        self.key = (model, flags) if flags is not None else None
-        return self.engine
-
     def open(self, req: LoadRequest, progress: Callable[[int, int], None] | None = None) -> Any:
         """Load (when needed), build the ChatSession and put its documents in the KV cache."""
         from localctx.services.chat import ChatSession
 
         model, settings, flags = self._target(req)
-        if self.session is not None:  # its store connection lives on this thread: close it here
-            self.session.close()
-            self.session = None
-        engine = self._engine_for(model, settings, flags)
+        self.close_session()
+        engine = self.host.engine_for(model, settings, flags)
         session = ChatSession.open(model, list(req.files), overflow=req.overflow, resume_id=req.resume_id,
                                    engine=engine, **dict(req.options))
         try:
@@ -125,6 +108,11 @@ class ChatLoader:
         self.session = session
         return session
 
+    def close_session(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
     def ctx_verdict(self, req: LoadRequest, n_tokens: int, machine: Any) -> str:
         """The planner's word on the context the overflow error suggests: plan and memory verdict."""
         from localctx.services.chat_budget import suggest_ctx
@@ -134,7 +122,8 @@ class ChatLoader:
 
         n_ctx = suggest_ctx(n_tokens)
         try:
-            model = req.model or (str(self.engine.path) if self.engine is not None else None)
+            engine = self.host.engine
+            model = req.model or (str(engine.path) if engine is not None else None)
             info = inspect_model(model)
             settings, ext = plan_for(info, resolve_settings(info, replace(req.flags or RuntimeFlags(), ctx=n_ctx)))
             v = verdict(plan_for_machine(info, settings, machine), machine)
@@ -146,18 +135,3 @@ class ChatLoader:
             if getattr(ext, "warning", None):
                 text += f" ({ext.warning})"
         return text
-
-    def close(self) -> None:
-        """Close the session and the engine (call on the engine thread: ``shutdown`` does)."""
-        if self.session is not None:
-            self.session.close()
-            self.session = None
-        if self.engine is not None:
-            self.engine.close()
-            self.engine = None
-            self.key = self._engine_id = None
-
-    def shutdown(self) -> None:
-        """Close everything after any work in flight, on the engine thread; don't block the UI."""
-        self.executor.submit(self.close)
-        self.executor.shutdown(wait=False)

@@ -75,7 +75,7 @@ class ChatScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.loader = ChatLoader()
+        self.loader: ChatLoader = None  # type: ignore[assignment]  # set on mount (it needs the app)
         self.session: Any = None  # services.chat.ChatSession
         self.files: list[Path] = []
         self.reply: ReplyMessage | None = None
@@ -103,21 +103,25 @@ class ChatScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = "Chat"
+        self.loader = ChatLoader(self.app.host)  # type: ignore[attr-defined]
         self._refresh_sessions()
         self.query_one("#chat-input", Input).focus()
         self._open(LoadRequest.fresh(self.app, self.app.start_files))  # type: ignore[attr-defined]
 
     def on_screen_resume(self) -> None:
+        if self.loader is None or self.state != "idle":
+            return
         want = LoadRequest.engine_key_of(self.app)
-        if self.loader.key is not None and want != self.loader.key and self.state == "idle":
-            self.action_reload()
+        if self.loader.key is not None and want != self.loader.key:
+            self.action_reload()  # the model or settings changed on Models/Plan
+        elif self.session is not None and self.session.engine is not self.loader.host.engine:
+            self._open(LoadRequest.current(self.app, self.session))  # Summarize loaded another model
 
     def on_model_chosen(self, ref: str) -> None:
         pass  # picked up on resume (on_screen_resume), so a background model pick never interrupts a reply
 
     def on_unmount(self) -> None:
-        self._stop.set()
-        self.loader.shutdown()
+        self._stop.set()  # the app's EngineHost closes the session and the engine after the reply stops
 
     # ---- loading -----------------------------------------------------------------------------
     def _set_status(self, text: str, style: str = "") -> None:
@@ -240,6 +244,10 @@ class ChatScreen(Screen[None]):
                         severity="warning")
             return
         event.input.value = ""
+        if self.session.engine is not self.loader.host.engine:  # replaced (Summarize): reopen, then ask
+            self._resend = text
+            self._open(LoadRequest.current(self.app, self.session))
+            return
         await self.send(text)
 
     async def send(self, text: str) -> None:

@@ -258,8 +258,14 @@ class PlanScreen(Screen[None]):
         v = o.verdict
         style = {True: "bold green", False: "bold red"}.get(v.fits, "bold yellow")  # type: ignore[attr-defined]
         self.query_one("#plan-verdict", Static).update(Text(v.summary, style=style))  # type: ignore[attr-defined]
-        best = (f"Largest context that fits this machine: {o.max_ctx:,} tokens" if o.max_ctx else
-                "Not even 256 tokens fit this machine with these settings")
+        from localctx.services.memory import MAX_SEARCH_CTX
+
+        if not o.max_ctx:
+            best = "Not even 256 tokens fit this machine with these settings"
+        elif o.max_ctx >= MAX_SEARCH_CTX:
+            best = f"Largest context that fits this machine: {o.max_ctx:,} tokens or more (the search stops there)"
+        else:
+            best = f"Largest context that fits this machine: {o.max_ctx:,} tokens"
         self.query_one("#plan-maxctx", Static).update(Text(best + "  (ctrl+r uses it)", style="bold"))
         self.query_one("#plan-extension", Static).update(_extension_text(o.extension))
         notes = list(o.memory.notes) + list(getattr(v, "notes", []))

@@ -1,13 +1,14 @@
 """Summarize: pick a file, watch the map-reduce steps, read and save the summary.
 
-The work is ``services.summarize.summarize`` (the CLI's `localctx summarize`) on an engine from
-``services.runtime.load_engine`` with the model and flags chosen on Models/Plan, in a thread worker
-that reports through ``can_replace`` progress messages.  Esc stops at the next step boundary; the
+The work is ``services.summarize.summarize`` (the CLI's `localctx summarize`) on the app's one engine
+(tui/engine_host.py, loaded with the model and flags chosen on Models/Plan), on the engine thread,
+reporting through ``can_replace`` progress messages.  Esc stops at the next step boundary; the
 service stops at the next token and has checkpointed every finished step, so running again resumes.
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Markdown, ProgressBar, Select, Static
-from textual.worker import get_current_worker
+from textual.widgets import Button, Footer, Header, Input, Label, Markdown, ProgressBar, Select
 
-from localctx.errors import LocalctxError
 from localctx.tui.dialogs import FilePicker, TextPrompt
 
 LENGTH_CHOICES = (("short", "short"), ("medium", "medium"), ("long", "long"))
@@ -60,8 +59,7 @@ class SummarizeScreen(Screen[None]):
         self.running = False
         self.last_event: Any = None  # the latest SummaryEvent shown
         self.steps_seen: set[str] = set()  # step ids reported as finished, in this run
-        self._engine: Any = None
-        self._engine_key: tuple[str, Any] | None = None
+        self._stop = threading.Event()  # set by Esc: the service stops at its next token
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -89,8 +87,7 @@ class SummarizeScreen(Screen[None]):
             self.query_one("#sum-file", Input).value = str(pending)
 
     def on_unmount(self) -> None:
-        if not self.running and self._engine is not None:
-            self._engine.close()
+        self._stop.set()
 
     # ---- file --------------------------------------------------------------------------------
     def action_pick(self) -> None:
@@ -127,36 +124,31 @@ class SummarizeScreen(Screen[None]):
     def _status(self, text: str, style: str = "") -> None:
         self.query_one("#sum-status", Label).update(Text(text, style=style))
 
-    def _engine_for(self, model: str, flags: Any) -> Any:
-        from localctx.services.runtime import load_engine
+    @work(exclusive=True, group="summarize")
+    async def _run(self, path: Path, opts: Any, model: str, flags: Any) -> None:
+        from localctx.services.summarize import SummaryCancelled
 
-        if self._engine is not None and self._engine_key == (model, flags):
-            return self._engine
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
-        self._engine = load_engine(model, flags=flags)
-        self._engine_key = (model, flags)
-        return self._engine
-
-    @work(thread=True, exclusive=True, group="summarize")
-    def _run(self, path: Path, opts: Any, model: str, flags: Any) -> None:
-        from localctx.core.extract import extract
-        from localctx.services.summarize import SummaryCancelled, summarize
-
-        worker = get_current_worker()
+        self._stop = stop = threading.Event()
+        host = self.app.host  # type: ignore[attr-defined]
         try:
-            doc = extract(path)
-            engine = self._engine_for(model, flags)
-            result = summarize(engine, doc, opts, on_event=lambda e: self.post_message(self.Progressed(e)),
-                               should_stop=lambda: worker.is_cancelled)
+            result = await host.run(self._summarize, host, path, opts, model, flags, stop)
         except SummaryCancelled:
             self.post_message(self.Done(stopped=True))
             return
-        except BaseException as exc:  # noqa: BLE001 - every failure becomes a notification
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a notification
             self.post_message(self.Done(error=exc))
             return
         self.post_message(self.Done(result))
+
+    def _summarize(self, host: Any, path: Path, opts: Any, model: str, flags: Any, stop: threading.Event) -> Any:
+        """On the engine thread: read the file, get the shared engine, run the service."""
+        from localctx.core.extract import extract
+        from localctx.services.summarize import summarize
+
+        doc = extract(path)
+        engine = host.engine_for(model, flags=flags)
+        return summarize(engine, doc, opts, on_event=lambda e: self.post_message(self.Progressed(e)),
+                         should_stop=stop.is_set)
 
     def on_summarize_screen_progressed(self, msg: Progressed) -> None:
         e = self.last_event = msg.event
@@ -185,7 +177,7 @@ class SummarizeScreen(Screen[None]):
 
     def action_stop(self) -> None:
         if self.running:
-            self.workers.cancel_group(self, "summarize")
+            self._stop.set()
             self._status("stopping …", "italic")
 
     # ---- save --------------------------------------------------------------------------------
