@@ -140,7 +140,10 @@ def test_chat_snapshot(snap_compare, smollm2_path: Path, tmp_path: Path, monkeyp
     async def resumed(pilot) -> None:
         screen = await loaded(pilot)
         await wait_until(pilot, lambda: len(screen.query_one("#chat-sessions").children) == 1, what="the list")
-        screen.query_one("#chat-sessions").focus()
+        sessions = screen.query_one("#chat-sessions")
+        sessions.focus()
+        sessions.index = 0
+        await pilot.pause()
         await pilot.press("enter")
         await wait_until(pilot, lambda: screen.session is not None and screen.session.session is not None
                          and screen.session.session.id == "5e55104d" and screen.state == "idle", timeout=120,

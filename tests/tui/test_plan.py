@@ -131,3 +131,16 @@ def test_plan_snapshot(snap_compare, smollm2_path: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=ready)
+
+
+def test_plan_snapshot_wide(snap_compare) -> None:
+    """The same plan at 200x50 with a q8_0 cache: the layout must hold at both sizes users run."""
+    app = make_app(machine=FIXED_MACHINE, model="smollm2",
+                   flags=RuntimeFlags(ctx=65536, cache_type_k="q8_0", cache_type_v="q8_0", flash_attn="on"))
+
+    async def ready(pilot) -> None:
+        await wait_until(pilot, lambda: pilot.app.screen.outcome is not None, what="the plan")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(200, 50), run_before=ready)
