@@ -157,7 +157,9 @@ class SummarizeScreen(Screen[None]):
         bar = self.query_one("#sum-progress", ProgressBar)
         bar.update(total=max(e.tokens_total, 1), progress=min(e.tokens_done, e.tokens_total))
         resumed = f" ({e.resumed} from the checkpoint)" if e.resumed else ""
-        self._status(f"step {e.steps_done}/{e.steps_total}{resumed} · {e.tokens_done:,}/{e.tokens_total:,} tokens")
+        where = (f"step {e.steps_done + 1} of {e.steps_total} running" if e.steps_done < e.steps_total
+                 else f"{e.steps_total} steps done")
+        self._status(f"{where}{resumed} · {e.tokens_done:,}/{e.tokens_total:,} prompt tokens read")
 
     async def on_summarize_screen_done(self, msg: Done) -> None:
         self.running = False
