@@ -9,6 +9,7 @@ command resolves through ``resolve_model`` so the rules and the error are the sa
 from __future__ import annotations
 
 import difflib
+import os
 import importlib.util
 import sys
 from collections.abc import Callable, Iterable
@@ -69,9 +70,19 @@ def _gemma3_path() -> Path:
     target = paths.ensure(paths.models_dir()) / g.MODEL_NAME
     if target.exists() and target.stat().st_size > 0:
         return target
-    tmp = target.with_suffix(".partial")
-    g.assemble(tmp, overwrite=True)  # verifies the sha256 of the assembled file
-    tmp.replace(target)
+    # two threads or processes may resolve it at once: one assembles under a lock, the other waits
+    import fcntl
+
+    with open(target.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists() and target.stat().st_size > 0:
+            return target
+        tmp = target.with_suffix(f".partial-{os.getpid()}")
+        try:
+            g.assemble(tmp, overwrite=True)  # verifies the sha256 of the assembled file
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
     return target
 
 
