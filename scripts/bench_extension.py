@@ -103,7 +103,6 @@ class Fragments:
         t_start = min(f["started"] for f in frags.values())
         t_end = max(f["ended"] for f in frags.values())
         busy = sum(f["ended"] - f["started"] for f in frags.values())
-        want = {f"ppl-{m}" for m in {v for v in unique_of(frags, "ppl").values()}}
         head = ["## Context extension: what each method costs (`scripts/bench_extension.py`)", "",
                 f"Run ended {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t_end))}: {len(frags)} measurements, "
                 f"{busy / 60:.0f} min of stage time, {(t_end - t_start) / 60:.0f} min wall-clock (one process per "
@@ -123,9 +122,11 @@ class Fragments:
             pc = ppl_runs[next(iter(ppl_runs))]["run"]["plan_ctx"]
             body.append(f"### SmolLM2-135M: perplexity by position, one {n:,}-token window ({n / 8192:g}x the trained "
                         f"8,192; methods planned for {pc:,})\n\n" + ppl_table(ppl_runs, alias, METHODS, (n // 2, n)) + "\n")
-            if want <= frags.keys():
-                text, verdict = paired_lines(ppl_runs, alias, ["none", "linear", "ntk", "yarn", "self-extend"], (n // 2, n))
-                body.append(text + "\n")
+            named = ["none", "linear", "ntk", "yarn", "self-extend"]
+            if alias.get("auto") in ppl_runs and sum(alias.get(m) in ppl_runs for m in named) >= 2:
+                text, verdict = paired_lines(ppl_runs, alias, named, (n // 2, n))
+                missing = [m for m in named if alias.get(m) not in ppl_runs]
+                body.append(text + ("\n- not measured in this run: " + ", ".join(missing) if missing else "") + "\n")
                 body.append(verdict_text(alias, verdict))
         cells = [c for k, f in frags.items() if k.startswith("passkey") for c in f["cells"]]
         if cells:
@@ -145,7 +146,7 @@ class Fragments:
                     src = galias.get(m)
                     if m != "none" and src in g_runs:
                         d = pplmath.paired_diff(g_runs[src]["logprobs"], g_runs["none"]["logprobs"])
-                        body.append(f"- {m}: ppl x{d.ppl_ratio:.4f} (NLL {d.mean:+.4f} ± {d.se or float('nan'):.4f})")
+                        body.append(f"- {m}: ppl x{d.ppl_ratio:.4f} (NLL {d.mean:+.4f} ± {_se(d)})")
                 body.append("")
         files = [x for f in frags.values() for x in f.get("files", [])]
         tail = ["", "Result files: " + ", ".join(f"`{Path(x).name}`" for x in files)] if files else []
@@ -160,7 +161,8 @@ def unique_of(frags: dict[str, dict[str, Any]], prefix: str) -> dict[str, str]:
 
 
 def ppl_table(runs: dict[str, dict[str, Any]], alias: dict[str, str], methods: list[str], region: tuple[int, int]) -> str:
-    first = runs[next(iter(runs))]
+    best = min(runs, key=lambda m: -sum(runs[m]["logprobs"]))  # noise of the best-predicting run
+    first = runs[best]
     buckets = pplmath.buckets(first["logprobs"], first["bucket"])
     cols = [b.label() for b in buckets]
     lo, hi = region
@@ -187,7 +189,7 @@ def ppl_table(runs: dict[str, dict[str, Any]], alias: dict[str, str], methods: l
         lines.append(f"| {m}{same} | " + " | ".join(f"{b.ppl:.2f}" for b in bs)
                      + f" | {pplmath.perplexity(reg):.2f} | {pplmath.perplexity(lps):.2f} | {desc} |")
     noise = [f"±{(b.ppl_range[1] / b.ppl_range[0] - 1) / 2:.1%}" if b.ppl_range else "-" for b in buckets]
-    lines.append("| noise (1 s.e., batch means of 128 tokens) | " + " | ".join(noise) + " | | | |")
+    lines.append(f"| noise ({best}: 1 s.e., batch means of 128 tokens) | " + " | ".join(noise) + " | | | |")
     return "\n".join(lines)
 
 
@@ -203,22 +205,29 @@ def paired_lines(runs: dict[str, dict[str, Any]], alias: dict[str, str], named: 
     d = pplmath.paired_diff(reg("auto"), reg(best))
     out = [f"Paired over positions {lo:,}-{hi:,} (the extended half, same tokens): best named method **{best}** "
            f"(ppl {ppls[best]:.2f}); auto/{best} ppl ratio {d.ppl_ratio:.4f}, mean NLL difference "
-           f"{d.mean:+.4f} ± {d.se or float('nan'):.4f} (1 s.e.)."]
+           f"{d.mean:+.4f} ± {_se(d)} (1 s.e.)."]
     for m in named:
         if m != best and m in ppls:
             dm = pplmath.paired_diff(reg(m), reg(best))
-            out.append(f"- {m}: ppl {ppls[m]:.2f}, NLL {dm.mean:+.4f} ± {dm.se or float('nan'):.4f} vs {best}")
+            out.append(f"- {m}: ppl {ppls[m]:.2f}, NLL {dm.mean:+.4f} ± {_se(dm)} vs {best}")
     return "\n".join(out), {"best": best, "auto_vs_best": d, "ppls": ppls}
+
+
+def _se(d: pplmath.PairedDiff) -> str:
+    return "n/a" if d.se is None else f"{d.se:.4f}"
 
 
 def verdict_text(alias: dict[str, str], verdict: dict[str, Any]) -> str:
     d = verdict["auto_vs_best"]
     ok = d.mean <= 2 * (d.se or 0)
+    if alias["auto"] == verdict["best"]:
+        return ("### Verdict (auto vs the best named method at 2x)\n\n"
+                f"auto plans exactly the settings of the best named method ({verdict['best']}): same numbers.\n")
     return ("### Verdict (auto vs the best named method at 2x)\n\n" + (
         f"auto (= {alias['auto']}) is within the measured noise (2 s.e.) of the best named method "
-        f"({verdict['best']}) at 2x: NLL {d.mean:+.4f} ± {d.se or float('nan'):.4f}." if ok else
+        f"({verdict['best']}) at 2x: NLL {d.mean:+.4f} ± {_se(d)}." if ok else
         f"auto (= {alias['auto']}) is WORSE than {verdict['best']} at 2x by more than 2 s.e. "
-        f"(NLL {d.mean:+.4f} ± {d.se or float('nan'):.4f}).") + "\n")
+        f"(NLL {d.mean:+.4f} ± {_se(d)}).") + "\n")
 
 
 def passkey_table(cells: list[dict[str, Any]]) -> str:
