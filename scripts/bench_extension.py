@@ -113,7 +113,9 @@ class Fragments:
                 f"greedy decoding, {self.args.trials} key(s) per cell, seed 0. Methods whose planned llama.cpp settings "
                 "are identical are measured once (marked `= other`); `…` = not measured (run stopped). Raw results "
                 "(plans, llama.cpp's applied values, per-token log-probs) are the JSON files named at the end "
-                "(under the data dir's `evals/`).", ""]
+                "(under the data dir's `evals/`)."]
+        note = self.out / "note.txt"
+        head += [note.read_text().strip(), ""] if note.exists() else [""]
         body: list[str] = []
         ppl_runs = {k[4:]: f for k, f in frags.items() if k.startswith("ppl-")}
         if ppl_runs:
@@ -272,8 +274,11 @@ def main() -> int:
                     "in turn). Run one process per stage to use a contended CPU.")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "build" / "bench_extension"))
     ap.add_argument("--render", action="store_true", help="only re-render docs/benchmarks.md from saved stages")
+    ap.add_argument("--note", help="a sentence about this run, shown under the section's header")
     args = ap.parse_args()
     frags = Fragments(Path(args.out), args)
+    if args.note:
+        (Path(args.out) / "note.txt").write_text(args.note)
     if args.render:
         frags.render()
         return 0
