@@ -91,6 +91,9 @@ llama_cpp.llama_backend_init()
 
 class _capture:
     def __enter__(self) -> list[tuple[int, str]]:
+        # llama.cpp keeps ONE process-wide log callback: anything else that called llama_log_set
+        # (llama-cpp-python's own Llama class, a test helper) would silently take our capture away
+        llama_cpp.llama_log_set(_CALLBACK_REF, ctypes.c_void_p(0))
         self.lines: list[tuple[int, str]] = []
         with _SINK.lock:
             _SINK.captures.append(self.lines)
