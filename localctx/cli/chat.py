@@ -32,6 +32,8 @@ OverflowOpt = Annotated[str, typer.Option(
     "drop-oldest, or truncate-middle. Never silent.")]
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", "-n", help="Longest reply, in tokens (reserved in the budget).")]
 TempOpt = Annotated[float, typer.Option("--temp", help="Sampling temperature (0: greedy).")]
+RepeatOpt = Annotated[float, typer.Option("--repeat-penalty", help="Penalty on tokens repeated in the last 64 "
+                                          "(llama.cpp's; 1.0 turns it off). Small models loop without it.")]
 
 HELP = """commands:
   /help            this help
@@ -240,7 +242,8 @@ def register(app: typer.Typer) -> None:
     def chat(model: ModelArg = None, file: FileOpt = [], system: SystemOpt = None,  # noqa: B006
              overflow: OverflowOpt = "refuse",
              resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a saved session (see `localctx sessions`).")] = None,
-             max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.7, *, runtime: RuntimeFlags) -> None:
+             max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.7, repeat_penalty: RepeatOpt = 1.1, *,
+             runtime: RuntimeFlags) -> None:
         """Chat with a model about documents, in the terminal; replies stream, the budget stays visible.
 
         Example: localctx chat smollm2 --file notes.txt --ctx 16384
@@ -249,7 +252,7 @@ def register(app: typer.Typer) -> None:
         from localctx.services.chat import ChatSession
 
         session = ChatSession.open(model, file, system=system, overflow=overflow, resume_id=resume, flags=runtime,
-                                   reply_tokens=max_tokens, temperature=temp)
+                                   reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty)
         with session:
             info(f"[bold]{_describe(session)}[/]  [dim](/help for commands)[/]")
             _notices(session)
@@ -262,8 +265,8 @@ def register(app: typer.Typer) -> None:
                                                  show_default=False)],
             question: Annotated[str, typer.Argument(help="The question.", show_default=False)],
             file: FileOpt = [], system: SystemOpt = None, overflow: OverflowOpt = "refuse",  # noqa: B006
-            max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.0, json_: JsonOpt = False, *,
-            runtime: RuntimeFlags) -> None:
+            max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.0, repeat_penalty: RepeatOpt = 1.1,
+            json_: JsonOpt = False, *, runtime: RuntimeFlags) -> None:
         """One question about documents, no session: for scripts (--json adds token counts and timings).
 
         Example: localctx ask smollm2 --file book.txt "Who is the narrator?" --json
@@ -272,7 +275,7 @@ def register(app: typer.Typer) -> None:
         from localctx.services.chat import ChatSession
 
         with ChatSession.open(model, file, system=system, overflow=overflow, flags=runtime, persist=False,
-                              reply_tokens=max_tokens, temperature=temp) as session:
+                              reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty) as session:
             _notices(session)
             _prepare(session, show=not json_ and sys.stderr.isatty())
             pieces = []

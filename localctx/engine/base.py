@@ -71,6 +71,8 @@ class Engine(Protocol):
         seed: int | None = None,
         stop: Sequence[str] = (),
         should_stop: Callable[[], bool] | None = None,
+        repeat_penalty: float = 1.0,
+        repeat_last_n: int = 64,
     ) -> Iterator[str]:
         """Generate after the cached tokens, yielding text pieces; generated tokens stay cached."""
         ...

@@ -387,11 +387,14 @@ class LlamaEngine:
             self.ingest(list(self._tokens))
 
     def stream(self, max_tokens: int, *, temperature: float = 0.0, seed: int | None = None,
-               stop: Sequence[str] = (), should_stop: Callable[[], bool] | None = None) -> Iterator[str]:
+               stop: Sequence[str] = (), should_stop: Callable[[], bool] | None = None,
+               repeat_penalty: float = 1.0, repeat_last_n: int = 64) -> Iterator[str]:
         self.stop_reason = None
         self._ensure_logits()
         sampler = _ll.LlamaSampler()
         try:
+            if repeat_penalty != 1.0:  # llama.cpp's penalties sampler, ahead of the choice (greedy too)
+                sampler.add_penalties(self.n_vocab, repeat_last_n, repeat_penalty, 0.0, 0.0)
             if temperature <= 0:
                 sampler.add_greedy()
             else:
