@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.gguf_factory import llama_like, write_gguf
-from tests.hub.loopback_hub import LoopbackHub
+from tests.hub.loopback_hub import LoopbackHub, serving_hub
 
 REPO = "acme/Tiny-GGUF"
 SPLIT_REPO = "acme/Split-GGUF"
@@ -18,12 +18,7 @@ SMOL_REPO = "bartowski/SmolLM2-135M-Instruct-GGUF"
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackHub]:
     """The loopback Hub, with HF_ENDPOINT pointed at it and offline mode (set by tests/conftest.py) lifted."""
-    with LoopbackHub() as h:
-        monkeypatch.setenv("HF_ENDPOINT", h.endpoint)
-        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-        monkeypatch.delenv("HF_TOKEN", raising=False)
-        monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-        yield h
+    yield from serving_hub(monkeypatch)
 
 
 @pytest.fixture(scope="session")

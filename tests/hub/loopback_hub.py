@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
+from collections.abc import Iterator
+from typing import Any
 
 
 def git_blob_oid(data: bytes) -> str:
@@ -336,3 +338,13 @@ def _make_handler(hub: LoopbackHub, *, cdn: bool) -> type[BaseHTTPRequestHandler
             self._record(status, sent)
 
     return Handler
+
+
+def serving_hub(monkeypatch: Any) -> Iterator[LoopbackHub]:
+    """A running loopback Hub with HF_ENDPOINT pointed at it and offline mode/tokens lifted: the body of
+    every test fixture that talks to it (tests/hub, the TUI's Models screen)."""
+    with LoopbackHub() as h:
+        monkeypatch.setenv("HF_ENDPOINT", h.endpoint)
+        for var in ("HF_HUB_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+            monkeypatch.delenv(var, raising=False)
+        yield h

@@ -13,7 +13,7 @@ from localctx.services.models import list_models
 from localctx.tui.app import make_app
 from localctx.tui.dialogs import PullDialog
 from tests.gguf_factory import llama_like
-from tests.hub.loopback_hub import LoopbackHub
+from tests.hub.loopback_hub import LoopbackHub, serving_hub
 from tests.tui._helpers import error_notifications, plain, text_of, wait_until
 from tests.tui.conftest import FIXED_MACHINE
 
@@ -23,11 +23,7 @@ REPO = "acme/Tiny-GGUF"
 
 @pytest.fixture
 def hub_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackHub]:
-    with LoopbackHub() as h:
-        monkeypatch.setenv("HF_ENDPOINT", h.endpoint)
-        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-        monkeypatch.delenv("HF_TOKEN", raising=False)
-        yield h
+    yield from serving_hub(monkeypatch)
 
 
 async def listed(pilot) -> DataTable:
