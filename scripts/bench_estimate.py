@@ -26,7 +26,7 @@ from tests.memory_helpers import MIB, TINY, Comparison, compare, tiny_model  # n
 
 
 def cases(tmp: Path) -> list[tuple[str, Path, RuntimeSettings]]:
-    from localctx.catalog import _gemma3_path, _smollm2_path
+    from localctx.models.catalog import _gemma3_path, _smollm2_path
 
     smol, gemma = _smollm2_path(), _gemma3_path()
     out = []

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from localctx.catalog import _gemma3_path, _smollm2_path  # noqa: E402
+from localctx.models.catalog import _gemma3_path, _smollm2_path  # noqa: E402
 from localctx.core.model_info import read_model_info  # noqa: E402
 from scripts._benchmd import write_section  # noqa: E402
 from tests.gguf_factory import llama_like, sparse_big_llama  # noqa: E402

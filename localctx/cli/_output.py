@@ -10,6 +10,8 @@ from typing import Any
 
 from rich.console import Console
 
+from localctx.core.units import human_bytes, human_count  # noqa: F401  (re-exported for commands)
+
 stdout = Console(soft_wrap=False, highlight=False)
 stderr = Console(stderr=True, highlight=False)
 
@@ -47,23 +49,3 @@ def hint(msg: str) -> None:
 def error_line(msg: str) -> None:
     # one line, no markup interpretation of the message (paths can contain [brackets])
     stderr.print("error: " + msg, markup=False, highlight=False, soft_wrap=True)
-
-
-def human_bytes(n: float | int | None) -> str:
-    if n is None:
-        return "-"
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
-    return f"{n:.2f} TiB"
-
-
-def human_count(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit, div in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= div:
-            return f"{n / div:.1f}{unit}"
-    return str(n)

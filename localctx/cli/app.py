@@ -47,7 +47,7 @@ app = typer.Typer(
 
 #: command modules, each with `register(app)`; a missing module is skipped (heavy imports stay lazy)
 COMMAND_MODULES = (
-    "models", "inspect", "doctor", "estimate", "plan", "presets", "pull", "chat", "summarize",
+    "models", "inspect", "doctor", "estimate", "plan", "presets", "pull", "chat", "sessions", "cache", "summarize",
     "eval", "tui",
 )
 

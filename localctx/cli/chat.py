@@ -1,4 +1,4 @@
-"""`localctx chat`, `ask`, `sessions` and `cache`: thin front ends over services/chat.py.
+"""`localctx chat` and `ask`: thin front ends over services/chat.py.
 
 Replies stream to stdout; prompts, the token budget, progress and notices go to stderr.  During a
 reply Ctrl-C only stops the generation (a SIGINT handler sets a flag the engine checks between
@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from localctx.cli._options import JsonOpt, ModelArg
-from localctx.cli._runtime_opts import RuntimeFlags, runtime_options
+from localctx.cli._runtime_opts import runtime_options
+from localctx.core.flags import RuntimeFlags
 
 if TYPE_CHECKING:
     from localctx.services.chat import ChatSession
@@ -289,55 +290,6 @@ def register(app: typer.Typer) -> None:
             else:
                 sys.stdout.write("\n")
 
-    @app.command()
-    def sessions(json_: JsonOpt = False,
-                 limit: Annotated[int, typer.Option("--limit", help="Show at most this many.")] = 50) -> None:
-        """Saved chat sessions, most recent first (continue one with `localctx chat --resume ID`)."""
-        from localctx.store import Store
-
-        with Store() as store:
-            rows = store.sessions(limit)
-        if json_:
-            from localctx.cli._output import emit_json
-
-            emit_json([{"id": s.id, "created_at": s.created_at, "updated_at": s.updated_at, "model": s.model,
-                        "system": s.system, "overflow": s.overflow, "turns": s.n_turns, "title": s.title,
-                        "documents": [{"name": d.name, "path": d.path, "sha256": d.sha256} for d in s.documents],
-                        "n_ctx": s.settings.get("n_ctx")} for s in rows])
-            return
-        _sessions_table(rows)
-
-    cache_app = typer.Typer(help="Saved KV states of documents (what makes reopening a long document instant).",
-                            no_args_is_help=True)
-    app.add_typer(cache_app, name="cache")
-
-    @cache_app.command("ls")
-    def cache_ls(json_: JsonOpt = False) -> None:
-        """List saved KV states, most recently used first."""
-        from localctx.services.state_cache import StateCache
-
-        cache = StateCache()
-        entries = cache.entries()
-        if json_:
-            from localctx.cli._output import emit_json
-
-            emit_json({"dir": str(cache.root), "max_bytes": cache.max_bytes, "total_bytes": cache.total_bytes(),
-                       "entries": [e.to_json() for e in entries]})
-            return
-        _cache_table(cache, entries)
-
-    @cache_app.command("clear")
-    def cache_clear(json_: JsonOpt = False) -> None:
-        """Delete every saved KV state (they are rebuilt on the next chat)."""
-        from localctx.cli._output import emit_json, human_bytes, info
-        from localctx.services.state_cache import StateCache
-
-        n, freed = StateCache().clear()
-        if json_:
-            emit_json({"removed": n, "freed_bytes": freed})
-        else:
-            info(f"removed {n} saved state{'s' if n != 1 else ''}, freed {human_bytes(freed)}")
-
 
 def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:
     """The JSON of `localctx ask`: the answer, token counts and timings."""
@@ -357,39 +309,3 @@ def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:
         "stop_reason": t.stop_reason,
         "notices": session.drain_notices(),
     }
-
-
-def _sessions_table(rows: list) -> None:
-    from rich.table import Table
-
-    from localctx.cli._output import info, stdout
-
-    if not rows:
-        info("no saved sessions yet: start one with `localctx chat MODEL --file F`")
-        return
-    table = Table(box=None, header_style="bold")
-    for col in ("id", "updated", "model", "documents", "turns", "first question"):
-        table.add_column(col, no_wrap=col != "first question")
-    for s in rows:
-        table.add_row(s.id, time.strftime("%Y-%m-%d %H:%M", time.localtime(s.updated_at)), Path(s.model).name,
-                      ", ".join(d.name for d in s.documents) or "-", str(s.n_turns), s.title or "-")
-    stdout.print(table)
-
-
-def _cache_table(cache: Any, entries: list) -> None:
-    from rich.table import Table
-
-    from localctx.cli._output import human_bytes, info, stdout
-
-    if not entries:
-        info(f"no saved KV states in {cache.root}")
-        return
-    table = Table(box=None, header_style="bold")
-    for col in ("key", "model", "documents", "tokens", "n_ctx", "size", "last used"):
-        table.add_column(col, no_wrap=True)
-    for e in entries:
-        table.add_row(e.key[:12], e.model, ", ".join(e.documents), f"{e.n_tokens:,}", f"{e.n_ctx:,}",
-                      human_bytes(e.size), time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)))
-    stdout.print(table)
-    info(f"{human_bytes(cache.total_bytes())} of {human_bytes(cache.max_bytes)} "
-         "(LOCALCTX_STATE_CACHE_MAX_BYTES) in " + str(cache.root))

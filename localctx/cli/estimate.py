@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Optional
 
 import typer
 
 from localctx.cli._options import JsonOpt, ModelArg
-from localctx.errors import SettingsError
-
-_CTX_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
-
-
-def parse_ctx(text: str) -> int:
-    """'8k' -> 8192, '128K' -> 131072, '1m' -> 1048576, '65536' -> 65536 (binary k/m, as llama.cpp users mean)."""
-    m = _CTX_RE.match(text)
-    if not m:
-        raise SettingsError(f"cannot read context size '{text}'", "use a number of tokens such as 65536, 8k, 128k or 1m")
-    n = float(m.group(1)) * {"": 1, "k": 1024, "m": 1 << 20}[m.group(2).lower()]
-    if n != int(n) or n <= 0:
-        raise SettingsError(f"context size must be a positive whole number of tokens, got '{text}'",
-                            "use e.g. 8k or 65536")
-    return int(n)
-
+from localctx.core.units import parse_tokens
 
 def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
@@ -61,7 +45,7 @@ def register(app: typer.Typer) -> None:
 
         from localctx.services.memory import load_model_info, max_context, plan_for_machine, verdict
         from localctx.services.runtime import resolve_settings
-        from localctx.sysinfo import machine_memory
+        from localctx.services.machine import machine_memory
 
         t0 = time.perf_counter()
         info = load_model_info(model)
@@ -71,8 +55,8 @@ def register(app: typer.Typer) -> None:
             overrides["n_batch"] = batch
         if ubatch:
             overrides["n_ubatch"] = ubatch
-        base = resolve_settings(info, overrides)
-        contexts = [parse_ctx(c) for c in _split(ctx)] or [base.n_ctx or info.ctx_train]
+        base = resolve_settings(info).with_(**overrides)
+        contexts = [parse_tokens(c) for c in _split(ctx)] or [base.n_ctx or info.ctx_train]
         kv_types = _split(kv_type) or [base.type_k]
         machine = machine_memory()
         columns = []

@@ -11,7 +11,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from localctx.cli._options import JsonOpt, ModelArg
-from localctx.cli._runtime_opts import RuntimeFlags, runtime_options
+from localctx.cli._runtime_opts import runtime_options
+from localctx.core.flags import RuntimeFlags
 
 MethodOpt = Annotated[Optional[list[str]], typer.Option(
     "--method", "-m", help="Extension method(s) to compare: auto, none, linear, ntk, yarn, kobold, self-extend; "
@@ -32,9 +33,9 @@ def _methods(method: list[str] | None, runtime: RuntimeFlags) -> list[str]:
 
 
 def _ctx_list(text: str | None) -> list[int]:
-    from localctx.cli.estimate import parse_ctx
+    from localctx.core.units import parse_tokens
 
-    return [parse_ctx(v) for v in _split([text] if text else [])]
+    return [parse_tokens(v) for v in _split([text] if text else [])]
 
 
 class _Bar:

@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str, typer.Option("--name", "-n", help="Name to use for it.")],
     ) -> None:
         """Register a GGUF file under a name, e.g. `localctx models add ~/m/q.gguf --name qwen`."""
-        from localctx.catalog import register_model
+        from localctx.models.catalog import register_model
         from localctx.cli._output import info
 
         p = register_model(path, name)
@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
     @models_app.command("forget")
     def forget(name: Annotated[str, typer.Argument(help="A registered name.")]) -> None:
         """Remove a registered name (the file itself is left alone)."""
-        from localctx.catalog import unregister_model
+        from localctx.models.catalog import unregister_model
         from localctx.errors import LocalctxError
 
         if not unregister_model(name):

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 import typer
 
 from localctx.cli._options import JsonOpt, ModelArg
-from localctx.cli._runtime_opts import RuntimeFlags, runtime_options
+from localctx.cli._runtime_opts import runtime_options
+from localctx.core.flags import RuntimeFlags
 
 _FLAG = {"rope_scaling": "--rope-scaling", "rope_freq_base": "--rope-freq-base", "rope_freq_scale": "--rope-freq-scale",
          "yarn_orig_ctx": "--yarn-orig-ctx", "yarn_ext_factor": "--yarn-ext-factor",
@@ -37,8 +38,10 @@ def register(app: typer.Typer) -> None:
         from localctx.services.runtime import make_plan
 
         rp = make_plan(model, runtime)
+        if rp.saved_line:
+            info(rp.saved_line)
         if save:
-            from localctx.config import save_model_settings
+            from localctx.models.settings_file import save_model_settings
 
             where = save_model_settings(rp.info.path, runtime.overrides())
             info(f"saved for {rp.info.path.name} in {where}")
@@ -66,13 +69,10 @@ def register(app: typer.Typer) -> None:
         s = rp.settings
         t.add_row("KV cache", f"K {s.type_k}, V {s.type_v}; flash attention "
                   f"{ {None: 'auto', True: 'on', False: 'off'}[s.flash_attn] }; swa_full {'on' if s.swa_full else 'off'}")
-        if rp.memory is not None:
-            m = rp.memory
-            t.add_row("memory", f"weights {human_bytes(m.weights_bytes)}, KV {human_bytes(m.kv_bytes)}, "
-                      f"compute {human_bytes(m.compute_bytes)}, total {human_bytes(m.total)}")
-            t.add_row("verdict", rp.verdict.summary)
-        else:
-            t.add_row("verdict", rp.memory_note or "memory verdict unavailable")
+        m = rp.memory
+        t.add_row("memory", f"weights {human_bytes(m.weights_bytes)}, KV {human_bytes(m.kv_bytes)}, "
+                  f"compute {human_bytes(m.compute_bytes)}, total {human_bytes(m.total)}")
+        t.add_row("verdict", rp.verdict.summary)
         stdout.print(t)
         if ext is not None and ext.warning:
             warn(ext.warning)

@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
         Example: localctx presets --json
         """
         from localctx.cli._output import emit_json, stdout
-        from localctx.presets import load_presets
+        from localctx.models.presets import load_presets
 
         items = load_presets()  # SettingsError (exit 2) names the file and field of a bad preset
         if json:

@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
 
         Example: localctx pull bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M
         """
-        from localctx import hub
+        from localctx.hub import client as hub
         from localctx.cli._output import emit_json, hint, human_bytes, info, stderr, stdout, warn
 
         r = hub.parse_ref(ref, revision)
@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
         Example: localctx rm bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M
         """
         from localctx.cli._output import emit_json, human_bytes, info
-        from localctx.hub_catalog import remove
+        from localctx.hub.refs import remove
 
         removed = remove(name)
         if json:
@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
 def _print_listing(listing: Any, out: Any, human_bytes: Any) -> None:
     from rich.table import Table
 
-    from localctx.hub_select import default_choice
+    from localctx.hub.select import default_choice
 
     default = default_choice(listing.choices)[0] if listing.choices else None
     src = " (from the cache: offline)" if listing.from_cache else ""

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from localctx.cli._options import JsonOpt
-from localctx.cli._runtime_opts import RuntimeFlags, runtime_options
+from localctx.cli._runtime_opts import runtime_options
+from localctx.core.flags import RuntimeFlags
 
 LENGTH_CHOICES = ("short", "medium", "long")
 

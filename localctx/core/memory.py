@@ -164,7 +164,7 @@ def validate(info: ModelInfo, s: RuntimeSettings, flash_attn: bool) -> None:
         raise SettingsError("parallel sequences, batch and ubatch must be at least 1")
     if _block(s.type_v) > 1 and not flash_attn and info.memory_kind != "none":
         raise SettingsError(f"a quantized V cache ({s.type_v}) requires flash attention",
-                            "add --flash-attn, or use --kv-type f16 for V")
+                            "add -fa on, or use -ctv f16")
     if info.memory_kind in ("kv", "hybrid"):
         dims = {("K", info.head_dim_k, s.type_k), ("V", info.head_dim_v, s.type_v)}
         if info.head_dim_k_swa and info.swa_layer_indices:

@@ -1,7 +1,9 @@
 """The contract between localctx's services and the llama.cpp runtime adapter.
 
 Services (chat, summarize, eval, TUI) depend on this protocol, never on ``llama_cpp`` itself;
-``localctx.engine.llamacpp`` is the one implementation and the only module importing ``llama_cpp``.
+``localctx.engine.llamacpp.LlamaEngine`` is the one implementation, and the ``engine`` package is the
+only place that imports ``llama_cpp``.  Everything a service reads from an engine is declared here:
+nothing is patched onto an engine after construction and no service needs ``getattr`` to find out.
 """
 
 from __future__ import annotations
@@ -9,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from localctx.core.model_info import ModelInfo
+    from localctx.core.rope import ExtensionPlan
+    from localctx.core.settings import RuntimeSettings
 
 #: progress callback: (tokens done, tokens total)
 Progress = Callable[[int, int], None]
@@ -47,8 +54,22 @@ class LoadReport:
 
 class Engine(Protocol):
     path: Path
+    settings: RuntimeSettings  # what the engine was loaded with (after the extension plan)
+    info: ModelInfo | None  # the header read before loading (None only when loaded around the gate)
+    plan: ExtensionPlan | None  # the context-extension plan the settings carry
     n_ctx: int  # the context llama.cpp actually created (after padding)
+    n_batch: int
+    n_vocab: int
     report: LoadReport
+    metadata: dict[str, str]  # the GGUF's metadata as llama.cpp read it
+    stop_reason: str | None  # why the last stream ended: eos|stop|length|context|cancelled
+
+    @property
+    def has_chat_template(self) -> bool: ...
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What a saved KV state depends on: model file, layout, RoPE values, KV types."""
+        ...
 
     def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]: ...
 

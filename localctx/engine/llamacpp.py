@@ -18,9 +18,6 @@ import codecs
 import ctypes
 import hashlib
 import json
-import os
-import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,182 +26,34 @@ import llama_cpp
 import numpy as np
 from llama_cpp import _internals as _ll
 
-from localctx.core.ggml_types import type_id
+from localctx.core.model_info import ModelInfo
+from localctx.core.rope import ExtensionPlan
 from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Counters, LoadReport, Progress
-from localctx.engine.llamalog import CONT, DEBUG, ERROR, WARN, first_error, parse_load_lines
+from localctx.engine.llamalog import first_error, parse_load_lines
+from localctx.engine.logsink import capture, recent_error
+from localctx.engine.params import context_params, error_hint, model_params
 from localctx.errors import ContextOverflowError, LocalctxError, RuntimeLoadError, SettingsError
 
 STATE_VERSION = 1
-_SCALING = {None: llama_cpp.LLAMA_ROPE_SCALING_TYPE_UNSPECIFIED, "none": llama_cpp.LLAMA_ROPE_SCALING_TYPE_NONE,
-            "linear": llama_cpp.LLAMA_ROPE_SCALING_TYPE_LINEAR, "yarn": llama_cpp.LLAMA_ROPE_SCALING_TYPE_YARN}
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
           "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-
-
-# ---- log capture -------------------------------------------------------------------------------
-class _LogSink:
-    """Receives every llama.cpp/ggml log line.  One process-wide callback (llama.cpp's logger is global);
-    captures are stacked so a load records exactly its own lines.  Recent WARN/ERROR lines are kept
-    so decode failures can quote llama.cpp too."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.captures: list[list[tuple[int, str]]] = []
-        self.recent: deque[tuple[int, str]] = deque(maxlen=50)
-        self._partial = ""
-        self._level = 2
-
-    def feed(self, level: int, text: str) -> None:
-        with self.lock:
-            if level != CONT:
-                self._level = level
-            self._partial += text
-            while "\n" in self._partial:
-                line, self._partial = self._partial.split("\n", 1)
-                self._emit(self._level, line)
-
-    def _emit(self, level: int, line: str) -> None:
-        if level == DEBUG:  # hundreds of graph lines per load; nothing we parse
-            return
-        for cap in self.captures:
-            cap.append((level, line))
-        if level >= WARN:
-            self.recent.append((level, line))
-
-
-_SINK = _LogSink()
-
-
-@llama_cpp.llama_log_callback
-def _log_callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-    try:
-        _SINK.feed(int(level), text.decode("utf-8", "replace"))
-    except Exception:  # never raise into C
-        pass
-
-
-_CALLBACK_REF = _log_callback  # keep a reference: llama.cpp holds only the raw pointer
-llama_cpp.llama_log_set(_CALLBACK_REF, ctypes.c_void_p(0))
-llama_cpp.llama_backend_init()
-
-
-class _capture:
-    def __enter__(self) -> list[tuple[int, str]]:
-        # llama.cpp keeps ONE process-wide log callback: anything else that called llama_log_set
-        # (llama-cpp-python's own Llama class, a test helper) would silently take our capture away
-        llama_cpp.llama_log_set(_CALLBACK_REF, ctypes.c_void_p(0))
-        self.lines: list[tuple[int, str]] = []
-        with _SINK.lock:
-            _SINK.captures.append(self.lines)
-        return self.lines
-
-    def __exit__(self, *exc: object) -> None:
-        with _SINK.lock:
-            _SINK.captures.remove(self.lines)
-
-
-def _recent_error() -> str | None:
-    errs = [line for level, line in _SINK.recent if level == ERROR]
-    return errs[-1].strip() if errs else None
-
-
-# ---- settings -> llama.cpp parameters ------------------------------------------------------------
-def _kv_type(name: str) -> int:
-    try:
-        return type_id(name)
-    except KeyError:
-        raise SettingsError(f"unknown KV cache type '{name}'", "use f16, q8_0, q4_0, ...") from None
-
-
-def model_params(s: RuntimeSettings) -> Any:
-    p = llama_cpp.llama_model_default_params()
-    ngl = s.n_gpu_layers
-    if ngl is None:
-        ngl = -1 if llama_cpp.llama_supports_gpu_offload() else 0
-    p.n_gpu_layers = 0x7FFFFFFF if ngl < 0 else ngl
-    p.use_extra_bufts = _use_extra_bufts()
-    if s.use_mmap and s.use_mlock:
-        p.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP_MLOCK
-    elif s.use_mlock:
-        p.load_mode = llama_cpp.LLAMA_LOAD_MODE_MLOCK
-    elif s.use_mmap:
-        p.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP
-    else:
-        p.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE
-    return p
-
-
-def _use_extra_bufts() -> bool:
-    """llama.cpp's CPU weight repacking ("extra buffer types": AMX/REPACK) makes every llama_decode
-    segfault on AMX CPUs with the 0.3.36 build (found here on a Sapphire Rapids-class CPU; see
-    /work/notes/LLAMA_SEGFAULT.md), so it is off when the CPU reports AMX.  LOCALCTX_REPACK=1/0 overrides."""
-    env = os.environ.get("LOCALCTX_REPACK")
-    if env in ("0", "1"):
-        return env == "1"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return " amx_int8" not in line and " amx_tile" not in line
-    except OSError:
-        pass
-    return True
-
-
-def default_threads() -> int:
-    try:
-        import psutil
-
-        return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
-    except ImportError:  # pragma: no cover
-        return max(1, (os.cpu_count() or 2) // 2)
-
-
-def context_params(s: RuntimeSettings) -> Any:
-    """RuntimeSettings -> llama_context_params.  None always maps to llama.cpp's "from the model" value
-    (0 for n_ctx/base/scale/orig ctx, -1 for the YaRN factors: llama-cpp-python's 32/1/1.0 defaults would
-    override a GGUF's own YaRN keys)."""
-    p = llama_cpp.llama_context_default_params()
-    n_ctx = s.n_ctx or 0
-    p.n_ctx = n_ctx
-    p.n_batch = min(s.n_batch, n_ctx) if n_ctx else s.n_batch
-    p.n_ubatch = min(s.n_ubatch, p.n_batch)
-    p.n_seq_max = s.n_seq
-    p.kv_unified = s.kv_unified
-    threads = s.n_threads or default_threads()
-    p.n_threads = threads
-    p.n_threads_batch = threads
-    if s.rope_scaling not in _SCALING:
-        raise SettingsError(f"unknown rope scaling '{s.rope_scaling}'", "use none, linear or yarn")
-    p.rope_scaling_type = _SCALING[s.rope_scaling]
-    p.rope_freq_base = s.rope_freq_base or 0.0
-    p.rope_freq_scale = s.rope_freq_scale or 0.0
-    p.yarn_orig_ctx = s.yarn_orig_ctx or 0
-    p.yarn_ext_factor = -1.0 if s.yarn_ext_factor is None else s.yarn_ext_factor
-    p.yarn_attn_factor = -1.0 if s.yarn_attn_factor is None else s.yarn_attn_factor
-    p.yarn_beta_fast = -1.0 if s.yarn_beta_fast is None else s.yarn_beta_fast
-    p.yarn_beta_slow = -1.0 if s.yarn_beta_slow is None else s.yarn_beta_slow
-    p.type_k = _kv_type(s.type_k)
-    p.type_v = _kv_type(s.type_v)
-    p.flash_attn_type = {None: llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO, True: llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,
-                         False: llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED}[s.flash_attn]
-    p.swa_full = bool(s.swa_full)
-    p.no_perf = False  # we read llama.cpp's perf counters
-    return p
 
 
 # ---- the engine ----------------------------------------------------------------------------------
 class LlamaEngine:
     """A loaded model + one context + the tokens its KV cache holds (sequence 0)."""
 
-    def __init__(self, path: str | Path, settings: RuntimeSettings | None = None) -> None:
+    def __init__(self, path: str | Path, settings: RuntimeSettings | None = None, *,
+                 info: ModelInfo | None = None, plan: ExtensionPlan | None = None) -> None:
         self.path = Path(path)
         self.settings = settings or RuntimeSettings()
+        self.info = info  # the header localctx read before loading (None: loaded without the gate)
+        self.plan = plan  # the context-extension plan these settings carry
         self._model: Any = None
         self._ctx: Any = None
         self._batch: Any = None
-        with _capture() as lines:
+        with capture() as lines:
             try:
                 self._model = _ll.LlamaModel(path_model=str(self.path), params=model_params(self.settings),
                                              verbose=False)
@@ -217,7 +66,7 @@ class LlamaEngine:
             except ValueError as exc:
                 self._model.close()
                 raise RuntimeLoadError(f"llama.cpp could not create a context for {self.path.name}: "
-                                       f"{first_error(lines) or exc}", _error_hint(first_error(lines))) from None
+                                       f"{first_error(lines) or exc}", error_hint(first_error(lines))) from None
         self.report: LoadReport = parse_load_lines(lines)
         self.n_ctx = int(llama_cpp.llama_n_ctx(self._ctx.ctx))
         self.n_batch = int(llama_cpp.llama_n_batch(self._ctx.ctx))
@@ -317,7 +166,7 @@ class LlamaEngine:
                 raise ContextOverflowError(f"llama.cpp found no KV space for {n} more tokens after "
                                            f"{len(self._tokens)} (n_ctx {self.n_ctx})", len(self._tokens) + n,
                                            self.n_ctx, "use a larger --ctx")
-            raise RuntimeLoadError(f"llama_decode failed ({rc}): {_recent_error() or 'see the log'}")
+            raise RuntimeLoadError(f"llama_decode failed ({rc}): {recent_error() or 'see the log'}")
         self._tokens.extend(tokens)
         self._logits_ready = True
 
@@ -464,7 +313,7 @@ class LlamaEngine:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".partial")
         arr = (llama_cpp.llama_token * max(1, len(self._tokens)))(*self._tokens)
-        with _capture() as lines:
+        with capture() as lines:
             ok = llama_cpp.llama_state_save_file(self._ctx.ctx, str(tmp).encode(), arr, len(self._tokens))
         if not ok:
             tmp.unlink(missing_ok=True)
@@ -497,7 +346,7 @@ class LlamaEngine:
         cap = self.n_ctx
         out = (llama_cpp.llama_token * cap)()
         n_out = ctypes.c_size_t(0)
-        with _capture() as lines:
+        with capture() as lines:
             ok = llama_cpp.llama_state_load_file(self._ctx.ctx, str(path).encode(), out, cap, ctypes.byref(n_out))
         if not ok:
             self._clear()
@@ -604,113 +453,3 @@ def _hash_file(path: Path) -> str:
         while chunk := f.read(1 << 22):
             h.update(chunk)
     return h.hexdigest()
-
-
-def _error_hint(line: str | None) -> str | None:
-    if line and "flash_attn" in line:
-        return "quantized V caches need flash attention: add -fa on (or use -ctv f16)"
-    return None
-
-
-# ---- dry run (added by the memory-planner helper, issue 3) --------------------------------------
-def supports_no_alloc() -> bool:
-    """Whether this llama-cpp-python exposes llama.cpp's no-allocation dry-run model parameter."""
-    return any(name == "no_alloc" for name, *_ in llama_cpp.llama_model_params._fields_)
-
-
-def dry_run_report(path: str | Path, settings: RuntimeSettings) -> LoadReport:
-    """Create model + context with ``no_alloc`` (llama.cpp sizes every buffer, allocates none) and
-    return what it logged; ``applied['model_bytes']`` is llama_model_size.  The dry run requires
-    mmap off (llama.cpp asserts), which changes nothing in the sizes it reports."""
-    mp = model_params(settings)
-    mp.no_alloc = True
-    mp.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE
-    with _capture() as lines:
-        model = llama_cpp.llama_model_load_from_file(str(path).encode(), mp)
-        if not model:
-            raise RuntimeLoadError(f"llama.cpp could not load {Path(path).name}: {first_error(lines) or 'unknown error'}")
-        try:
-            model_bytes = int(llama_cpp.llama_model_size(model))
-            ctx = llama_cpp.llama_init_from_model(model, context_params(settings))
-            if not ctx:
-                raise RuntimeLoadError(f"llama.cpp could not create a context for {Path(path).name}: "
-                                       f"{first_error(lines) or 'unknown error'}", _error_hint(first_error(lines)))
-            llama_cpp.llama_free(ctx)
-        finally:
-            llama_cpp.llama_model_free(model)
-    report = parse_load_lines(lines)
-    report.applied["model_bytes"] = model_bytes
-    return report
-
-
-# ---- capability probe for `localctx doctor` ------------------------------------------------------
-def backend_report() -> dict[str, Any]:
-    """What this llama.cpp build can run on, from ggml's own backend/device registry.
-
-    llama-cpp-python 0.3.36 binds no ggml_backend_* registry calls, so they are called through
-    ctypes on the libggml it ships (same process, same library llama.cpp uses).
-    """
-    import ctypes
-    import os
-
-    import llama_cpp
-
-    report: dict[str, Any] = {
-        "version": getattr(llama_cpp, "__version__", None),
-        "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
-        "rpc": bool(llama_cpp.llama_supports_rpc()),
-        "backends": [],
-        "devices": [],
-        "cpu_features": [],
-        "notes": [],
-    }
-    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
-    for part in info.split("|"):
-        if "=" in part:
-            k, _, v = part.rpartition("=")
-            name = k.split(":")[-1].strip()
-            if v.strip() == "1" and name:
-                report["cpu_features"].append(name)
-    libdir = os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
-    names = ("libggml.so", "libggml.dylib", "ggml.dll")
-    lib = None
-    for n in names:
-        p = os.path.join(libdir, n)
-        if os.path.exists(p):
-            lib = ctypes.CDLL(p)
-            break
-    if lib is None:
-        report["notes"].append("ggml library not found next to llama_cpp: backend list unavailable")
-        return report
-    vp = ctypes.c_void_p
-    lib.ggml_backend_reg_count.restype = ctypes.c_size_t
-    lib.ggml_backend_reg_get.restype = vp
-    lib.ggml_backend_reg_get.argtypes = [ctypes.c_size_t]
-    lib.ggml_backend_reg_name.restype = ctypes.c_char_p
-    lib.ggml_backend_reg_name.argtypes = [vp]
-    lib.ggml_backend_dev_count.restype = ctypes.c_size_t
-    lib.ggml_backend_dev_get.restype = vp
-    lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
-    lib.ggml_backend_dev_name.restype = ctypes.c_char_p
-    lib.ggml_backend_dev_name.argtypes = [vp]
-    lib.ggml_backend_dev_description.restype = ctypes.c_char_p
-    lib.ggml_backend_dev_description.argtypes = [vp]
-    lib.ggml_backend_dev_memory.restype = None
-    lib.ggml_backend_dev_memory.argtypes = [vp, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t)]
-    llama_cpp.llama_backend_init()
-    for i in range(lib.ggml_backend_reg_count()):
-        name = (lib.ggml_backend_reg_name(lib.ggml_backend_reg_get(i)) or b"?").decode()
-        report["backends"].append({"CUDA": "CUDA", "MTL": "Metal", "Metal": "Metal"}.get(name, name))
-    for i in range(lib.ggml_backend_dev_count()):
-        dev = lib.ggml_backend_dev_get(i)
-        free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
-        lib.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
-        report["devices"].append({
-            "name": (lib.ggml_backend_dev_name(dev) or b"?").decode(),
-            "description": (lib.ggml_backend_dev_description(dev) or b"").decode(),
-            "free": int(free.value), "total": int(total.value),
-        })
-    if not _use_extra_bufts():
-        report["notes"].append("CPU weight repacking (AMX/REPACK buffers) is off: it crashes llama.cpp 0.3.36 on "
-                               "this AMX CPU; set LOCALCTX_REPACK=1 to force it on")
-    return report

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +181,7 @@ class ChatSession:
         else:
             docs = [read_document(Path(f)) for f in files]
         if model is None:
-            from localctx.catalog import DEFAULT_MODEL
+            from localctx.models.catalog import DEFAULT_MODEL
 
             model = DEFAULT_MODEL
         t0 = time.perf_counter()
@@ -264,7 +264,7 @@ class ChatSession:
         try:
             from localctx.services.memory import plan_for_machine, verdict
             from localctx.services.runtime import plan_for
-            from localctx.sysinfo import machine_memory
+            from localctx.services.machine import machine_memory
 
             base = getattr(self.engine, "settings", RuntimeSettings())
             wanted = RuntimeSettings(n_ctx=suggest_ctx(needed), type_k=base.type_k, type_v=base.type_v,

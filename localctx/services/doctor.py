@@ -7,7 +7,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from localctx.sysinfo import MachineMemory, machine_memory
+from localctx.services.machine import MachineMemory, machine_memory
 
 #: CMAKE_ARGS that make pip build llama-cpp-python with a backend (llama-cpp-python's README)
 BACKEND_CMAKE = {
@@ -43,7 +43,7 @@ def reinstall_command(backend: str) -> str:
 
 def diagnose(mem: MachineMemory | None = None) -> DoctorReport:
     """Probe this install.  ``mem`` replaces the machine probe (what a test or the TUI already has)."""
-    from localctx.engine.llamacpp import backend_report
+    from localctx.engine.probe import backend_report
 
     br = backend_report()
     mem = mem or machine_memory()

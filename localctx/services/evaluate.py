@@ -63,7 +63,7 @@ def check_methods(methods: Sequence[str]) -> list[str]:
 
 
 def resolve(model: str | Path | None) -> ModelInfo:
-    from localctx.catalog import resolve_model
+    from localctx.models.catalog import resolve_model
     from localctx.core.model_info import check_loadable, read_model_info
 
     info = read_model_info(resolve_model(None if model is None else str(model)))

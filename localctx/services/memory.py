@@ -15,10 +15,30 @@ from typing import Any
 
 from localctx.core.memory import CTX_PAD, MemoryPlan, plan_memory
 from localctx.core.model_info import ModelInfo
+from localctx.core.units import gib as _gib
 from localctx.core.settings import RuntimeSettings
-from localctx.sysinfo import MachineMemory
+from localctx.services.machine import MachineMemory
 
 MAX_SEARCH_CTX = 1 << 22  # 4M tokens: the binary search's ceiling
+
+
+#: RAM kept free for the OS, the page cache of mapped weights and other programs: a fixed part for
+#: this process (Python, llama-cpp-python, the tokenizer, Textual: 300-450 MiB RSS measured before any
+#: model buffer) plus a share of the machine, since llama.cpp's log does not count either.
+RAM_RESERVE_FIXED = 512 << 20
+RAM_RESERVE_FRACTION = 0.05
+#: VRAM kept free beyond the plan's per-backend overhead (driver fragmentation, other processes)
+VRAM_RESERVE_FRACTION = 0.03
+
+
+def ram_reserve(machine: MachineMemory) -> int:
+    """Bytes of RAM every verdict keeps free (the safety margin stated in every memory message)."""
+    return RAM_RESERVE_FIXED + int(machine.ram_total * RAM_RESERVE_FRACTION)
+
+
+def reserve_note(machine: MachineMemory) -> str:
+    return (f"{_gib(ram_reserve(machine))} of RAM is kept free for the OS and other programs "
+            f"({RAM_RESERVE_FRACTION:.0%} of RAM + {RAM_RESERVE_FIXED >> 20} MiB for this process)")
 
 
 @dataclass(frozen=True)
@@ -27,10 +47,16 @@ class DeviceVerdict:
     need: int  # bytes the plan puts on this device (incl. assumed overhead)
     available: int | None  # free bytes now (None: unknown)
     fits: bool | None  # None: unknown free memory
+    reserve: int = 0  # bytes of ``available`` kept free as a safety margin
+
+    @property
+    def usable(self) -> int | None:
+        """Free bytes less the safety margin: what a plan may take."""
+        return None if self.available is None else max(0, self.available - self.reserve)
 
     @property
     def headroom(self) -> int | None:
-        return None if self.available is None else self.available - self.need
+        return None if self.usable is None else self.usable - self.need
 
 
 @dataclass(frozen=True)
@@ -44,6 +70,7 @@ class Verdict:
         d = asdict(self)
         for dv, src in zip(d["devices"], self.devices):
             dv["headroom"] = src.headroom
+            dv["usable"] = src.usable
         return d
 
 
@@ -94,10 +121,10 @@ def load_model_info(model_ref: str | Path | None) -> ModelInfo:
     """The header of a local model; for ``owner/repo[:QUANT|:FILE]`` the pulled copy, or else its header
     read over HTTP Range requests without a download (all shards of a split model; see localctx.hub)."""
     ref = None if model_ref is None else str(model_ref)
-    from localctx.hub_select import looks_like_hub_ref
+    from localctx.hub.select import looks_like_hub_ref
 
     if ref is not None and looks_like_hub_ref(ref) and not Path(ref).expanduser().exists():
-        from localctx.hub import model_info_remote
+        from localctx.hub.client import model_info_remote
 
         return model_info_remote(ref)
     from localctx.services.models import inspect_model
@@ -108,32 +135,40 @@ def load_model_info(model_ref: str | Path | None) -> ModelInfo:
 def verdict(plan: MemoryPlan, machine: MachineMemory | None = None) -> Verdict:
     """Does the plan fit the memory free right now, device by device?"""
     if machine is None:
-        from localctx.sysinfo import machine_memory
+        from localctx.services.machine import machine_memory
 
         machine = machine_memory()
     devs: list[DeviceVerdict] = []
     notes: list[str] = []
+    ram_res = ram_reserve(machine)
+
+    def dev(name: str, need: int, free: int | None, reserve: int) -> DeviceVerdict:
+        fits = None if free is None else need <= max(0, free - reserve)
+        return DeviceVerdict(name, need, free, fits, reserve)
+
     if machine.unified_memory:
-        need = plan.total  # GPU and CPU share the same RAM
-        devs.append(DeviceVerdict("RAM (unified)", need, machine.ram_available, need <= machine.ram_available))
+        devs.append(dev("RAM (unified)", plan.total, machine.ram_available, ram_res))  # GPU and CPU share RAM
         for g, gpu in zip(machine.gpus, plan.gpus):
-            devs.append(DeviceVerdict(gpu.device, gpu.total, g.free_bytes,
-                                      None if g.free_bytes is None else gpu.total <= g.free_bytes))
+            devs.append(dev(gpu.device, gpu.total, g.free_bytes, 0))
     else:
-        devs.append(DeviceVerdict("RAM", plan.cpu.total, machine.ram_available, plan.cpu.total <= machine.ram_available))
+        devs.append(dev("RAM", plan.cpu.total, machine.ram_available, ram_res))
         for i, gpu in enumerate(plan.gpus):
-            free = machine.gpus[i].free_bytes if i < len(machine.gpus) else None
-            devs.append(DeviceVerdict(gpu.device, gpu.total, free, None if free is None else gpu.total <= free))
+            g = machine.gpus[i] if i < len(machine.gpus) else None
+            free = g.free_bytes if g is not None else None
+            res = int((g.total_bytes or 0) * VRAM_RESERVE_FRACTION) if g is not None else 0
+            devs.append(dev(gpu.device, gpu.total, free, res))
     known = [d.fits for d in devs if d.fits is not None]
     fits = all(known) if known else None
     short = [d for d in devs if d.fits is False]
     if fits:
-        summary = "fits: " + ", ".join(f"{d.device} needs {_gib(d.need)} of {_gib(d.available)} free" for d in devs)
+        summary = "fits: " + ", ".join(f"{d.device} needs {_gib(d.need)} of {_gib(d.usable)} usable" for d in devs)
     elif short:
         summary = "does not fit: " + ", ".join(
-            f"{d.device} needs {_gib(d.need)}, {_gib(d.available)} free" for d in short)
+            f"{d.device} needs {_gib(d.need)}, {_gib(d.usable)} usable ({_gib(d.available)} free "
+            f"less {_gib(d.reserve)} kept free)" for d in short)
     else:
         summary = "unknown: free memory could not be read"
+    notes.append(reserve_note(machine))
     if plan.cpu.weights and plan.gpus:
         notes.append("weights on the CPU are memory-mapped; the OS can page them out under pressure, slowing generation")
     return Verdict(fits, devs, summary, notes)
@@ -146,7 +181,7 @@ def max_context(info: ModelInfo, settings: RuntimeSettings, machine: MachineMemo
     Binary search: every component grows with n_ctx, so fit is monotonic.  Other settings are kept.
     """
     if machine is None:
-        from localctx.sysinfo import machine_memory
+        from localctx.services.machine import machine_memory
 
         machine = machine_memory()
 
@@ -165,8 +200,6 @@ def max_context(info: ModelInfo, settings: RuntimeSettings, machine: MachineMemo
     return lo * CTX_PAD
 
 
-def _gib(n: int | None) -> str:
-    return "?" if n is None else f"{n / (1 << 30):.2f} GiB"
 
 
 # ---- llama.cpp's own numbers ----------------------------------------------------------------------
@@ -194,11 +227,11 @@ _RS = re.compile(r"llama_memory_recurrent: size =\s*([\d.]+) MiB")
 def verify(info: ModelInfo, settings: RuntimeSettings, plan: MemoryPlan) -> Verification:
     """Ask llama.cpp itself (through the runtime adapter): dry run when supported, else a real load
     at this context only when our plan says it fits (a load that does not fit could swap or crash)."""
-    from localctx.engine import llamacpp  # the one module that imports llama_cpp
+    from localctx.engine import llamacpp, probe  # the adapter: the only room that imports llama_cpp
 
     s = settings.with_(n_gpu_layers=0) if not plan.gpus else settings
-    if llamacpp.supports_no_alloc():
-        report = llamacpp.dry_run_report(info.path, s)
+    if probe.supports_no_alloc():
+        report = probe.dry_run_report(info.path, s)
         mode, note, weights = "dry-run", "llama.cpp no_alloc dry run: sized, nothing allocated", \
             report.applied.get("model_bytes")
     else:

@@ -1,67 +1,81 @@
-"""Load a model for chat/summarize/eval: resolve it, read its header, settle the settings, plan the
-context extension, and hand back a LlamaEngine.
+"""The one load gate: every path that loads a model goes through here.
 
-Precedence of settings: flags > per-model config (``localctx.config``) > defaults, and n_ctx falls
-back to the model's trained context (never llama-cpp-python's 512).  The GGUF header is read first so
-a corrupt or truncated file is reported by localctx's reader and never reaches llama.cpp.
+    resolve settings (flags > saved per-model settings > defaults)
+      -> context-extension plan -> memory plan -> verdict (with the safety margin) -> load
+
+``make_plan`` does everything but the load (``plan``, ``estimate``, the TUI's Plan screen call it);
+``load_planned`` refuses a plan that does not fit *before* llama.cpp allocates anything, unless
+``force``; ``load_engine`` is the two together.  ``ask``, ``chat``, ``summarize``, ``eval`` and both
+TUI screens load only through ``load_engine``/``load_planned``, so the promise "know before you load"
+holds for every command, and a refusal always reads the same: the numbers, the largest context that
+fits with these settings, a KV cache type that would make the asked context fit, and ``--force``.
+
+The GGUF header is read first, so a corrupt or truncated file is reported by localctx's reader and
+never reaches llama.cpp.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from localctx.core.flags import ROPE_FIELDS, RuntimeFlags, describe_settings
+from localctx.core.memory import MemoryPlan
 from localctx.core.model_info import ModelInfo, check_loadable, read_model_info
+from localctx.core.rope import ExtensionPlan, apply_plan, plan_extension
 from localctx.core.settings import RuntimeSettings
+from localctx.core.units import gib
+from localctx.errors import InsufficientMemoryError, SettingsError
+from localctx.services.machine import MachineMemory, machine_memory
+from localctx.services.memory import Verdict, max_context, plan_for_machine, verdict
 
 if TYPE_CHECKING:
-    from localctx.core.rope import ExtensionPlan
     from localctx.engine.llamacpp import LlamaEngine
 
 FALLBACK_CTX = 4096  # only for GGUFs that do not state a trained context
+#: the runtime flags a user gave, or (for scripts and tests) RuntimeSettings field overrides
+Flags = RuntimeFlags | Mapping[str, Any] | None
+
+#: KV cache types tried, in order, when a context does not fit: the least lossy first
+_KV_WAYS_OUT: tuple[tuple[str, str], ...] = (("q8_0", "q8_0"), ("q4_0", "q4_0"))
 
 
-def _overrides(flags: Any) -> dict[str, Any]:
-    if flags is None:
-        return {}
-    if hasattr(flags, "overrides"):
-        return dict(flags.overrides())
-    if isinstance(flags, Mapping):
-        return {k: v for k, v in flags.items() if v is not None}
-    raise TypeError(f"flags must be RuntimeFlags or a mapping, not {type(flags).__name__}")
-
-
-def _model_config(info: ModelInfo) -> dict[str, Any]:
-    if importlib.util.find_spec("localctx.config") is None:
-        return {}
-    from localctx.config import model_settings
+# ---- settings ------------------------------------------------------------------------------------
+def saved_settings(info: ModelInfo) -> dict[str, Any]:
+    """The settings saved for this model (``plan --save``), as RuntimeSettings fields."""
+    from localctx.models.settings_file import model_settings
 
     return model_settings(info.path)
 
 
-def resolve_settings(info: ModelInfo, flags: Any = None) -> RuntimeSettings:
-    """Defaults < per-model config < flags (RuntimeFlags or a mapping of RuntimeSettings fields)."""
-    values: dict[str, Any] = {}
-    values.update(_model_config(info))
-    values.update(_overrides(flags))
+def _given(flags: Flags) -> dict[str, Any]:
+    if flags is None:
+        return {}
+    if isinstance(flags, RuntimeFlags):
+        return flags.overrides()
+    return {k: v for k, v in flags.items() if v is not None}
+
+
+def resolve_settings(info: ModelInfo, flags: Flags = None) -> RuntimeSettings:
+    """Defaults < saved per-model settings < flags; n_ctx falls back to the trained context."""
+    values: dict[str, Any] = dict(saved_settings(info))
+    values.update(_given(flags))
     s = RuntimeSettings().with_(**values)
     if s.n_ctx is None:
         s = s.with_(n_ctx=info.ctx_train or FALLBACK_CTX)
     return s
 
 
-_ROPE_FIELDS = ("rope_scaling", "rope_freq_base", "rope_freq_scale", "yarn_orig_ctx", "yarn_ext_factor",
-                "yarn_attn_factor", "yarn_beta_fast", "yarn_beta_slow")
+def saved_in_effect(info: ModelInfo, flags: Flags = None) -> dict[str, Any]:
+    """The saved settings that the flags did not override: what a command must say it applied."""
+    given = _given(flags)
+    return {k: v for k, v in saved_settings(info).items() if k not in given}
 
 
 def _preset_for(info: ModelInfo) -> Any:
-    if importlib.util.find_spec("localctx.presets") is None:
-        return None
-    from localctx.errors import SettingsError
-    from localctx.presets import match_preset
+    from localctx.models.presets import match_preset
 
     try:
         hit = match_preset(info.path.name, info.arch)
@@ -70,20 +84,16 @@ def _preset_for(info: ModelInfo) -> Any:
     return hit[0] if hit else None
 
 
-def plan_for(info: ModelInfo, settings: RuntimeSettings) -> tuple[RuntimeSettings, ExtensionPlan | None]:
+def plan_for(info: ModelInfo, settings: RuntimeSettings) -> tuple[RuntimeSettings, ExtensionPlan]:
     """Apply the context-extension plan (core.rope) to the settings; returns (settings, plan).
 
     With ``--extend auto`` and no RoPE values given, a matching preset's vendor recipe is used past the
     preset's native context (e.g. Qwen3: YaRN from 32768, not from the GGUF's 40960)."""
-    from dataclasses import replace
-
-    from localctx.core.rope import apply_plan, plan_extension
-
     preset = _preset_for(info)
     from_preset: list[str] = []
     n_ctx = settings.n_ctx or info.ctx_train
     if (preset is not None and settings.extend == "auto" and n_ctx > preset.native_ctx
-            and not any(getattr(settings, k) is not None for k in _ROPE_FIELDS)
+            and not any(getattr(settings, k) is not None for k in ROPE_FIELDS)
             and preset.extension["method"] not in ("model", "none")):
         from_preset = list(preset.settings)
         settings = settings.with_(extend=preset.extension["method"], **preset.settings)
@@ -97,70 +107,123 @@ def plan_for(info: ModelInfo, settings: RuntimeSettings) -> tuple[RuntimeSetting
     return apply_plan(settings, plan), plan
 
 
-def load_engine(model: str | Path | None, settings: RuntimeSettings | None = None, *, flags: Any = None,
-                logits_all: bool = False) -> LlamaEngine:
-    """Resolve ``model``, validate its header, plan the extension, and load it with llama.cpp.
-
-    ``settings``: a complete RuntimeSettings (flags/config are then ignored); otherwise they are
-    resolved from ``flags`` and the per-model config.  ``logits_all`` is accepted for callers that
-    score every position: the engine requests per-position logits per batch, so nothing extra is
-    allocated for it.
-    Raises ModelNotFoundError, GGUFError, SettingsError (exit 2) or RuntimeLoadError (exit 1)."""
-    from localctx.catalog import resolve_model
-    from localctx.engine.llamacpp import LlamaEngine
-
-    path = resolve_model(None if model is None else str(model))
-    info = read_model_info(path)
-    check_loadable(info)  # unknown arch / missing keys: refused before llama.cpp opens the file
-    if settings is None:
-        settings = resolve_settings(info, flags)
-    elif settings.n_ctx is None:
-        settings = settings.with_(n_ctx=info.ctx_train or FALLBACK_CTX)
-    settings, plan = plan_for(info, settings)
-    engine = LlamaEngine(path, settings)
-    engine.info = info  # type: ignore[attr-defined]
-    engine.plan = plan  # type: ignore[attr-defined]
-    return engine
-
-
-# ---- `localctx plan`: extension + memory, before anything is loaded ------------------------------------
+# ---- the plan: everything but the load ------------------------------------------------------------
 @dataclass
 class RunPlan:
-    """What loading ``model`` with these flags would do: settings, extension plan, memory verdict."""
+    """What loading a model with these flags would do: settings, extension plan, memory verdict."""
 
     info: ModelInfo
     settings: RuntimeSettings
-    extension: ExtensionPlan | None
-    memory: Any = None  # localctx.core.memory.MemoryPlan when the memory planner is installed
-    verdict: Any = None  # localctx.services.memory.Verdict
-    memory_note: str | None = None  # why there is no memory verdict
+    extension: ExtensionPlan
+    memory: MemoryPlan
+    verdict: Verdict
+    machine: MachineMemory
+    saved: dict[str, Any] = field(default_factory=dict)  # saved per-model settings in effect
+
+    @property
+    def saved_line(self) -> str | None:
+        """"using saved settings for this model: -ctk q8_0" when any apply, else None."""
+        return f"using saved settings for this model: {describe_settings(self.saved)}" if self.saved else None
 
     def to_json(self) -> dict[str, Any]:
         s = self.settings.to_json()
         s.pop("extra", None)
         return {
             "model": str(self.info.path), "arch": self.info.arch, "n_ctx_train": self.info.ctx_train,
-            "settings": s, "extension": self.extension.to_json() if self.extension else None,
-            "memory": self.memory.to_json() if self.memory is not None else None,
-            "verdict": self.verdict.to_json() if self.verdict is not None else None,
-            "memory_note": self.memory_note,
+            "settings": s, "saved_settings": self.saved, "extension": self.extension.to_json(),
+            "memory": self.memory.to_json(), "verdict": self.verdict.to_json(),
         }
 
 
-def make_plan(model: str | Path | None, flags: Any = None, *, machine: Any = None) -> RunPlan:
-    """Resolve the model, read its header, settle settings and the extension plan, and ask the memory
-    planner (when installed) whether it fits this machine.  Loads nothing into llama.cpp."""
-    from localctx.catalog import resolve_model
+def plan_settings(info: ModelInfo, settings: RuntimeSettings, machine: MachineMemory | None = None,
+                  saved: dict[str, Any] | None = None) -> RunPlan:
+    """The extension plan, memory plan and verdict for settings already resolved: the one answer to
+    "what would context N take", shared by ``plan``, the chat overflow dialog and the TUI."""
+    machine = machine or machine_memory()
+    if settings.n_ctx is None:
+        settings = settings.with_(n_ctx=info.ctx_train or FALLBACK_CTX)
+    settings, ext = plan_for(info, settings)
+    mem = plan_for_machine(info, settings, machine)
+    return RunPlan(info, settings, ext, mem, verdict(mem, machine), machine, dict(saved or {}))
+
+
+def make_plan(model: str | Path | None, flags: Flags = None, *,
+              settings: RuntimeSettings | None = None, machine: MachineMemory | None = None) -> RunPlan:
+    """Resolve the model, read its header, settle settings and the extension plan, and judge the
+    memory against this machine.  Loads nothing into llama.cpp.
+
+    ``settings``: complete RuntimeSettings (flags and saved settings are then not consulted)."""
+    from localctx.models.catalog import resolve_model
 
     info = read_model_info(resolve_model(None if model is None else str(model)))
-    settings, plan = plan_for(info, resolve_settings(info, flags))
-    if importlib.util.find_spec("localctx.services.memory") is None:
-        return RunPlan(info, settings, plan, memory_note="memory verdict unavailable: the memory planner is not installed")
-    from localctx.services.memory import plan_for_machine, verdict
+    if settings is None:
+        return plan_settings(info, resolve_settings(info, flags), machine, saved_in_effect(info, flags))
+    return plan_settings(info, settings, machine)
 
-    if machine is None:
-        from localctx.sysinfo import machine_memory
 
-        machine = machine_memory()
-    mem = plan_for_machine(info, settings, machine)
-    return RunPlan(info, settings, plan, mem, verdict(mem, machine))
+def context_for(info: ModelInfo, settings: RuntimeSettings, n_ctx: int,
+                machine: MachineMemory | None = None) -> RunPlan:
+    """The same settings at another context (a suggested ``--ctx``): plan and verdict for it."""
+    return plan_settings(info, settings.with_(n_ctx=n_ctx), machine)
+
+
+# ---- the gate -------------------------------------------------------------------------------------
+def ways_out(rp: RunPlan) -> tuple[int, str | None]:
+    """(largest context that fits with these settings, KV flags that make the asked context fit)."""
+    largest = max_context(rp.info, rp.settings, rp.machine)
+    kv_fix = None
+    for k, v in _KV_WAYS_OUT:
+        if (rp.settings.type_k, rp.settings.type_v) == (k, v):
+            continue
+        trial = rp.settings.with_(type_k=k, type_v=v, flash_attn=True)
+        if verdict(plan_for_machine(rp.info, trial, rp.machine), rp.machine).fits:
+            kv_fix = f"-ctk {k} -ctv {v} -fa on"
+            break
+    return largest, kv_fix
+
+
+def check_fits(rp: RunPlan) -> None:
+    """Refuse a plan that does not fit, in one line with the numbers and every way out."""
+    if rp.verdict.fits is not False:
+        return
+    n_ctx = rp.settings.n_ctx or 0
+    largest, kv_fix = ways_out(rp)
+    short = next(d for d in rp.verdict.devices if d.fits is False)
+    parts = [f"{rp.info.path.name} at {n_ctx:,} tokens does not fit this machine: {rp.verdict.summary}"]
+    hints = []
+    if largest:
+        hints.append(f"the largest context that fits with these settings is {largest:,} (--ctx {largest})")
+    else:
+        hints.append("not even 256 tokens fit with these settings")
+    if kv_fix:
+        hints.append(f"{kv_fix} would make {n_ctx:,} fit")
+    hints.append("--force loads anyway")
+    raise InsufficientMemoryError(parts[0], short.need, short.usable or 0, "; ".join(hints))
+
+
+def load_planned(rp: RunPlan, *, force: bool = False) -> LlamaEngine:
+    """Load a plan made by ``make_plan``/``plan_settings``: refused first if it does not fit."""
+    if not force:
+        check_fits(rp)
+    check_loadable(rp.info)  # unknown arch / missing keys: refused before llama.cpp opens the file
+    from localctx.engine.llamacpp import LlamaEngine
+
+    return LlamaEngine(rp.info.path, rp.settings, info=rp.info, plan=rp.extension)
+
+
+def load_engine(model: str | Path | None, settings: RuntimeSettings | None = None, *,
+                flags: Flags = None, force: bool = False,
+                machine: MachineMemory | None = None) -> LlamaEngine:
+    """Resolve ``model``, validate its header, plan extension and memory, refuse what does not fit
+    (unless ``force``), and load it with llama.cpp.
+
+    ``settings``: complete RuntimeSettings (flags and saved settings are then ignored); otherwise they
+    are resolved from ``flags`` and the saved per-model settings.
+    Raises ModelNotFoundError, GGUFError, SettingsError (exit 2), InsufficientMemoryError or
+    RuntimeLoadError (exit 1)."""
+    return load_planned(make_plan(model, flags, settings=settings, machine=machine), force=force)
+
+
+def memory_line(rp: RunPlan) -> str:
+    """One line for a front end to show before loading: context, memory need, verdict."""
+    return f"ctx {rp.settings.n_ctx:,}: needs {gib(rp.memory.total)}; {rp.verdict.summary}"

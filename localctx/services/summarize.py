@@ -362,20 +362,8 @@ def _estimate_merges(n_items: int, item: int, merge_in: int, final_in: int, fan_
     return steps + 1
 
 
-def open_engine(model: str | None, flags: Any = None) -> Engine:
-    """Load ``model`` for summarizing: the auto extension plan comes with load_engine; when the memory
-    planner is installed its verdict is asked first, so a context that cannot fit fails before loading."""
+def open_engine(model: str | None, flags: Any = None, *, force: bool = False) -> Engine:
+    """Load ``model`` for summarizing through the one load gate (extension plan, memory verdict)."""
     from localctx.services import runtime
 
-    try:
-        rp = runtime.make_plan(model, flags)
-    except ImportError:  # the memory planner is optional
-        rp = None
-    if rp is not None and rp.verdict is not None and rp.verdict.fits is False:
-        from localctx.errors import InsufficientMemoryError
-
-        mem = rp.memory
-        raise InsufficientMemoryError(f"context {rp.settings.n_ctx:,} does not fit this machine: {rp.verdict.summary}",
-                                      int(getattr(mem, "total", 0) or 0), 0,
-                                      "use a smaller --ctx (summaries work in chunks), or -ctk q8_0 -ctv q8_0")
-    return runtime.load_engine(model, flags=flags)
+    return runtime.load_engine(model, flags=flags, force=force)

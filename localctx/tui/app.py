@@ -18,10 +18,10 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from localctx.catalog import DEFAULT_MODEL
-from localctx.cli._runtime_opts import RuntimeFlags
+from localctx.models.catalog import DEFAULT_MODEL
+from localctx.core.flags import RuntimeFlags
 from localctx.errors import LocalctxError
-from localctx.sysinfo import MachineMemory
+from localctx.services.machine import MachineMemory
 from localctx.tui.engine_host import EngineHost
 from localctx.tui.screens import ChatScreen, ModelsScreen, PlanScreen, SummarizeScreen
 
@@ -72,7 +72,7 @@ class LocalctxApp(App[None]):
     def machine(self) -> MachineMemory:
         """This machine's memory, probed once (or the one injected by tests)."""
         if self._machine is None:
-            from localctx.sysinfo import machine_memory
+            from localctx.services.machine import machine_memory
 
             self._machine = machine_memory()
         return self._machine

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from localctx.cli._runtime_opts import RuntimeFlags
+from localctx.core.flags import RuntimeFlags
 from localctx.core.settings import RuntimeSettings
 
 

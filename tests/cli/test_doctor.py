@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from localctx.cli.app import app
 from localctx.services.doctor import diagnose
-from localctx.sysinfo import GpuInfo, MachineMemory
+from localctx.services.machine import GpuInfo, MachineMemory
 
 runner = CliRunner()
 

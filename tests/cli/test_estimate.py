@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from localctx.cli.app import app
-from localctx.cli.estimate import parse_ctx
+from localctx.core.units import parse_tokens as parse_ctx
 from localctx.errors import SettingsError
 
 runner = CliRunner()
@@ -73,7 +73,7 @@ def test_gpu_layers_without_a_gpu_is_stated(smollm2_path: Path) -> None:
 
 @pytest.mark.parametrize("args, message", [
     (["--ctx", "abc"], "cannot read context size"),
-    (["--ctx", "0"], "positive"),
+    (["--ctx", "0"], "greater than 0"),
     (["--kv-type", "q3_k"], "unknown K cache type"),
     (["--kv-type", "q8_0", "--no-flash-attn"], "requires flash attention"),
 ])

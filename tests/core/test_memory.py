@@ -14,7 +14,7 @@ from localctx.core.memory import MIB, plan_memory
 from localctx.core.model_info import read_model_info
 from localctx.core.settings import RuntimeSettings
 from localctx.errors import SettingsError
-from localctx.sysinfo import MachineMemory
+from localctx.services.machine import MachineMemory
 from tests.gguf_factory import llama_like, sparse_big_llama, write_gguf
 from tests.memory_helpers import tiny_model
 
@@ -182,10 +182,11 @@ def test_plan_of_a_16_gb_file_is_fast(tmp_path: Path) -> None:
 
 
 def test_max_context_is_the_last_that_fits(smollm2_path: Path) -> None:
-    from localctx.services.memory import max_context, plan_for_machine, verdict
+    from localctx.services.memory import max_context, plan_for_machine, ram_reserve, verdict
 
     mi = read_model_info(smollm2_path)
     machine = MachineMemory(ram_total=4 << 30, ram_available=1 << 30)
+    machine = MachineMemory(ram_total=4 << 30, ram_available=(1 << 30) + ram_reserve(machine))  # 1 GiB usable
     s = RuntimeSettings(flash_attn=True)
     n = max_context(mi, s, machine)
     assert n % 256 == 0 and 8192 < n < 65536

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from localctx.errors import SettingsError
-from localctx.presets import get_preset, load_presets, match_preset
+from localctx.models.presets import get_preset, load_presets, match_preset
 
 GOOD = '''family = "Test"
 [[models]]
@@ -96,7 +96,7 @@ def _fake_hf_cache(repo: str, filename: str, target: Path) -> Path:
 
 
 def test_preset_name_resolves_once_cached(smollm2_path: Path) -> None:
-    from localctx.catalog import resolve_model
+    from localctx.models.catalog import resolve_model
     from localctx.errors import ModelNotFoundError
 
     with pytest.raises(ModelNotFoundError):

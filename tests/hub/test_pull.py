@@ -1,4 +1,4 @@
-"""`localctx.hub.pull` against a real HTTP Hub on 127.0.0.1, with the real huggingface_hub client."""
+"""`localctx.hub.client.pull` against a real HTTP Hub on 127.0.0.1, with the real huggingface_hub client."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from localctx import hub
-from localctx.catalog import resolve_model
+from localctx.hub import client as hub
+from localctx.models.catalog import resolve_model
 from localctx.core.gguf_reader import read_gguf_header
 from localctx.core.model_info import read_model_info
 from localctx.errors import HubError, ModelNotFoundError
-from localctx.hub_select import QuantNotFoundError
+from localctx.hub.select import QuantNotFoundError
 from tests.hub.conftest import REPO, SMOL_REPO, SPLIT_REPO
 from tests.hub.loopback_hub import LoopbackHub, closed_port
 

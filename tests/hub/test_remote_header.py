@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from localctx import hub
+from localctx.hub import client as hub
 from localctx.core.gguf_reader import read_gguf_header
 from localctx.core.model_info import read_model_info
 from localctx.errors import HubError

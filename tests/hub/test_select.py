@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from localctx.errors import LocalctxError
-from localctx.hub_select import (
+from localctx.hub.select import (
     HubFile, QuantNotFoundError, RepoListing, choose, group_ggufs, is_safe_repo_path, looks_like_hub_ref,
     parse_ref, quant_of,
 )

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from localctx.cli._runtime_opts import RuntimeFlags, settings_from_flags
+from localctx.core.flags import RuntimeFlags, settings_from_flags
 from localctx.core.model_info import read_model_info
-from localctx.errors import GGUFError, RuntimeLoadError, SettingsError
+from localctx.errors import GGUFError, SettingsError
 from localctx.services.runtime import load_engine, resolve_settings
 
 
@@ -54,15 +54,15 @@ def test_load_engine_applies_flags(smollm2_path: Path) -> None:
 
 
 @pytest.mark.model
-def test_load_engine_surfaces_llama_cpp_error(smollm2_path: Path) -> None:
+def test_settings_llama_cpp_would_reject_are_refused_before_it_sees_them(smollm2_path: Path) -> None:
     flags = RuntimeFlags(ctx=256, cache_type_v="q4_0", flash_attn="off")
-    with pytest.raises(RuntimeLoadError, match="quantized V cache requires flash_attn") as exc:
-        load_engine(smollm2_path, flags=flags)
-    assert exc.value.exit_code == 1
+    with pytest.raises(SettingsError, match="quantized V cache") as exc:
+        load_engine(smollm2_path, flags=flags, force=True)  # even --force does not pass settings llama.cpp rejects
+    assert exc.value.exit_code == 2 and exc.value.hint == "add -fa on, or use -ctv f16"
 
 
 def test_settings_precedence_flags_over_model_config_over_defaults(smollm2_path: Path) -> None:
-    from localctx.config import save_model_settings, settings_file
+    from localctx.models.settings_file import save_model_settings, settings_file
 
     info = read_model_info(smollm2_path)
     settings_file().parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,7 @@ def test_settings_precedence_flags_over_model_config_over_defaults(smollm2_path:
     s = resolve_settings(info, RuntimeFlags(ctx=4096, batch_size=64))
     assert (s.n_threads, s.n_batch, s.n_ctx, s.extend) == (3, 64, 4096, "ntk")  # flags over both
     other = read_model_info(smollm2_path).path.with_name("other.gguf")
-    from localctx.config import model_settings
+    from localctx.models.settings_file import model_settings
 
     assert model_settings(other) == {"n_threads": 3, "n_batch": 256}
 
@@ -84,7 +84,7 @@ def test_settings_precedence_flags_over_model_config_over_defaults(smollm2_path:
     ('[defaults\n', "cannot read settings"),
 ])
 def test_bad_config_file_names_file_and_key(smollm2_path: Path, text: str, match: str) -> None:
-    from localctx.config import settings_file
+    from localctx.models.settings_file import settings_file
 
     settings_file().parent.mkdir(parents=True, exist_ok=True)
     settings_file().write_text(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from localctx.sysinfo import MachineMemory
+from localctx.services.machine import MachineMemory
 
 #: 16 GiB of RAM with 12 GiB free and no GPU: every test and snapshot plans against this
 FIXED_MACHINE = MachineMemory(ram_total=16 << 30, ram_available=12 << 30)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from localctx.cli._runtime_opts import RuntimeFlags
+from localctx.core.flags import RuntimeFlags
 from localctx.core.settings import RuntimeSettings
 from localctx.services.chat import read_document
 from localctx.store import Store

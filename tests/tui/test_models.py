@@ -14,7 +14,7 @@ from localctx.tui.app import make_app
 from localctx.tui.dialogs import PullDialog
 from tests.gguf_factory import llama_like
 from tests.hub.loopback_hub import LoopbackHub, serving_hub
-from tests.tui._helpers import error_notifications, plain, text_of, wait_until
+from tests.tui._helpers import error_notifications, text_of, wait_until
 from tests.tui.conftest import FIXED_MACHINE
 
 pytestmark = pytest.mark.anyio

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from localctx.cli._output import human_bytes
-from localctx.cli._runtime_opts import RuntimeFlags
+from localctx.core.flags import RuntimeFlags
 from localctx.core.memory import plan_memory
 from localctx.core.model_info import read_model_info
 from localctx.core.rope import plan_extension

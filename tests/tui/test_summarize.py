@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Markdown
 
-from localctx.cli._runtime_opts import RuntimeFlags
+from localctx.core.flags import RuntimeFlags
 from localctx.tui.app import make_app
 from localctx.tui.dialogs import TextPrompt
 from tests.tui._helpers import error_notifications, text_of, wait_until

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from localctx.cli._runtime_opts import RuntimeFlags
+from localctx.core.flags import RuntimeFlags
 from localctx.core.settings import RuntimeSettings
 from localctx.errors import LocalctxError
 from localctx.tui.engine_host import EngineHost

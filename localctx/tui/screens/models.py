@@ -166,7 +166,7 @@ class ModelsScreen(Screen[None]):
     def _start_pull(self, ref: str | None) -> None:
         if not ref:
             return
-        from localctx import hub
+        from localctx.hub import client as hub
 
         try:
             parsed = hub.parse_ref(ref)
@@ -181,7 +181,7 @@ class ModelsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="models-pull")
     def _pull(self, ref: object) -> None:
-        from localctx import hub
+        from localctx.hub import client as hub
 
         worker = get_current_worker()
 

@@ -22,13 +22,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Select, Static
 
-from localctx.cli._runtime_opts import RuntimeFlags
+from localctx.core.flags import RuntimeFlags
 from localctx.core.memory import MemoryPlan
 from localctx.core.model_info import ModelInfo
 from localctx.core.settings import EXTEND_METHODS, KV_TYPES, RuntimeSettings
 from localctx.errors import LocalctxError
 from localctx.tui.widgets import MemoryGauge
-from localctx.tui.widgets.format import human_bytes, parse_tokens
+from localctx.tui.widgets.format import human_bytes, try_parse_tokens
 
 FLASH = (("auto", "auto"), ("on", "on"), ("off", "off"))
 
@@ -179,7 +179,7 @@ class PlanScreen(Screen[None]):
         ctx_text = self.query_one("#ctx", Input).value
         ctx = None
         if ctx_text.strip():
-            ctx = parse_tokens(ctx_text)
+            ctx = try_parse_tokens(ctx_text)
             if ctx is None:
                 raise LocalctxError(f"context '{ctx_text}' is not a number of tokens", "type e.g. 8192 or 32k")
         ngl_text = self.query_one("#ngl", Input).value.strip().lower()

@@ -26,7 +26,7 @@ from typing import Any
 
 from localctx import paths
 from localctx.errors import GGUFError, HubError, LocalctxError, ModelNotFoundError
-from localctx.hub_select import (
+from localctx.hub.select import (
     DEFAULT_REVISION, GGUFChoice, HubFile, HubRef, QuantNotFoundError, RepoListing, choose, group_ggufs,
     is_safe_repo_path, parse_ref,
 )

@@ -20,7 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from localctx import catalog, paths
+from localctx import paths
+from localctx.models import catalog
 from localctx.core.settings import EXTEND_METHODS
 from localctx.errors import LocalctxError, SettingsError
 
@@ -70,7 +71,7 @@ class Preset:
 
 def preset_dirs() -> list[Path]:
     env = os.environ.get("LOCALCTX_PRESETS_DIR")
-    dirs = [Path(env)] if env else [Path(__file__).resolve().parent.parent / "presets"]
+    dirs = [Path(env)] if env else [Path(__file__).resolve().parent / "presets"]
     dirs.append(paths.config_dir() / "presets")
     return [d for d in dirs if d.is_dir()]
 
@@ -187,7 +188,7 @@ def _name_in_file(p: Preset, filename: str) -> bool:
 # ---- catalog source: preset names for models in the Hugging Face cache -----------------------------
 def _cached_path(p: Preset) -> Path | None:
     try:
-        from localctx import hub
+        from localctx.hub import client as hub
     except ImportError:  # the hub module is optional
         return None
     try:

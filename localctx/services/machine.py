@@ -54,7 +54,31 @@ def _nvidia_gpus() -> list[GpuInfo]:
     return gpus
 
 
+def _memory_override() -> MachineMemory | None:
+    """``LOCALCTX_MEMORY=TOTAL,AVAILABLE`` (e.g. ``16G,12G``): plan for that RAM instead of this
+    machine's (another machine's budget, or a fixed machine for tests); no GPUs."""
+    import os
+
+    text = os.environ.get("LOCALCTX_MEMORY")
+    if not text:
+        return None
+    from localctx.errors import SettingsError
+
+    from localctx.core.units import parse_bytes
+
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise SettingsError(f"cannot read LOCALCTX_MEMORY='{text}'", "use TOTAL,AVAILABLE such as 16G,12G")
+    total, avail = (parse_bytes(v, what="LOCALCTX_MEMORY") for v in parts)
+    if total <= 0 or avail <= 0 or avail > total:
+        raise SettingsError(f"LOCALCTX_MEMORY='{text}' is not TOTAL,AVAILABLE with 0 < AVAILABLE <= TOTAL")
+    return MachineMemory(total, avail, [], False, [f"memory from LOCALCTX_MEMORY={text}, not read from this machine"])
+
+
 def machine_memory() -> MachineMemory:
+    override = _memory_override()
+    if override is not None:
+        return override
     import psutil
 
     vm = psutil.virtual_memory()

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localctx.catalog import EXTRA_SOURCES, CatalogEntry
+from localctx.models.catalog import EXTRA_SOURCES, CatalogEntry
 from localctx.errors import LocalctxError, ModelNotFoundError
-from localctx.hub import cached_listing, hub_config, resolve_cached
-from localctx.hub_select import HubRef, looks_like_hub_ref, parse_ref
+from localctx.hub.client import cached_listing, hub_config, resolve_cached
+from localctx.hub.select import HubRef, looks_like_hub_ref, parse_ref
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,7 @@ def _extra_entries() -> list[CatalogEntry]:
 
 def _load_plugins() -> None:
     """Import the optional catalog sources once (they register themselves in EXTRA_SOURCES)."""
-    for mod in ("localctx.hub_catalog", "localctx.presets"):
+    for mod in ("localctx.hub.refs", "localctx.models.presets"):
         if importlib.util.find_spec(mod) is not None and mod not in sys.modules:
             __import__(mod)
 
@@ -208,7 +208,7 @@ def resolve_model(ref: str | None) -> Path:
     prefixed = [e for e in entries if e.name.lower().startswith(low)]
     if len(prefixed) == 1:
         return prefixed[0].path()
-    hub = sys.modules.get("localctx.hub_catalog")  # owner/repo[:QUANT|:FILE]: the HF cache, or the pull to run
+    hub = sys.modules.get("localctx.hub.refs")  # owner/repo[:QUANT|:FILE]: the HF cache, or the pull to run
     if hub is not None and (":" in ref or ref.count("/") == 1):
         found = hub.resolve_ref(ref)
         if found is not None:

@@ -1,0 +1,62 @@
+"""`localctx cache ls|clear`: the saved KV states that make reopening a long document instant."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import typer
+
+from localctx.cli._options import JsonOpt
+
+
+def register(app: typer.Typer) -> None:
+    cache_app = typer.Typer(help="Saved KV states of documents (what makes reopening a long document instant).",
+                            no_args_is_help=True)
+    app.add_typer(cache_app, name="cache")
+
+    @cache_app.command("ls")
+    def cache_ls(json_: JsonOpt = False) -> None:
+        """List saved KV states, most recently used first."""
+        from localctx.services.state_cache import StateCache
+
+        cache = StateCache()
+        entries = cache.entries()
+        if json_:
+            from localctx.cli._output import emit_json
+
+            emit_json({"dir": str(cache.root), "max_bytes": cache.max_bytes, "total_bytes": cache.total_bytes(),
+                       "entries": [e.to_json() for e in entries]})
+            return
+        _cache_table(cache, entries)
+
+    @cache_app.command("clear")
+    def cache_clear(json_: JsonOpt = False) -> None:
+        """Delete every saved KV state (they are rebuilt on the next chat)."""
+        from localctx.cli._output import emit_json, human_bytes, info
+        from localctx.services.state_cache import StateCache
+
+        n, freed = StateCache().clear()
+        if json_:
+            emit_json({"removed": n, "freed_bytes": freed})
+        else:
+            info(f"removed {n} saved state{'s' if n != 1 else ''}, freed {human_bytes(freed)}")
+
+
+def _cache_table(cache: Any, entries: list) -> None:
+    from rich.table import Table
+
+    from localctx.cli._output import human_bytes, info, stdout
+
+    if not entries:
+        info(f"no saved KV states in {cache.root}")
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("key", "model", "documents", "tokens", "n_ctx", "size", "last used"):
+        table.add_column(col, no_wrap=True)
+    for e in entries:
+        table.add_row(e.key[:12], e.model, ", ".join(e.documents), f"{e.n_tokens:,}", f"{e.n_ctx:,}",
+                      human_bytes(e.size), time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)))
+    stdout.print(table)
+    info(f"{human_bytes(cache.total_bytes())} of {human_bytes(cache.max_bytes)} "
+         "(LOCALCTX_STATE_CACHE_MAX_BYTES) in " + str(cache.root))

@@ -1,0 +1,156 @@
+"""RuntimeFlags: the runtime flags a user gave, in llama.cpp's names, before any model is known.
+
+Both front ends build one (the CLI from its options, the TUI from its Plan form) and hand it to the
+services, which layer it over the per-model saved settings and the defaults
+(``localctx.services.runtime.resolve_settings``).  Validation happens here, once, so a bad value is
+refused with the same one-line message whichever front end or command it came through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from localctx.core.settings import EXTEND_METHODS, KV_TYPES, RuntimeSettings
+from localctx.errors import SettingsError
+
+
+@dataclass(frozen=True)
+class RuntimeFlags:
+    """Raw values of the runtime flags; None means the flag was not given."""
+
+    ctx: int | None = None
+    extend: str | None = None
+    rope_scaling: str | None = None
+    rope_freq_base: float | None = None
+    rope_freq_scale: float | None = None
+    rope_scale: float | None = None
+    yarn_orig_ctx: int | None = None
+    yarn_ext_factor: float | None = None
+    yarn_attn_factor: float | None = None
+    yarn_beta_fast: float | None = None
+    yarn_beta_slow: float | None = None
+    cache_type_k: str | None = None
+    cache_type_v: str | None = None
+    flash_attn: str | None = None
+    gpu_layers: int | None = None
+    threads: int | None = None
+    batch_size: int | None = None
+    ubatch_size: int | None = None
+    swa_full: bool | None = None
+    no_mmap: bool | None = None
+    mlock: bool | None = None
+    seed: int | None = None
+    parallel: int | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        """The given flags as RuntimeSettings field values (validated, llama.cpp's rules)."""
+        return flags_to_overrides(self)
+
+
+
+FLAG_NAMES = tuple(f.name for f in fields(RuntimeFlags))
+
+#: the RuntimeSettings fields that describe RoPE: set by a user, they turn the extension planner off
+ROPE_FIELDS = ("rope_scaling", "rope_freq_base", "rope_freq_scale", "yarn_orig_ctx", "yarn_ext_factor",
+               "yarn_attn_factor", "yarn_beta_fast", "yarn_beta_slow")
+
+#: RuntimeSettings field -> the flag a user types for it (how saved settings are named back)
+SETTING_FLAGS: dict[str, str] = {
+    "n_ctx": "--ctx", "extend": "--extend", "rope_scaling": "--rope-scaling", "rope_freq_base": "--rope-freq-base",
+    "rope_freq_scale": "--rope-freq-scale", "yarn_orig_ctx": "--yarn-orig-ctx",
+    "yarn_ext_factor": "--yarn-ext-factor", "yarn_attn_factor": "--yarn-attn-factor",
+    "yarn_beta_fast": "--yarn-beta-fast", "yarn_beta_slow": "--yarn-beta-slow", "type_k": "-ctk", "type_v": "-ctv",
+    "flash_attn": "-fa", "n_gpu_layers": "-ngl", "n_threads": "-t", "n_batch": "-b", "n_ubatch": "-ub",
+    "swa_full": "--swa-full", "use_mmap": "--no-mmap", "use_mlock": "--mlock", "seed": "--seed", "n_seq": "-np",
+    "kv_unified": "--kv-unified",
+}
+
+
+def describe_settings(values: dict[str, Any]) -> str:
+    """RuntimeSettings field values as the flags that would set them: ``-ctk q8_0 -fa on``."""
+    out = []
+    for k, v in values.items():
+        flag = SETTING_FLAGS.get(k, k)
+        if isinstance(v, bool) or v is None:
+            if k == "flash_attn":
+                out.append(f"-fa {'auto' if v is None else 'on' if v else 'off'}")
+            elif k == "use_mmap":
+                out.append("--no-mmap" if v is False else "")
+            else:
+                out.append(flag if v else "")
+        else:
+            out.append(f"{flag} {v}")
+    return " ".join(o for o in out if o)
+
+
+def _positive(name: str, value: float | int | None, flag: str) -> None:
+    if value is not None and value <= 0:
+        raise SettingsError(f"{flag} must be greater than 0 (got {value})")
+
+
+def flags_to_overrides(f: RuntimeFlags) -> dict[str, Any]:
+    """Map given flags onto RuntimeSettings fields, rejecting values llama.cpp would not accept."""
+    out: dict[str, Any] = {}
+    _positive("ctx", f.ctx, "--ctx")
+    for value, flag in ((f.rope_freq_base, "--rope-freq-base"), (f.rope_freq_scale, "--rope-freq-scale"),
+                        (f.rope_scale, "--rope-scale"), (f.yarn_orig_ctx, "--yarn-orig-ctx"),
+                        (f.batch_size, "--batch-size"), (f.ubatch_size, "--ubatch-size"),
+                        (f.threads, "--threads"), (f.parallel, "--parallel")):
+        _positive(flag, value, flag)
+    if f.ctx is not None:
+        out["n_ctx"] = f.ctx
+    if f.extend is not None:
+        if f.extend not in EXTEND_METHODS:
+            raise SettingsError(f"unknown --extend '{f.extend}'", f"use one of: {', '.join(EXTEND_METHODS)}")
+        out["extend"] = f.extend
+    if f.rope_scaling is not None:
+        if f.rope_scaling not in ("none", "linear", "yarn"):
+            raise SettingsError(f"unknown --rope-scaling '{f.rope_scaling}'", "use none, linear or yarn")
+        out["rope_scaling"] = f.rope_scaling
+    if f.rope_scale is not None and f.rope_freq_scale is not None and abs(1 / f.rope_scale - f.rope_freq_scale) > 1e-9:
+        raise SettingsError(f"--rope-scale {f.rope_scale} and --rope-freq-scale {f.rope_freq_scale} disagree",
+                            "give one of them (--rope-scale N = --rope-freq-scale 1/N)")
+    if f.rope_scale is not None:
+        out["rope_freq_scale"] = 1.0 / f.rope_scale
+    if f.rope_freq_scale is not None:
+        out["rope_freq_scale"] = f.rope_freq_scale
+    for src, dst in (("rope_freq_base", "rope_freq_base"), ("yarn_orig_ctx", "yarn_orig_ctx"),
+                     ("yarn_ext_factor", "yarn_ext_factor"), ("yarn_attn_factor", "yarn_attn_factor"),
+                     ("yarn_beta_fast", "yarn_beta_fast"), ("yarn_beta_slow", "yarn_beta_slow"),
+                     ("threads", "n_threads"), ("seed", "seed"), ("parallel", "n_seq")):
+        if getattr(f, src) is not None:
+            out[dst] = getattr(f, src)
+    for src, dst, flag in (("cache_type_k", "type_k", "--cache-type-k"), ("cache_type_v", "type_v", "--cache-type-v")):
+        v = getattr(f, src)
+        if v is not None:
+            if v.lower() not in KV_TYPES:
+                raise SettingsError(f"unknown {flag} '{v}'", f"use one of: {', '.join(KV_TYPES)}")
+            out[dst] = v.lower()
+    if f.flash_attn is not None:
+        fa = {"on": True, "1": True, "true": True, "enabled": True, "off": False, "0": False, "false": False,
+              "disabled": False, "auto": None}
+        if f.flash_attn.lower() not in fa:
+            raise SettingsError(f"unknown --flash-attn '{f.flash_attn}'", "use on, off or auto")
+        out["flash_attn"] = fa[f.flash_attn.lower()]
+    if f.gpu_layers is not None:
+        if f.gpu_layers < -1:
+            raise SettingsError(f"-ngl must be -1 (all layers) or more (got {f.gpu_layers})", "use -ngl -1, 0 or N")
+        out["n_gpu_layers"] = f.gpu_layers
+    if f.batch_size is not None:
+        out["n_batch"] = f.batch_size
+    if f.ubatch_size is not None:
+        out["n_ubatch"] = f.ubatch_size
+    if f.swa_full:
+        out["swa_full"] = True
+    if f.no_mmap:
+        out["use_mmap"] = False
+    if f.mlock:
+        out["use_mlock"] = True
+    return out
+
+
+def settings_from_flags(flags: RuntimeFlags | None, base: RuntimeSettings | None = None) -> RuntimeSettings:
+    """``base`` (default: RuntimeSettings()) with the given flags applied; no model knowledge."""
+    base = base or RuntimeSettings()
+    return base if flags is None else base.with_(**flags.overrides())

@@ -1,0 +1,107 @@
+"""RuntimeSettings -> llama.cpp's model and context parameters (None always means "from the model")."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import llama_cpp
+
+from localctx.core.ggml_types import type_id
+from localctx.core.settings import RuntimeSettings
+from localctx.errors import SettingsError
+
+_SCALING = {None: llama_cpp.LLAMA_ROPE_SCALING_TYPE_UNSPECIFIED, "none": llama_cpp.LLAMA_ROPE_SCALING_TYPE_NONE,
+            "linear": llama_cpp.LLAMA_ROPE_SCALING_TYPE_LINEAR, "yarn": llama_cpp.LLAMA_ROPE_SCALING_TYPE_YARN}
+
+
+def _kv_type(name: str) -> int:
+    try:
+        return type_id(name)
+    except KeyError:
+        raise SettingsError(f"unknown KV cache type '{name}'", "use f16, q8_0, q4_0, ...") from None
+
+
+def model_params(s: RuntimeSettings) -> Any:
+    p = llama_cpp.llama_model_default_params()
+    ngl = s.n_gpu_layers
+    if ngl is None:
+        ngl = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+    p.n_gpu_layers = 0x7FFFFFFF if ngl < 0 else ngl
+    p.use_extra_bufts = use_extra_bufts()
+    if s.use_mmap and s.use_mlock:
+        p.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP_MLOCK
+    elif s.use_mlock:
+        p.load_mode = llama_cpp.LLAMA_LOAD_MODE_MLOCK
+    elif s.use_mmap:
+        p.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP
+    else:
+        p.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE
+    return p
+
+
+def use_extra_bufts() -> bool:
+    """llama.cpp's CPU weight repacking ("extra buffer types": AMX/REPACK) makes every llama_decode
+    segfault on AMX CPUs with the 0.3.36 build (found here on a Sapphire Rapids-class CPU; see
+    /work/notes/LLAMA_SEGFAULT.md), so it is off when the CPU reports AMX.  LOCALCTX_REPACK=1/0 overrides."""
+    env = os.environ.get("LOCALCTX_REPACK")
+    if env in ("0", "1"):
+        return env == "1"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return " amx_int8" not in line and " amx_tile" not in line
+    except OSError:
+        pass
+    return True
+
+
+def default_threads() -> int:
+    try:
+        import psutil
+
+        return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
+    except ImportError:  # pragma: no cover
+        return max(1, (os.cpu_count() or 2) // 2)
+
+
+def context_params(s: RuntimeSettings) -> Any:
+    """RuntimeSettings -> llama_context_params.  None always maps to llama.cpp's "from the model" value
+    (0 for n_ctx/base/scale/orig ctx, -1 for the YaRN factors: llama-cpp-python's 32/1/1.0 defaults would
+    override a GGUF's own YaRN keys)."""
+    p = llama_cpp.llama_context_default_params()
+    n_ctx = s.n_ctx or 0
+    p.n_ctx = n_ctx
+    p.n_batch = min(s.n_batch, n_ctx) if n_ctx else s.n_batch
+    p.n_ubatch = min(s.n_ubatch, p.n_batch)
+    p.n_seq_max = s.n_seq
+    p.kv_unified = s.kv_unified
+    threads = s.n_threads or default_threads()
+    p.n_threads = threads
+    p.n_threads_batch = threads
+    if s.rope_scaling not in _SCALING:
+        raise SettingsError(f"unknown rope scaling '{s.rope_scaling}'", "use none, linear or yarn")
+    p.rope_scaling_type = _SCALING[s.rope_scaling]
+    p.rope_freq_base = s.rope_freq_base or 0.0
+    p.rope_freq_scale = s.rope_freq_scale or 0.0
+    p.yarn_orig_ctx = s.yarn_orig_ctx or 0
+    p.yarn_ext_factor = -1.0 if s.yarn_ext_factor is None else s.yarn_ext_factor
+    p.yarn_attn_factor = -1.0 if s.yarn_attn_factor is None else s.yarn_attn_factor
+    p.yarn_beta_fast = -1.0 if s.yarn_beta_fast is None else s.yarn_beta_fast
+    p.yarn_beta_slow = -1.0 if s.yarn_beta_slow is None else s.yarn_beta_slow
+    p.type_k = _kv_type(s.type_k)
+    p.type_v = _kv_type(s.type_v)
+    p.flash_attn_type = {None: llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO, True: llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+                         False: llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED}[s.flash_attn]
+    p.swa_full = bool(s.swa_full)
+    p.no_perf = False  # we read llama.cpp's perf counters
+    return p
+
+
+def error_hint(line: str | None) -> str | None:
+    if line and "flash_attn" in line:
+        return "quantized V caches need flash attention: add -fa on (or use -ctv f16)"
+    return None
+
+
