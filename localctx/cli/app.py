@@ -9,7 +9,6 @@ import sys
 import traceback
 from typing import Any
 
-
 import typer
 from typer.core import TyperGroup
 

@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
         """
         from localctx.cli._output import emit_json, hint, info, stderr, stdout
         from localctx.core import forecast as fc
+        from localctx.services import calibration as cal
         from localctx.services import forecast as sf
         from localctx.services.runtime import load_engine
 
@@ -68,7 +69,7 @@ def register(app: typer.Typer) -> None:
                 def update(done: int, total: int, label: str) -> None:
                     bar.update(task, completed=done, total=total, description=f"{engine.path.name}: {label}")
 
-                timings = sf.calibrate(engine, ds, repeats=repeats, gen_tokens=gen_tokens, progress=update)
+                timings = cal.calibrate(engine, ds, repeats=repeats, gen_tokens=gen_tokens, progress=update)
             path, record = sf.save_calibration(engine, [t.segment() for t in timings])
             assert engine.info is not None
             shape = fc.shape_of(engine.info, engine.settings)
@@ -99,7 +100,8 @@ def register(app: typer.Typer) -> None:
         if ctx_fc.forecast is not None:
             stdout.print(f"at the trained context {ctx_fc.forecast.n_ctx:,}: {ctx_fc.line}")
         info(f"calibration stored in {path} ({elapsed:.0f} s)")
-        hint(f"localctx plan {model or engine.path.name} --ctx 32k  # shows the forecast")
+        flags = sf.speed_flags(engine.settings)
+        hint(f"localctx plan {model or 'smollm2'} --ctx 32k{' ' + flags if flags else ''}  # shows the forecast")
 
 
 def _rate(v: float | None) -> str:

@@ -9,6 +9,7 @@ import typer
 from localctx.cli._options import JsonOpt, ModelArg
 from localctx.core.units import parse_tokens
 
+
 def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 
@@ -46,9 +47,9 @@ def register(app: typer.Typer) -> None:
         import time
 
         from localctx.services.forecast import forecast_for
+        from localctx.services.machine import machine_memory
         from localctx.services.memory import load_model_info, max_context, plan_for_machine, verdict
         from localctx.services.runtime import resolve_settings
-        from localctx.services.machine import machine_memory
 
         t0 = time.perf_counter()
         info = load_model_info(model)
@@ -185,7 +186,7 @@ def _render_checks(columns: list[dict[str, Any]], checks: list[Any]) -> None:
     t.add_column("context · KV")
     for h in ("component", "localctx", "llama.cpp", "difference"):
         t.add_column(h, justify="right" if h != "component" else "left")
-    for c, v in zip(columns, checks):
+    for c, v in zip(columns, checks, strict=True):
         p = c["plan"]
         if v.mode == "skipped":
             t.add_row(f"{c['n_ctx']:,} · {c['kv_type']}", v.note, "", "", "")

@@ -19,7 +19,7 @@ import math
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -34,7 +34,6 @@ from localctx.engine.base import Engine
 FORMAT = 1
 MAX_OBSERVATIONS = 64  # per kind; the oldest go first
 MIN_OBSERVED = {fc.PROMPT: 64, fc.GEN: 8}  # shorter segments are mostly overhead and noise
-DEFAULT_DEPTHS = (0, 1024, 2048, 4096)
 
 
 # ---- the key -------------------------------------------------------------------------------------
@@ -220,19 +219,20 @@ def _neighbour(folder: Path, own: Path, shape: fc.ModelShape) -> tuple[dict[str,
     return None if best is None else (best[1], best[2])
 
 
-def bench_command(info: ModelInfo, s: RuntimeSettings) -> str:
-    """The command that makes a calibration for these settings."""
+def speed_flags(s: RuntimeSettings) -> str:
+    """The flags that select these speed settings (``-t 1 -ctk q8_0``), to repeat in a command."""
     from localctx.core.flags import describe_settings
 
-    given = {k: getattr(s, k) for k in ("n_threads", "type_k", "type_v", "flash_attn", "n_gpu_layers")
-             if getattr(s, k) != getattr(RuntimeSettings(), k)}
-    if s.n_batch != 512:
-        given["n_batch"] = s.n_batch
-    if s.n_ubatch != 512:
-        given["n_ubatch"] = s.n_ubatch
+    given = {k: getattr(s, k) for k in ("n_threads", "type_k", "type_v", "flash_attn", "n_gpu_layers", "n_batch",
+                                         "n_ubatch") if getattr(s, k) != getattr(RuntimeSettings(), k)}
+    return describe_settings(given)
+
+
+def bench_command(info: ModelInfo, s: RuntimeSettings) -> str:
+    """The command that makes a calibration for these settings."""
     import shlex
 
-    flags = describe_settings(given)
+    flags = speed_flags(s)
     return f"localctx bench {shlex.quote(str(info.path))}" + (f" {flags}" if flags else "")
 
 
@@ -295,113 +295,3 @@ def expected_ingest(engine: Engine, start: int, n: int) -> tuple[float, float, s
     pp = src.fits[fc.PROMPT]
     band = fc.band_for((pp,), start + n, src.source != "measured")
     return pp.segment_ms(shape, start, n) / 1000, band, "measured" if src.source == "measured" else "scaled, not measured"
-
-
-# ---- calibration ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Timing:
-    """One measurement by two clocks: llama.cpp's counters (wall time inside llama_decode) and this
-    thread's CPU time (immune to other processes taking the core; exact only with one thread)."""
-
-    kind: str
-    start: int
-    n: int
-    counter_ms: float
-    cpu_ms: float
-
-    def segment(self, clock: str = "counters") -> fc.Segment:
-        return fc.Segment(self.kind, self.start, self.n, self.cpu_ms if clock == "cpu" else self.counter_ms)
-
-
-_WORDS = ("the river archive ledger counted letters from every harbour town while clerks argued about bells "
-          "salt rope and copper wire measured twice before winter closed the northern road again").split()
-
-
-def filler_tokens(engine: Engine, n: int) -> list[int]:
-    """``n`` tokens of plain text (content does not change a dense model's speed)."""
-    out: list[int] = []
-    i = 0
-    while len(out) < n + 1:
-        words = " ".join(_WORDS[(i * 7 + j * 3) % len(_WORDS)] for j in range(40))
-        out.extend(engine.tokenize(f"{i}. {words.capitalize()}.\n"))
-        i += 1
-    return out[:n]
-
-
-def _timed_ingest(engine: Engine, tokens: Sequence[int]) -> Timing | None:
-    """Ingest ``tokens`` (prefix reuse: only the uncached rest is evaluated), timed; None if nothing was."""
-    c0, t0 = engine.counters(), time.thread_time()
-    evaluated = engine.ingest(tokens)
-    c1, t1 = engine.counters(), time.thread_time()
-    n = c1.n_prompt_eval - c0.n_prompt_eval
-    if evaluated <= 1 or n <= 1:
-        return None
-    return Timing(fc.PROMPT, len(tokens) - evaluated, n, c1.t_prompt_ms - c0.t_prompt_ms, (t1 - t0) * 1000)
-
-
-def measure_prompt(engine: Engine, tokens: Sequence[int], start: int, n: int) -> list[Timing]:
-    """Time ``n`` prompt tokens evaluated after exactly ``start`` cached ones; the fill up to
-    ``start``, when one was needed, is timed too (it is a measurement as good as any)."""
-    out = []
-    if start:
-        fill = _timed_ingest(engine, tokens[:start])
-        if fill is not None:
-            out.append(fill)
-    else:
-        engine.ingest([])
-    chunk = _timed_ingest(engine, tokens[:start + n])
-    if chunk is not None:
-        out.append(chunk)
-    return out
-
-
-def measure_gen(engine: Engine, tokens: Sequence[int], depth: int, n: int) -> list[Timing]:
-    """Time up to ``n`` greedy tokens generated after ``depth`` cached ones (and the fill up to
-    ``depth`` when one was needed); no generation timing if the model stopped at once."""
-    depth = max(depth, 1)
-    fill = _timed_ingest(engine, tokens[:depth])
-    out = [fill] if fill is not None else []
-    c0, t0 = engine.counters(), time.thread_time()
-    for _ in engine.stream(n, temperature=0.0):
-        pass
-    c1, t1 = engine.counters(), time.thread_time()
-    dg = c1.n_gen - c0.n_gen
-    if dg > 0:  # the CPU clock also saw the sampler; llama.cpp's counter only the decodes
-        out.append(Timing(fc.GEN, depth, dg, c1.t_gen_ms - c0.t_gen_ms, (t1 - t0) * 1000))
-    return out
-
-
-def calibration_depths(engine: Engine, depths: Sequence[int], chunk: int, gen_tokens: int) -> list[int]:
-    """The requested depths that leave room for a chunk and a generation in this context."""
-    room = engine.n_ctx - chunk - gen_tokens - 1
-    out = sorted({d for d in depths if 0 <= d <= room})
-    if not out:
-        out = [0]
-    return out
-
-
-def calibrate(engine: Engine, depths: Sequence[int] = DEFAULT_DEPTHS, *, repeats: int = 2, gen_tokens: int = 16,
-              progress: Callable[[int, int, str], None] | None = None) -> list[Timing]:
-    """Time one prompt micro-batch and a short greedy generation at each depth, ``repeats`` rounds.
-
-    Rounds alternate up and down the depths: going up fills the cache (and times the fill), going
-    down only truncates it, so two rounds cost one fill; generation and prompt alternate at every
-    depth so a burst of load elsewhere touches both alike."""
-    chunk = max(16, min(engine.settings.n_ubatch, engine.n_batch))
-    ds = calibration_depths(engine, depths, chunk, gen_tokens)
-    tokens = filler_tokens(engine, ds[-1] + chunk + gen_tokens + 1)
-    total, done = 2 * repeats * len(ds), 0
-    out: list[Timing] = []
-    for r in range(repeats):
-        for d in (ds if r % 2 == 0 else ds[::-1]):
-            if progress is not None:
-                progress(done, total, f"generation at depth {d:,}")
-            out.extend(measure_gen(engine, tokens, d, gen_tokens))  # first: it fills up to d going up
-            done += 1
-            if progress is not None:
-                progress(done, total, f"prompt at depth {d:,}")
-            out.extend(measure_prompt(engine, tokens, d, chunk))
-            done += 1
-    if progress is not None:
-        progress(total, total, "done")
-    return out
