@@ -29,6 +29,7 @@ from llama_cpp import _internals as _ll
 from localctx.core.model_info import ModelInfo
 from localctx.core.rope import ExtensionPlan
 from localctx.core.settings import RuntimeSettings
+from localctx.engine import abort
 from localctx.engine.base import Counters, LoadReport, Progress
 from localctx.engine.llamalog import first_error, parse_load_lines
 from localctx.engine.logsink import capture, recent_error
@@ -36,6 +37,7 @@ from localctx.engine.params import context_params, error_hint, model_params
 from localctx.errors import ContextOverflowError, LocalctxError, RuntimeLoadError, SettingsError
 
 STATE_VERSION = 1
+abort.install()  # an unforeseen ggml abort: one line on stderr and exit 1, never a backtrace on stdout
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
           "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
@@ -53,6 +55,7 @@ class LlamaEngine:
         self._model: Any = None
         self._ctx: Any = None
         self._batch: Any = None
+        abort.set_model(self.path)
         with capture() as lines:
             try:
                 self._model = _ll.LlamaModel(path_model=str(self.path), params=model_params(self.settings),
@@ -159,6 +162,7 @@ class LlamaEngine:
             b.logits[i] = all_logits
         b.logits[n - 1] = True
         b.n_tokens = n
+        abort.set_model(self.path)
         rc = llama_cpp.llama_decode(self._ctx.ctx, b)
         if rc != 0:
             self._logits_ready = False
