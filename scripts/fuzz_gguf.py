@@ -172,7 +172,7 @@ def ask_mode(target: int, seed: int, max_cases: int, write_doc: bool) -> int:
                 rejected += 1
                 reasons[exc.problem.split(" ")[0]] += 1
                 continue
-            except Exception as exc:  # inspect itself broke: a failure of the contract
+            except Exception as exc:  # noqa: BLE001 - inspect itself broke: a failure of the contract
                 outcomes["inspect traceback"] += 1
                 details.append(f"case {inspected} ({kind}): inspect {type(exc).__name__}: {exc}")
                 continue

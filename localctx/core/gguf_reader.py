@@ -171,7 +171,7 @@ def _read_value(cur: _Cursor, vtype: int, key: str, depth: int = 0) -> Any:
             lo = hi = None
             if elem in (INT32, UINT32) and count:
                 with memoryview(cur.buf) as mv, mv[cur.pos:cur.pos + size] as raw, \
-                        raw.cast("B").cast(_ARRAY_FMT[elem]) as ints:
+                        raw.cast("B").cast("i" if elem == INT32 else "I") as ints:
                     lo, hi = min(ints), max(ints)
             cur.pos += size
             return SkippedArray(elem, count, lo, hi)

@@ -135,7 +135,7 @@ def compile_formatter(template: str, *, bos: str, eos: str, add_generation_promp
         compiled = env.from_string(template)
     except TemplateBudgetError as exc:
         raise _refused(model, str(exc)) from None
-    except Exception as exc:  # TemplateSyntaxError and anything else Jinja raises while compiling
+    except Exception as exc:  # noqa: BLE001 - TemplateSyntaxError and anything else Jinja raises compiling
         raise LocalctxError(f"the chat template of {model.name} does not compile: {_one_line(exc)}",
                             "the model file's template is broken; use another file or give a chat template "
                             "of your own") from None
@@ -157,7 +157,7 @@ def render(fmt: ChatTemplate, messages: Sequence[dict[str, str]], *, model: Path
         return fmt(messages=list(messages))
     except TemplateBudgetError as exc:
         raise _refused(model, str(exc)) from None
-    except Exception as exc:  # the template's own raise_exception / Jinja errors
+    except Exception as exc:  # noqa: BLE001 - the template's own raise_exception and any Jinja error
         raise LocalctxError(f"the model's chat template rejected the conversation: {_one_line(exc)}",
                             "check the message roles (some templates require user/assistant alternation)"
                             ) from None

@@ -409,7 +409,7 @@ class LlamaEngine:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - __del__ runs at interpreter exit too and must never raise
             pass
 
 

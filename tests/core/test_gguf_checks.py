@@ -110,7 +110,8 @@ def test_reader_refuses_in_one_line(hostile: tuple[Path, str]) -> None:
 
 
 @pytest.mark.parametrize("command", [
-    ["inspect", "{m}"], ["inspect", "{m}", "--json"], ["estimate", "{m}", "--ctx", "4k"], ["plan", "{m}", "--ctx", "8k"],
+    ["inspect", "{m}"], ["inspect", "{m}", "--json"], ["estimate", "{m}", "--ctx", "4k"],
+    ["plan", "{m}", "--ctx", "8k"],
     ["ask", "{m}", "hi", "-t", "1", "--ctx", "256", "-n", "4"], ["ask", "{m}", "hi", "--json", "-t", "1"],
 ])
 def test_commands_refuse_with_exit_2_and_nothing_on_stdout(hostile: tuple[Path, str], command: list[str]) -> None:
