@@ -121,6 +121,11 @@ def _libs() -> tuple[ctypes.CDLL, ctypes.CDLL, ctypes.CDLL]:
         ggml.ggml_backend_dev_by_name.argtypes = [ctypes.c_char_p]
         ggml.ggml_backend_dev_by_type.restype = _VP
         ggml.ggml_backend_dev_by_type.argtypes = [ctypes.c_int]
+        ggml.ggml_backend_dev_count.restype = ctypes.c_size_t
+        ggml.ggml_backend_dev_get.restype = _VP
+        ggml.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+        ggml.ggml_backend_dev_type.restype = ctypes.c_int
+        ggml.ggml_backend_dev_type.argtypes = [_VP]
         ggml.ggml_backend_dev_name.restype = ctypes.c_char_p
         ggml.ggml_backend_dev_name.argtypes = [_VP]
         base.ggml_set_abort_callback.restype = _VP
@@ -221,9 +226,16 @@ def register(endpoints: tuple[str, ...]) -> list[int]:
     return handles
 
 
-def cpu_device() -> int:
+def local_gpus() -> list[int]:
+    """This machine's GPU devices in registry order (RPC devices excluded)."""
     _, ggml, _ = _libs()
-    return ggml.ggml_backend_dev_by_type(0)  # GGML_BACKEND_DEVICE_TYPE_CPU
+    remote = {h for hs in _REGISTERED.values() for h in hs}
+    out = []
+    for i in range(ggml.ggml_backend_dev_count()):
+        dev = ggml.ggml_backend_dev_get(i)
+        if ggml.ggml_backend_dev_type(dev) in (1, 2) and dev not in remote:  # GPU, integrated GPU
+            out.append(dev)
+    return out
 
 
 # ---- a server dying mid-reply -------------------------------------------------------------------------
