@@ -48,7 +48,7 @@ app = typer.Typer(
 #: command modules, each with `register(app)`; a missing module is skipped (heavy imports stay lazy)
 COMMAND_MODULES = (
     "models", "inspect", "doctor", "estimate", "plan", "presets", "pull", "chat", "sessions", "cache", "summarize",
-    "eval", "tui",
+    "eval", "tui", "rpc_server",
 )
 
 

@@ -49,10 +49,12 @@ _KEEP: list[Any] = []
 def _offload_devices(p: Any, s: RuntimeSettings) -> None:
     """RPC servers (checked, then registered with ggml) go first, then this machine's GPUs - llama.cpp's
     own order, "to minimize network transfers"; ``tensor_split`` shares the offloaded layers among them."""
-    if s.rpc_servers:
-        from localctx.engine import rpc
+    from localctx.engine import rpc
 
-        devices = rpc.register(s.rpc_servers) + rpc.local_gpus()
+    if s.rpc_servers or rpc.registered():
+        # servers registered by an earlier load in this process stay in ggml's registry: a load
+        # without --rpc must name its devices, or llama.cpp would offload to those servers too
+        devices = (rpc.register(s.rpc_servers) if s.rpc_servers else []) + rpc.local_gpus()
         arr = (ctypes.c_void_p * (len(devices) + 1))(*devices, None)
         _KEEP.append(arr)
         p.devices = ctypes.cast(arr, ctypes.c_void_p)

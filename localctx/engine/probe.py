@@ -4,7 +4,6 @@ backend/device registry of this build (for ``doctor`` and the memory planner).""
 from __future__ import annotations
 
 import ctypes
-import os
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +57,9 @@ def registry() -> tuple[list[str], list[dict[str, Any]]] | None:
 
     llama-cpp-python 0.3.36 binds no ggml_backend_* registry calls, so they are called through
     ctypes on the libggml it ships (same process, same library llama.cpp uses)."""
-    libdir = os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
-    lib = None
-    for n in ("libggml.so", "libggml.dylib", "ggml.dll"):
-        p = os.path.join(libdir, n)
-        if os.path.exists(p):
-            lib = ctypes.CDLL(p)
-            break
+    from localctx.engine.rpc import _load  # the copy llama.cpp itself links to
+
+    lib = _load("ggml")
     if lib is None:
         return None
     vp = ctypes.c_void_p

@@ -86,7 +86,10 @@ _ABORT_CB = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
 
 
 def _load(stem: str) -> ctypes.CDLL | None:
-    for name in (f"lib{stem}.so", f"lib{stem}.dylib", f"{stem}.dll"):
+    """The very library file llama.cpp's own library links to (its soname first): the wheel ships
+    ``libggml.so`` and ``libggml.so.0`` as separate copies, and a second copy would have its own
+    backend registry and abort callback, unseen by llama.cpp."""
+    for name in (f"lib{stem}.so.0", f"lib{stem}.0.dylib", f"lib{stem}.so", f"lib{stem}.dylib", f"{stem}.dll"):
         p = _LIBDIR / name
         if p.exists():
             return ctypes.CDLL(str(p))
@@ -226,6 +229,11 @@ def register(endpoints: tuple[str, ...]) -> list[int]:
     return handles
 
 
+def registered() -> bool:
+    """Whether this process has registered any RPC server with ggml."""
+    return bool(_REGISTERED)
+
+
 def local_gpus() -> list[int]:
     """This machine's GPU devices in registry order (RPC devices excluded)."""
     _, ggml, _ = _libs()
@@ -249,6 +257,9 @@ def _on_abort(message: bytes | None) -> None:
     else:
         line = f"error: llama.cpp aborted: {text}"
     try:
+        if sys.stdout.isatty():
+            sys.stdout.write("\n")  # end the cut reply's line
+            sys.stdout.flush()
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
     finally:
