@@ -174,7 +174,8 @@ def parse_rpc(text: str) -> str:
     for part in (p.strip() for p in str(text).split(",")):
         host, sep, port = part.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or " " in host:
-            raise SettingsError(f"cannot read --rpc endpoint '{part}'", "use HOST:PORT[,HOST:PORT...], e.g. 127.0.0.1:50052")
+            raise SettingsError(f"cannot read --rpc endpoint '{part}'",
+                                "use HOST:PORT[,HOST:PORT...], e.g. 127.0.0.1:50052")
         if part in out:
             raise SettingsError(f"--rpc lists {part} twice", "give each server once")
         out.append(f"{host}:{int(port)}")
