@@ -32,15 +32,13 @@ def register(app: typer.Typer) -> None:
         swa_full: Annotated[bool, typer.Option("--swa-full", help="Full-size cache for sliding-window layers.")] = False,
         batch: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1)] = None,
         ubatch: Annotated[Optional[int], typer.Option("--ubatch-size", "-ub", min=1)] = None,
-        threads: Annotated[Optional[int], typer.Option(
-            "--threads", "-t", min=1, help="CPU threads (for the speed forecast; default: physical cores).")] = None,
         max_ctx: Annotated[bool, typer.Option("--max-ctx", help="Find the largest context that fits, per KV type.")] = False,
         verify: Annotated[bool, typer.Option("--verify", help="Also ask llama.cpp (no-alloc dry run) and compare.")] = False,
         rpc: Annotated[Optional[str], typer.Option("--rpc", help="RPC servers taking layers: HOST:PORT[,...] (asked for their memory).")] = None,
         tensor_split: Annotated[Optional[str], typer.Option("--tensor-split", "-ts", help="Share of offloaded layers per device, RPC servers first: 3,1.")] = None,
         rpc_mem: Annotated[Optional[str], typer.Option("--rpc-mem", help="Plan offline: each --rpc server's free memory, 8G,16G.")] = None,
         no_mmap: Annotated[bool, typer.Option("--no-mmap", help="Weights read into memory instead of mapped.")] = False,
-        threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="Accepted for symmetry with chat; memory does not depend on it.")] = None,
+        threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="CPU threads: memory does not depend on them; the speed forecast does (default: physical cores).")] = None,
         json: JsonOpt = False,
     ) -> None:
         """Plan the memory a model needs at a context, before loading it, exact to llama.cpp's allocations.

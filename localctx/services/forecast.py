@@ -69,7 +69,8 @@ def speed_settings(s: RuntimeSettings) -> dict[str, Any]:
             "flash_attn": {None: "auto", True: "on", False: "off"}[s.flash_attn],
             "type_k": s.type_k, "type_v": s.type_v,
             "gpu_layers": "auto" if s.n_gpu_layers is None else s.n_gpu_layers,
-            "batch": s.n_batch, "ubatch": min(s.n_ubatch, s.n_batch)}
+            "batch": s.n_batch, "ubatch": min(s.n_ubatch, s.n_batch),
+            **({"rpc": s.rpc, "tensor_split": s.tensor_split} if s.rpc else {})}
 
 
 def group_key(speed: dict[str, Any], machine: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ BASE = RuntimeSettings(n_threads=1)
 
 @pytest.mark.parametrize("change", [
     {"n_threads": 2}, {"type_k": "q8_0"}, {"type_v": "q8_0"}, {"flash_attn": False}, {"flash_attn": True},
-    {"n_gpu_layers": 0}, {"n_batch": 256}, {"n_ubatch": 128},
+    {"n_gpu_layers": 0}, {"n_batch": 256}, {"n_ubatch": 128}, {"rpc": "10.0.0.2:50052"},
 ])
 def test_a_speed_setting_is_a_different_calibration(change: dict) -> None:
     other = _path(BASE.with_(**change))
