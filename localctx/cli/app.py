@@ -20,6 +20,7 @@ from localctx.cli import (
     plan,
     presets,
     pull,
+    rpc_server,
     sessions,
     summarize,
     tui,
@@ -61,6 +62,7 @@ app = typer.Typer(
 #: by name: a missing module is a broken install and fails here, loudly.
 COMMAND_MODULES = (
     models, inspect, doctor, estimate, plan, presets, pull, chat, sessions, cache, summarize, eval_command, tui,
+    rpc_server,
 )
 
 

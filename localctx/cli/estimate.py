@@ -33,6 +33,11 @@ def register(app: typer.Typer) -> None:
         ubatch: Annotated[Optional[int], typer.Option("--ubatch-size", "-ub", min=1)] = None,
         max_ctx: Annotated[bool, typer.Option("--max-ctx", help="Find the largest context that fits, per KV type.")] = False,
         verify: Annotated[bool, typer.Option("--verify", help="Also ask llama.cpp (no-alloc dry run) and compare.")] = False,
+        rpc: Annotated[Optional[str], typer.Option("--rpc", help="RPC servers taking layers: HOST:PORT[,...] (asked for their memory).")] = None,
+        tensor_split: Annotated[Optional[str], typer.Option("--tensor-split", "-ts", help="Share of offloaded layers per device, RPC servers first: 3,1.")] = None,
+        rpc_mem: Annotated[Optional[str], typer.Option("--rpc-mem", help="Plan offline: each --rpc server's free memory, 8G,16G.")] = None,
+        no_mmap: Annotated[bool, typer.Option("--no-mmap", help="Weights read into memory instead of mapped.")] = False,
+        threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="Accepted for symmetry with chat; memory does not depend on it.")] = None,
         json: JsonOpt = False,
     ) -> None:
         """Plan the memory a model needs at a context, before loading it, exact to llama.cpp's allocations.
@@ -51,6 +56,10 @@ def register(app: typer.Typer) -> None:
         info = load_model_info(model)
         overrides: dict[str, Any] = {"n_seq": parallel, "kv_unified": kv_unified, "swa_full": swa_full,
                                      "flash_attn": flash_attn, "n_gpu_layers": gpu_layers}
+        from localctx.core.flags import RuntimeFlags
+
+        overrides.update(RuntimeFlags(rpc=rpc, tensor_split=tensor_split, rpc_mem=rpc_mem,
+                                      no_mmap=no_mmap or None).overrides())
         if batch:
             overrides["n_batch"] = batch
         if ubatch:
