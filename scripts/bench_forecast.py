@@ -8,12 +8,12 @@ For SmolLM2-135M and gemma-3-270m (one thread each), in one run:
   3. predicted vs measured per cell: each model from its own calibration (goal: within 15%), and
      gemma-3-270m scaled from SmolLM2's calibration (roofline by weight FLOPs/bytes; goal: within 30%).
 
-Each depth is reached once (the cache is filled once per model); a KV snapshot saved a few tokens short
-of each depth is reloaded before every measurement there, so rounds cost no refill and the sliding-window
-cache of gemma is never truncated.  Every measurement is read by two clocks: this thread's CPU time
+Each depth is reached once (the cache is filled once per model, measuring on the way); a KV snapshot
+saved a few tokens short of each depth is reloaded before every later measurement there, so rounds cost
+no refill and the sliding-window cache of gemma is never truncated.  Every measurement is read by two clocks: this thread's CPU time
 (immune to other processes taking the core; with one thread ggml computes on the calling thread) and
 llama.cpp's own counters (wall time inside llama_decode).  Writes the `forecast` section of
-docs/benchmarks.md.  Usage: nice .venv/bin/python scripts/bench_forecast.py [--rounds 3]
+docs/benchmarks.md.  Usage: .venv/bin/python scripts/bench_forecast.py [--rounds 3]
 """
 
 from __future__ import annotations
@@ -51,17 +51,17 @@ class Model:
         self.timings: list[cal.Timing] = []
         self.snapdir = snapdir / name
 
-    def build_snapshots(self, log) -> None:
-        """Fill the cache once, ascending, saving a snapshot a few tokens short of every depth."""
+    def first_round(self, log) -> None:
+        """Fill the cache once, ascending; at every depth save a snapshot a few tokens short of it,
+        then measure there: the generation, and the prompt micro-batch that the fill goes on with."""
         for d in sorted(CAL_DEPTHS + TEST_DEPTHS):
-            if d < LEAD:
-                continue
             t0 = time.perf_counter()
-            self.engine.ingest(self.tokens[:d - LEAD])
-            path = self.snapdir / f"d{d}.state"
-            self.engine.save_state(path)
-            self.snaps[d] = path
-            log(f"{self.name}: cache at {d - LEAD:,} saved ({time.perf_counter() - t0:.0f} s)")
+            if d >= LEAD:
+                self.engine.ingest(self.tokens[:d - LEAD])
+                self.snaps[d] = self.snapdir / f"d{d}.state"
+                self.engine.save_state(self.snaps[d])
+            self.visit(d)  # ends with the cache at d + chunk, on the way to the next depth
+            log(f"{self.name}: depth {d:,} measured ({time.perf_counter() - t0:.0f} s)")
 
     def _reach(self, d: int) -> None:
         if d < LEAD:
@@ -75,14 +75,15 @@ class Model:
             raise SystemExit(f"{self.name}: reaching depth {d} re-evaluated {extra} tokens (snapshot not reused)")
 
     def visit(self, d: int) -> None:
-        """One generation and one prompt micro-batch at depth ``d``."""
+        """One generation and one prompt micro-batch at depth ``d`` (from the snapshot short of it)."""
         self._reach(d)
         for t in cal.measure_gen(self.engine, self.tokens, max(d, 1), self.gen):
             if t.kind == fc.GEN:
                 self.timings.append(t)
-        self._reach(d)
         if d == 0:
             self.engine.ingest([])
+        else:
+            self._reach(d)
         for t in cal.measure_prompt(self.engine, self.tokens, d, self.chunk):
             if t.n >= self.chunk - 1 and t.start == d:
                 self.timings.append(t)
@@ -166,9 +167,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_forecast_") as tmp:
         models = {n: Model(n, args.threads, args.chunk, args.gen, Path(tmp)) for n in args.models.split(",")}
         for m in models.values():
-            m.build_snapshots(log)
+            m.first_round(log)
         load.append(os.getloadavg())
-        for r in range(args.rounds):
+        log("round 1 done (the fill)")
+        for r in range(1, args.rounds):
             order = CAL_DEPTHS + TEST_DEPTHS
             for d in (order if r % 2 == 0 else order[::-1]):
                 for m in models.values():
@@ -183,7 +185,8 @@ def main() -> None:
     out = ["## Speed forecast (`scripts/bench_forecast.py`)", "",
            f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t_start))}, {elapsed / 60:.1f} min; "
            f"{args.threads} thread, default settings (f16 KV, flash attention auto, batch/ubatch 512); "
-           f"{args.rounds} rounds, each visiting every depth of every model (alternating up and down); "
+           f"{args.rounds} rounds: the first fills each model's cache once, measuring at every depth on the way; "
+           f"later rounds revisit every depth of both models in turn from KV snapshots (alternating down and up); "
            f"{args.chunk}-token prompt micro-batch and {args.gen}-token greedy generation per visit. "
            f"Calibration: depths {', '.join(f'{d:,}' for d in CAL_DEPTHS)} only; held out: "
            f"{', '.join(f'{d:,}' for d in TEST_DEPTHS)}.",
