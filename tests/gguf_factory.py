@@ -50,10 +50,10 @@ def write_gguf(
         w.write_kv_data_to_file()
         w.write_ti_data_to_file()
         w.close()
-        from localctx.core.gguf_reader import read_gguf_header  # compute the end from the table
-
         # extend with a hole up to the last tensor's end
         import struct  # noqa: F401
+
+        from localctx.core.gguf_reader import read_gguf_header  # compute the end from the table
 
         total = _data_end(path)
         with open(path, "r+b") as f:

@@ -123,8 +123,10 @@ class LlamaEngine:
                                       eos_token=self._token_text(eos), add_generation_prompt=add_generation_prompt)
             self._formatters[add_generation_prompt] = fmt
         try:
-            return fmt(messages=list(messages)).prompt
-        except Exception as exc:  # the template's own raise_exception / jinja errors
+            # llama-cpp-python types messages as per-role TypedDicts; ours are plain role/content dicts
+            msgs: list[Any] = list(messages)
+            return fmt(messages=msgs).prompt
+        except Exception as exc:  # noqa: BLE001 - the template's own raise_exception and any jinja error
             raise LocalctxError(f"the model's chat template rejected the conversation: {exc}",
                                 "check the message roles (some templates require user/assistant alternation)"
                                 ) from None
@@ -410,7 +412,7 @@ class LlamaEngine:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - __del__ runs at interpreter exit too and must never raise
             pass
 
 

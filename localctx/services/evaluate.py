@@ -63,8 +63,8 @@ def check_methods(methods: Sequence[str]) -> list[str]:
 
 
 def resolve(model: str | Path | None) -> ModelInfo:
-    from localctx.models.catalog import resolve_model
     from localctx.core.model_info import check_loadable, read_model_info
+    from localctx.models.catalog import resolve_model
 
     info = read_model_info(resolve_model(None if model is None else str(model)))
     check_loadable(info)
