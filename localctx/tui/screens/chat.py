@@ -43,9 +43,6 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+l", "reload", "Reload", show=False),
     ]
 
-    # the workers' messages (handled as on_chat_screen_*)
-    Delta, Ingesting, Finished, Overflowed = Delta, Ingesting, Finished, Overflowed
-
     def __init__(self) -> None:
         super().__init__()
         self.loader: ChatLoader = None  # type: ignore[assignment]  # set on mount (it needs the app)
@@ -55,8 +52,8 @@ class ChatScreen(Screen[None]):
         self.state = "idle"  # idle | loading | generating
         self._pending: LoadRequest | None = None
         self._stop = threading.Event()  # set by Esc: the running reply stops at its next token
-        self._resend: str | None = None
-        self._previous: LoadRequest | None = None  # a question to ask again after a reload (overflow: raise the context)
+        self._resend: str | None = None  # a question to ask again after a reload (overflow: raise the context)
+        self._previous: LoadRequest | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -114,7 +111,7 @@ class ChatScreen(Screen[None]):
     @work(exclusive=True, group="chat-open")
     async def _open_worker(self, req: LoadRequest) -> None:
         def progress(done: int, total: int) -> None:
-            self.post_message(self.Ingesting(done, total))
+            self.post_message(Ingesting(done, total))
 
         try:
             session = await self.loader.run(self.loader.open, req, progress)
@@ -122,7 +119,7 @@ class ChatScreen(Screen[None]):
             verdict = await self.loader.run(self.loader.ctx_verdict, req, exc.n_tokens,
                                             self.app.machine)  # type: ignore[attr-defined]
             self._pending = req
-            self.post_message(self.Overflowed(exc, "documents", verdict=verdict))
+            self.post_message(Overflowed(exc, "documents", verdict=verdict))
             return
         except Exception as exc:  # noqa: BLE001 - every failure becomes a notification
             await self._opened(None, req, exc)
@@ -243,19 +240,19 @@ class ChatScreen(Screen[None]):
 
         def run() -> None:  # on the engine thread
             for piece in session.send(text, should_stop=stop.is_set):
-                self.post_message(self.Delta(piece))
+                self.post_message(Delta(piece))
 
         try:
             await self.loader.run(run)
         except ContextOverflowError as exc:
             verdict = await self.loader.run(self.loader.ctx_verdict, LoadRequest.current(self.app, session),
                                             exc.n_tokens, self.app.machine)  # type: ignore[attr-defined]
-            self.post_message(self.Overflowed(exc, "conversation", text, verdict))
+            self.post_message(Overflowed(exc, "conversation", text, verdict))
             return
         except Exception as exc:  # noqa: BLE001
-            self.post_message(self.Finished(exc))
+            self.post_message(Finished(exc))
             return
-        self.post_message(self.Finished())
+        self.post_message(Finished())
 
     async def on_chat_screen_delta(self, msg: Delta) -> None:
         if self.reply is not None:

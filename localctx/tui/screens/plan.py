@@ -27,6 +27,7 @@ from textual.widgets import Footer, Header, Input, Label, Select, Static
 from localctx.core.flags import RuntimeFlags
 from localctx.core.memory import MemoryPlan
 from localctx.core.model_info import ModelInfo
+from localctx.core.rope import ExtensionPlan
 from localctx.core.settings import EXTEND_METHODS, KV_TYPES, RuntimeSettings
 from localctx.errors import LocalctxError
 from localctx.tui.widgets import MemoryGauge
@@ -46,7 +47,7 @@ class PlanOutcome:
     memory: MemoryPlan
     verdict: object  # services.memory.Verdict
     max_ctx: int
-    extension: object | None  # core.rope.ExtensionPlan
+    extension: ExtensionPlan | None
     saved_line: str | None = None  # "using saved settings for this model: ..." when any apply
 
 
@@ -305,7 +306,7 @@ class PlanScreen(Screen[None]):
                             self.action_max_ctx)
 
 
-def _extension_text(ext: object | None) -> RenderableType:
+def _extension_text(ext: ExtensionPlan | None) -> RenderableType:
     """The context-extension plan in words: method, factor, parameters, reason, quality warning."""
     if ext is None:
         return Text("Context extension: not planned (the planner is not installed)", style="dim")
@@ -316,13 +317,13 @@ def _extension_text(ext: object | None) -> RenderableType:
     def indented(text: str, style: str = "") -> None:
         lines.append(Padding(Text(text, style=style), (0, 0, 0, 2)))
 
-    params = getattr(ext, "parameters", {})
+    params = ext.parameters
     if params:
         indented(", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()))
-    if getattr(ext, "reason", ""):
+    if ext.reason:
         indented(ext.reason, "dim")
-    if getattr(ext, "warning", None):
+    if ext.warning:
         indented(f"⚠ {ext.warning}", "bold yellow")
-    for n in getattr(ext, "notes", []):
+    for n in ext.notes:
         indented(f"• {n}", "dim")
     return Group(*lines)

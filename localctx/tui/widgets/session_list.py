@@ -30,7 +30,7 @@ class SessionList(ListView):
         except Exception as exc:  # noqa: BLE001 - an unreadable store is a notification
             self.app.call_from_thread(self.app.report, exc, "sessions")  # type: ignore[attr-defined]
             return
-        self.app.call_from_thread(self._show, rows)
+        self.app.call_from_thread(self._show, rows)  # type: ignore[arg-type]  # textual types it Awaitable[Never]
 
     async def _show(self, rows: list[tuple[str, str, str]]) -> None:
         await self.clear()
