@@ -73,6 +73,11 @@ def register(app: typer.Typer) -> None:
         t.add_row("memory", f"weights {human_bytes(m.weights_bytes)}, KV {human_bytes(m.kv_bytes)}, "
                   f"compute {human_bytes(m.compute_bytes)}, total {human_bytes(m.total)}")
         t.add_row("verdict", rp.verdict.summary)
+        if rp.forecast is not None:
+            from localctx.cli._forecast import forecast_rows
+
+            for label, text in forecast_rows(rp.forecast):
+                t.add_row(label, text)
         stdout.print(t)
         if ext is not None and ext.warning:
             warn(ext.warning)

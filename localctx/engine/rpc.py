@@ -86,7 +86,10 @@ _ABORT_CB = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
 
 
 def _load(stem: str) -> ctypes.CDLL | None:
-    for name in (f"lib{stem}.so", f"lib{stem}.dylib", f"{stem}.dll"):
+    """The very library file llama.cpp's own library links to (its soname first): the wheel ships
+    ``libggml.so`` and ``libggml.so.0`` as separate copies, and a second copy would have its own
+    backend registry and abort callback, unseen by llama.cpp."""
+    for name in (f"lib{stem}.so.0", f"lib{stem}.0.dylib", f"lib{stem}.so", f"lib{stem}.dylib", f"{stem}.dll"):
         p = _LIBDIR / name
         if p.exists():
             return ctypes.CDLL(str(p))
@@ -121,6 +124,11 @@ def _libs() -> tuple[ctypes.CDLL, ctypes.CDLL, ctypes.CDLL]:
         ggml.ggml_backend_dev_by_name.argtypes = [ctypes.c_char_p]
         ggml.ggml_backend_dev_by_type.restype = _VP
         ggml.ggml_backend_dev_by_type.argtypes = [ctypes.c_int]
+        ggml.ggml_backend_dev_count.restype = ctypes.c_size_t
+        ggml.ggml_backend_dev_get.restype = _VP
+        ggml.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+        ggml.ggml_backend_dev_type.restype = ctypes.c_int
+        ggml.ggml_backend_dev_type.argtypes = [_VP]
         ggml.ggml_backend_dev_name.restype = ctypes.c_char_p
         ggml.ggml_backend_dev_name.argtypes = [_VP]
         base.ggml_set_abort_callback.restype = _VP
@@ -221,9 +229,21 @@ def register(endpoints: tuple[str, ...]) -> list[int]:
     return handles
 
 
-def cpu_device() -> int:
+def registered() -> bool:
+    """Whether this process has registered any RPC server with ggml."""
+    return bool(_REGISTERED)
+
+
+def local_gpus() -> list[int]:
+    """This machine's GPU devices in registry order (RPC devices excluded)."""
     _, ggml, _ = _libs()
-    return ggml.ggml_backend_dev_by_type(0)  # GGML_BACKEND_DEVICE_TYPE_CPU
+    remote = {h for hs in _REGISTERED.values() for h in hs}
+    out = []
+    for i in range(ggml.ggml_backend_dev_count()):
+        dev = ggml.ggml_backend_dev_get(i)
+        if ggml.ggml_backend_dev_type(dev) in (1, 2) and dev not in remote:  # GPU, integrated GPU
+            out.append(dev)
+    return out
 
 
 # ---- a server dying mid-reply -------------------------------------------------------------------------
@@ -237,6 +257,9 @@ def _on_abort(message: bytes | None) -> None:
     else:
         line = f"error: llama.cpp aborted: {text}"
     try:
+        if sys.stdout.isatty():
+            sys.stdout.write("\n")  # end the cut reply's line
+            sys.stdout.flush()
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
     finally:
