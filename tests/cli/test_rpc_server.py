@@ -169,3 +169,18 @@ def test_server_killed_mid_reply_is_one_line_exit_1_and_the_session_is_kept(tmp_
 def test_loopback_detection() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
+
+
+def test_doctor_checks_each_server(servers: list[Server]) -> None:
+    dead = f"127.0.0.1:{_free_port()}"
+    r = subprocess.run([*LOCALCTX, "doctor", "--json", "--rpc", f"{servers[0].endpoint},{dead}"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1  # one server is not usable
+    d = json.loads(r.stdout)
+    assert d["rpc"] is True
+    ok, bad = d["rpc_servers"]
+    assert ok["ok"] and ok["protocol"] == ".".join(map(str, rpc.PROTOCOL))
+    assert ok["devices"][0]["total"] == servers[0].info.devices[0].total and ok["devices"][0]["free"] > 0
+    assert not bad["ok"] and "unreachable" in bad["error"] and dead in bad["error"]
+    r = subprocess.run([*LOCALCTX, "doctor", "--rpc", servers[1].endpoint], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and f"RPC {servers[1].endpoint}" in r.stdout and "protocol 7.0.0" in r.stdout
