@@ -104,6 +104,7 @@ class MemoryPlan:
     compute_phases: dict[str, int] = field(default_factory=dict)  # peak candidates, largest device
     notes: list[str] = field(default_factory=list)  # assumptions stated, never silent
     offload: list[OffloadDevice] = field(default_factory=list)  # devices[1:] as planned (free memory, endpoint)
+    placement: list[int] = field(default_factory=list)  # device index per layer; the last entry: the output layer
 
     @property
     def cpu(self) -> DeviceMemory:
@@ -289,6 +290,6 @@ def plan_memory(info: ModelInfo, settings: RuntimeSettings, *, n_gpus: int = 0,
         notes.append("CPU weights are memory-mapped: counted as RAM they need resident, though the OS can evict them")
     local = [o.backend for o in offload if not o.remote]
     return MemoryPlan(str(info.path), info.arch, layout, devices, ngl, local[0] if local else None,
-                      phases, notes, offload)
+                      phases, notes, offload, placed)
 
 

@@ -184,3 +184,20 @@ def test_doctor_checks_each_server(servers: list[Server]) -> None:
     assert not bad["ok"] and "unreachable" in bad["error"] and dead in bad["error"]
     r = subprocess.run([*LOCALCTX, "doctor", "--rpc", servers[1].endpoint], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and f"RPC {servers[1].endpoint}" in r.stdout and "protocol 7.0.0" in r.stdout
+
+
+def test_offline_plan_with_rpc_mem_contacts_no_server_and_the_gate_checks_every_device() -> None:
+    nowhere = f"127.0.0.1:{_free_port()}"  # nothing listens: --rpc-mem must be enough to plan
+    r = subprocess.run([*LOCALCTX, "plan", "smollm2", "--ctx", "512", "-ngl", "99", "--rpc", nowhere,
+                        "--rpc-mem", "8G", "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    (server,) = d["rpc"]["servers"]
+    assert server["endpoint"] == nowhere and server["layers"] == 30 and server["free"] == 8 << 30
+    assert [v["device"] for v in d["verdict"]["devices"]] == ["RAM", f"RPC0[{nowhere}]"]
+    # a server too small for its share: refused by the gate, naming it, before anything is contacted
+    r = subprocess.run([*LOCALCTX, "ask", "smollm2", "Hi", "--ctx", "512", "-t", "1", "-ngl", "99", "--rpc", nowhere,
+                        "--rpc-mem", "16M"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    (line,) = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert line.startswith("error:") and f"RPC0[{nowhere}] needs" in line and "--force" in line
