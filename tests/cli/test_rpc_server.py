@@ -79,7 +79,7 @@ def _mib(n: int) -> str:
     return f"{n / MIB:.2f}"  # the precision llama.cpp prints
 
 
-@pytest.mark.parametrize("ngl, split", [("20", None), ("25", "1,2")])
+@pytest.mark.parametrize("ngl, split", [("20", None), ("25", "1,2"), ("99", None)])
 def test_split_across_cpu_and_two_servers_matches_one_process_and_the_plan(
         servers: list[Server], ngl: str, split: str | None) -> None:
     eps = ",".join(s.endpoint for s in servers)
