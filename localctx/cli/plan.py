@@ -81,6 +81,11 @@ def register(app: typer.Typer) -> None:
                       f"{human_bytes(sv.kv)}, compute {human_bytes(sv.compute)} = {human_bytes(sv.total)}{room} "
                       "taken off this machine")
         t.add_row("verdict", rp.verdict.summary)
+        if rp.forecast is not None:
+            from localctx.cli._forecast import forecast_rows
+
+            for label, text in forecast_rows(rp.forecast):
+                t.add_row(label, text)
         stdout.print(t)
         for note in net.notes if net else []:
             warn(note)
