@@ -48,12 +48,13 @@ def device_parts(devices: list[DeviceMemory]) -> dict[str, int]:
 def gauge_rows(plan: MemoryPlan, verdict: Any) -> list[GaugeRow]:
     """Pair each device of the verdict (services.memory.Verdict) with the plan's bytes on it.
 
-    The verdict's "RAM" is the CPU device; "RAM (unified)" (Apple Silicon) holds every device."""
+    The verdict's "RAM" is the CPU device; "RAM (unified)" (Apple Silicon) holds every local device;
+    each RPC server (``RPC0[host:port]``) gets its own bar, against the memory it reported free."""
     by_name = {d.device: d for d in plan.devices}
     rows = []
     for dv in verdict.devices:
         if dv.device.startswith("RAM"):
-            devs = list(plan.devices) if "unified" in dv.device else [plan.cpu]
+            devs = [d for d in plan.devices if d.endpoint is None] if "unified" in dv.device else [plan.cpu]
         else:
             devs = [by_name[dv.device]] if dv.device in by_name else []
         rows.append(GaugeRow(dv.device, device_parts(devs), dv.need, dv.available, dv.fits, dv.reserve))
