@@ -201,3 +201,16 @@ def test_offline_plan_with_rpc_mem_contacts_no_server_and_the_gate_checks_every_
     assert r.returncode == 1
     (line,) = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert line.startswith("error:") and f"RPC0[{nowhere}] needs" in line and "--force" in line
+
+
+def test_saved_settings_hold_the_servers_and_an_empty_rpc_drops_them() -> None:
+    nowhere = f"127.0.0.1:{_free_port()}"
+    base = [*LOCALCTX, "plan", "smollm2", "--ctx", "512", "--json"]
+    r = subprocess.run([*base, "--rpc", nowhere, "--rpc-mem", "4G", "--save"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(subprocess.run(base, capture_output=True, text=True, timeout=300).stdout)
+    assert d["settings"]["rpc"] == nowhere and d["saved_settings"]["rpc"] == nowhere
+    assert [s["endpoint"] for s in d["rpc"]["servers"]] == [nowhere]
+    d = json.loads(subprocess.run([*base, "--rpc", ""], capture_output=True, text=True, timeout=300).stdout)
+    assert d["settings"]["rpc"] is None and d["rpc"] is None
