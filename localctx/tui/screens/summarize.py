@@ -68,11 +68,11 @@ class SummarizeScreen(Screen[None]):
         yield Header()
         with Vertical(id="sum-body"):
             with Horizontal(id="sum-form"):
-                yield Input(placeholder="file to summarize (ctrl+o browses)", id="sum-file")
+                yield Input(placeholder="file (ctrl+o picks)", id="sum-file")
                 yield Select(LENGTH_CHOICES, value="medium", allow_blank=False, id="sum-length")
                 yield Input(placeholder="focus (optional)", id="sum-focus")
                 yield Button("Summarize", variant="primary", id="sum-start")
-            with Horizontal(id="sum-progress-row"):
+            with Vertical(id="sum-progress-row"):  # the status below the bar: it wraps, never cut
                 yield ProgressBar(id="sum-progress", show_eta=True, classes="hidden")
                 yield Label("pick a file (ctrl+o or type its path), then ctrl+g or Enter", id="sum-status")
             with VerticalScroll(id="sum-result-box"):
