@@ -16,7 +16,7 @@ from typing import Any
 
 from localctx.core.ggml_types import row_bytes, type_id
 from localctx.core.memory_graph import compute_phases
-from localctx.core.memory_layers import (  # noqa: F401  (re-exported: the planner's per-layer facts)
+from localctx.core.memory_layers import (
     attn_dims,
     is_mla,
     kv_layer_limit,
