@@ -214,3 +214,20 @@ def test_saved_settings_hold_the_servers_and_an_empty_rpc_drops_them() -> None:
     assert [s["endpoint"] for s in d["rpc"]["servers"]] == [nowhere]
     d = json.loads(subprocess.run([*base, "--rpc", ""], capture_output=True, text=True, timeout=300).stdout)
     assert d["settings"]["rpc"] is None and d["rpc"] is None
+
+
+def test_binding_beyond_loopback_prints_the_security_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked without opening a socket beyond loopback: the bind check and the loop are replaced."""
+    from typer.testing import CliRunner
+
+    from localctx.cli.app import app
+    from localctx.services import rpc_serve
+
+    monkeypatch.setattr(rpc_serve.RpcServe, "check", lambda self: setattr(self, "handles", rpc.local_devices(None)))
+    monkeypatch.setattr(rpc_serve.RpcServe, "run", lambda self: 0)
+    r = CliRunner().invoke(app, ["rpc-server", "--host", "0.0.0.0", "--port", "50999"])
+    assert r.exit_code == 0, r.output
+    assert "no authentication or encryption" in r.output and "0.0.0.0:50999" in r.output
+    assert "device CPU" in r.output and "--rpc <this machine's address>:50999" in r.output
+    r = CliRunner().invoke(app, ["rpc-server", "--port", "50999"])
+    assert "no authentication" not in r.output and "ssh -N -L" in r.output
