@@ -8,12 +8,7 @@ import typer
 
 from localctx.cli._options import JsonOpt, ModelArg
 from localctx.cli._runtime_opts import runtime_options
-from localctx.core.flags import RuntimeFlags
-
-_FLAG = {"rope_scaling": "--rope-scaling", "rope_freq_base": "--rope-freq-base", "rope_freq_scale": "--rope-freq-scale",
-         "yarn_orig_ctx": "--yarn-orig-ctx", "yarn_ext_factor": "--yarn-ext-factor",
-         "yarn_attn_factor": "--yarn-attn-factor", "yarn_beta_fast": "--yarn-beta-fast",
-         "yarn_beta_slow": "--yarn-beta-slow"}
+from localctx.core.flags import SETTING_FLAGS, RuntimeFlags
 
 
 def _fmt(v: Any) -> str:
@@ -60,7 +55,7 @@ def register(app: typer.Typer) -> None:
         if ext is not None:
             t.add_row("method", ext.method + (" (auto)" if rp.settings.extend == "auto" and ext.method != "none" else ""))
             t.add_row("factor", f"{ext.factor:g}x (trained context {ext.n_ctx_train:,})")
-            params = " ".join(f"{_FLAG[k]} {_fmt(v)}" for k, v in ext.parameters.items()) or "none (as the model says)"
+            params = " ".join(f"{SETTING_FLAGS[k]} {_fmt(v)}" for k, v in ext.parameters.items()) or "none (as the model says)"
             t.add_row("llama.cpp", params)
             if ext.parameters.get("rope_freq_scale"):
                 t.add_row("original context", f"{ext.parameters.get('yarn_orig_ctx') or ext.n_ctx_train:,}")
@@ -68,7 +63,7 @@ def register(app: typer.Typer) -> None:
                 t.add_row("self-extend", f"group {ext.self_extend['group']}, window {ext.self_extend['window']}")
             t.add_row("why", ext.reason)
             if ext.user_set:
-                t.add_row("as given", ", ".join(_FLAG.get(k, k) for k in ext.user_set))
+                t.add_row("as given", ", ".join(SETTING_FLAGS.get(k, k) for k in ext.user_set))
         s = rp.settings
         t.add_row("KV cache", f"K {s.type_k}, V {s.type_v}; flash attention "
                   f"{ {None: 'auto', True: 'on', False: 'off'}[s.flash_attn] }; swa_full {'on' if s.swa_full else 'off'}")

@@ -1,7 +1,7 @@
 """The memory planner: what llama.cpp will allocate for a model at a context, before loading it.
 
 Pure arithmetic over ModelInfo (GGUF header + tensor table) and RuntimeSettings, written from
-llama.cpp's rules (shared/research/memory-estimation.md §2): context padded to 256, per-stream cells,
+llama.cpp's rules (llama-context.cpp, llama-kv-cache.cpp): context padded to 256, per-stream cells,
 per-layer KV heads, SWA caches of PAD(min(n_ctx_seq, n_swa*(unified?n_seq:1)+n_ubatch), 256) cells,
 MLA caching K only, F32 recurrent state per sequence, the output layer offloaded first by -ngl, and
 a model of the worst-case compute graph (see ``_compute_phases``).  No llama_cpp import here: the
@@ -16,7 +16,7 @@ from typing import Any
 
 from localctx.core.ggml_types import row_bytes, type_id
 from localctx.core.memory_graph import compute_phases
-from localctx.core.memory_layers import (  # noqa: F401  (re-exported: the planner's per-layer facts)
+from localctx.core.memory_layers import (
     attn_dims,
     is_mla,
     kv_layer_limit,
