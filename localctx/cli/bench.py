@@ -100,8 +100,8 @@ def register(app: typer.Typer) -> None:
         if ctx_fc.forecast is not None:
             stdout.print(f"at the trained context {ctx_fc.forecast.n_ctx:,}: {ctx_fc.line}")
         info(f"calibration stored in {path} ({elapsed:.0f} s)")
-        flags = sf.speed_flags(engine.settings)
-        hint(f"localctx plan {model or 'smollm2'} --ctx 32k{' ' + flags if flags else ''}  # shows the forecast")
+        speed = sf.speed_flags(engine.settings)
+        hint(f"localctx plan {model or 'smollm2'} --ctx 32k{' ' + speed if speed else ''}  # shows the forecast")
 
 
 def _rate(v: float | None) -> str:

@@ -21,6 +21,7 @@ import typer
 from localctx.cli._options import JsonOpt, ModelArg
 from localctx.cli._runtime_opts import runtime_options
 from localctx.core.flags import RuntimeFlags
+from localctx.core.sampling import REPEAT_LAST_N, REPEAT_PENALTY
 
 if TYPE_CHECKING:
     from localctx.services.chat import ChatSession
@@ -33,7 +34,7 @@ OverflowOpt = Annotated[str, typer.Option(
     "drop-oldest, or truncate-middle. Never silent.")]
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", "-n", help="Longest reply, in tokens (reserved in the budget).")]
 TempOpt = Annotated[float, typer.Option("--temp", help="Sampling temperature (0: greedy).")]
-RepeatOpt = Annotated[float, typer.Option("--repeat-penalty", help="Penalty on tokens repeated in the last 64 "
+RepeatOpt = Annotated[float, typer.Option("--repeat-penalty", help=f"Penalty on tokens repeated in the last {REPEAT_LAST_N} "
                                           "(llama.cpp's; 1.0 turns it off). Small models loop without it.")]
 
 HELP = """commands:
@@ -249,7 +250,7 @@ def register(app: typer.Typer) -> None:
     def chat(model: ModelArg = None, file: FileOpt = [], system: SystemOpt = None,  # noqa: B006
              overflow: OverflowOpt = "refuse",
              resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a saved session (see `localctx sessions`).")] = None,
-             max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.7, repeat_penalty: RepeatOpt = 1.1, *,
+             max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.7, repeat_penalty: RepeatOpt = REPEAT_PENALTY, *,
              runtime: RuntimeFlags) -> None:
         """Chat with a model about documents, in the terminal; replies stream, the budget stays visible.
 
@@ -272,7 +273,7 @@ def register(app: typer.Typer) -> None:
                                                  show_default=False)],
             question: Annotated[str, typer.Argument(help="The question.", show_default=False)],
             file: FileOpt = [], system: SystemOpt = None, overflow: OverflowOpt = "refuse",  # noqa: B006
-            max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.0, repeat_penalty: RepeatOpt = 1.1,
+            max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.0, repeat_penalty: RepeatOpt = REPEAT_PENALTY,
             json_: JsonOpt = False, *, runtime: RuntimeFlags) -> None:
         """One question about documents, no session: for scripts (--json adds token counts and timings).
 
