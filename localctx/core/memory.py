@@ -282,10 +282,11 @@ def plan_memory(info: ModelInfo, settings: RuntimeSettings, *, n_gpus: int = 0,
     if n_gpus > 1 and ngl > n_layer:
         # llama.cpp turns on pipeline parallelism (several devices, every layer offloaded): the scheduler
         # keeps PIPELINE_COPIES copies of each graph split's inputs on every device it uses - the
-        # residual row, the mask (with flash attention off also the new K/V rows) and small index inputs
-        kv_embd = max((info.head_count_kv(il) * sum(attn_dims(info, il)) for il in kv_layers), default=0)
+        # residual row, the mask, the cache-row indices (I64; one per V element when flash attention
+        # is off, as V is cached transposed) and small index inputs
+        v_embd = max((info.head_count_kv(il) * attn_dims(info, il)[1] for il in kv_layers), default=0)
         per_copy = F32 * n_ubatch * (e + 6) + n_ctx_seq * n_ubatch * (2 if fa else F32) \
-            + (0 if fa else F32 * n_ubatch * kv_embd)
+            + (0 if fa else 8 * n_ubatch * v_embd)
         for d in range(n_dev):
             if compute[d]:
                 compute[d] += PIPELINE_COPIES * per_copy

@@ -79,16 +79,18 @@ def _mib(n: int) -> str:
     return f"{n / MIB:.2f}"  # the precision llama.cpp prints
 
 
-@pytest.mark.parametrize("ngl, split", [("20", None), ("25", "1,2"), ("99", None)])
+@pytest.mark.parametrize("ngl, split, fa", [("20", None, "auto"), ("25", "1,2", "auto"), ("99", None, "auto"),
+                                            ("20", None, "off")])
 def test_split_across_cpu_and_two_servers_matches_one_process_and_the_plan(
-        servers: list[Server], ngl: str, split: str | None) -> None:
+        servers: list[Server], ngl: str, split: str | None, fa: str) -> None:
     eps = ",".join(s.endpoint for s in servers)
-    alone = _child("", "0")
-    extra = [split] if split else []
-    split_run = _child(eps, ngl, *extra)
+    alone = _child("", "0", "", fa)
+    split_run = _child(eps, ngl, split or "", fa)
     assert split_run["text"] == alone["text"] and len(alone["text"]) > 20  # greedy output: identical
 
     plan_args = ["estimate", "smollm2", "--ctx", "512", "-t", "1", "-ngl", ngl, "--no-mmap", "--rpc", eps, "--json"]
+    if fa == "off":
+        plan_args.append("--no-flash-attn")
     if split:
         plan_args += ["--tensor-split", split]
     r = subprocess.run([*LOCALCTX, *plan_args], capture_output=True, text=True, timeout=300)
