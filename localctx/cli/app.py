@@ -10,9 +10,8 @@ import traceback
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
-
 from typer import Abort
+from typer.core import TyperGroup
 
 try:  # newer Typer vendors Click: its exceptions are not the `click` package's
     from typer._click.exceptions import NoArgsIsHelpError, UsageError

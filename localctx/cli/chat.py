@@ -18,23 +18,26 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from localctx.cli._options import JsonOpt, ModelArg
+from localctx.cli._options import (
+    ChatTemplateOpt,
+    FileOpt,
+    ForceOpt,
+    JsonOpt,
+    MaxTokensOpt,
+    ModelArg,
+    RepeatOpt,
+    TempOpt,
+)
 from localctx.cli._runtime_opts import runtime_options
-from localctx.core.flags import RuntimeFlags
+from localctx.core.flags import RuntimeFlags, check_sampling
 
 if TYPE_CHECKING:
     from localctx.services.chat import ChatSession
 
-FileOpt = Annotated[list[Path], typer.Option("--file", "-f", help="A text document to chat about (repeatable).",
-                                             show_default=False)]
 SystemOpt = Annotated[Optional[str], typer.Option("--system", help="System prompt (the documents follow it).")]
 OverflowOpt = Annotated[str, typer.Option(
     "--overflow", help="When the documents or the history do not fit n_ctx: refuse (default; says why and what to do), "
     "drop-oldest, or truncate-middle. Never silent.")]
-MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", "-n", help="Longest reply, in tokens (reserved in the budget).")]
-TempOpt = Annotated[float, typer.Option("--temp", help="Sampling temperature (0: greedy).")]
-RepeatOpt = Annotated[float, typer.Option("--repeat-penalty", help="Penalty on tokens repeated in the last 64 "
-                                          "(llama.cpp's; 1.0 turns it off). Small models loop without it.")]
 
 HELP = """commands:
   /help            this help
@@ -189,7 +192,13 @@ def _command(chat: ChatSession, text: str) -> bool:
         old = chat.clear()
         info("history cleared" + (f"; the old session is kept: localctx chat --resume {old}" if old else ""))
     elif cmd == "/save":
-        info(f"saved {chat.save(Path(arg.strip()) if arg.strip() else None)}")
+        from localctx.cli._output import error_line
+        from localctx.errors import LocalctxError
+
+        try:
+            info(f"saved {chat.save(Path(arg.strip()) if arg.strip() else None)}")
+        except LocalctxError as exc:  # a bad path must not end the chat
+            error_line(exc.one_line())
     else:
         info(f"unknown command {cmd}; /help lists them")
     return True
@@ -208,7 +217,8 @@ def _reply(chat: ChatSession, text: str) -> None:
     t = chat.last_turn
     if t is None:
         return
-    tail = " · stopped (kept)" if t.stopped else (" · reply cut at --max-tokens" if t.stop_reason == "length" else "")
+    tail = " · stopped (kept)" if t.stopped else (
+        f" · reply cut at {t.reply_tokens:,} tokens (-n); raise -n for more" if t.stop_reason == "length" else "")
     ttft = f"first token {t.ttft_s:.2f} s · " if t.ttft_s is not None else ""
     rate = f" at {t.gen_tok_s:.1f} tok/s" if t.gen_tok_s else ""
     info(f"[dim]{ttft}{t.evaluated_tokens:,} new prompt tokens · {t.reply_tokens:,} reply tokens{rate}{tail}[/]")
@@ -243,17 +253,19 @@ def register(app: typer.Typer) -> None:
     def chat(model: ModelArg = None, file: FileOpt = [], system: SystemOpt = None,  # noqa: B006
              overflow: OverflowOpt = "refuse",
              resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a saved session (see `localctx sessions`).")] = None,
-             max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.7, repeat_penalty: RepeatOpt = 1.1, *,
-             runtime: RuntimeFlags) -> None:
+             max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.7, repeat_penalty: RepeatOpt = 1.1,
+             chat_template: ChatTemplateOpt = None, force: ForceOpt = False, *, runtime: RuntimeFlags) -> None:
         """Chat with a model about documents, in the terminal; replies stream, the budget stays visible.
 
-        Example: localctx chat smollm2 --file notes.txt --ctx 16384
+        Example: localctx chat smollm2 --file notes.txt --ctx 16k
         """
         from localctx.cli._output import info
         from localctx.services.chat import ChatSession
 
+        check_sampling(max_tokens, temp, repeat_penalty)
         session = ChatSession.open(model, file, system=system, overflow=overflow, resume_id=resume, flags=runtime,
-                                   reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty)
+                                   reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty,
+                                   force=force, on_plan=say_saved, chat_template=chat_template)
         with session:
             info(f"[bold]{_describe(session)}[/]  [dim](/help for commands)[/]")
             _notices(session)
@@ -267,16 +279,22 @@ def register(app: typer.Typer) -> None:
             question: Annotated[str, typer.Argument(help="The question.", show_default=False)],
             file: FileOpt = [], system: SystemOpt = None, overflow: OverflowOpt = "refuse",  # noqa: B006
             max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.0, repeat_penalty: RepeatOpt = 1.1,
+            chat_template: ChatTemplateOpt = None, force: ForceOpt = False,
             json_: JsonOpt = False, *, runtime: RuntimeFlags) -> None:
         """One question about documents, no session: for scripts (--json adds token counts and timings).
 
         Example: localctx ask smollm2 --file book.txt "Who is the narrator?" --json
         """
-        from localctx.cli._output import emit_json
+        from localctx.cli._output import emit_json, warn
+        from localctx.errors import LocalctxError
         from localctx.services.chat import ChatSession
 
+        if not question.strip():
+            raise LocalctxError("the question is empty", 'ask something, e.g. localctx ask smollm2 "What is it about?"')
+        check_sampling(max_tokens, temp, repeat_penalty)
         with ChatSession.open(model, file, system=system, overflow=overflow, flags=runtime, persist=False,
-                              reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty) as session:
+                              reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty,
+                              force=force, on_plan=say_saved, chat_template=chat_template) as session:
             _notices(session)
             _prepare(session, show=not json_ and sys.stderr.isatty())
             pieces = []
@@ -289,6 +307,19 @@ def register(app: typer.Typer) -> None:
                 emit_json(ask_result(session, "".join(pieces)))
             else:
                 sys.stdout.write("\n")
+            t = session.last_turn
+            if t is not None and t.stop_reason in ("length", "context"):
+                why = "(-n)" if t.stop_reason == "length" else "(the context is full)"
+                more = "raise -n for more" if t.stop_reason == "length" else "raise --ctx for more"
+                warn(f"reply cut at {t.reply_tokens:,} tokens {why}; {more}")
+
+
+def say_saved(rp: Any) -> None:
+    """Name the saved per-model settings a load applies (``plan --save``), before it loads."""
+    if rp.saved_line:
+        from localctx.cli._output import info
+
+        info(rp.saved_line)
 
 
 def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:

@@ -76,7 +76,12 @@ class Engine(Protocol):
     def detokenize(self, tokens: Sequence[int]) -> str: ...
 
     def format_chat(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
-        """Render messages with the GGUF's own chat template (a ChatML fallback when it has none)."""
+        """Render messages with the chat template set by ``set_chat_template``, else the GGUF's own,
+        else a plain completion prompt (documents, question, "Answer:")."""
+        ...
+
+    def set_chat_template(self, template: str | None) -> None:
+        """Use this Jinja chat template (``--chat-template``); None: back to the model's own."""
         ...
 
     def ingest(self, tokens: Sequence[int], *, progress: Progress | None = None) -> int:

@@ -26,6 +26,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp import _internals as _ll
 
+from localctx.core.chat_templates import PLAIN
 from localctx.core.model_info import ModelInfo
 from localctx.core.rope import ExtensionPlan
 from localctx.core.settings import RuntimeSettings
@@ -36,8 +37,6 @@ from localctx.engine.params import context_params, error_hint, model_params
 from localctx.errors import ContextOverflowError, LocalctxError, RuntimeLoadError, SettingsError
 
 STATE_VERSION = 1
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
 # ---- the engine ----------------------------------------------------------------------------------
@@ -78,6 +77,7 @@ class LlamaEngine:
         self._logits_ready = False  # the last decode's last output row belongs to _tokens[-1]
         self._positions_moved = False  # shift_positions was used: positions != indices
         self._formatters: dict[bool, Any] = {}
+        self._template_override: str | None = None  # --chat-template
         self.stop_reason: str | None = None  # why the last stream ended: eos|stop|length|context|cancelled
         self.metadata: dict[str, str] = self._model.metadata()
         self.yarn_active = (self.settings.rope_scaling == "yarn" or (
@@ -117,7 +117,7 @@ class LlamaEngine:
         if fmt is None:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-            template = self.metadata.get("tokenizer.chat_template") or CHATML
+            template = self._template()
             bos, eos = llama_cpp.llama_vocab_bos(self._vocab), llama_cpp.llama_vocab_eos(self._vocab)
             fmt = Jinja2ChatFormatter(template=template, bos_token=self._token_text(bos),
                                       eos_token=self._token_text(eos), add_generation_prompt=add_generation_prompt)
@@ -132,9 +132,20 @@ class LlamaEngine:
     def _token_text(self, tok: int) -> str:
         return "" if tok < 0 else llama_cpp.llama_vocab_get_text(self._vocab, tok).decode("utf-8", "replace")
 
+    def _template(self) -> str:
+        """--chat-template, else the GGUF's own, else the plain completion prompt (never a foreign
+        template: its markers are plain text to this tokenizer and leak into the answers)."""
+        return self._template_override or self.metadata.get("tokenizer.chat_template") or PLAIN
+
+    def set_chat_template(self, template: str | None) -> None:
+        """Render with this Jinja template from now on (None: the GGUF's own, or the plain prompt)."""
+        self._template_override = template
+        self._formatters = {}
+
     @property
     def has_chat_template(self) -> bool:
-        return bool(self.metadata.get("tokenizer.chat_template"))
+        """False when prompts are rendered as plain completions (no chat template)."""
+        return self._template() != PLAIN
 
     # ---- KV cache -------------------------------------------------------------------------------
     @property

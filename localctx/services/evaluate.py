@@ -24,125 +24,24 @@ from localctx import paths
 from localctx.core import passkey as pk
 from localctx.core import ppl as pplmath
 from localctx.core.model_info import ModelInfo
-from localctx.core.settings import EXTEND_METHODS, RuntimeSettings
+from localctx.core.settings import RuntimeSettings
 from localctx.errors import LocalctxError, SettingsError
+from localctx.services.eval_load import (
+    MethodRun,
+    SelfExtend,
+    check_methods,
+    check_variants,
+    load_variant,
+    resolve,
+    self_extend_of,
+)
+
+__all__ = ["MethodRun", "PasskeyReport", "PplReport", "SelfExtend", "check_methods", "load_variant", "resolve",
+           "run_passkey", "run_ppl"]
 
 #: (tokens done, tokens total, what is running) - total is an estimate (prefix reuse skips work)
 EvalProgress = Callable[[int, int, str], None]
 MAX_ANSWER_TOKENS = 12  # a 5-digit key plus punctuation; generation stops at '.' or a newline
-
-
-# ---- loading one variant -------------------------------------------------------------------------
-@dataclass
-class MethodRun:
-    """One loaded configuration: the planner's decision and what llama.cpp reported applying."""
-
-    method: str
-    n_ctx: int
-    plan_ctx: int  # the context the plan was made for (== n_ctx unless measuring a short-context tax)
-    plan: dict[str, Any]
-    settings: dict[str, Any]
-    applied: dict[str, Any]
-    warnings: list[str]
-    load_seconds: float
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def check_methods(methods: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    for m in methods:
-        if m not in EXTEND_METHODS:
-            raise SettingsError(f"unknown method '{m}'", f"use one of: {', '.join(EXTEND_METHODS)}")
-        if m not in out:
-            out.append(m)
-    if not out:
-        raise SettingsError("no method given", f"use one of: {', '.join(EXTEND_METHODS)}")
-    return out
-
-
-def resolve(model: str | Path | None) -> ModelInfo:
-    from localctx.models.catalog import resolve_model
-    from localctx.core.model_info import check_loadable, read_model_info
-
-    info = read_model_info(resolve_model(None if model is None else str(model)))
-    check_loadable(info)
-    return info
-
-
-def load_variant(info: ModelInfo, base: RuntimeSettings, method: str, n_ctx: int,
-                 plan_ctx: int | None = None) -> tuple[Any, MethodRun]:
-    """Load ``info`` at ``n_ctx`` with the extension ``method`` planned for ``plan_ctx`` (default n_ctx)."""
-    from localctx.engine.llamacpp import LlamaEngine
-    from localctx.services.runtime import plan_for
-
-    target = plan_ctx or n_ctx
-    settings, plan = plan_for(info, base.with_(n_ctx=target, extend=method))
-    settings = settings.with_(n_ctx=n_ctx)
-    se = plan.self_extend if plan is not None else None
-    if se and se.get("group", 1) > 1:  # batches must not straddle a Self-Extend window
-        settings = settings.with_(n_batch=min(settings.n_batch, se["window"]),
-                                  n_ubatch=min(settings.n_ubatch, se["window"]))
-    t0 = time.monotonic()
-    engine = LlamaEngine(info.path, settings)
-    s = settings.to_json()
-    s.pop("extra", None)
-    run = MethodRun(method=method, n_ctx=n_ctx, plan_ctx=target, plan=plan.to_json() if plan else {},
-                    settings=s, applied=dict(engine.report.applied), warnings=list(engine.report.warnings),
-                    load_seconds=round(time.monotonic() - t0, 3))
-    return engine, run
-
-
-def self_extend_of(run: MethodRun) -> tuple[int, int] | None:
-    se = run.plan.get("self_extend") or None
-    if not se or int(se.get("group", 1)) <= 1:
-        return None
-    return int(se["group"]), int(se["window"])
-
-
-class SelfExtend:
-    """Groups KV positions as the prompt fills (llama.cpp completion.cpp's ga_n/ga_w scheme).
-
-    Before each batch, every complete window of ``window`` tokens behind the newest ones has its
-    positions divided by ``group``; the newest (< window) tokens keep exact relative positions.
-    ``before_batch(n_cached)`` must run before each batch of at most ``window`` tokens."""
-
-    def __init__(self, engine: Any, group: int, window: int) -> None:
-        if window % group:
-            raise SettingsError(f"Self-Extend window {window} is not divisible by group {group}")
-        self.engine, self.group, self.window = engine, group, window
-        self.n_past = 0  # next position
-        self.ga_i = 0  # start of the not yet grouped region, in (grouped) positions
-        self.seen = 0  # tokens in the cache
-
-    def _sync(self, n_cached: int) -> None:
-        self.n_past += n_cached - self.seen
-        self.seen = n_cached
-
-    def before_batch(self, n_cached: int) -> None:
-        self._sync(n_cached)
-        g, w = self.group, self.window
-        while self.n_past >= self.ga_i + w:
-            ib = (g * self.ga_i) // w
-            bd = (w // g) * (g - 1)
-            dd = (w // g) - ib * bd - w
-            self.engine.shift_positions(self.ga_i, self.n_past, delta=ib * bd)
-            self.engine.shift_positions(self.ga_i + ib * bd, self.ga_i + ib * bd + w, divide=g)
-            self.engine.shift_positions(self.ga_i + ib * bd + w, self.n_past + ib * bd, delta=dd)
-            self.n_past -= bd
-            self.ga_i += w // g
-
-    def ingest(self, tokens: Sequence[int], progress: Callable[[int], None] | None = None) -> None:
-        """Evaluate ``tokens`` from an empty cache with grouped positions."""
-        self.engine.ingest([])
-        step = min(self.window, self.engine.n_batch)
-        for i in range(0, len(tokens), step):
-            self.before_batch(i)
-            self.engine.ingest(list(tokens[:i + step]))
-            if progress is not None:
-                progress(min(i + step, len(tokens)))
-        self._sync(len(tokens))
 
 
 # ---- results files -----------------------------------------------------------------------------------
@@ -248,8 +147,10 @@ def _passkey_trial(engine: Any, run: MethodRun, depth: float, trial: int, key: i
 def run_passkey(model: str | Path | None, *, lengths: Sequence[int], depths: Sequence[float], trials: int = 1,
                 methods: Sequence[str] = ("auto",), seed: int = 0, base: RuntimeSettings | None = None,
                 flags: Any = None, progress: EvalProgress | None = None,
-                should_stop: Callable[[], bool] | None = None, save: bool = True) -> PasskeyReport:
-    """Passkey accuracy per method x length x depth (greedy decoding, random 5-digit keys from ``seed``)."""
+                should_stop: Callable[[], bool] | None = None, save: bool = True,
+                force: bool = False) -> PasskeyReport:
+    """Passkey accuracy per method x length x depth (greedy decoding, random 5-digit keys from ``seed``).
+    ``should_stop`` is checked between batches: the run ends with what was measured (``interrupted``)."""
     from localctx.services.runtime import resolve_settings
 
     methods = check_methods(methods)
@@ -260,6 +161,7 @@ def run_passkey(model: str | Path | None, *, lengths: Sequence[int], depths: Seq
         raise SettingsError("passkey lengths must be at least 256 tokens", "use e.g. --ctx 4096")
     info = resolve(model)
     base = base or resolve_settings(info, flags)
+    check_variants(info, base, methods, lengths, force=force)
     report = PasskeyReport(info=info, lengths=lengths, depths=list(depths), trials=trials, seed=seed,
                            methods=methods)
     total = len(methods) * trials * len(depths) * sum(lengths)
@@ -270,7 +172,7 @@ def run_passkey(model: str | Path | None, *, lengths: Sequence[int], depths: Seq
             for n_ctx in lengths:
                 if should_stop and should_stop():
                     raise KeyboardInterrupt
-                engine, run = load_variant(info, base, method, n_ctx)
+                engine, run = load_variant(info, base, method, n_ctx, force=force)
                 report.runs.append(run)
                 try:
                     for depth in depths:  # trials of one depth in a row: they share the prefix up to the needle
@@ -364,7 +266,8 @@ def read_text(path: Path | str) -> str:
 
 def run_ppl(model: str | Path | None, text_file: Path | str, *, n_ctx: int, methods: Sequence[str] = ("auto",),
             bucket: int = 2048, plan_ctx: int | None = None, offset: int = 0, base: RuntimeSettings | None = None,
-            flags: Any = None, progress: EvalProgress | None = None, save: bool = True) -> PplReport:
+            flags: Any = None, progress: EvalProgress | None = None, save: bool = True,
+            should_stop: Callable[[], bool] | None = None, force: bool = False) -> PplReport:
     """Perplexity of one window of ``n_ctx`` tokens of the text, per method, reported by position bucket.
 
     ``plan_ctx``: plan each method as if for that context but evaluate at ``n_ctx`` - what an
@@ -379,6 +282,7 @@ def run_ppl(model: str | Path | None, text_file: Path | str, *, n_ctx: int, meth
     info = resolve(model)
     text = read_text(text_file)
     base = base or resolve_settings(info, flags)
+    check_variants(info, base, methods, [n_ctx], plan_ctx, force=force)
     report = PplReport(info=info, text=str(text_file), n_ctx=n_ctx, plan_ctx=plan_ctx or n_ctx, bucket=bucket,
                        methods=methods, offset=offset)
     total = len(methods) * n_ctx
@@ -386,7 +290,9 @@ def run_ppl(model: str | Path | None, text_file: Path | str, *, n_ctx: int, meth
     window: list[int] | None = None
     try:
         for mi, method in enumerate(methods):
-            engine, run = load_variant(info, base, method, n_ctx, plan_ctx)
+            if should_stop and should_stop():
+                raise KeyboardInterrupt
+            engine, run = load_variant(info, base, method, n_ctx, plan_ctx, force=force)
             try:
                 if window is None:  # every method scores the same tokens
                     tokens = engine.tokenize(text, add_bos=True, special=False)

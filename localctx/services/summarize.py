@@ -362,8 +362,14 @@ def _estimate_merges(n_items: int, item: int, merge_in: int, final_in: int, fan_
     return steps + 1
 
 
-def open_engine(model: str | None, flags: Any = None, *, force: bool = False) -> Engine:
-    """Load ``model`` for summarizing through the one load gate (extension plan, memory verdict)."""
+def open_engine(model: str | None, flags: Any = None, *, force: bool = False,
+                on_plan: Callable[[Any], None] | None = None) -> Engine:
+    """Load ``model`` for summarizing through the one load gate (extension plan, memory verdict):
+    refused before llama.cpp allocates anything when it does not fit, unless ``force``.
+    ``on_plan(run_plan)`` sees the plan before the load (to name the saved settings it applies)."""
     from localctx.services import runtime
 
-    return runtime.load_engine(model, flags=flags, force=force)
+    rp = runtime.make_plan(model, flags)
+    if on_plan is not None:
+        on_plan(rp)
+    return runtime.load_planned(rp, force=force)

@@ -296,8 +296,10 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(LocalctxError, match="no such file"):
         read_document(tmp_path / "nope.txt")
     (tmp_path / "bin").write_bytes(b"\x00\x01\x02\xff\xfe")
-    with pytest.raises(LocalctxError, match="not UTF-8 text"):
+    with pytest.raises(LocalctxError, match="looks like a binary file"):
         read_document(tmp_path / "bin")
+    with pytest.raises(LocalctxError, match="is a directory"):
+        read_document(tmp_path)
     with pytest.raises(SettingsError, match="unknown overflow policy"):
         ChatSession.open("smollm2", overflow="shift", persist=False)
 
