@@ -64,7 +64,7 @@ def usage_line(exc: UsageError) -> str:
     """One line for a usage error: Click's message, then where the command's help is."""
     ctx = exc.ctx
     where = ctx.command_path if ctx is not None else "localctx"
-    if isinstance(exc, NoArgsIsHelpError) and ctx is not None:
+    if ctx is not None and (isinstance(exc, NoArgsIsHelpError) or exc.format_message() == "Missing command."):
         names = sorted(getattr(ctx.command, "commands", {}) or ())
         msg = f"{where} needs a command" + (f": {', '.join(names)}" if names else "")
     else:

@@ -149,10 +149,11 @@ def _notices(chat: ChatSession) -> None:
 
 def _prepare(chat: ChatSession, show: bool) -> None:
     from localctx.cli._output import info
+    from localctx.cli._stop import stop_on_sigint
 
     label = "reading the documents" if chat.documents else "reading the prompt"
-    with ingest_progress(show and bool(chat.documents), label) as progress:
-        r = chat.prepare(progress)
+    with stop_on_sigint() as stop, ingest_progress(show and bool(chat.documents), label) as progress:
+        r = chat.prepare(progress, should_stop=stop.requested)
     _notices(chat)
     if show and chat.documents:
         if r.cache == "hit":
@@ -297,17 +298,22 @@ def register(app: typer.Typer) -> None:
                               force=force, on_plan=say_saved, chat_template=chat_template) as session:
             _notices(session)
             _prepare(session, show=not json_ and sys.stderr.isatty())
+            from localctx.cli._stop import stop_on_sigint
+
             pieces = []
-            for piece in session.send(question):
-                pieces.append(piece)
-                if not json_:
-                    sys.stdout.write(piece)
-                    sys.stdout.flush()
+            with stop_on_sigint() as stop:
+                for piece in session.send(question, should_stop=stop.requested):
+                    pieces.append(piece)
+                    if not json_:
+                        sys.stdout.write(piece)
+                        sys.stdout.flush()
             if json_:
                 emit_json(ask_result(session, "".join(pieces)))
             else:
                 sys.stdout.write("\n")
             t = session.last_turn
+            if t is not None and t.stop_reason == "cancelled":
+                raise KeyboardInterrupt
             if t is not None and t.stop_reason in ("length", "context"):
                 why = "(-n)" if t.stop_reason == "length" else "(the context is full)"
                 more = "raise -n for more" if t.stop_reason == "length" else "raise --ctx for more"

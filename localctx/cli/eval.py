@@ -106,7 +106,7 @@ def _plan_lines(runs: list[Any]) -> list[str]:
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Measure quality at a context: passkey retrieval and perplexity by position.",
-                        no_args_is_help=True)
+                        no_args_is_help=False)
     app.add_typer(group, name="eval")
 
     @group.command()

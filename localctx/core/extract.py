@@ -179,10 +179,10 @@ def _zip(path: Path, data: bytes, suffix: str) -> tuple[str, str]:
 
 def _epub(path: Path, data: bytes) -> str:
     ebooklib = _need("ebooklib", "EPUB")
-    from ebooklib import epub
-
     import tempfile
     import warnings
+
+    from ebooklib import epub
 
     with tempfile.NamedTemporaryFile(suffix=".epub") as tmp:  # ebooklib reads from a path
         tmp.write(data)

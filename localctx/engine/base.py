@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int], None]
 
 
+class Cancelled(KeyboardInterrupt):
+    """``should_stop`` turned true during ``ingest``/``token_logprobs``: llama.cpp stopped between graph
+    nodes, the batch in flight was dropped and the cache holds exactly ``cached_tokens``.  A
+    KeyboardInterrupt, so code that keeps its work on Ctrl-C keeps it here too."""
+
+
 @dataclass
 class Counters:
     """llama.cpp's own counters since the engine was loaded (llama_perf_context)."""
@@ -84,9 +90,11 @@ class Engine(Protocol):
         """Use this Jinja chat template (``--chat-template``); None: back to the model's own."""
         ...
 
-    def ingest(self, tokens: Sequence[int], *, progress: Progress | None = None) -> int:
+    def ingest(self, tokens: Sequence[int], *, progress: Progress | None = None,
+               should_stop: Callable[[], bool] | None = None) -> int:
         """Make the KV cache hold exactly ``tokens``: keep the longest common prefix with what is
-        cached, evaluate only the rest.  Returns how many tokens were evaluated."""
+        cached, evaluate only the rest.  Returns how many tokens were evaluated.  ``should_stop`` is
+        polled while llama.cpp computes (raises Cancelled within a fraction of a second)."""
         ...
 
     def stream(
@@ -114,7 +122,8 @@ class Engine(Protocol):
         """Restore a state saved by save_state; raises RuntimeLoadError if it is stale or corrupt."""
         ...
 
-    def token_logprobs(self, tokens: Sequence[int], *, progress: Progress | None = None) -> list[float]:
+    def token_logprobs(self, tokens: Sequence[int], *, progress: Progress | None = None,
+                       should_stop: Callable[[], bool] | None = None) -> list[float]:
         """Evaluate ``tokens`` from an empty cache in one window; log p(token_i | tokens_<i) for i >= 1."""
         ...
 

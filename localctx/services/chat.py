@@ -18,7 +18,7 @@ from typing import Any
 
 from localctx.core.chat_templates import PLAIN_STOPS
 from localctx.core.settings import RuntimeSettings
-from localctx.engine.base import Engine, Progress
+from localctx.engine.base import Cancelled, Engine, Progress
 from localctx.errors import LocalctxError
 from localctx.services import chat_budget as _budget
 from localctx.services.chat_budget import Budget, DocText, check_policy
@@ -249,9 +249,11 @@ class ChatSession:
         return Budget(n_ctx=self.engine.n_ctx, documents=docs, history=max(history, 0), reply=self.reply_tokens)
 
     # ---- ingest --------------------------------------------------------------------------------
-    def prepare(self, progress: Progress | None = None) -> IngestReport:
+    def prepare(self, progress: Progress | None = None,
+                should_stop: Callable[[], bool] | None = None) -> IngestReport:
         """Put the document prefix in the KV cache: from a saved state when one matches, else by
-        evaluating it (then saving the state for next time)."""
+        evaluating it (then saving the state for next time).  ``should_stop`` ends the evaluation
+        within a fraction of a second (engine Cancelled, a KeyboardInterrupt; nothing is saved)."""
         t0 = time.perf_counter()
         cache, key, status, reason = self.state_cache if self.documents else None, "", "off", ""
         if cache is not None:
@@ -263,7 +265,7 @@ class ChatSession:
                 self.notices.append(f"the saved KV state was unusable ({reason}); rebuilding it")
         evaluated = 0
         if status != "hit":
-            evaluated = self.engine.ingest(self._prefix, progress=progress)
+            evaluated = self.engine.ingest(self._prefix, progress=progress, should_stop=should_stop)
             if cache is not None:
                 cache.save(self.engine, key, model=self.engine.path.name, documents=[d.name for d in self.documents])
         self.ingest_report = IngestReport(len(self._prefix), evaluated, time.perf_counter() - t0, status, reason)
@@ -291,18 +293,24 @@ class ChatSession:
         """Stream the reply to ``text``.  The turn (even a stopped one, with its partial reply) is
         committed to the store when the stream ends; ``last_turn`` then holds its numbers."""
         self._cancel = False
-        if self.ingest_report is None:
-            self.prepare()
-        t0 = time.perf_counter()
-        prompt = self._fit_turn(text)
-        c0 = self.engine.counters()
-        evaluated = self.engine.ingest(prompt, progress=progress)
-        max_tokens = min(self.reply_tokens, self.engine.n_ctx - len(prompt))
-        pieces: list[str] = []
-        first: float | None = None
 
         def stop() -> bool:
             return self._cancel or (should_stop is not None and should_stop())
+
+        if self.ingest_report is None:
+            self.prepare(should_stop=stop)
+        t0 = time.perf_counter()
+        prompt = self._fit_turn(text)
+        c0 = self.engine.counters()
+        try:
+            evaluated = self.engine.ingest(prompt, progress=progress, should_stop=stop)
+        except Cancelled:  # stopped before the reply began: nothing to commit, earlier turns are kept
+            self.last_turn = TurnStats(len(prompt), 0, 0, None, None, None, time.perf_counter() - t0, True,
+                                       "cancelled")
+            return
+        max_tokens = min(self.reply_tokens, self.engine.n_ctx - len(prompt))
+        pieces: list[str] = []
+        first: float | None = None
 
         args = (text, pieces, prompt, evaluated, c0, t0)
         try:

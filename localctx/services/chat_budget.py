@@ -111,7 +111,7 @@ def trim_documents(docs: Sequence[DocText], excess: int, policy: str, tokenize: 
     else:  # pragma: no cover - callers check the policy
         raise SettingsError(f"policy {policy} does not trim")
     out, notices = [], []
-    for d, t, n in zip(docs, toks, cut):
+    for d, t, n in zip(docs, toks, cut, strict=True):
         if n == 0:
             out.append(d)
             continue

@@ -126,7 +126,7 @@ def trial_keys(seed: int, n_ctx: int, depth: float, trials: int) -> list[int]:
 
 
 def _passkey_trial(engine: Any, run: MethodRun, depth: float, trial: int, key: int,
-                   tick: Callable[[int], None]) -> PasskeyTrial:
+                   tick: Callable[[int], None], should_stop: Callable[[], bool] | None = None) -> PasskeyTrial:
     """One prompt filling the context (minus room for the answer), then a greedy answer."""
     t0 = time.monotonic()
     bos = engine.tokenize("", add_bos=True, special=False)
@@ -137,7 +137,7 @@ def _passkey_trial(engine: Any, run: MethodRun, depth: float, trial: int, key: i
         SelfExtend(engine, *se).ingest(prompt.tokens, tick)
     else:  # prefix reuse: only the tokens after the common prefix are evaluated
         n = len(prompt.tokens)
-        engine.ingest(prompt.tokens, progress=lambda k, todo: tick(n - todo + k))
+        engine.ingest(prompt.tokens, progress=lambda k, todo: tick(n - todo + k), should_stop=should_stop)
     answer = "".join(engine.stream(MAX_ANSWER_TOKENS, temperature=0.0, stop=["\n", "."]))
     return PasskeyTrial(method=run.method, n_ctx=run.n_ctx, depth=depth, trial=trial, key=key, answer=answer,
                         correct=pk.is_correct(answer, key), needle_pos=prompt.needle_pos, n_prompt=prompt.n_tokens,
@@ -185,7 +185,7 @@ def run_passkey(model: str | Path | None, *, lengths: Sequence[int], depths: Seq
                                 if progress is not None:
                                     progress(s + k, total, lb)
 
-                            report.results.append(_passkey_trial(engine, run, depth, i, key, tick))
+                            report.results.append(_passkey_trial(engine, run, depth, i, key, tick, should_stop))
                             done += n_ctx
                             if progress is not None:
                                 progress(done, total, label)
@@ -193,7 +193,8 @@ def run_passkey(model: str | Path | None, *, lengths: Sequence[int], depths: Seq
                     engine.close()
     except KeyboardInterrupt:
         report.interrupted = True
-        raise
+        if not (should_stop and should_stop()):
+            raise
     finally:
         report.seconds = time.monotonic() - t0
         if save and (report.results or report.interrupted):
@@ -312,9 +313,10 @@ def run_ppl(model: str | Path | None, text_file: Path | str, *, n_ctx: int, meth
                 se = self_extend_of(run)
                 if se:
                     grouper = SelfExtend(engine, *se)
-                    lps = engine.token_logprobs(window, progress=tick, before_batch=grouper.before_batch)
+                    lps = engine.token_logprobs(window, progress=tick, before_batch=grouper.before_batch,
+                                                should_stop=should_stop)
                 else:
-                    lps = engine.token_logprobs(window, progress=tick)
+                    lps = engine.token_logprobs(window, progress=tick, should_stop=should_stop)
                 report.runs.append(PplRun(run=run, n_tokens=len(lps), ppl=pplmath.perplexity(lps),
                                           mean_nll=-sum(lps) / len(lps), buckets=pplmath.buckets(lps, bucket),
                                           logprobs=lps, seconds=time.monotonic() - ts))
@@ -322,7 +324,8 @@ def run_ppl(model: str | Path | None, text_file: Path | str, *, n_ctx: int, meth
                 engine.close()
     except KeyboardInterrupt:
         report.interrupted = True
-        raise
+        if not (should_stop and should_stop()):
+            raise
     finally:
         report.seconds = time.monotonic() - t0
         if save and (report.runs or report.interrupted):

@@ -19,7 +19,7 @@ from typing import Any
 
 from localctx.core.chunking import Chunk, TokenizedText, plan_chunks, tokenize_text
 from localctx.core.extract import Extracted
-from localctx.engine.base import Engine
+from localctx.engine.base import Cancelled, Engine
 from localctx.errors import LocalctxError
 from localctx.services.summary_steps import (
     _MARGIN,
@@ -230,7 +230,10 @@ class _Run:
                 raise LocalctxError(f"internal: step {step.id} needs {step.prompt_tokens}+{step.max_output} "
                                     f"tokens > n_ctx {self.n_ctx}")
             t0 = time.perf_counter()
-            step.evaluated_tokens = self.engine.ingest(prompt, progress=self._tick)
+            try:
+                step.evaluated_tokens = self.engine.ingest(prompt, progress=self._tick, should_stop=self.should_stop)
+            except Cancelled:
+                raise SummaryCancelled() from None
             text = "".join(self.engine.stream(step.max_output, temperature=self.opts.temperature,
                                               should_stop=self.should_stop))
             step.stop_reason = getattr(self.engine, "stop_reason", None)
