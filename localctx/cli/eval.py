@@ -85,6 +85,15 @@ def _base(model: str | None, runtime: RuntimeFlags) -> tuple[Any, Any]:
     return info, resolve_settings(info, runtime)
 
 
+def _interrupted(report: Any) -> None:
+    """A run stopped with Ctrl-C: its partial results were shown and saved; exit 130 as for any interrupt."""
+    if report.interrupted:
+        from localctx.cli._output import warn
+
+        warn(f"stopped: the results above are partial (saved in {report.path})")
+        raise typer.Exit(130)
+
+
 def _plan_lines(runs: list[Any]) -> list[str]:
     seen: set[tuple[str, int]] = set()
     out = []
@@ -148,6 +157,7 @@ def register(app: typer.Typer) -> None:
                                  seed=base.seed, base=base, progress=bar, force=force, should_stop=stop.requested)
         if json:
             emit_json(report.to_json())
+            _interrupted(report)
             return
         from rich.table import Table
 
@@ -174,6 +184,7 @@ def register(app: typer.Typer) -> None:
             if w:
                 warn(f"{r.method} @ {r.n_ctx}: {w}")
         hint(f"{report.seconds:.0f} s; results with the exact settings: {report.path}")
+        _interrupted(report)
 
     @group.command()
     @runtime_options
@@ -216,6 +227,7 @@ def register(app: typer.Typer) -> None:
                              should_stop=stop.requested)
         if json:
             emit_json(report.to_json())
+            _interrupted(report)
             return
         from rich.table import Table
 
@@ -244,3 +256,4 @@ def register(app: typer.Typer) -> None:
             if w:
                 warn(f"{r.run.method}: {w}")
         hint(f"{report.seconds:.0f} s; results with the exact settings: {report.path}")
+        _interrupted(report)

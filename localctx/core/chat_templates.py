@@ -15,14 +15,15 @@ from pathlib import Path
 from localctx.errors import LocalctxError
 
 #: documents (system), question (user), "Answer:"; a user message that already ends in a cue such
-#: as "Summary:" gets no second one
+#: as "Summary:" gets no second one.  Newlines right after a tag are written as {{ '\\n' }}: the
+#: renderer trims the first newline after a block tag
 PLAIN = (
     "{% for m in messages %}"
     "{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
-    "{% elif m['role'] == 'user' %}{{ m['content'] }}\n"
+    "{% elif m['role'] == 'user' %}{{ m['content'] }}{% if not loop.last %}{{ '\\n' }}{% endif %}"
     "{% else %}Answer: {{ m['content'] }}\n\n{% endif %}"
     "{% endfor %}"
-    "{% if add_generation_prompt and not messages[-1]['content'].rstrip().endswith(':') %}Answer:{% endif %}"
+    "{% if add_generation_prompt and not messages[-1]['content'].rstrip().endswith(':') %}{{ '\\n' }}Answer:{% endif %}"
 )
 
 #: where a plain-prompt reply ends: the model starting the next exchange itself
