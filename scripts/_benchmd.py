@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
-HEADER = "# Benchmarks\n\nMeasured by the scripts in `scripts/`; each section says how it was run and how long it took.\n"
+HEADER = ("# Benchmarks\n\nMeasured by the scripts in `scripts/`; each section says how it was run and how long it"
+          " took.\n")
 
 
 def write_section(name: str, markdown: str) -> Path:

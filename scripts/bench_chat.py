@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from localctx.core.settings import RuntimeSettings  # noqa: E402
-from localctx.services.chat import ChatSession  # noqa: E402
-from localctx.services.state_cache import StateCache  # noqa: E402
+from localctx.core.settings import RuntimeSettings
+from localctx.services.chat import ChatSession
+from localctx.services.state_cache import StateCache
 
 NAMES = ["Amsel", "Brielle", "Corvin", "Dagny", "Emrys", "Fenna", "Galen", "Hesper", "Ilse", "Joren", "Kasimir",
          "Liesl", "Maelis", "Nour", "Odile", "Piet"]
@@ -219,7 +219,8 @@ def main() -> None:
          f"{ours_prompt:.1f} vs {direct_prompt:.1f} (ratio {ours_prompt / direct_prompt:.3f})"),
         (f"prompt tok/s, last {k_pp:,} tokens re-evaluated, alternated x{args.rounds}",
          f"{med(ours_pp):.1f} vs {med(direct_pp):.1f} (runs: {_runs(ours_pp)} vs {_runs(direct_pp)})"),
-        ("**prompt tok/s ratio** (medians of the alternated runs; goal >= 0.97)", f"**{med(ours_pp) / med(direct_pp):.3f}**"),
+        ("**prompt tok/s ratio** (medians of the alternated runs; goal >= 0.97)",
+         f"**{med(ours_pp) / med(direct_pp):.3f}**"),
         (f"generation tok/s, alternated x{args.rounds}: localctx vs llama-cpp-python",
          f"{ours_gen:.1f} vs {direct_gen:.1f} (runs: {_runs(ours_rates)} vs {_runs(direct_rates)}; "
          f"{min(n_ours)}-{max(n_ours)} / {min(n_direct)}-{max(n_direct)} tokens)"),
@@ -231,7 +232,8 @@ def main() -> None:
         "",
         f"SmolLM2-135M Q4_1, n_ctx {n_ctx:,} (auto extension: {ext}), document {report.n_tokens:,} tokens "
         f"(generated ledger prose), greedy, {args.gen}-token replies, f16 KV, flash attention "
-        f"{'on' if flash else 'off'}, {args.threads} llama.cpp thread(s) on both sides; state file {cache.entries()[0].size / 2**20:.0f} MiB. "
+        f"{'on' if flash else 'off'}, {args.threads} llama.cpp thread(s) on both sides; "
+        f"state file {cache.entries()[0].size / 2**20:.0f} MiB. "
         f"CPU, 2 cores shared with other jobs (1-min load average at the cold / reopen / direct phases: "
         f"{loads['cold']:.1f} / {loads['reopen']:.1f} / {loads['direct']:.1f}); run took {elapsed / 60:.1f} min.",
         "",

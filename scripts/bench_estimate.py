@@ -41,7 +41,8 @@ def cases(tmp: Path) -> list[tuple[str, Path, RuntimeSettings]]:
                             gemma, RuntimeSettings(n_ctx=n, swa_full=full, flash_attn=fa)))
     for unified in (False, True):
         tag = "unified" if unified else "split"
-        out.append((f"SmolLM2 8K 2 seqs {tag}", smol, RuntimeSettings(n_ctx=8192, n_seq=2, kv_unified=unified, flash_attn=False)))
+        out.append((f"SmolLM2 8K 2 seqs {tag}", smol,
+                    RuntimeSettings(n_ctx=8192, n_seq=2, kv_unified=unified, flash_attn=False)))
         out.append((f"gemma-3-270m 32K 2 seqs {tag}", gemma,
                     RuntimeSettings(n_ctx=32768, n_seq=2, kv_unified=unified, flash_attn=False)))
     for arch in sorted(TINY):

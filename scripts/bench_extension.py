@@ -26,12 +26,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _benchmd import write_section  # noqa: E402
+from _benchmd import write_section
 
-from localctx.core import ppl as pplmath  # noqa: E402
-from localctx.core.settings import RuntimeSettings  # noqa: E402
-from localctx.services import evaluate as ev  # noqa: E402
-from localctx.services.runtime import plan_for, resolve_settings  # noqa: E402
+from localctx.core import ppl as pplmath
+from localctx.core.settings import RuntimeSettings
+from localctx.services import evaluate as ev
+from localctx.services.runtime import plan_for, resolve_settings
 
 TEXT = Path(__file__).resolve().parent.parent / "tests" / "data" / "pride_and_prejudice.txt"
 METHODS = ["none", "linear", "ntk", "yarn", "auto", "self-extend"]
@@ -110,8 +110,9 @@ class Fragments:
                 f"{self.args.threads}). Stage times: "
                 + ", ".join(f"{k} {(f['ended'] - f['started']) / 60:.0f} min" for k, f in frags.items()) + ".",
                 "Text: `tests/data/pride_and_prejudice.txt` (public domain). Passkey: llama.cpp passkey texts, "
-                f"greedy decoding, {self.args.trials} key(s) per cell, seed 0. Methods whose planned llama.cpp settings "
-                "are identical are measured once (marked `= other`); `…` = not measured (run stopped). Raw results "
+                f"greedy decoding, {self.args.trials} key(s) per cell, seed 0. Methods whose planned llama.cpp "
+                "settings are identical are measured once (marked `= other`); `…` = not measured (run stopped). "
+                "Raw results "
                 "(plans, llama.cpp's applied values, per-token log-probs) are the JSON files named at the end "
                 "(under the data dir's `evals/`)."]
         note = self.out / "note.txt"
@@ -123,7 +124,8 @@ class Fragments:
             n = len(ppl_runs[next(iter(ppl_runs))]["logprobs"]) + 1
             pc = ppl_runs[next(iter(ppl_runs))]["run"]["plan_ctx"]
             body.append(f"### SmolLM2-135M: perplexity by position, one {n:,}-token window ({n / 8192:g}x the trained "
-                        f"8,192; methods planned for {pc:,})\n\n" + ppl_table(ppl_runs, alias, METHODS, (n // 2, n)) + "\n")
+                        f"8,192; methods planned for {pc:,})\n\n"
+                        + ppl_table(ppl_runs, alias, METHODS, (n // 2, n)) + "\n")
             named = ["none", "linear", "ntk", "yarn", "self-extend"]
             if alias.get("auto") in ppl_runs and sum(alias.get(m) in ppl_runs for m in named) >= 2:
                 text, verdict = paired_lines(ppl_runs, alias, named, (n // 2, n))
@@ -162,13 +164,15 @@ def unique_of(frags: dict[str, dict[str, Any]], prefix: str) -> dict[str, str]:
     return {}
 
 
-def ppl_table(runs: dict[str, dict[str, Any]], alias: dict[str, str], methods: list[str], region: tuple[int, int]) -> str:
+def ppl_table(runs: dict[str, dict[str, Any]], alias: dict[str, str], methods: list[str],
+              region: tuple[int, int]) -> str:
     best = min(runs, key=lambda m: -sum(runs[m]["logprobs"]))  # noise of the best-predicting run
     first = runs[best]
     buckets = pplmath.buckets(first["logprobs"], first["bucket"])
     cols = [b.label() for b in buckets]
     lo, hi = region
-    lines = ["| method | " + " | ".join(cols) + f" | {lo / 1024:g}K-{hi / 1024:g}K | all | settings (llama.cpp applied) |",
+    lines = ["| method | " + " | ".join(cols)
+             + f" | {lo / 1024:g}K-{hi / 1024:g}K | all | settings (llama.cpp applied) |",
              "|---" * (len(cols) + 4) + "|"]
     for m in methods:
         src = alias.get(m, m)
@@ -183,7 +187,8 @@ def ppl_table(runs: dict[str, dict[str, Any]], alias: dict[str, str], methods: l
         plan = r["run"]["plan"]
         se = plan.get("self_extend")
         p = plan.get("parameters") or {}
-        desc = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.items()) or "model defaults"
+        desc = (", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.items())
+                or "model defaults")
         if se and se.get("group", 1) > 1:
             desc += f", Self-Extend group {se['group']} window {se['window']}"
         desc += f" (base {a.get('freq_base')}, scale {a.get('freq_scale')})"
@@ -235,12 +240,14 @@ def verdict_text(alias: dict[str, str], verdict: dict[str, Any]) -> str:
 def passkey_table(cells: list[dict[str, Any]]) -> str:
     cols = sorted({(c["n_ctx"], c["depth"]) for c in cells})
     by = {(c["method"], c["n_ctx"], c["depth"]): c for c in cells}
-    lines = ["| method | " + " | ".join(f"{n / 1024:g}K @{d:.0%}" for n, d in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines = ["| method | " + " | ".join(f"{n / 1024:g}K @{d:.0%}" for n, d in cols) + " |",
+             "|---" * (len(cols) + 1) + "|"]
     for m in METHODS:
         row = []
         for n, d in cols:
             c = by.get((m, n, d))
-            row.append("…" if c is None else f"{c['correct']}/{c['trials']}" + ("" if c["alias"] == m else f" (= {c['alias']})"))
+            same = "" if c is None or c["alias"] == m else f" (= {c['alias']})"
+            row.append("…" if c is None else f"{c['correct']}/{c['trials']}{same}")
         lines.append(f"| {m} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
@@ -294,7 +301,8 @@ def main() -> int:
     g_alias = unique_methods(gem, gbase, GEMMA_METHODS, 2 * gem.ctx_train)
     pk_alias = {n: unique_methods(small, base, METHODS, n) for n in (train, L, 512, 1024)}
     stages = args.stage or ([f"ppl:{m}" for m in sorted(set(ppl_alias.values()), key=METHODS.index)]
-                            + ["passkey8"] + [f"passkey16:{m}" for m in sorted(set(pk_alias[L].values()), key=METHODS.index)]
+                            + ["passkey8"]
+                            + [f"passkey16:{m}" for m in sorted(set(pk_alias[L].values()), key=METHODS.index)]
                             + [f"gemma:{m}" for m in sorted(set(g_alias.values()), key=GEMMA_METHODS.index)])
 
     for stage in stages:

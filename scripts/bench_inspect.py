@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from localctx.models.catalog import _gemma3_path, _smollm2_path  # noqa: E402
 from localctx.core.model_info import read_model_info  # noqa: E402
+from localctx.models.catalog import _gemma3_path, _smollm2_path  # noqa: E402
 from scripts._benchmd import write_section  # noqa: E402
 from tests.gguf_factory import llama_like, sparse_big_llama  # noqa: E402
 
@@ -50,8 +50,8 @@ def main() -> None:
     t_start = time.time()
     rows = []
     for name, p in (("SmolLM2-135M Q4_1", _smollm2_path()), ("gemma-3-270m Q4_K_M", _gemma3_path())):
-        lean = best_of(lambda: read_model_info(p))
-        ref = best_of(lambda: GGUFReader(str(p)), n=1)
+        lean = best_of(lambda p=p: read_model_info(p))
+        ref = best_of(lambda p=p: GGUFReader(str(p)), n=1)
         rows.append(f"| {name} | {p.stat().st_size / 2**20:.0f} MiB | {lean * 1000:.1f} ms | {ref:.2f} s | "
                     f"{ref / lean:.0f}× | {cli_seconds(p):.2f} s |")
     with tempfile.TemporaryDirectory() as d:
@@ -60,8 +60,8 @@ def main() -> None:
                           n_ff=28672, vocab=128256, ctx=131072, sparse=True,
                           dtype=__import__("gguf").GGMLQuantizationType.F16)
         for name, p in (("Llama-3-8B-shaped F16 (sparse)", big), ("Llama-70B-shaped F16 (sparse)", huge)):
-            lean = best_of(lambda: read_model_info(p))
-            ref = best_of(lambda: GGUFReader(str(p)), n=1)
+            lean = best_of(lambda p=p: read_model_info(p))
+            ref = best_of(lambda p=p: GGUFReader(str(p)), n=1)
             rows.append(f"| {name} | {p.stat().st_size / 2**30:.1f} GiB | {lean * 1000:.1f} ms | {ref:.2f} s | "
                         f"{ref / lean:.0f}× | {cli_seconds(p):.2f} s |")
     md = "\n".join([

@@ -110,11 +110,12 @@ def main() -> int:
         "tokens_evaluated_this_run": r.tokens_evaluated,
         "llama_prompt_eval": n_prompt, "llama_ratio": n_prompt / r.file_tokens, "llama_gen": n_gen,
         "tokens_generated": sum(s.output_tokens for s in steps),
-        "prompt_tok_s": n_prompt / (c1.t_prompt_ms - c0.t_prompt_ms) * 1000 if c1.t_prompt_ms > c0.t_prompt_ms else None,
+        "prompt_tok_s": (n_prompt / (c1.t_prompt_ms - c0.t_prompt_ms) * 1000
+                         if c1.t_prompt_ms > c0.t_prompt_ms else None),
         "gen_tok_s": n_gen / (c1.t_gen_ms - c0.t_gen_ms) * 1000 if c1.t_gen_ms > c0.t_gen_ms else None,
         "wall_s": wall, "summarize_s": sum(s.seconds for s in steps),
         "facts_final": sum(final_hits), "facts_map": sum(map_hits), "facts_total": len(KNOWN_FACTS),
-        "facts_final_list": [f for (f, _), hit in zip(KNOWN_FACTS, final_hits) if hit],
+        "facts_final_list": [f for (f, _), hit in zip(KNOWN_FACTS, final_hits, strict=True) if hit],
         "summary": r.summary,
     }
     args.json_out.write_text(json.dumps({"bench": res, "tree": r.to_json()}, indent=1, default=str))
@@ -152,7 +153,7 @@ def planted(args: argparse.Namespace) -> int:
     nums = [re.search(r"exactly (\d+)", f).group(1) for f in facts]  # type: ignore[union-attr]
 
     def survived(t: str) -> int:
-        return sum(1 for city, n in zip(CITIES, nums) if city in t and n in t)
+        return sum(1 for city, n in zip(CITIES, nums, strict=True) if city in t and n in t)
 
     maps = "\n".join(s.summary for s in r.levels[0])
     res = {"sections": args.planted, "file_tokens": r.file_tokens, "n_ctx": r.n_ctx, "chunks": len(r.chunks),

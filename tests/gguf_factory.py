@@ -41,19 +41,20 @@ def write_gguf(
         w.add_bos_token_id(1)
         w.add_eos_token_id(2)
     rng = np.random.default_rng(seed)
+    F32 = GGMLQuantizationType.F32
     if sparse:
         for name, shape in tensors:
-            nbytes = int(np.prod(shape)) * (4 if dtype == GGMLQuantizationType.F32 else 2)
-            w.add_tensor_info(name, shape, np.dtype(np.float32 if dtype == GGMLQuantizationType.F32 else np.float16),
-                              nbytes, raw_dtype=dtype)
+            t = F32 if len(shape) == 1 else dtype  # like llama.cpp's converter: 1-D tensors stay F32
+            nbytes = int(np.prod(shape)) * (4 if t == F32 else 2)
+            w.add_tensor_info(name, shape, np.dtype(np.float32 if t == F32 else np.float16), nbytes, raw_dtype=t)
         w.write_header_to_file()
         w.write_kv_data_to_file()
         w.write_ti_data_to_file()
         w.close()
-        from localctx.core.gguf_reader import read_gguf_header  # compute the end from the table
-
         # extend with a hole up to the last tensor's end
         import struct  # noqa: F401
+
+        from localctx.core.gguf_reader import read_gguf_header  # compute the end from the table
 
         total = _data_end(path)
         with open(path, "r+b") as f:
@@ -62,7 +63,7 @@ def write_gguf(
         return path
     for name, shape in tensors:
         a = (rng.standard_normal(shape) * 0.02).astype(np.float32)
-        if dtype == GGMLQuantizationType.F16:
+        if dtype == GGMLQuantizationType.F16 and len(shape) > 1:  # 1-D tensors stay F32, as llama.cpp needs
             a = a.astype(np.float16)
         w.add_tensor(name, a)
     w.write_header_to_file()

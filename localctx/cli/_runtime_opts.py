@@ -18,7 +18,7 @@ Usage in a command module::
 ``--yarn-ext-factor``, ``--yarn-attn-factor``, ``--yarn-beta-fast``, ``--yarn-beta-slow``,
 ``-ctk/--cache-type-k``, ``-ctv/--cache-type-v``, ``-fa/--flash-attn``, ``-ngl/--gpu-layers``,
 ``-t/--threads``, ``-b/--batch-size``, ``-ub/--ubatch-size``, ``--swa-full``, ``--no-mmap``,
-``--mlock``, ``--seed``, ``-np/--parallel``) and hands the command one ``runtime: RuntimeFlags``
+``--mlock``, ``--seed``, ``-np/--parallel``, ``--rpc``, ``-ts/--tensor-split``, ``--rpc-mem``) and hands the command one ``runtime: RuntimeFlags``
 keyword holding the values (None = not given).  The flags type and its validation live below the
 front ends (``localctx.core.flags``), so the TUI builds the same object; this module only declares
 the options.  ``--ctx`` accepts ``32k``/``1m`` here and in every command (``core.units.parse_tokens``).
@@ -69,6 +69,9 @@ _OPTIONS: list[tuple[str, Any, Any]] = [
     ("mlock", Optional[bool], _opt("--mlock", help="Lock the weights in RAM (no swapping).")),
     ("seed", Optional[int], _opt("--seed", help="Sampling seed (default 0).")),
     ("parallel", Optional[int], _opt("--parallel", "-np", help="Parallel sequences sharing the context (default 1).")),
+    ("rpc", Optional[str], _opt("--rpc", help="llama.cpp RPC servers that take layers like GPUs: HOST:PORT[,HOST:PORT...] (see `localctx rpc-server`).")),
+    ("tensor_split", Optional[str], _opt("--tensor-split", "-ts", help="Share of the offloaded layers per device, RPC servers first: 3,1 (default: by free memory).")),
+    ("rpc_mem", Optional[str], _opt("--rpc-mem", help="Plan offline: free memory of each --rpc server (8G,16G) instead of asking them.")),
 ]
 OPTION_NAMES = tuple(name for name, _, _ in _OPTIONS)
 assert OPTION_NAMES == FLAG_NAMES

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import sys
 import traceback
@@ -18,6 +16,22 @@ try:  # newer Typer vendors Click: its exceptions are not the `click` package's
 except ImportError:  # pragma: no cover
     from click.exceptions import NoArgsIsHelpError, UsageError
 
+from localctx.cli import (
+    cache,
+    chat,
+    doctor,
+    estimate,
+    inspect,
+    models,
+    plan,
+    presets,
+    pull,
+    rpc_server,
+    sessions,
+    summarize,
+    tui,
+)
+from localctx.cli import eval as eval_command
 from localctx.errors import LocalctxError
 
 
@@ -97,10 +111,11 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-#: command modules, each with `register(app)`; a missing module is skipped (heavy imports stay lazy)
+#: every command module, each with ``register(app)``, in the order `localctx --help` lists them.  Imported
+#: by name: a missing module is a broken install and fails here, loudly.
 COMMAND_MODULES = (
-    "models", "inspect", "doctor", "estimate", "plan", "presets", "pull", "chat", "sessions", "cache", "summarize",
-    "eval", "tui",
+    models, inspect, doctor, estimate, plan, presets, pull, chat, sessions, cache, summarize, eval_command, tui,
+    rpc_server,
 )
 
 
@@ -110,18 +125,14 @@ def _root(ctx: typer.Context, version: Annotated[bool, typer.Option(
         callback=_version)] = False) -> None:
     """localctx: know before you load whether a context fits; run past the trained length and measure it."""
     if ctx.invoked_subcommand is None:
-        if importlib.util.find_spec("localctx.tui") is not None and sys.stdout.isatty():
-            from localctx.tui.app import run_tui
-
-            run_tui()
+        if sys.stdout.isatty():
+            tui.open_tui()
         else:
             typer.echo(ctx.get_help())
 
 
-for _name in COMMAND_MODULES:
-    _modname = f"localctx.cli.{_name}"
-    if importlib.util.find_spec(_modname) is not None:
-        importlib.import_module(_modname).register(app)
+for _module in COMMAND_MODULES:
+    _module.register(app)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -35,6 +36,14 @@ def register(app: typer.Typer) -> None:
         if screen not in SCREENS:
             raise LocalctxError(f"unknown screen '{screen}'", f"use one of: {', '.join(SCREENS)}")
         runtime.overrides()  # bad flags fail here, with the CLI's message, before the screen opens
-        from localctx.tui.app import run_tui
+        open_tui(model, flags=runtime, mode=screen, files=file or ())
 
-        run_tui(model, flags=runtime, mode=screen, files=file or ())
+
+def open_tui(model: str | None = None, *, flags: RuntimeFlags | None = None, mode: str = "plan",
+             files: Sequence[Path] = ()) -> None:
+    """Start the terminal UI: the one place a CLI command reaches into the other front end.
+
+    Imported on call, so CLI commands never pay for loading Textual."""
+    from localctx.tui.app import run_tui
+
+    run_tui(model, flags=flags, mode=mode, files=files)

@@ -71,7 +71,8 @@ def swa_layers(arch: str, n_layer: int, window: int | None, pattern: object) -> 
     period: int | None = pattern if isinstance(pattern, int) and pattern >= 0 else None
     if rule is None and period is None:
         if window:
-            return [False] * n_layer, f"window {window} in the GGUF but no SWA rule known for '{arch}': assumed full attention"
+            note = f"window {window} in the GGUF but no SWA rule known for '{arch}': assumed full attention"
+            return [False] * n_layer, note
         return [False] * n_layer, "no sliding window"
     if rule is not None and rule.needs_window_key and not window:
         return [False] * n_layer, "sliding_window absent or 0: full attention"

@@ -14,6 +14,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from localctx.errors import LocalctxError
 
@@ -130,12 +131,12 @@ def _pdf(path: Path, data: bytes) -> str:
         if reader.is_encrypted:
             try:
                 reader.decrypt("")
-            except Exception:
+            except Exception:  # noqa: BLE001 - any failure to decrypt with an empty password means "encrypted"
                 raise LocalctxError(f"{path}: the PDF is encrypted", "decrypt it first (qpdf --decrypt)") from None
         pages = [(page.extract_text() or "").strip() for page in reader.pages]
     except LocalctxError:
         raise
-    except Exception as exc:  # pypdf raises many kinds for broken files
+    except Exception as exc:  # noqa: BLE001 - pypdf raises many kinds for broken files
         raise LocalctxError(f"{path}: cannot read this PDF ({type(exc).__name__}: {exc})") from None
     return "\n\n".join(p for p in pages if p)
 
@@ -191,7 +192,7 @@ def _epub(path: Path, data: bytes) -> str:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 book = epub.read_epub(tmp.name, options={"ignore_ncx": True})
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - ebooklib raises many kinds for broken files
             raise LocalctxError(f"{path}: cannot read this EPUB ({type(exc).__name__}: {exc})") from None
     parts: list[str] = []
     for item_id, _linear in book.spine:
@@ -201,7 +202,7 @@ def _epub(path: Path, data: bytes) -> str:
     return "\n\n".join(p for p in parts if p.strip())
 
 
-def _need(module: str, what: str, package: str | None = None):  # type: ignore[no-untyped-def]
+def _need(module: str, what: str, package: str | None = None) -> ModuleType:
     import importlib
 
     try:

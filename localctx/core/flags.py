@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from localctx.core.settings import EXTEND_METHODS, KV_TYPES, RuntimeSettings
+from localctx.core.units import parse_bytes
 from localctx.errors import SettingsError
 
 
@@ -42,6 +43,9 @@ class RuntimeFlags:
     mlock: bool | None = None
     seed: int | None = None
     parallel: int | None = None
+    rpc: str | None = None
+    tensor_split: str | None = None
+    rpc_mem: str | None = None
 
     def overrides(self) -> dict[str, Any]:
         """The given flags as RuntimeSettings field values (validated, llama.cpp's rules)."""
@@ -64,6 +68,7 @@ SETTING_FLAGS: dict[str, str] = {
     "flash_attn": "-fa", "n_gpu_layers": "-ngl", "n_threads": "-t", "n_batch": "-b", "n_ubatch": "-ub",
     "swa_full": "--swa-full", "use_mmap": "--no-mmap", "use_mlock": "--mlock", "seed": "--seed", "n_seq": "-np",
     "kv_unified": "--kv-unified",
+    "rpc": "--rpc", "tensor_split": "--tensor-split", "rpc_mem": "--rpc-mem",
 }
 
 
@@ -147,7 +152,52 @@ def flags_to_overrides(f: RuntimeFlags) -> dict[str, Any]:
         out["use_mmap"] = False
     if f.mlock:
         out["use_mlock"] = True
+    if f.rpc is not None:
+        out["rpc"] = parse_rpc(f.rpc) if f.rpc.strip() else None  # --rpc "" drops saved servers
+    if f.tensor_split is not None:
+        out["tensor_split"] = parse_tensor_split(f.tensor_split)
+    if f.rpc_mem is not None:
+        out["rpc_mem"] = parse_rpc_mem(f.rpc_mem)
+        servers = out.get("rpc")
+        if servers and len(servers.split(",")) != len(out["rpc_mem"].split(",")):
+            raise SettingsError(f"--rpc-mem gives {len(out['rpc_mem'].split(','))} sizes for "
+                                f"{len(servers.split(','))} --rpc servers", "give one size per server")
     return out
+
+
+MAX_RPC_SERVERS = 16  # GGML_RPC_MAX_SERVERS
+
+
+def parse_rpc(text: str) -> str:
+    """``host:port[,host:port...]`` -> the same, normalised (spaces dropped); SettingsError otherwise."""
+    out: list[str] = []
+    for part in (p.strip() for p in str(text).split(",")):
+        host, sep, port = part.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or " " in host:
+            raise SettingsError(f"cannot read --rpc endpoint '{part}'",
+                                "use HOST:PORT[,HOST:PORT...], e.g. 127.0.0.1:50052")
+        if part in out:
+            raise SettingsError(f"--rpc lists {part} twice", "give each server once")
+        out.append(f"{host}:{int(port)}")
+    if len(out) > MAX_RPC_SERVERS:
+        raise SettingsError(f"--rpc lists {len(out)} servers; llama.cpp takes at most {MAX_RPC_SERVERS}")
+    return ",".join(out)
+
+
+def parse_tensor_split(text: str) -> str:
+    """``3,1`` or ``0.6,0.4`` -> normalised text; every share >= 0 and at least one > 0."""
+    try:
+        values = [float(x) for x in str(text).replace("/", ",").split(",")]
+    except ValueError:
+        raise SettingsError(f"cannot read --tensor-split '{text}'", "use shares per offload device, e.g. 3,1") from None
+    if any(v < 0 or v != v for v in values) or not any(v > 0 for v in values):
+        raise SettingsError(f"--tensor-split '{text}' needs shares >= 0, at least one above 0", "e.g. 3,1")
+    return ",".join(f"{v:g}" for v in values)
+
+
+def parse_rpc_mem(text: str) -> str:
+    """``8G,16G`` -> bytes per RPC server as text (``8589934592,17179869184``)."""
+    return ",".join(str(parse_bytes(p.strip(), what="--rpc-mem size")) for p in str(text).split(","))
 
 
 def settings_from_flags(flags: RuntimeFlags | None, base: RuntimeSettings | None = None) -> RuntimeSettings:

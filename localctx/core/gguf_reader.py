@@ -49,6 +49,8 @@ class SkippedArray:
 
     elem_type: int
     length: int
+    lo: int | None = None  # smallest and largest value, for integer arrays (token types are range-checked)
+    hi: int | None = None
 
     def __len__(self) -> int:
         return self.length
@@ -166,8 +168,13 @@ def _read_value(cur: _Cursor, vtype: int, key: str, depth: int = 0) -> Any:
         size = _SCALAR_SIZE[elem] * count
         cur.need(size, f"{count} elements of '{key}'")
         if count > DECODE_ARRAY_LIMIT:
+            lo = hi = None
+            if elem in (INT32, UINT32) and count:
+                with memoryview(cur.buf) as mv, mv[cur.pos:cur.pos + size] as raw, \
+                        raw.cast("B").cast("i" if elem == INT32 else "I") as ints:
+                    lo, hi = min(ints), max(ints)
             cur.pos += size
-            return SkippedArray(elem, count)
+            return SkippedArray(elem, count, lo, hi)
         values = list(struct.unpack_from(f"<{count}{_ARRAY_FMT[elem]}", cur.buf, cur.pos))
         cur.pos += size
         return values
@@ -299,6 +306,6 @@ def _parse(buf: Any, size: int, path: Path, full_size: int | None = None) -> GGU
 
 def _check_overlaps(header: GGUFHeader) -> None:
     spans = sorted((t.offset, t.offset + t.n_bytes, t.name) for t in header.tensors)
-    for (s0, e0, n0), (s1, _e1, n1) in zip(spans, spans[1:]):
+    for (_s0, e0, n0), (s1, _e1, n1) in zip(spans, spans[1:], strict=False):
         if s1 < e0:
             raise GGUFError(header.path, f"tensors '{n0}' and '{n1}' overlap in the data section", "the file is damaged")

@@ -10,21 +10,29 @@ same numbers drive `localctx estimate`, `localctx plan` and the TUI's live gauge
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from localctx.core.ggml_types import quant_sizes, row_bytes, type_id
+from localctx.core.ggml_types import row_bytes, type_id
+from localctx.core.memory_graph import compute_phases
+from localctx.core.memory_layers import (  # noqa: F401  (re-exported: the planner's per-layer facts)
+    attn_dims,
+    is_mla,
+    kv_layer_limit,
+    recurrent_layers,
+    state_sizes,
+    validate,
+)
 from localctx.core.model_info import ModelInfo
-from localctx.core.settings import KV_TYPES, RuntimeSettings
-from localctx.errors import SettingsError
+from localctx.core.placement import OffloadDevice, layer_devices, shares_for
+from localctx.core.settings import RuntimeSettings
 
 MIB = 1 << 20
 CTX_PAD = 256  # llama.cpp pads n_ctx (and SWA cache sizes) to 256 cells
 F32 = 4
 #: fixed costs llama.cpp does not log but a process pays: backend context / driver per device
-OVERHEAD = {"CPU": 64 * MIB, "CUDA": 350 * MIB, "ROCm": 350 * MIB, "Vulkan": 256 * MIB, "Metal": 0}
-QWEN_NEXT_LIKE = frozenset({"qwen3next", "qwen35", "qwen35moe"})
-RWKV_ARCHS = frozenset({"rwkv6", "rwkv6qwen2", "rwkv7", "arwkv7"})
+OVERHEAD = {"CPU": 64 * MIB, "CUDA": 350 * MIB, "ROCm": 350 * MIB, "Vulkan": 256 * MIB, "Metal": 0, "RPC": 0}
 
 
 def pad(n: int, to: int = CTX_PAD) -> int:
@@ -35,7 +43,7 @@ def pad(n: int, to: int = CTX_PAD) -> int:
 class DeviceMemory:
     """Bytes on one device, in llama.cpp's own categories (model / context / compute)."""
 
-    device: str  # "CPU" or "GPU0", "GPU1", ...
+    device: str  # "CPU", "GPU0", "GPU1", ... or an RPC server's "RPC0[host:port]"
     weights: int = 0
     kv_full: int = 0  # full-attention KV cache
     kv_swa: int = 0  # sliding-window KV cache
@@ -43,6 +51,7 @@ class DeviceMemory:
     output: int = 0  # logits/embeddings buffer (host memory)
     compute: int = 0  # worst-case graph buffer
     overhead: int = 0  # assumed fixed cost (backend/driver context); not in llama.cpp's log
+    endpoint: str | None = None  # an RPC server's host:port (None: this machine)
 
     @property
     def kv(self) -> int:
@@ -94,6 +103,7 @@ class MemoryPlan:
     gpu_backend: str | None
     compute_phases: dict[str, int] = field(default_factory=dict)  # peak candidates, largest device
     notes: list[str] = field(default_factory=list)  # assumptions stated, never silent
+    offload: list[OffloadDevice] = field(default_factory=list)  # devices[1:] as planned (free memory, endpoint)
 
     @property
     def cpu(self) -> DeviceMemory:
@@ -136,7 +146,7 @@ class MemoryPlan:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        for dev, src in zip(d["devices"], self.devices):
+        for dev, src in zip(d["devices"], self.devices, strict=True):
             dev["kv"] = src.kv
             dev["total"] = src.total
             dev["llama_total"] = src.llama_total
@@ -146,103 +156,13 @@ class MemoryPlan:
         return d
 
 
-# ---- validation -----------------------------------------------------------------------------------
-def _block(type_name: str) -> int:
-    return quant_sizes()[type_id(type_name)][0]
-
-
-def validate(info: ModelInfo, s: RuntimeSettings, flash_attn: bool) -> None:
-    """Reject what llama.cpp would reject, with one line that says what to do."""
-    n_ctx = s.n_ctx if s.n_ctx is not None else info.ctx_train
-    if n_ctx is None or n_ctx <= 0:
-        raise SettingsError(f"context size must be a positive number of tokens, got {n_ctx}",
-                            "pass e.g. --ctx 8192" if s.n_ctx is not None else "the GGUF states no context length")
-    for label, t in (("K", s.type_k), ("V", s.type_v)):
-        if t not in KV_TYPES:
-            raise SettingsError(f"unknown {label} cache type '{t}'", f"use one of: {', '.join(KV_TYPES)}")
-    if s.n_seq < 1 or s.n_batch < 1 or s.n_ubatch < 1:
-        raise SettingsError("parallel sequences, batch and ubatch must be at least 1")
-    if _block(s.type_v) > 1 and not flash_attn and info.memory_kind != "none":
-        raise SettingsError(f"a quantized V cache ({s.type_v}) requires flash attention",
-                            "add -fa on, or use -ctv f16")
-    if info.memory_kind in ("kv", "hybrid"):
-        dims = {("K", info.head_dim_k, s.type_k), ("V", info.head_dim_v, s.type_v)}
-        if info.head_dim_k_swa and info.swa_layer_indices:
-            dims |= {("K", info.head_dim_k_swa, s.type_k), ("V", info.head_dim_v_swa or info.head_dim_v, s.type_v)}
-        for label, dim, t in sorted(dims):
-            if dim and dim % _block(t):
-                raise SettingsError(f"{label} head size {dim} is not a multiple of {t}'s block of {_block(t)}",
-                                    "choose another cache type (f16, q8_0, ...)")
-
-
-# ---- per-layer facts -------------------------------------------------------------------------------
-def _ff(info: ModelInfo, il: int | None = None) -> int:
-    v = info.n_ff
-    if isinstance(v, list):
-        return (v[il] if il is not None and il < len(v) else max(v, default=0)) or 0
-    return v or 0
-
-
-def _is_mla(info: ModelInfo) -> bool:
-    return bool(info.head_dim_k_mla and info.head_dim_v_mla)
-
-
-def recurrent_layers(info: ModelInfo) -> list[bool]:
-    """Which layers keep recurrent state instead of (or, for falcon-h1, besides) attention KV."""
-    n = info.n_layer
-    if info.memory_kind == "recurrent":
-        return [True] * n
-    if info.memory_kind != "hybrid":
-        return [False] * n
-    if info.arch == "falcon-h1":
-        return [True] * n
-    md = info.metadata.get(f"{info.arch}.attention.recurrent_layers")
-    if isinstance(md, list) and len(md) == n:
-        return [bool(x) for x in md]
-    if info.arch in QWEN_NEXT_LIKE:
-        k = info.ssm.get("full_attention_interval") or 4
-        return [(il + 1) % k != 0 for il in range(n)]
-    if info.arch.startswith("nemotron_h"):
-        return [info.head_count_kv(il) == 0 and _ff(info, il) == 0 for il in range(n)]
-    return [info.head_count_kv(il) == 0 for il in range(n)]
-
-
-def kv_layer_limit(info: ModelInfo) -> int:
-    """Layers at or above this index share an earlier layer's cache (gemma3n: 20; gemma4-style
-    ``attention.shared_kv_layers``), so llama.cpp allocates KV only below it."""
-    shared = info.metadata.get(f"{info.arch}.attention.shared_kv_layers")
-    if isinstance(shared, int) and 0 < shared < info.n_layer:
-        return info.n_layer - shared
-    if info.arch == "gemma3n":
-        return min(info.n_layer, 20)
-    return info.n_layer
-
-
-def _state_sizes(info: ModelInfo) -> tuple[int, int]:
-    """(n_embd_r, n_embd_s) in F32 elements per sequence per recurrent layer (llama_hparams)."""
-    ssm, e = info.ssm, info.n_embd
-    if info.arch in RWKV_ARCHS:
-        head = ssm.get("head_size", 64)
-        return (ssm.get("token_shift_count") or 2) * e, e * head
-    if "l_cache" in ssm:  # lfm2 short convolution
-        return e * (ssm["l_cache"] - 1), 0
-    d_conv, d_inner = ssm.get("conv_kernel", 0), ssm.get("inner_size", 0)
-    d_state, n_group = ssm.get("state_size", 0), ssm.get("group_count", 0)
-    r = max(d_conv - 1, 0) * (d_inner + 2 * n_group * d_state)
-    return r, d_state * d_inner
-
-
-def _attn_dims(info: ModelInfo, il: int) -> tuple[int, int]:
-    """Key and value head size of a layer, as llama.cpp caches them."""
-    if info.is_swa(il) and info.head_dim_k_swa:
-        return info.head_dim_k_swa, info.head_dim_v_swa or info.head_dim_k_swa
-    return info.head_dim_k, info.head_dim_v
-
-
 # ---- the plan --------------------------------------------------------------------------------------
 def plan_memory(info: ModelInfo, settings: RuntimeSettings, *, n_gpus: int = 0,
-                gpu_backend: str | None = None) -> MemoryPlan:
-    """Bytes per device llama.cpp will allocate for ``info`` under ``settings`` (see module doc)."""
+                gpu_backend: str | None = None, offload: Sequence[OffloadDevice] | None = None) -> MemoryPlan:
+    """Bytes per device llama.cpp will allocate for ``info`` under ``settings`` (see module doc).
+
+    ``offload``: the devices layers can go to, in llama.cpp's order (RPC servers, then GPUs); by
+    default ``n_gpus`` local GPUs of ``gpu_backend`` with unknown free memory (an even split)."""
     s, notes = settings, []
     fa = True if s.flash_attn is None else bool(s.flash_attn)
     if s.flash_attn is None:
@@ -265,8 +185,11 @@ def plan_memory(info: ModelInfo, settings: RuntimeSettings, *, n_gpus: int = 0,
     if n_ctx != n_req:
         notes.append(f"context {n_req:,} padded to {n_ctx:,} cells (llama.cpp pads to {CTX_PAD})")
 
-    # -- placement: the output layer (index n_layer) goes to the GPU first
-    n_gpus = max(n_gpus, 0)
+    # -- placement (core.placement): the output layer first, split among the offload devices
+    if offload is None:
+        offload = [OffloadDevice(f"GPU{i}", gpu_backend or "GPU") for i in range(max(n_gpus, 0))]
+    offload = list(offload)
+    n_gpus = len(offload)
     if n_gpus == 0:
         ngl = 0
         if s.n_gpu_layers:
@@ -275,9 +198,10 @@ def plan_memory(info: ModelInfo, settings: RuntimeSettings, *, n_gpus: int = 0,
         want = s.n_gpu_layers
         ngl = n_layer + 1 if want is None or want < 0 else min(want, n_layer + 1)
     start = max(n_layer + 1 - ngl, 0)
+    placed = layer_devices(n_layer, ngl, shares_for(offload, s.tensor_split_values))
 
     def dev(il: int) -> int:
-        return 0 if il < start else 1 + (il - start) * n_gpus // max(ngl, 1)
+        return placed[il]
 
     n_dev = 1 + n_gpus
     weights, kv_full, kv_swa, rec = ([0] * n_dev for _ in range(4))
@@ -293,7 +217,7 @@ def plan_memory(info: ModelInfo, settings: RuntimeSettings, *, n_gpus: int = 0,
 
     # -- KV cache and recurrent state
     recur = recurrent_layers(info)
-    mla = _is_mla(info)
+    mla = is_mla(info)
     cells_swa = 0
     if any(info.is_swa(il) for il in range(n_layer)):
         window = info.sliding_window or 0
@@ -304,17 +228,17 @@ def plan_memory(info: ModelInfo, settings: RuntimeSettings, *, n_gpus: int = 0,
         notes.append(f"layers {kv_from}-{n_layer - 1} reuse earlier layers' KV cache (allocate none)")
     kv_layers = [il for il in range(kv_from) if info.head_count_kv(il) > 0 and causal
                  and (not recur[il] or info.arch == "falcon-h1")]
-    v_max = max((_attn_dims(info, il)[1] * info.head_count_kv(il) for il in kv_layers), default=0)
+    v_max = max((attn_dims(info, il)[1] * info.head_count_kv(il) for il in kv_layers), default=0)
     k_total = v_total = 0
     for il in kv_layers:
-        hk, hv = _attn_dims(info, il)
+        hk, hv = attn_dims(info, il)
         n_kv = info.head_count_kv(il)
         cells = (cells_swa if info.is_swa(il) else n_ctx_seq) * n_stream
         k = row_bytes(type_id(s.type_k), hk * n_kv) * cells
         v = 0 if mla else row_bytes(type_id(s.type_v), (hv * n_kv) if fa else v_max) * cells
         k_total, v_total = k_total + k, v_total + v
         (kv_swa if info.is_swa(il) else kv_full)[dev(il)] += k + v
-    r_elems, s_elems = _state_sizes(info)
+    r_elems, s_elems = state_sizes(info)
     rec_layers = [il for il in range(n_layer) if recur[il]]
     for il in rec_layers:
         rec[dev(il)] += F32 * (r_elems + s_elems) * max(1, s.n_seq)
@@ -341,117 +265,30 @@ def plan_memory(info: ModelInfo, settings: RuntimeSettings, *, n_gpus: int = 0,
         holds_out = out_dev == d
         if not layers and not holds_out:
             continue
-        ph = _compute_phases(info, layout, layers, holds_out, kv_layers, recur, gpu_backend if d else None)
-        if d and start > 0:  # partial offload: big-batch matmuls of CPU weights run on the GPU
+        local_gpu = d > 0 and not offload[d - 1].remote  # RPC devices take no offloaded CPU ops
+        ph = compute_phases(info, layout, layers, holds_out, kv_layers, recur, offload[d - 1].backend if d else None,
+                            fed=d > 0 and offload[d - 1].remote)
+        if local_gpu and start > 0:  # partial offload: big-batch matmuls of CPU weights run on the GPU
             ph["offloaded_weights"] = max(layer_bytes[:start], default=0)
         compute[d] = max(ph.values())
-        if d and start > 0:
+        if local_gpu and start > 0:
             compute[d] += ph.pop("offloaded_weights")
         if not phases or compute[d] > max(phases.values()):
             phases = ph
     if n_gpus and start == 0:  # everything offloaded: the CPU still embeds the input tokens
         compute[0] = F32 * e * n_ubatch + F32 * 4 * n_ubatch
-    if ngl and start > 0:
+    if ngl and start > 0 and any(not o.remote for o in offload):
         notes.append("partial offload: the GPU compute buffer includes one CPU layer's weights "
                      "(llama.cpp copies them up for large batches)")
-    backend = gpu_backend or "GPU"
-    overhead = [OVERHEAD["CPU"]] + [OVERHEAD.get(backend, 256 * MIB)] * n_gpus
-    names = ["CPU"] + [f"GPU{i}" for i in range(n_gpus)]
-    devices = [DeviceMemory(names[d], weights[d], kv_full[d], kv_swa[d], rec[d], output[d], compute[d], overhead[d])
-               for d in range(n_dev)]
+    overhead = [OVERHEAD["CPU"]] + [OVERHEAD.get(o.backend, 256 * MIB) for o in offload]
+    names = ["CPU"] + [o.name for o in offload]
+    ends = [None] + [o.endpoint for o in offload]
+    devices = [DeviceMemory(names[d], weights[d], kv_full[d], kv_swa[d], rec[d], output[d], compute[d], overhead[d],
+                            ends[d]) for d in range(n_dev)]
     if s.use_mmap and weights[0]:
         notes.append("CPU weights are memory-mapped: counted as RAM they need resident, though the OS can evict them")
-    return MemoryPlan(str(info.path), info.arch, layout, devices, ngl, gpu_backend if n_gpus else None,
-                      phases, notes)
+    local = [o.backend for o in offload if not o.remote]
+    return MemoryPlan(str(info.path), info.arch, layout, devices, ngl, local[0] if local else None,
+                      phases, notes, offload)
 
 
-def _compute_phases(info: ModelInfo, lay: CacheLayout, layers: list[int], holds_out: bool,
-                    kv_layers: list[int], recur: list[bool], backend: str | None) -> dict[str, int]:
-    """Peak candidates of llama.cpp's worst-case graph (one ubatch of T tokens) on one device.
-
-    ggml's allocator frees a tensor after its last consumer, so the buffer is the largest set of
-    tensors alive at once.  Measured against llama.cpp's log, the live sets are:
-    masks (inputs, alive through every layer: F32, or F16 with flash attention; one per cache);
-    attention: KQ scores H*n_kv*T (F32, without flash attention; softmax runs in place) plus the
-    residual, norm and output rows (3E), Q before/after RoPE (2*Q) and the new K and V rows;
-    FFN: see ``_ffn_rows``;
-    output: logits n_vocab*n_outputs plus three E-rows.
-    """
-    t, e = lay.n_ubatch, info.n_embd
-    per = 2 if lay.flash_attn else F32
-    causal = info.memory_kind != "none"
-    mine = set(layers)
-    attn_layers = [il for il in kv_layers if il in mine] if causal else layers
-    masks = 0
-    if causal:
-        if any(not info.is_swa(il) for il in attn_layers):
-            masks += lay.n_ctx_seq * t * per
-        if any(info.is_swa(il) for il in attn_layers):
-            masks += lay.cells_swa * t * per
-    else:
-        masks = t * t * per
-    ph: dict[str, int] = {}
-    if attn_layers:
-        best = 0
-        for il in attn_layers:
-            hk, hv = _attn_dims(info, il)
-            h, n_kv = info.head_count(il) or 1, info.head_count_kv(il)
-            if _is_mla(info):
-                hk, hv = info.head_dim_k_mla or hk, info.head_dim_v_mla or hv
-            # residual, norm, attention output + Q before/after RoPE + new K and V rows; an encoder
-            # (no KV cache) reads K and V as views of its projections and needs one E-row less
-            rows = (3 * e + 2 * h * hk if causal else 2 * e + h * hk) + n_kv * (hk + hv)
-            cells = (lay.cells_swa if info.is_swa(il) else lay.n_ctx_seq) if causal else t
-            kq = 0 if lay.flash_attn else F32 * h * cells * t
-            tmp = 0
-            if backend == "CUDA" and lay.flash_attn and (lay.type_k != "f16" or lay.type_v != "f16"):
-                tmp = 2 * cells * n_kv * (hk + hv)  # F16 copies of a quantized layer's K and V
-            best = max(best, F32 * t * rows + kq + tmp)
-        ph["attention"] = masks + best
-    if layers:
-        ph["ffn"] = masks + F32 * t * max(_ffn_rows(info, il) for il in layers)
-        if any(recur[il] for il in layers):
-            ph["recurrent"] = masks + F32 * t * _recurrent_rows(info)
-    if holds_out:
-        rows_out = info.n_vocab if causal else 0
-        ph["output"] = F32 * (rows_out * lay.n_outputs + 3 * e * t)
-    return ph
-
-
-def _ffn_rows(info: ModelInfo, il: int) -> int:
-    """Live F32 rows per token in a layer's FFN.
-
-    Gated (SwiGLU/GeGLU): gate, up and their product (3F) plus the residual row, and up to three
-    freed E-rows that cannot hold an F-sized block (min(3E, F)) - measured exactly on dense models
-    with F from E to 16E.  MoE: F = n_used * expert_ff (+ shared experts), plus the n_used
-    per-expert down outputs (E each) and the router's logits/probabilities.  Encoders (ungated, no
-    KV): up (F) plus residual, norm and down output (3E).
-    """
-    e, md, a = info.n_embd, info.metadata, info.arch
-    if info.memory_kind == "none":
-        return 3 * e + _ff(info, il)
-    n_exp, n_used = info.n_expert, info.n_expert_used
-    ff_exp = md.get(f"{a}.expert_feed_forward_length")
-    lead = md.get(f"{a}.leading_dense_block_count")
-    if n_exp and n_used and isinstance(ff_exp, int) and not (isinstance(lead, int) and il < lead):
-        ff_sh = md.get(f"{a}.expert_shared_feed_forward_length")
-        n_sh = md.get(f"{a}.expert_shared_count")
-        n_sh = n_sh if isinstance(n_sh, int) else (1 if isinstance(ff_sh, int) else 0)
-        f = n_used * ff_exp + n_sh * (ff_sh if isinstance(ff_sh, int) else ff_exp)
-        return e + 3 * f + min(3 * e, f) + n_used * e + 2 * n_exp
-    f = _ff(info, il)
-    return e + 3 * f + min(3 * e, f)
-
-
-def _recurrent_rows(info: ModelInfo) -> int:
-    """Live F32 rows per token in a recurrent block (projections, conv window, scan output)."""
-    e, ssm = info.n_embd, info.ssm
-    if info.arch in RWKV_ARCHS:
-        # token-shift lerps (5-6 E), r/k/v/g/w (5 E), output; RWKV-7 adds its a/v/g LoRA branches and kk
-        return 20 * e if info.arch in ("rwkv7", "arwkv7") else 12 * e
-    if "l_cache" in ssm:
-        return 6 * e  # in_proj (3E), conv, gating, out_proj
-    d_inner = ssm.get("inner_size", 2 * e)
-    extra = 2 * ssm.get("group_count", 0) * ssm.get("state_size", 0)
-    # in_proj (x and z: 2 D), conv window, conv out, dt, scan output, gated output (6 D) + B/C + residual
-    return 6 * d_inner + 2 * extra + e

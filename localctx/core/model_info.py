@@ -13,6 +13,7 @@ from typing import Any
 
 from localctx.core import arch as archmod
 from localctx.core.ggml_types import file_type_name, type_name
+from localctx.core.gguf_checks import check_header
 from localctx.core.gguf_reader import GGUFHeader, SkippedArray, read_gguf_header
 from localctx.errors import GGUFError
 
@@ -157,6 +158,7 @@ def model_info_from_header(h: GGUFHeader) -> ModelInfo:
     arch = md.get("general.architecture")
     if not isinstance(arch, str) or not arch:
         raise GGUFError(h.path, "has no general.architecture key", "this GGUF cannot be loaded by llama.cpp")
+    check_header(h)
     a = arch
     missing: list[str] = []
     notes: list[str] = []

@@ -123,7 +123,7 @@ def paired_diff(a: Sequence[float], b: Sequence[float], *, block: int = DEFAULT_
         raise ValueError(f"sequences differ in length ({len(a)} vs {len(b)}); they must score the same tokens")
     if not a:
         raise ValueError("no scored tokens")
-    d = [lb - la for la, lb in zip(a, b)]
+    d = [lb - la for la, lb in zip(a, b, strict=True)]
     return PairedDiff(mean=math.fsum(d) / len(d), se=batch_means_se(d, block), n_tokens=len(d))
 
 

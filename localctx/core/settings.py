@@ -46,6 +46,12 @@ class RuntimeSettings:
     use_mmap: bool = True
     use_mlock: bool = False
     seed: int = 0
+    # machines: llama.cpp RPC servers that take layers like GPUs ("host:port,host:port"), the share of
+    # the offloaded layers per offload device ("3,1"; None: by free memory), and - for planning only -
+    # each server's free memory ("8G,16G"; None: ask the servers)
+    rpc: str | None = None
+    tensor_split: str | None = None
+    rpc_mem: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # room for planner notes; not sent to llama.cpp
 
     def with_(self, **changes: Any) -> RuntimeSettings:
@@ -53,3 +59,11 @@ class RuntimeSettings:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def rpc_servers(self) -> tuple[str, ...]:
+        return tuple(e for e in (self.rpc or "").split(",") if e)
+
+    @property
+    def tensor_split_values(self) -> tuple[float, ...] | None:
+        return tuple(float(x) for x in self.tensor_split.split(",")) if self.tensor_split else None

@@ -31,6 +31,7 @@ from localctx.core.chat_templates import PLAIN
 from localctx.core.model_info import ModelInfo
 from localctx.core.rope import ExtensionPlan
 from localctx.core.settings import RuntimeSettings
+from localctx.engine import abort, chat_template
 from localctx.engine.base import Cancelled, Counters, LoadReport, Progress
 from localctx.engine.llamalog import first_error, parse_load_lines
 from localctx.engine.logsink import capture, recent_error
@@ -38,6 +39,7 @@ from localctx.engine.params import context_params, error_hint, model_params
 from localctx.errors import ContextOverflowError, LocalctxError, RuntimeLoadError, SettingsError
 
 STATE_VERSION = 1
+abort.install()  # an unforeseen ggml abort: one line on stderr and exit 1, never a backtrace on stdout
 
 
 # ---- the engine ----------------------------------------------------------------------------------
@@ -53,6 +55,7 @@ class LlamaEngine:
         self._model: Any = None
         self._ctx: Any = None
         self._batch: Any = None
+        abort.set_model(self.path)
         with capture() as lines:
             try:
                 self._model = _ll.LlamaModel(path_model=str(self.path), params=model_params(self.settings),
@@ -115,21 +118,16 @@ class LlamaEngine:
         return self._detok(tokens, True).decode("utf-8", "replace")
 
     def format_chat(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
+        """The model's chat template applied to ``messages``: compiled once in Jinja's sandbox, rendered
+        under a step and time budget (engine/chat_template.py); any failure is one LocalctxError line."""
         fmt = self._formatters.get(add_generation_prompt)
         if fmt is None:
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
             template = self._template()
             bos, eos = llama_cpp.llama_vocab_bos(self._vocab), llama_cpp.llama_vocab_eos(self._vocab)
-            fmt = Jinja2ChatFormatter(template=template, bos_token=self._token_text(bos),
-                                      eos_token=self._token_text(eos), add_generation_prompt=add_generation_prompt)
+            fmt = chat_template.compile_formatter(template, bos=self._token_text(bos), eos=self._token_text(eos),
+                                                  add_generation_prompt=add_generation_prompt, model=self.path)
             self._formatters[add_generation_prompt] = fmt
-        try:
-            return fmt(messages=list(messages)).prompt
-        except Exception as exc:  # the template's own raise_exception / jinja errors
-            raise LocalctxError(f"the model's chat template rejected the conversation: {exc}",
-                                "check the message roles (some templates require user/assistant alternation)"
-                                ) from None
+        return chat_template.render(fmt, messages, model=self.path)
 
     def _token_text(self, tok: int) -> str:
         return "" if tok < 0 else llama_cpp.llama_vocab_get_text(self._vocab, tok).decode("utf-8", "replace")
@@ -172,6 +170,7 @@ class LlamaEngine:
             b.logits[i] = all_logits
         b.logits[n - 1] = True
         b.n_tokens = n
+        abort.set_model(self.path)
         rc = llama_cpp.llama_decode(self._ctx.ctx, b)
         if rc != 0:
             self._logits_ready = False
@@ -465,7 +464,7 @@ class LlamaEngine:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - __del__ runs at interpreter exit too and must never raise
             pass
 
 

@@ -9,6 +9,8 @@ the ground truth localctx shows users and tests against.  Formats checked agains
     llama_context:        CPU  output buffer size =     0.19 MiB
     llama_kv_cache: size =  720.00 MiB ( 32768 cells,  30 layers,  1/1 seqs), K (f16): ..., V (f16): ...
     sched_reserve:        CPU compute buffer size =    98.25 MiB
+    load_tensors: RPC0[127.0.0.1:50052] model buffer size =    21.14 MiB   (per device: model_buffers)
+    llama_kv_cache: RPC0[127.0.0.1:50052] KV buffer size =     3.75 MiB  (per device: kv_buffers)
     llama_init_from_model: custom YaRN scaling detected, re-adjusting n_ctx_train(8192)...
     llama_init_from_model: n_ctx_train adjusted to 32768
 """
@@ -32,6 +34,7 @@ _KV_SIZE = re.compile(r"^llama_kv_cache(?:_iswa)?:\s+size\s+=\s+" + _SIZE + r"\s
 _COMPUTE = re.compile(r"^\w+:\s+(\S+) compute buffer size\s+=\s+" + _SIZE)
 _OUTPUT = re.compile(r"^llama_context:\s+(\S+)\s+output buffer size\s+=\s+" + _SIZE)
 _KV_BUF = re.compile(r"^llama_kv_cache(?:_iswa)?:\s+(\S+) KV buffer size\s+=\s+" + _SIZE)
+_MODEL_BUF = re.compile(r"^load_tensors:\s+(\S+) model buffer size\s+=\s+" + _SIZE)
 _YARN_ADJUST = re.compile(r"n_ctx_train adjusted to (\d+)")
 _MODEL_INFO = re.compile(r"^print_info:\s+(rope scaling|freq_base_train|freq_scale_train|n_ctx_orig_yarn|n_ctx_train|"
                          r"n_swa|rope type|rope_finetuned)\s+=\s+(.*?)\s*$")
@@ -88,6 +91,13 @@ def parse_load_lines(lines: list[tuple[int, str]]) -> LoadReport:
                 "bytes": to_bytes(m.group(1), m.group(2)), "cells": int(m.group(3)), "layers": int(m.group(4)),
                 "type_k": m.group(5), "type_v": m.group(8),
             })
+        elif m := _KV_BUF.match(text):
+            # per device, e.g. "RPC0[10.0.0.2:50052] KV buffer size" when layers live on RPC servers
+            kv_bufs = applied.setdefault("kv_buffers", {})
+            kv_bufs[m.group(1)] = kv_bufs.get(m.group(1), 0) + to_bytes(m.group(2), m.group(3))
+        elif m := _MODEL_BUF.match(text):
+            bufs = applied.setdefault("model_buffers", {})
+            bufs[m.group(1)] = bufs.get(m.group(1), 0) + to_bytes(m.group(2), m.group(3))
         elif m := _OUTPUT.match(text):
             report.output_bytes = (report.output_bytes or 0) + to_bytes(m.group(2), m.group(3))
         elif m := _COMPUTE.match(text):

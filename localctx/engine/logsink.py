@@ -53,7 +53,7 @@ SINK = _LogSink()
 def _log_callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
     try:
         SINK.feed(int(level), text.decode("utf-8", "replace"))
-    except Exception:  # never raise into C
+    except Exception:  # noqa: BLE001 - an exception must never propagate into C
         pass
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 from typing import Any
 
@@ -37,7 +38,34 @@ def model_params(s: RuntimeSettings) -> Any:
         p.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP
     else:
         p.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE
+    _offload_devices(p, s)
     return p
+
+
+#: ctypes arrays handed to llama.cpp by pointer: kept alive for the life of the process
+_KEEP: list[Any] = []
+
+
+def _offload_devices(p: Any, s: RuntimeSettings) -> None:
+    """RPC servers (checked, then registered with ggml) go first, then this machine's GPUs - llama.cpp's
+    own order, "to minimize network transfers"; ``tensor_split`` shares the offloaded layers among them."""
+    from localctx.engine import rpc
+
+    if s.rpc_servers or rpc.registered():
+        # servers registered by an earlier load in this process stay in ggml's registry: a load
+        # without --rpc must name its devices, or llama.cpp would offload to those servers too
+        devices = (rpc.register(s.rpc_servers) if s.rpc_servers else []) + rpc.local_gpus()
+        arr = (ctypes.c_void_p * (len(devices) + 1))(*devices, None)
+        _KEEP.append(arr)
+        p.devices = ctypes.cast(arr, ctypes.c_void_p)
+    split = s.tensor_split_values
+    if split:
+        n_max = int(llama_cpp.llama_max_devices())
+        if len(split) > n_max:
+            raise SettingsError(f"--tensor-split has {len(split)} shares; llama.cpp takes at most {n_max}")
+        arr_f = (ctypes.c_float * n_max)(*split)
+        _KEEP.append(arr_f)
+        p.tensor_split = ctypes.cast(arr_f, ctypes.POINTER(ctypes.c_float))
 
 
 def use_extra_bufts() -> bool:

@@ -4,7 +4,6 @@ backend/device registry of this build (for ``doctor`` and the memory planner).""
 from __future__ import annotations
 
 import ctypes
-import os
 from pathlib import Path
 from typing import Any
 
@@ -49,39 +48,20 @@ def dry_run_report(path: str | Path, settings: RuntimeSettings) -> LoadReport:
     return report
 
 
-def backend_report() -> dict[str, Any]:
-    """What this llama.cpp build can run on, from ggml's own backend/device registry.
+_BACKEND_NAMES = {"CUDA": "CUDA", "MTL": "Metal", "Metal": "Metal", "Vulkan": "Vulkan", "ROCm": "ROCm", "HIP": "ROCm"}
+_GPU_BACKENDS = ("CUDA", "Metal", "Vulkan", "ROCm", "SYCL", "OpenCL", "CANN", "MUSA")
+
+
+def registry() -> tuple[list[str], list[dict[str, Any]]] | None:
+    """(backend names, devices with free/total memory) from ggml's registry; None without libggml.
 
     llama-cpp-python 0.3.36 binds no ggml_backend_* registry calls, so they are called through
-    ctypes on the libggml it ships (same process, same library llama.cpp uses).
-    """
-    report: dict[str, Any] = {
-        "version": getattr(llama_cpp, "__version__", None),
-        "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
-        "rpc": bool(llama_cpp.llama_supports_rpc()),
-        "backends": [],
-        "devices": [],
-        "cpu_features": [],
-        "notes": [],
-    }
-    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
-    for part in info.split("|"):
-        if "=" in part:
-            k, _, v = part.rpartition("=")
-            name = k.split(":")[-1].strip()
-            if v.strip() == "1" and name:
-                report["cpu_features"].append(name)
-    libdir = os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
-    names = ("libggml.so", "libggml.dylib", "ggml.dll")
-    lib = None
-    for n in names:
-        p = os.path.join(libdir, n)
-        if os.path.exists(p):
-            lib = ctypes.CDLL(p)
-            break
+    ctypes on the libggml it ships (same process, same library llama.cpp uses)."""
+    from localctx.engine.rpc import _load  # the copy llama.cpp itself links to
+
+    lib = _load("ggml")
     if lib is None:
-        report["notes"].append("ggml library not found next to llama_cpp: backend list unavailable")
-        return report
+        return None
     vp = ctypes.c_void_p
     lib.ggml_backend_reg_count.restype = ctypes.c_size_t
     lib.ggml_backend_reg_get.restype = vp
@@ -98,18 +78,53 @@ def backend_report() -> dict[str, Any]:
     lib.ggml_backend_dev_memory.restype = None
     lib.ggml_backend_dev_memory.argtypes = [vp, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t)]
     llama_cpp.llama_backend_init()
+    backends = []
     for i in range(lib.ggml_backend_reg_count()):
         name = (lib.ggml_backend_reg_name(lib.ggml_backend_reg_get(i)) or b"?").decode()
-        report["backends"].append({"CUDA": "CUDA", "MTL": "Metal", "Metal": "Metal"}.get(name, name))
+        backends.append(_BACKEND_NAMES.get(name, name))
+    devices = []
     for i in range(lib.ggml_backend_dev_count()):
         dev = lib.ggml_backend_dev_get(i)
         free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
         lib.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
-        report["devices"].append({
+        devices.append({
             "name": (lib.ggml_backend_dev_name(dev) or b"?").decode(),
             "description": (lib.ggml_backend_dev_description(dev) or b"").decode(),
             "free": int(free.value), "total": int(total.value),
         })
+    return backends, devices
+
+
+def gpu_backends() -> list[str]:
+    """The GPU backends this llama.cpp build registered (CUDA, Metal, Vulkan, ...): the one answer
+    to "can this install offload", used by the memory planner and ``doctor`` alike."""
+    reg = registry()
+    return [] if reg is None else [b for b in reg[0] if b in _GPU_BACKENDS]
+
+
+def backend_report() -> dict[str, Any]:
+    """What this llama.cpp build can run on, from ggml's own backend/device registry."""
+    report: dict[str, Any] = {
+        "version": getattr(llama_cpp, "__version__", None),
+        "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
+        "rpc": bool(llama_cpp.llama_supports_rpc()),
+        "backends": [],
+        "devices": [],
+        "cpu_features": [],
+        "notes": [],
+    }
+    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    for part in info.split("|"):
+        if "=" in part:
+            k, _, v = part.rpartition("=")
+            name = k.split(":")[-1].strip()
+            if v.strip() == "1" and name:
+                report["cpu_features"].append(name)
+    reg = registry()
+    if reg is None:
+        report["notes"].append("ggml library not found next to llama_cpp: backend list unavailable")
+        return report
+    report["backends"], report["devices"] = reg
     if not use_extra_bufts():
         report["notes"].append("CPU weight repacking (AMX/REPACK buffers) is off: it crashes llama.cpp 0.3.36 on "
                                "this AMX CPU; set LOCALCTX_REPACK=1 to force it on")

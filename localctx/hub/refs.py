@@ -1,21 +1,19 @@
 """Pulled Hub models in the catalog, by ``owner/repo:QUANT``, and their removal.
 
 Reads the Hugging Face cache directly (a directory walk, no network, no huggingface_hub import), so
-models fetched by llama.cpp ``-hf`` or ``hf download`` show up too.  ``localctx.catalog`` imports this
-module on first use; it registers ``catalog_entries`` in ``EXTRA_SOURCES`` and offers ``resolve_ref``
-for references the catalog does not list (a quant left out, a file name, a revision).
+models fetched by llama.cpp ``-hf`` or ``hf download`` show up too.  The model catalog lists
+``cached_models`` and asks ``resolve_ref`` for references it does not list (a quant left out, a file
+name, a revision).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localctx.models.catalog import EXTRA_SOURCES, CatalogEntry
 from localctx.errors import LocalctxError, ModelNotFoundError
 from localctx.hub.client import cached_listing, hub_config, resolve_cached
 from localctx.hub.select import HubRef, looks_like_hub_ref, parse_ref
@@ -65,11 +63,6 @@ def cached_models() -> list[CachedModel]:
                 files = tuple(storage / "snapshots" / commit / f.path for f in c.files)
                 out.append(CachedModel(f"{repo}:{label}", repo, c.quant, commit, files, c.size))
     return out
-
-
-def catalog_entries() -> Iterable[CatalogEntry]:
-    return [CatalogEntry(m.name, "hf-cache", (lambda p=m.paths[0]: p), hint=f"{m.repo} @ {m.commit[:8]}")
-            for m in cached_models()]
 
 
 def resolve_ref(ref: str) -> Path | None:
@@ -143,6 +136,3 @@ def _prune_empty(root: Path) -> None:
     for d in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
         if not any(d.iterdir()):
             d.rmdir()
-
-
-EXTRA_SOURCES.append(catalog_entries)

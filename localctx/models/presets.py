@@ -1,12 +1,12 @@
 """Presets: popular long-context GGUF families as data (``presets/*.toml``), validated on load.
 
 Each file is one family with ``[[models]]``: Hub repo, file pattern per quant, trained context, the
-vendor-recommended extension settings and the source of every number.  Importing this module
-registers a catalog source, so a preset name resolves wherever a model name does once its file is
-in the Hugging Face cache (``localctx pull <repo>`` puts it there).
+vendor-recommended extension settings and the source of every number.  The model catalog lists
+``cached_presets``, so a preset name resolves wherever a model name does once its file is in the
+Hugging Face cache (``localctx pull <repo>`` puts it there).
 
-Where presets are read from: ``LOCALCTX_PRESETS_DIR`` if set, else the ``presets/`` folder of the
-checkout, plus ``<config_dir>/presets/*.toml`` for the user's own.
+Where presets are read from: ``LOCALCTX_PRESETS_DIR`` if set, else the ``presets/`` package data
+next to this module, plus ``<config_dir>/presets/*.toml`` for the user's own.
 """
 
 from __future__ import annotations
@@ -14,16 +14,15 @@ from __future__ import annotations
 import fnmatch
 import os
 import sys
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from localctx import paths
-from localctx.models import catalog
 from localctx.core.settings import EXTEND_METHODS
 from localctx.errors import LocalctxError, SettingsError
+from localctx.hub import client as hub
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -188,10 +187,6 @@ def _name_in_file(p: Preset, filename: str) -> bool:
 # ---- catalog source: preset names for models in the Hugging Face cache -----------------------------
 def _cached_path(p: Preset) -> Path | None:
     try:
-        from localctx.hub import client as hub
-    except ImportError:  # the hub module is optional
-        return None
-    try:
         ref = hub.HubRef(p.repo, p.default_quant)
         listing = hub.cached_listing(ref)
         if listing is None or not listing.choices:
@@ -201,22 +196,13 @@ def _cached_path(p: Preset) -> Path | None:
         return None
 
 
-def catalog_entries() -> Iterable[catalog.CatalogEntry]:
+def cached_presets() -> list[tuple[Preset, Path]]:
+    """Presets whose default quant is in the Hugging Face cache, with the path of its (first) file."""
     try:
         presets = load_presets()
     except SettingsError:
         return []  # `localctx presets` reports the problem; model resolution must not break on it
-    out = []
-    for p in presets:
-        path = _cached_path(p)
-        if path is not None:
-            out.append(catalog.CatalogEntry(p.name, "preset", (lambda path=path: path),
-                                            hint=f"preset {p.family}: {p.repo}:{p.default_quant}"))
-    return out
+    return [(p, path) for p in presets if (path := _cached_path(p)) is not None]
 
-
-if catalog_entries not in catalog.EXTRA_SOURCES:
-    catalog.EXTRA_SOURCES.append(catalog_entries)
-
-__all__ = ["Preset", "get_preset", "load_file", "load_presets", "match_preset", "preset_dirs"]
+__all__ = ["Preset", "cached_presets", "get_preset", "load_file", "load_presets", "match_preset", "preset_dirs"]
 

@@ -62,9 +62,8 @@ def _memory_override() -> MachineMemory | None:
     text = os.environ.get("LOCALCTX_MEMORY")
     if not text:
         return None
-    from localctx.errors import SettingsError
-
     from localctx.core.units import parse_bytes
+    from localctx.errors import SettingsError
 
     parts = text.split(",")
     if len(parts) != 2:

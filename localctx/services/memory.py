@@ -7,16 +7,18 @@ Stable API (used by `localctx estimate`, `localctx plan` and the TUI's live gaug
 
 from __future__ import annotations
 
-import importlib.util
 import re
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from localctx.core.memory import CTX_PAD, MemoryPlan, plan_memory
 from localctx.core.model_info import ModelInfo
-from localctx.core.units import gib as _gib
+from localctx.core.placement import OffloadDevice, rpc_device_name
 from localctx.core.settings import RuntimeSettings
+from localctx.core.units import gib as _gib
+from localctx.errors import SettingsError
 from localctx.services.machine import MachineMemory
 
 MAX_SEARCH_CTX = 1 << 22  # 4M tokens: the binary search's ceiling
@@ -68,7 +70,7 @@ class Verdict:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        for dv, src in zip(d["devices"], self.devices):
+        for dv, src in zip(d["devices"], self.devices, strict=True):
             dv["headroom"] = src.headroom
             dv["usable"] = src.usable
         return d
@@ -76,18 +78,11 @@ class Verdict:
 
 # ---- which devices llama.cpp would use ----------------------------------------------------------------
 def llama_gpu_backends() -> list[str]:
-    """GPU backends the installed llama.cpp was built with, from its shared libraries (no import)."""
-    spec = importlib.util.find_spec("llama_cpp")
-    if spec is None or not spec.submodule_search_locations:
-        return []
-    found = []
-    for folder in spec.submodule_search_locations:
-        lib = Path(folder) / "lib"
-        names = " ".join(p.name.lower() for p in lib.glob("*")) if lib.is_dir() else ""
-        for key, backend in (("cuda", "CUDA"), ("metal", "Metal"), ("vulkan", "Vulkan"), ("hip", "ROCm")):
-            if f"ggml-{key}" in names and backend not in found:
-                found.append(backend)
-    return found
+    """GPU backends the installed llama.cpp was built with: ggml's own backend registry (engine.probe),
+    the one place that answers it."""
+    from localctx.engine.probe import gpu_backends
+
+    return gpu_backends()
 
 
 def machine_devices(machine: MachineMemory) -> tuple[int, str | None, list[str]]:
@@ -102,12 +97,52 @@ def machine_devices(machine: MachineMemory) -> tuple[int, str | None, list[str]]
     return len(usable), usable[0].backend, []
 
 
+RPC_QUERY_TTL_S = 10.0  # max_context plans dozens of contexts: ask each server once, not each time
+_RPC_SEEN: dict[str, tuple[float, Any]] = {}
+
+
+def rpc_servers(endpoints: tuple[str, ...]) -> list[Any]:
+    """Each server's devices and free memory (engine.rpc.query; RpcError in one line if one fails)."""
+    from localctx.engine import rpc
+
+    out = []
+    for e in endpoints:
+        seen = _RPC_SEEN.get(e)
+        if seen is None or time.monotonic() - seen[0] > RPC_QUERY_TTL_S:
+            seen = (time.monotonic(), rpc.query(e))
+            _RPC_SEEN[e] = seen
+        out.append(seen[1])
+    return out
+
+
+def rpc_devices(settings: RuntimeSettings) -> tuple[list[OffloadDevice], list[str]]:
+    """The RPC servers' devices as offload devices, llama.cpp's order: from ``--rpc-mem`` (planning
+    offline, one device per server) or else asked from each server."""
+    eps = settings.rpc_servers
+    if not eps:
+        return [], []
+    if settings.rpc_mem:
+        sizes = [int(x) for x in settings.rpc_mem.split(",")]
+        if len(sizes) != len(eps):
+            raise SettingsError(f"--rpc-mem gives {len(sizes)} sizes for {len(eps)} --rpc servers",
+                                "give one size per server")
+        return ([OffloadDevice(rpc_device_name(e), "RPC", m, m, e) for e, m in zip(eps, sizes, strict=True)],
+                ["RPC servers' memory as given by --rpc-mem (not asked)"])
+    devs = [OffloadDevice(rpc_device_name(d.endpoint, d.index), "RPC", d.free, d.total, d.endpoint)
+            for srv in rpc_servers(eps) for d in srv.devices]
+    return devs, []
+
+
 # ---- the API ---------------------------------------------------------------------------------------------
 def plan_for_machine(info: ModelInfo, settings: RuntimeSettings, machine: MachineMemory | None = None) -> MemoryPlan:
     """plan_memory with this machine's GPUs (as llama.cpp on this install would use them)."""
     n_gpus, backend, notes = machine_devices(machine) if machine is not None else (0, None, [])
-    plan = plan_memory(info, settings, n_gpus=n_gpus, gpu_backend=backend)
-    plan.notes.extend(notes)
+    remote, rnotes = rpc_devices(settings)
+    local = [OffloadDevice(f"GPU{i}", backend or "GPU",
+                           machine.gpus[i].free_bytes if machine is not None and i < len(machine.gpus) else None)
+             for i in range(n_gpus)]
+    plan = plan_memory(info, settings, offload=remote + local)
+    plan.notes.extend(notes + rnotes)
     return plan
 
 
@@ -147,16 +182,21 @@ def verdict(plan: MemoryPlan, machine: MachineMemory | None = None) -> Verdict:
         return DeviceVerdict(name, need, free, fits, reserve)
 
     if machine.unified_memory:
-        devs.append(dev("RAM (unified)", plan.total, machine.ram_available, ram_res))  # GPU and CPU share RAM
-        for g, gpu in zip(machine.gpus, plan.gpus):
+        on_host = sum(d.total for d in plan.devices if d.endpoint is None)
+        devs.append(dev("RAM (unified)", on_host, machine.ram_available, ram_res))  # GPU and CPU share RAM
+        for g, gpu in zip(machine.gpus, [d for d in plan.gpus if d.endpoint is None], strict=False):
             devs.append(dev(gpu.device, gpu.total, g.free_bytes, 0))
     else:
         devs.append(dev("RAM", plan.cpu.total, machine.ram_available, ram_res))
-        for i, gpu in enumerate(plan.gpus):
+        local = [d for d in plan.gpus if d.endpoint is None]
+        for i, gpu in enumerate(local):
             g = machine.gpus[i] if i < len(machine.gpus) else None
             free = g.free_bytes if g is not None else None
             res = int((g.total_bytes or 0) * VRAM_RESERVE_FRACTION) if g is not None else 0
             devs.append(dev(gpu.device, gpu.total, free, res))
+    for gpu, off in zip(plan.gpus, plan.offload, strict=False):
+        if off.remote:  # an RPC server: its own free memory, less the same share kept free as on a GPU
+            devs.append(dev(gpu.device, gpu.total, off.free, int((off.total or 0) * VRAM_RESERVE_FRACTION)))
     known = [d.fits for d in devs if d.fits is not None]
     fits = all(known) if known else None
     short = [d for d in devs if d.fits is False]

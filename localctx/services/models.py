@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localctx.models.catalog import all_entries, resolve_model
 from localctx.core.model_info import ModelInfo, read_model_info
 from localctx.errors import LocalctxError
+from localctx.models.catalog import all_entries, resolve_model
 
 
 @dataclass

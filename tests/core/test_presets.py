@@ -96,8 +96,8 @@ def _fake_hf_cache(repo: str, filename: str, target: Path) -> Path:
 
 
 def test_preset_name_resolves_once_cached(smollm2_path: Path) -> None:
-    from localctx.models.catalog import resolve_model
     from localctx.errors import ModelNotFoundError
+    from localctx.models.catalog import resolve_model
 
     with pytest.raises(ModelNotFoundError):
         resolve_model("smollm2-135m-instruct-hf")

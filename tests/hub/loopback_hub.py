@@ -14,7 +14,8 @@ Nothing advertises Xet (no ``X-Xet-Hash``), so the plain HTTP download path runs
 Hub's does: a gated repo answers 401 (no token) or 403 (token without access) with ``X-Error-Code:
 GatedRepo``; a private or unknown repo answers 401 ``RepoNotFound``.  Test knobs: ``cut_first_get``
 (drop the first CDN response for a blob after N body bytes), ``corrupt`` (serve bytes that differ from
-the advertised sha256), ``etag_override`` (a hostile ETag, which names the blob file in the cache), and counters of connections, requests and body bytes per path.
+the advertised sha256), ``etag_override`` (a hostile ETag, which names the blob file in the cache), and counters of
+connections, requests and body bytes per path.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ import hashlib
 import json
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
-from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 def git_blob_oid(data: bytes) -> str:
@@ -197,7 +198,8 @@ def _make_handler(hub: LoopbackHub, *, cdn: bool) -> type[BaseHTTPRequestHandler
             self._send(status, json.dumps(obj).encode(), {"Content-Type": "application/json", **(headers or {})})
 
         def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-            self._json(status, {"error": message}, {"X-Error-Code": code, "X-Error-Message": message, **(headers or {})})
+            extra = {"X-Error-Code": code, "X-Error-Message": message, **(headers or {})}
+            self._json(status, {"error": message}, extra)
 
         def _auth(self, repo: HubRepo | None) -> bool:
             """Answer like the Hub for an unknown, private or gated repo; True when the request may proceed."""

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from localctx.hub import client as hub
 from localctx.core.gguf_reader import read_gguf_header
 from localctx.core.model_info import read_model_info
 from localctx.errors import HubError
+from localctx.hub import client as hub
 from tests.hub.conftest import SMOL_REPO, SPLIT_REPO
 from tests.hub.loopback_hub import LoopbackHub
 

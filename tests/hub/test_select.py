@@ -6,8 +6,15 @@ import pytest
 
 from localctx.errors import LocalctxError
 from localctx.hub.select import (
-    HubFile, QuantNotFoundError, RepoListing, choose, group_ggufs, is_safe_repo_path, looks_like_hub_ref,
-    parse_ref, quant_of,
+    HubFile,
+    QuantNotFoundError,
+    RepoListing,
+    choose,
+    group_ggufs,
+    is_safe_repo_path,
+    looks_like_hub_ref,
+    parse_ref,
+    quant_of,
 )
 
 

@@ -21,7 +21,8 @@ def _check(c: Comparison) -> None:
     assert c.rs_ours == c.rs_llama, f"{c.label}: recurrent {c.rs_ours} vs llama.cpp {c.rs_llama}"
     assert c.weights_ours == c.weights_llama
     assert c.output_ours == c.output_llama
-    assert abs(c.compute_err) <= 0.05, f"{c.label}: compute {c.compute_ours} vs {c.compute_llama} ({c.compute_err:+.1%})"
+    assert abs(c.compute_err) <= 0.05, (
+        f"{c.label}: compute {c.compute_ours} vs {c.compute_llama} ({c.compute_err:+.1%})")
     assert abs(c.total_err) <= 0.05, f"{c.label}: total {c.total_err:+.1%}"
 
 

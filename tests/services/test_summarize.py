@@ -5,6 +5,7 @@ Contexts are small (1024) and summary caps low so each run stays within about a 
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def test_map_reduce_fits_every_level_and_resumes_after_an_interruption(engine, l
     assert len(r.chunks) >= 3
     # chunks partition the file's tokens and respect the budget
     assert r.chunks[0].token_start == 0 and r.chunks[-1].token_end == r.file_tokens
-    assert all(a.token_end == b.token_start for a, b in zip(r.chunks, r.chunks[1:]))
+    assert all(a.token_end == b.token_start for a, b in itertools.pairwise(r.chunks))
     assert all(c.n_tokens <= r.chunk_budget for c in r.chunks)
     # the tree: one map step per chunk, every level fits the context, one final summary at the top
     assert [s.id for s in r.levels[0]] == [f"map-{i}" for i in range(len(r.chunks))]
@@ -106,7 +107,7 @@ def test_map_reduce_fits_every_level_and_resumes_after_an_interruption(engine, l
     assert len(r.levels) >= 3  # map, at least one merge level, final
     assert all(len(s.children) <= 2 for lvl in r.levels[1:] for s in lvl)
     assert r.summary == r.levels[-1][0].summary and r.summary.strip()
-    for lower, upper in zip(r.levels, r.levels[1:]):
+    for lower, upper in itertools.pairwise(r.levels):
         assert sorted(k for s in upper for k in s.children) == list(range(len(lower)))
 
     # resume: exactly the two finished chunks were skipped, and llama.cpp evaluated only the rest
@@ -214,7 +215,8 @@ def test_clean_summary_drops_cut_sentences_loops_and_copied_headings() -> None:
     assert clean_summary("No end yet", truncated=True) == "No end yet"
     assert clean_summary("Jane wrote. The part of the part of the part of the part of the", truncated=True) == \
         "Jane wrote."
-    assert clean_summary("They went to\nNetherfield. Then home.", truncated=False) == "They went to Netherfield. Then home."
+    expected = "They went to Netherfield. Then home."
+    assert clean_summary("They went to\nNetherfield. Then home.", truncated=False) == expected
     assert clean_summary("- one item\n- two items", truncated=False) == "- one item\n- two items"
     assert clean_summary("SUMMARIES:\n- ## Section 1: Oslo sold lanterns.\nSummary:\nThe end.", truncated=False) == \
         "- Section 1: Oslo sold lanterns.\nThe end."

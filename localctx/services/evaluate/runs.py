@@ -1,22 +1,30 @@
-"""Loading the variants an evaluation compares, through the one load gate, and Self-Extend.
+"""One measured configuration: the model loaded with the planner's settings for a method and length,
+and the results file that records it next to what llama.cpp said it applied.
 
-Each (method, context) variant is planned like any load (``variant_plan`` is a RunPlan), every
-variant of a sweep is checked against memory before the first one loads (``check_variants``), and
-``load_variant`` loads through ``runtime.load_planned``: an evaluation never allocates what the
-gate would refuse, unless ``--force``.
+Every evaluation loads through the load gate (``services.runtime.load_planned``), so a length that does
+not fit memory is refused before llama.cpp allocates it, as in every other command.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from localctx import paths
 from localctx.core.model_info import ModelInfo
 from localctx.core.settings import EXTEND_METHODS, RuntimeSettings
 from localctx.errors import SettingsError
+
+if TYPE_CHECKING:
+    from localctx.engine.llamacpp import LlamaEngine
+
+#: (tokens done, tokens total, what is running) - total is an estimate (prefix reuse skips work)
+EvalProgress = Callable[[int, int, str], None]
 
 
 # ---- loading one variant -------------------------------------------------------------------------
@@ -59,7 +67,7 @@ def resolve(model: str | Path | None) -> ModelInfo:
 
 
 def variant_plan(info: ModelInfo, base: RuntimeSettings, method: str, n_ctx: int,
-                 plan_ctx: int | None = None, machine: Any = None) -> Any:
+                 plan_ctx: int | None = None) -> Any:
     """The RunPlan (settings, extension plan, memory verdict) of one variant: ``method`` planned for
     ``plan_ctx`` (default n_ctx), loaded at ``n_ctx``.  Loads nothing."""
     from localctx.services.machine import machine_memory
@@ -73,9 +81,9 @@ def variant_plan(info: ModelInfo, base: RuntimeSettings, method: str, n_ctx: int
     if se and se.get("group", 1) > 1:  # batches must not straddle a Self-Extend window
         settings = settings.with_(n_batch=min(settings.n_batch, se["window"]),
                                   n_ubatch=min(settings.n_ubatch, se["window"]))
-    machine = machine or machine_memory()
-    mem = plan_for_machine(info, settings, machine)
-    return RunPlan(info, settings, plan, mem, verdict(mem, machine), machine)
+    machine = machine_memory()
+    memory = plan_for_machine(info, settings, machine)
+    return RunPlan(info, settings, plan, memory, verdict(memory, machine), machine)
 
 
 def check_variants(info: ModelInfo, base: RuntimeSettings, methods: Sequence[str], lengths: Sequence[int],
@@ -92,17 +100,17 @@ def check_variants(info: ModelInfo, base: RuntimeSettings, methods: Sequence[str
 
 
 def load_variant(info: ModelInfo, base: RuntimeSettings, method: str, n_ctx: int,
-                 plan_ctx: int | None = None, *, force: bool = False) -> tuple[Any, MethodRun]:
+                 plan_ctx: int | None = None, *, force: bool = False) -> tuple[LlamaEngine, MethodRun]:
     """Load ``info`` at ``n_ctx`` with the extension ``method`` planned for ``plan_ctx`` (default n_ctx),
-    through the load gate (refused before any allocation when it does not fit, unless ``force``)."""
+    through the load gate: refused before loading if it does not fit memory, unless ``force``."""
     from localctx.services.runtime import load_planned
 
     rp = variant_plan(info, base, method, n_ctx, plan_ctx)
-    plan = rp.extension
     t0 = time.monotonic()
     engine = load_planned(rp, force=force)
     s = rp.settings.to_json()
     s.pop("extra", None)
+    plan = rp.extension
     run = MethodRun(method=method, n_ctx=n_ctx, plan_ctx=plan_ctx or n_ctx, plan=plan.to_json() if plan else {},
                     settings=s, applied=dict(engine.report.applied), warnings=list(engine.report.warnings),
                     load_seconds=round(time.monotonic() - t0, 3))
@@ -116,47 +124,31 @@ def self_extend_of(run: MethodRun) -> tuple[int, int] | None:
     return int(se["group"]), int(se["window"])
 
 
-class SelfExtend:
-    """Groups KV positions as the prompt fills (llama.cpp completion.cpp's ga_n/ga_w scheme).
-
-    Before each batch, every complete window of ``window`` tokens behind the newest ones has its
-    positions divided by ``group``; the newest (< window) tokens keep exact relative positions.
-    ``before_batch(n_cached)`` must run before each batch of at most ``window`` tokens."""
-
-    def __init__(self, engine: Any, group: int, window: int) -> None:
-        if window % group:
-            raise SettingsError(f"Self-Extend window {window} is not divisible by group {group}")
-        self.engine, self.group, self.window = engine, group, window
-        self.n_past = 0  # next position
-        self.ga_i = 0  # start of the not yet grouped region, in (grouped) positions
-        self.seen = 0  # tokens in the cache
-
-    def _sync(self, n_cached: int) -> None:
-        self.n_past += n_cached - self.seen
-        self.seen = n_cached
-
-    def before_batch(self, n_cached: int) -> None:
-        self._sync(n_cached)
-        g, w = self.group, self.window
-        while self.n_past >= self.ga_i + w:
-            ib = (g * self.ga_i) // w
-            bd = (w // g) * (g - 1)
-            dd = (w // g) - ib * bd - w
-            self.engine.shift_positions(self.ga_i, self.n_past, delta=ib * bd)
-            self.engine.shift_positions(self.ga_i + ib * bd, self.ga_i + ib * bd + w, divide=g)
-            self.engine.shift_positions(self.ga_i + ib * bd + w, self.n_past + ib * bd, delta=dd)
-            self.n_past -= bd
-            self.ga_i += w // g
-
-    def ingest(self, tokens: Sequence[int], progress: Callable[[int], None] | None = None) -> None:
-        """Evaluate ``tokens`` from an empty cache with grouped positions."""
-        self.engine.ingest([])
-        step = min(self.window, self.engine.n_batch)
-        for i in range(0, len(tokens), step):
-            self.before_batch(i)
-            self.engine.ingest(list(tokens[:i + step]))
-            if progress is not None:
-                progress(min(i + step, len(tokens)))
-        self._sync(len(tokens))
+# ---- results files -----------------------------------------------------------------------------------
+def _stamp() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
+def write_results(kind: str, info: ModelInfo, data: dict[str, Any]) -> Path:
+    d = paths.ensure(paths.data_dir() / "evals")
+    path = d / f"{_stamp()}-{kind}-{info.path.stem}.json"
+    n = 1
+    while path.exists():
+        n += 1
+        path = d / f"{_stamp()}-{kind}-{info.path.stem}-{n}.json"
+    tmp = path.with_suffix(".partial")
+    tmp.write_text(json.dumps(data, indent=1, default=str))
+    tmp.replace(path)
+    return path
+
+
+def header(kind: str, info: ModelInfo) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:  # the llama.cpp build is part of what reproduces a result
+        lcp = version("llama_cpp_python")
+    except PackageNotFoundError:  # pragma: no cover
+        lcp = None
+    return {"kind": kind, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "model": {"path": str(info.path), "name": info.name, "arch": info.arch, "size": info.file_size,
+                      "n_ctx_train": info.ctx_train}, "llama_cpp_python": lcp}

@@ -1,0 +1,68 @@
+"""`localctx rpc-server`: lend this machine's memory (and GPU) to another machine's llama.cpp.
+
+It runs llama.cpp's own RPC server from the installed library: the client (`--rpc HOST:PORT` on any
+command that loads a model) then places layers here as if this machine were one of its GPUs.
+The protocol has no authentication and no encryption, so it listens on 127.0.0.1 unless ``--host``
+says otherwise; reach it from another machine through an SSH tunnel (see the README).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Optional
+
+import typer
+
+LOOPBACK_HINT = "ssh -N -L 50052:127.0.0.1:50052 user@this-machine  (then --rpc 127.0.0.1:50052 there)"
+SECURITY_WARNING = ("llama.cpp's RPC protocol has no authentication or encryption: anyone who can reach "
+                    "{endpoint} can run code paths in this process and read what it computes. Bind to "
+                    "127.0.0.1 and use an SSH tunnel, or only use a network you trust.")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("rpc-server")
+    def rpc_server(
+        host: Annotated[str, typer.Option("--host", help="Address to listen on (default 127.0.0.1: this machine only).")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", "-p", help="TCP port (llama.cpp's default 50052).")] = 50052,
+        threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="CPU threads for the CPU device (default: physical cores).")] = None,
+        device: Annotated[Optional[str], typer.Option("--device", "-d", help="Local devices to serve, comma-separated: CPU, CUDA0, ... (default: the first GPU, else the CPU).")] = None,
+        cache_dir: Annotated[Optional[str], typer.Option("--cache-dir", help="Keep received tensors here so a reload skips sending them again.")] = None,
+    ) -> None:
+        """Serve this machine's memory to another machine's llama.cpp over its RPC protocol (Ctrl-C stops)."""
+        from localctx.cli._output import info, warn
+        from localctx.errors import SettingsError
+
+        if not 0 < port < 65536:
+            raise SettingsError(f"--port {port} is not a TCP port", "use 1-65535, e.g. 50052")
+        if threads is not None and threads < 1:
+            raise SettingsError(f"--threads must be at least 1 (got {threads})")
+        from localctx.services.rpc_serve import RpcServe
+
+        srv = RpcServe(host, port, threads=threads, devices=[d.strip() for d in device.split(",")] if device else None,
+                       cache_dir=cache_dir)
+        srv.check()
+        if not is_loopback(host):
+            warn(SECURITY_WARNING.format(endpoint=srv.endpoint))
+        for line in srv.describe():
+            info(line)
+        info(f"listening on {srv.endpoint} - use it with: --rpc {srv.endpoint}   (Ctrl-C stops)")
+        if is_loopback(host):
+            info(f"other machines: tunnel over SSH, e.g. {LOOPBACK_HINT}")
+        srv.run()
+        info("rpc-server stopped")
+        # ggml's server thread is still blocked in accept(): end the process without waiting for it
+        import os
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

@@ -1,0 +1,55 @@
+"""ggml aborts we did not foresee: one line on stderr naming the model file and ggml's message, exit 1,
+nothing on stdout (ggml's default prints a debugger backtrace there and dies with SIGABRT)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from localctx.engine.abort import abort_line
+from tests.core.test_gguf_checks import I32, patch_tensor_type
+from tests.gguf_factory import llama_like
+
+REPO = Path(__file__).resolve().parents[2]
+#: the engine opened directly, past the load gate's checks, on a file llama.cpp aborts on
+_BYPASS = """
+import sys
+from localctx.core.settings import RuntimeSettings
+from localctx.engine.llamacpp import LlamaEngine
+e = LlamaEngine(sys.argv[1], RuntimeSettings(n_ctx=256, n_threads=1))
+print("loaded", flush=True)
+e.ingest(e.tokenize(sys.argv[2]) if len(sys.argv) > 2 else [1, 5, 7])
+print("survived")
+"""
+
+
+def test_an_unforeseen_abort_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    model = llama_like(tmp_path / "norm-i32.gguf")
+    patch_tensor_type(model, "output_norm.weight", I32)  # ggml's binary_op aborts: unsupported types
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("GGML_NO_BACKTRACE", None)
+    p = subprocess.run([sys.executable, "-c", _BYPASS, str(model)], capture_output=True, text=True, timeout=120,
+                       env=env)
+    assert p.returncode == 1, (p.returncode, p.stderr[-2000:])
+    assert p.stdout == "loaded\n"  # no backtrace, no "survived"
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1, p.stderr[-3000:]
+    assert str(model) in lines[0] and "unsupported types" in lines[0], lines[0]
+
+
+def test_an_uncaught_cpp_exception_is_exit_1_with_nothing_on_stdout(tmp_path: Path) -> None:
+    """A vocabulary without byte tokens: llama.cpp's tokenizer throws out of std::terminate -> SIGABRT."""
+    model = llama_like(tmp_path / "no-byte-tokens.gguf")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = subprocess.run([sys.executable, "-c", _BYPASS, str(model), "h\u00e9llo"], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert p.returncode == 1, (p.returncode, p.stderr[-2000:])
+    assert p.stdout == "loaded\n"
+    assert str(model) in p.stderr.splitlines()[-1] and "Traceback" not in p.stderr
+
+
+def test_abort_line_is_one_line() -> None:
+    assert "\n" not in abort_line(b"ggml.c:12: GGML_ASSERT(x)\nfailed\n")
+    assert abort_line(None).endswith("try another file or other settings")
