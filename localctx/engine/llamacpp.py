@@ -222,7 +222,7 @@ class LlamaEngine:
         def poll(_data: Any) -> bool:
             try:
                 return bool(should_stop())
-            except BaseException:  # a second Ctrl-C inside the callback: stop too
+            except BaseException:  # noqa: BLE001 - a second Ctrl-C inside the callback: stop too
                 return True
 
         cb = llama_cpp.ggml_abort_callback(poll)

@@ -1,8 +1,9 @@
 """ChatSession: a conversation with documents, shared by the CLI (`localctx chat`/`ask`) and the TUI.
 
 The documents go once, at the start, into the system message (the model's own chat template renders
-it; a model without one gets a plain completion prompt, or ``--chat-template``).  Each turn re-renders the whole conversation and hands its
-tokens to ``engine.ingest``, which keeps the longest common prefix in the KV cache: turn N evaluates
+it; a model without one gets a plain completion prompt, or ``--chat-template``).  Each turn
+re-renders the whole conversation and hands its tokens to ``engine.ingest``, which keeps the
+longest common prefix in the KV cache: turn N evaluates
 only what is new since turn N-1.  The document prefix's KV state is saved to disk after its first
 ingest (services/state_cache.py) and loaded on the next open instead of being evaluated again.
 Completed turns are committed to the store before ``send`` returns.  Nothing is truncated silently:
@@ -283,7 +284,8 @@ class ChatSession:
                 b = self.budget()
                 parts = {"documents": b.documents, "history": b.history,
                          "this message": len(toks) - b.documents - b.history, "reply reserve": self.reply_tokens}
-                raise _budget.overflow_error(self.model_ref, "conversation", parts, n_ctx, self._plan_note(sum(parts.values())))
+                raise _budget.overflow_error(self.model_ref, "conversation", parts, n_ctx,
+                                             self._plan_note(sum(parts.values())))
             gone = self._kept.pop(drop)
             self.notices.append(f"turn {gone + 1} left the context to make room (--overflow {self.overflow}); "
                                 "it stays in the saved session")

@@ -22,7 +22,7 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     got: list[str] = []
 
-    def fake_init(self, path, settings=None, **kw) -> None:  # noqa: ANN001
+    def fake_init(self, path, settings=None, **kw) -> None:
         got.append(str(path))
         raise RuntimeLoadError("stand-in: not loaded")
 
@@ -31,7 +31,7 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return got
 
 
-def _one_error_line(r, *words: str) -> str:  # noqa: ANN001
+def _one_error_line(r, *words: str) -> str:
     assert r.exit_code == 2, r.output
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr

@@ -37,11 +37,11 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     got: list[int] = []
 
-    def fake_init(self, path, settings=None, **kw) -> None:  # noqa: ANN001
+    def fake_init(self, path, settings=None, **kw) -> None:
         got.append(settings.n_ctx)
         raise RuntimeLoadError("stand-in: not loaded")
 
-    def fake_tui(model=None, *, flags=None, **kw) -> None:  # noqa: ANN001
+    def fake_tui(model=None, *, flags=None, **kw) -> None:
         got.append(flags.ctx)
 
     monkeypatch.setattr(llamacpp.LlamaEngine, "__init__", fake_init)
@@ -68,7 +68,7 @@ def _args(command: str, tmp_path: Path) -> list[str]:
     }[command]
 
 
-def _n_ctx(command: str, r, seen: list[int]) -> int:  # noqa: ANN001
+def _n_ctx(command: str, r, seen: list[int]) -> int:
     if command == "estimate":
         return json.loads(r.stdout)["plans"][0]["n_ctx_requested"]
     if command == "plan":
@@ -97,7 +97,7 @@ def test_every_bad_value_is_one_line_and_exit_2(command: str, bad: list[str], wo
     assert "Traceback" not in r.output and seen == []
 
 
-def _options(cmd, path: str = "localctx"):  # noqa: ANN001, ANN202
+def _options(cmd, path: str = "localctx"):
     """(command path, option) for every option of every command, sub-commands included."""
     subs = getattr(cmd, "commands", None)
     if subs:

@@ -22,7 +22,7 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
 
     calls: list[dict] = []
 
-    def fake_init(self, path, settings=None, **kw) -> None:  # noqa: ANN001
+    def fake_init(self, path, settings=None, **kw) -> None:
         calls.append({"path": str(path), "n_ctx": settings.n_ctx, "type_k": settings.type_k,
                       "type_v": settings.type_v})
         raise RuntimeLoadError("llama.cpp was called (test stand-in)")

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from localctx.cli.app import app
-from tests.hub.conftest import REPO, server, tiny_files  # noqa: F401  (fixtures)
+from tests.hub.conftest import REPO
 from tests.hub.loopback_hub import LoopbackHub
 
 runner = CliRunner()
