@@ -58,7 +58,8 @@ def test_a_context_that_does_not_fit_is_refused_before_llama_cpp(command: str, l
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
     line = lines[0]
-    assert "at 1,048,576 tokens does not fit this machine" in line and "GiB" in line
+    assert "at 1,048,576 tokens does not fit this machine: RAM needs" in line and "GiB" in line
+    assert "does not fit: does not fit" not in line
     assert "the largest context that fits with these settings is" in line and "--force loads anyway" in line
     assert "Traceback" not in r.output
 
