@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from localctx.core.sampling import REPEAT_LAST_N
+
 ModelArg = Annotated[
     Optional[str],
     typer.Argument(help="Model: a .gguf path, a catalog name (see `localctx models`), or a preset.", show_default=False),
@@ -27,5 +29,5 @@ FileOpt = Annotated[list[Path], typer.Option(
 #: generation options: one letter each, the same in every command
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", "-n", help="Longest reply, in tokens (at least 1).")]
 TempOpt = Annotated[float, typer.Option("--temp", help="Sampling temperature (0: greedy).")]
-RepeatOpt = Annotated[float, typer.Option("--repeat-penalty", help="Penalty on tokens repeated in the last 64 "
+RepeatOpt = Annotated[float, typer.Option("--repeat-penalty", help=f"Penalty on tokens repeated in the last {REPEAT_LAST_N} "
                                           "(llama.cpp's; 1.0 turns it off). Small models loop without it.")]

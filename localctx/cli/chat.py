@@ -30,6 +30,7 @@ from localctx.cli._options import (
 )
 from localctx.cli._runtime_opts import runtime_options
 from localctx.core.flags import RuntimeFlags, check_sampling
+from localctx.core.sampling import REPEAT_PENALTY
 
 if TYPE_CHECKING:
     from localctx.services.chat import ChatSession
@@ -254,7 +255,7 @@ def register(app: typer.Typer) -> None:
     def chat(model: ModelArg = None, file: FileOpt = [], system: SystemOpt = None,  # noqa: B006
              overflow: OverflowOpt = "refuse",
              resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a saved session (see `localctx sessions`).")] = None,
-             max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.7, repeat_penalty: RepeatOpt = 1.1,
+             max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.7, repeat_penalty: RepeatOpt = REPEAT_PENALTY,
              chat_template: ChatTemplateOpt = None, force: ForceOpt = False, *, runtime: RuntimeFlags) -> None:
         """Chat with a model about documents, in the terminal; replies stream, the budget stays visible.
 
@@ -279,7 +280,7 @@ def register(app: typer.Typer) -> None:
                                                  show_default=False)],
             question: Annotated[str, typer.Argument(help="The question.", show_default=False)],
             file: FileOpt = [], system: SystemOpt = None, overflow: OverflowOpt = "refuse",  # noqa: B006
-            max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.0, repeat_penalty: RepeatOpt = 1.1,
+            max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.0, repeat_penalty: RepeatOpt = REPEAT_PENALTY,
             chat_template: ChatTemplateOpt = None, force: ForceOpt = False,
             json_: JsonOpt = False, *, runtime: RuntimeFlags) -> None:
         """One question about documents, no session: for scripts (--json adds token counts and timings).

@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
 
         from localctx.cli._output import info as say
         from localctx.errors import SettingsError
+        from localctx.services.forecast import forecast_for
         from localctx.services.machine import machine_memory
         from localctx.services.memory import max_context, plan_for_machine, verdict
         from localctx.services.runtime import resolve_settings, saved_in_effect, saved_line
@@ -60,7 +61,7 @@ def register(app: typer.Typer) -> None:
                 s = base.with_(n_ctx=n, type_k=k, type_v=v)
                 plan = plan_for_machine(info, s, machine)
                 columns.append({"n_ctx": n, "kv_type": kv_label(k, v), "type_k": k, "type_v": v, "settings": s,
-                                "plan": plan, "verdict": verdict(plan, machine)})
+                                "plan": plan, "verdict": verdict(plan, machine), "forecast": forecast_for(info, s)})
         best = {kv_label(k, v): max_context(info, base.with_(type_k=k, type_v=v), machine)
                 for k, v in kv_pairs(variants, base)} if max_ctx else {}
         elapsed = time.perf_counter() - t0
@@ -77,8 +78,8 @@ def register(app: typer.Typer) -> None:
                 "saved_settings": saved_in_effect(info, runtime),
                 "machine": {"ram_available": machine.ram_available, "gpus": machine.gpus},
                 "plans": [{"n_ctx_requested": c["n_ctx"], "kv_type": c["kv_type"], "type_k": c["type_k"],
-                           "type_v": c["type_v"], **c["plan"].to_json(), "verdict": c["verdict"].to_json()}
-                          for c in columns],
+                           "type_v": c["type_v"], **c["plan"].to_json(), "verdict": c["verdict"].to_json(),
+                           "forecast": c["forecast"].to_json()} for c in columns],
                 "max_ctx": best or None,
                 "verify": [{"mode": v.mode, "weights": v.weights, "kv": v.kv, "recurrent": v.recurrent,
                             "output": v.output, "compute": v.compute, "total": v.total, "note": v.note}
@@ -148,6 +149,12 @@ def _render(info: Any, columns: list[dict[str, Any]], best: dict[str, int], chec
             ok = None if dv is None else dv.fits
             fit_cells.append("[green]fits[/]" if ok else "[red]no[/]" if ok is False else "?")
     t.add_row("fits now", *fit_cells)
+    from localctx.cli._forecast import forecast_cells
+
+    cells = [(forecast_cells(c["forecast"]) if i == 0 else ("", "", "")) for c in columns
+             for i, _d in enumerate(c["plan"].devices)]
+    for k, label in enumerate(("ingest to fill", "gen tok/s when full", "500-token reply")):
+        t.add_row(label, *[cell[k] for cell in cells])
     stdout.print(t)
     lay = first.layout
     stdout.print(f"cells: {lay.n_ctx_seq:,} per stream × {lay.n_stream}"
@@ -157,6 +164,7 @@ def _render(info: Any, columns: list[dict[str, Any]], best: dict[str, int], chec
                  + f"; flash attention {'on' if lay.flash_attn else 'off'}; ubatch {lay.n_ubatch}")
     for c in columns:
         stdout.print(f"{c['n_ctx']:,} · {c['kv_type']}: {c['verdict'].summary}")
+    _forecast_notes(columns)
     for kv, n in best.items():
         stdout.print(f"largest context that fits with {kv} KV: [bold]{n:,}[/] tokens"
                      + (f" ({n / info.ctx_train:.1f}× trained)" if info.ctx_train else ""))
@@ -166,6 +174,24 @@ def _render(info: Any, columns: list[dict[str, Any]], best: dict[str, int], chec
         hint(note)
     if any(c["n_ctx"] > info.ctx_train > 0 for c in columns):
         warn(f"a context above the trained {info.ctx_train:,} needs RoPE scaling; quality may drop (see `localctx eval`)")
+
+
+def _forecast_notes(columns: list[dict[str, Any]]) -> None:
+    """Where the times come from (once per distinct source), or how to get them."""
+    from localctx.cli._output import hint, stdout
+
+    seen = set()
+    for c in columns:
+        sf = c["forecast"]
+        f = sf.forecast
+        if f is None:
+            line = f"speed: {sf.hint}"
+        else:
+            src = "measured on this model" if f.source == "measured" else f"* scaled from {f.calibrated_on}, not measured"
+            line = f"times: ±{f.band:.0%} at {c['n_ctx']:,}, {src}; the document fills the context less a {f.reply_tokens}-token reply"
+        if line not in seen:
+            seen.add(line)
+            (stdout.print if f is not None else hint)(line)
 
 
 def _b(n: int) -> str:

@@ -8,12 +8,7 @@ import typer
 
 from localctx.cli._options import JsonOpt, ModelArg
 from localctx.cli._runtime_opts import runtime_options
-from localctx.core.flags import RuntimeFlags
-
-_FLAG = {"rope_scaling": "--rope-scaling", "rope_freq_base": "--rope-freq-base", "rope_freq_scale": "--rope-freq-scale",
-         "yarn_orig_ctx": "--yarn-orig-ctx", "yarn_ext_factor": "--yarn-ext-factor",
-         "yarn_attn_factor": "--yarn-attn-factor", "yarn_beta_fast": "--yarn-beta-fast",
-         "yarn_beta_slow": "--yarn-beta-slow"}
+from localctx.core.flags import SETTING_FLAGS, RuntimeFlags
 
 
 def _fmt(v: Any) -> str:
@@ -63,8 +58,11 @@ def register(app: typer.Typer) -> None:
                 raise SettingsError("--save needs runtime flags to remember", "e.g. plan MODEL --ctx 16k -ctk q8_0 --save")
             where = save_model_settings(rp.info.path, given)
             info(f"saved for {rp.info.path.name} in {where}: {describe_settings(given)} (clear with --forget)")
+        from localctx.core.rpc_forecast import forecast
+
+        net = forecast(rp.memory, rp.info.n_embd, rp.info.n_vocab)
         if json:
-            emit_json(rp.to_json())
+            emit_json({**rp.to_json(), "rpc": net.to_json() if net else None})
             return
         from rich.table import Table
 
@@ -75,7 +73,7 @@ def register(app: typer.Typer) -> None:
         if ext is not None:
             t.add_row("method", ext.method + (" (auto)" if rp.settings.extend == "auto" and ext.method != "none" else ""))
             t.add_row("factor", f"{ext.factor:g}x (trained context {ext.n_ctx_train:,})")
-            params = " ".join(f"{_FLAG[k]} {_fmt(v)}" for k, v in ext.parameters.items()) or "none (as the model says)"
+            params = " ".join(f"{SETTING_FLAGS[k]} {_fmt(v)}" for k, v in ext.parameters.items()) or "none (as the model says)"
             t.add_row("llama.cpp", params)
             if ext.parameters.get("rope_freq_scale"):
                 t.add_row("original context", f"{ext.parameters.get('yarn_orig_ctx') or ext.n_ctx_train:,}")
@@ -83,15 +81,27 @@ def register(app: typer.Typer) -> None:
                 t.add_row("self-extend", f"group {ext.self_extend['group']}, window {ext.self_extend['window']}")
             t.add_row("why", ext.reason)
             if ext.user_set:
-                t.add_row("as given", ", ".join(_FLAG.get(k, k) for k in ext.user_set))
+                t.add_row("as given", ", ".join(SETTING_FLAGS.get(k, k) for k in ext.user_set))
         s = rp.settings
         t.add_row("KV cache", f"K {s.type_k}, V {s.type_v}; flash attention "
                   f"{ {None: 'auto', True: 'on', False: 'off'}[s.flash_attn] }; swa_full {'on' if s.swa_full else 'off'}")
         m = rp.memory
         t.add_row("memory", f"weights {human_bytes(m.weights_bytes)}, KV {human_bytes(m.kv_bytes)}, "
                   f"compute {human_bytes(m.compute_bytes)}, total {human_bytes(m.total)}")
+        for sv in net.servers if net else []:
+            room = f" of {human_bytes(sv.free)} free" if sv.free is not None else ""
+            t.add_row(f"RPC {sv.endpoint}", f"{sv.layers} layers: weights {human_bytes(sv.weights)}, KV "
+                      f"{human_bytes(sv.kv)}, compute {human_bytes(sv.compute)} = {human_bytes(sv.total)}{room} "
+                      "taken off this machine")
         t.add_row("verdict", rp.verdict.summary)
+        if rp.forecast is not None:
+            from localctx.cli._forecast import forecast_rows
+
+            for label, text in forecast_rows(rp.forecast):
+                t.add_row(label, text)
         stdout.print(t)
+        for note in net.notes if net else []:
+            warn(note)
         if ext is not None and ext.warning:
             warn(ext.warning)
         for note in (ext.notes if ext else []):

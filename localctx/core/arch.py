@@ -1,8 +1,8 @@
 """What llama.cpp knows about each architecture that the GGUF does not say itself.
 
 Written from llama.cpp's rules (llama-hparams.cpp set_swa_pattern, llama-arch.cpp
-llm_arch_is_recurrent/hybrid, llama-model.cpp create_memory; see shared/research/memory-estimation.md
-§2.2-2.5), not copied from its code.  Unknown architectures get a stated assumption, never a crash.
+llm_arch_is_recurrent/hybrid, llama-model.cpp create_memory), not copied from its code.  Unknown
+architectures get a stated assumption, never a crash.
 """
 
 from __future__ import annotations
@@ -52,9 +52,6 @@ SWA_RULES: dict[str, SwaRule] = {
 
 #: architectures llama.cpp forces to full attention even when the GGUF has a window
 SWA_FORCED_OFF = frozenset({"phi3"})
-
-#: chunked (not sliding) local attention
-CHUNKED_SWA_ARCHS = frozenset({"llama4"})
 
 
 def swa_layers(arch: str, n_layer: int, window: int | None, pattern: object) -> tuple[list[bool], str]:

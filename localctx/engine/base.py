@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from localctx.core.sampling import NO_REPEAT_PENALTY, REPEAT_LAST_N
+
 if TYPE_CHECKING:
     from localctx.core.model_info import ModelInfo
     from localctx.core.rope import ExtensionPlan
@@ -105,8 +107,8 @@ class Engine(Protocol):
         seed: int | None = None,
         stop: Sequence[str] = (),
         should_stop: Callable[[], bool] | None = None,
-        repeat_penalty: float = 1.0,
-        repeat_last_n: int = 64,
+        repeat_penalty: float = NO_REPEAT_PENALTY,
+        repeat_last_n: int = REPEAT_LAST_N,
     ) -> Iterator[str]:
         """Generate after the cached tokens, yielding text pieces; generated tokens stay cached."""
         ...

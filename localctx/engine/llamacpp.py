@@ -28,8 +28,10 @@ import numpy as np
 from llama_cpp import _internals as _ll
 
 from localctx.core.chat_templates import PLAIN
+from localctx.core.flags import ROPE_FIELDS
 from localctx.core.model_info import ModelInfo
 from localctx.core.rope import ExtensionPlan
+from localctx.core.sampling import MIN_P, NO_REPEAT_PENALTY, REPEAT_LAST_N, TOP_P
 from localctx.core.settings import RuntimeSettings
 from localctx.engine import abort, chat_template
 from localctx.engine.base import Cancelled, Counters, LoadReport, Progress
@@ -282,18 +284,18 @@ class LlamaEngine:
 
     def stream(self, max_tokens: int, *, temperature: float = 0.0, seed: int | None = None,
                stop: Sequence[str] = (), should_stop: Callable[[], bool] | None = None,
-               repeat_penalty: float = 1.0, repeat_last_n: int = 64) -> Iterator[str]:
+               repeat_penalty: float = NO_REPEAT_PENALTY, repeat_last_n: int = REPEAT_LAST_N) -> Iterator[str]:
         self.stop_reason = None
         self._ensure_logits()
         sampler = _ll.LlamaSampler()
         try:
-            if repeat_penalty != 1.0:  # llama.cpp's penalties sampler, ahead of the choice (greedy too)
+            if repeat_penalty != NO_REPEAT_PENALTY:  # llama.cpp's penalties sampler, ahead of the choice (greedy too)
                 sampler.add_penalties(self.n_vocab, repeat_last_n, repeat_penalty, 0.0, 0.0)
             if temperature <= 0:
                 sampler.add_greedy()
             else:
-                sampler.add_top_p(0.95, 1)
-                sampler.add_min_p(0.05, 1)
+                sampler.add_top_p(TOP_P, 1)
+                sampler.add_min_p(MIN_P, 1)
                 sampler.add_temp(temperature)
                 sampler.add_dist(self.settings.seed if seed is None else seed)
             decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -344,13 +346,13 @@ class LlamaEngine:
         """What a saved KV state depends on (K is stored after RoPE): model file, layout, RoPE, KV types."""
         st = self.path.stat()
         s = self.settings
+        rope = {k: getattr(s, k) for k in ROPE_FIELDS}
+        # base and scale as llama.cpp applied them (the model's own values when the settings left them unset)
+        rope.update(rope_freq_base=self.report.applied.get("freq_base"),
+                    rope_freq_scale=self.report.applied.get("freq_scale"))
         return {"version": STATE_VERSION, "llama_cpp": llama_cpp.__version__, "model": self.path.name,
                 "model_size": st.st_size, "n_ctx": self.n_ctx, "n_seq": s.n_seq, "type_k": s.type_k,
-                "type_v": s.type_v, "swa_full": s.swa_full, "rope_scaling": s.rope_scaling,
-                "rope_freq_base": self.report.applied.get("freq_base"),
-                "rope_freq_scale": self.report.applied.get("freq_scale"), "yarn_orig_ctx": s.yarn_orig_ctx,
-                "yarn_ext_factor": s.yarn_ext_factor, "yarn_attn_factor": s.yarn_attn_factor,
-                "yarn_beta_fast": s.yarn_beta_fast, "yarn_beta_slow": s.yarn_beta_slow}
+                "type_v": s.type_v, "swa_full": s.swa_full, **rope}
 
     def save_state(self, path: Path) -> None:
         """Write llama.cpp's state file to ``path`` and a ``<path>.json`` sidecar (fingerprint, size, hash)."""
@@ -403,8 +405,8 @@ class LlamaEngine:
     def token_logprobs(self, tokens: Sequence[int], *, progress: Progress | None = None,
                        before_batch: Callable[[int], None] | None = None,
                        should_stop: Callable[[], bool] | None = None) -> list[float]:
-        """``before_batch(n_cached)`` runs before each batch (added for issue 5: Self-Extend groups
-        KV positions there with ``shift_positions`` while the window is evaluated)."""
+        """``before_batch(n_cached)`` runs before each batch (Self-Extend groups KV positions there with
+        ``shift_positions`` while the window is evaluated); ``should_stop`` as in ``ingest``."""
         tokens = list(tokens)
         if len(tokens) > self.n_ctx:
             raise ContextOverflowError(f"a window of {len(tokens)} tokens does not fit n_ctx {self.n_ctx}",

@@ -252,18 +252,37 @@ def _on_abort(message: bytes | None) -> None:
     text = (message or b"").decode("utf-8", "replace").strip()
     if "RPC" in text or "Remote" in text:
         text = text.split(": ", 1)[-1]
-        line = (f"error: an RPC server stopped answering ({text}) — the reply was cut short; the session "
-                "is saved up to the last complete message; restart the server and resume")
+        line = (f"error: an RPC server stopped answering ({text}) — the reply was cut short (a chat session "
+                "keeps its completed turns: localctx sessions); restart the server and try again")
     else:
         line = f"error: llama.cpp aborted: {text}"
     try:
         if sys.stdout.isatty():
+            _restore_terminal()
             sys.stdout.write("\n")  # end the cut reply's line
             sys.stdout.flush()
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
     finally:
         os._exit(1)
+
+
+def _restore_terminal() -> None:
+    """Give the terminal back before exiting from ggml's thread: a full-screen front end (the TUI)
+    cannot clean up itself, so leave its alternate screen and mouse modes, show the cursor and turn
+    line editing and echo back on."""
+    sys.stdout.write("\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[?1049l\x1b[?25h")
+    sys.stdout.flush()
+    try:
+        import termios
+
+        fd = sys.stdin.fileno()
+        if os.isatty(fd):
+            attrs = termios.tcgetattr(fd)
+            attrs[3] |= termios.ICANON | termios.ECHO | termios.ISIG
+            termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    except (ImportError, OSError, ValueError):
+        pass
 
 
 _GUARDED: list[bool] = []

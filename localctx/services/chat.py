@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from localctx.core.chat_templates import PLAIN_STOPS
+from localctx.core.sampling import REPEAT_PENALTY
 from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Cancelled, Engine, Progress
 from localctx.errors import LocalctxError
@@ -41,9 +42,6 @@ def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
-#: small models loop at temperature 0 ("The package is ... The package is ..."); llama.cpp's classic
-#: 1.1 over the last 64 tokens stops that without changing short answers
-DEFAULT_REPEAT_PENALTY = 1.1
 
 
 class ChatSession:
@@ -54,7 +52,7 @@ class ChatSession:
                  state_cache: StateCache | None = None, session: Session | None = None,
                  turns: Sequence[tuple[str, str]] = (), reply_tokens: int = 512, temperature: float = 0.0,
                  seed: int | None = None, question_room: int = 64, owns_engine: bool = False,
-                 repeat_penalty: float = DEFAULT_REPEAT_PENALTY) -> None:
+                 repeat_penalty: float = REPEAT_PENALTY) -> None:
         self.engine = engine
         self.model_ref = model_ref
         self.documents = list(documents)

@@ -18,9 +18,9 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from localctx.models.catalog import DEFAULT_MODEL
 from localctx.core.flags import RuntimeFlags
 from localctx.errors import LocalctxError
+from localctx.models.catalog import DEFAULT_MODEL
 from localctx.services.machine import MachineMemory
 from localctx.tui.engine_host import EngineHost
 from localctx.tui.screens import ChatScreen, ModelsScreen, PlanScreen, SummarizeScreen
@@ -51,7 +51,8 @@ class LocalctxApp(App[None]):
                  flags: RuntimeFlags | None = None, mode: str = "plan", files: Iterable[str | Path] = (),
                  chat_options: dict[str, Any] | None = None, summary_options: dict[str, Any] | None = None) -> None:
         # the first screen: set before App.__init__, which builds the screen stack of DEFAULT_MODE
-        self.DEFAULT_MODE = mode if mode in self.MODES else "plan"
+        # (a ClassVar in Textual's types, but read per instance: setting it here changes this app only)
+        self.DEFAULT_MODE = mode if mode in self.MODES else "plan"  # type: ignore[misc]
         super().__init__()
         self._machine = machine
         self.model_ref: str = model or DEFAULT_MODEL
@@ -65,7 +66,7 @@ class LocalctxApp(App[None]):
         # catalog reads from worker threads one at a time: resolving a bundled model may assemble its
         # file (gemma-3-270m: 240 MB from chunk packages) and two concurrent assemblies corrupt it
         self._catalog_lock = threading.Lock()
-        self.host = EngineHost()  # the one loaded model, shared by Chat and Summarize
+        self.host = EngineHost(machine)  # the one loaded model, shared by Chat and Summarize; loads through the gate
 
     # ---- shared state -------------------------------------------------------------------------
     @property
@@ -111,7 +112,7 @@ class LocalctxApp(App[None]):
         self.switch_mode("summarize")
 
     def _installed_mode_screens(self) -> list[Screen]:
-        out = []
+        out: list[Screen] = []
         for stack in self._screen_stacks.values():  # private: textual 8.2 keeps one stack per mode
             out += [s for s in stack if isinstance(s, (ModelsScreen, PlanScreen, ChatScreen, SummarizeScreen))]
         return out

@@ -28,6 +28,8 @@ COLUMNS = ("name", "source", "arch", "quant", "size", "trained ctx")
 
 
 class ModelsScreen(Screen[None]):
+    #: below 110 columns the table and the details do not fit side by side: the details go below
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
         Binding("enter", "use", "Use", show=True),
         Binding("p", "pull", "Pull"),
@@ -36,7 +38,7 @@ class ModelsScreen(Screen[None]):
     ]
 
     class Listed(Message):
-        def __init__(self, rows: list) -> None:  # type: ignore[type-arg]
+        def __init__(self, rows: list) -> None:
             super().__init__()
             self.rows = rows
 
@@ -62,7 +64,7 @@ class ModelsScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list = []  # type: ignore[type-arg]
+        self.rows: list = []
         self.pulling = False
         self.last_progress: object | None = None  # the latest hub.PullProgress shown
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown, Static
-from textual.widgets._markdown import MarkdownStream
+from textual.widgets.markdown import MarkdownStream
 
 
 class UserMessage(Static):
