@@ -71,6 +71,7 @@ class ChatSession:
         self.notices: list[str] = []  # what a policy cut, what was rebuilt: for the front end to show
         self.last_turn: TurnStats | None = None
         self.ingest_report: IngestReport | None = None
+        self.ingest_forecast: tuple[float, float, str] | None = None  # (s, band, label) before evaluating
         self.load_seconds = 0.0
         self._owns_engine = owns_engine
         self._owns_store = False
@@ -215,29 +216,7 @@ class ChatSession:
         raise _budget.overflow_error(self.model_ref, "documents", parts, n_ctx)
 
     def _plan_note(self, needed: int) -> str:
-        """The auto extension plan for the suggested --ctx and its memory verdict on this machine, so the
-        first way out of an overflow says whether it is open.  Best effort: "" when it cannot be planned."""
-        info = getattr(self.engine, "info", None)
-        if info is None:
-            return ""
-        from localctx.services.chat_budget import suggest_ctx
-
-        try:
-            from localctx.services.machine import machine_memory
-            from localctx.services.memory import plan_for_machine, verdict
-            from localctx.services.runtime import plan_for
-
-            base = getattr(self.engine, "settings", RuntimeSettings())
-            wanted = RuntimeSettings(n_ctx=suggest_ctx(needed), type_k=base.type_k, type_v=base.type_v,
-                                     flash_attn=base.flash_attn, swa_full=base.swa_full, n_seq=base.n_seq,
-                                     n_gpu_layers=base.n_gpu_layers)
-            planned, plan = plan_for(info, wanted)
-            machine = machine_memory()
-            v = verdict(plan_for_machine(info, planned, machine), machine)
-        except (ImportError, LocalctxError, ValueError, KeyError):
-            return ""
-        ext = "no extension needed" if plan is None or plan.method == "none" else f"{plan.method} x{plan.factor:g}"
-        return f"plan: {ext}; memory {v.summary}"
+        return _budget.plan_note(self.engine, needed)
 
     # ---- budget --------------------------------------------------------------------------------
     def budget(self) -> Budget:
@@ -248,6 +227,16 @@ class ChatSession:
         return Budget(n_ctx=self.engine.n_ctx, documents=docs, history=max(history, 0), reply=self.reply_tokens)
 
     # ---- ingest --------------------------------------------------------------------------------
+    def forecast_ingest(self) -> tuple[float, float, str] | None:
+        """Expected (seconds, band, "measured"|"scaled, not measured") to evaluate the documents
+        from an empty cache, from this machine's speed calibration; None without one."""
+        from localctx.services.forecast import expected_ingest
+
+        if not self.documents:
+            return None
+        self.ingest_forecast = expected_ingest(self.engine, 0, len(self._prefix))
+        return self.ingest_forecast
+
     def prepare(self, progress: Progress | None = None,
                 should_stop: Callable[[], bool] | None = None) -> IngestReport:
         """Put the document prefix in the KV cache: from a saved state when one matches, else by
@@ -264,7 +253,12 @@ class ChatSession:
                 self.notices.append(f"the saved KV state was unusable ({reason}); rebuilding it")
         evaluated = 0
         if status != "hit":
+            from localctx.services.forecast import observe_counters
+
+            c0 = self.engine.counters()
             evaluated = self.engine.ingest(self._prefix, progress=progress, should_stop=should_stop)
+            observe_counters(self.engine, c0, self.engine.counters(), prompt_start=len(self._prefix) - evaluated,
+                             gen_start=len(self._prefix))
             if cache is not None:
                 cache.save(self.engine, key, model=self.engine.path.name, documents=[d.name for d in self.documents])
         self.ingest_report = IngestReport(len(self._prefix), evaluated, time.perf_counter() - t0, status, reason)
@@ -330,6 +324,9 @@ class ChatSession:
                 first: float | None, stopped_by_caller: bool) -> None:
         reply = "".join(pieces)
         c1 = self.engine.counters()
+        from localctx.services.forecast import observe_counters
+
+        observe_counters(self.engine, c0, c1, prompt_start=len(prompt) - evaluated, gen_start=len(prompt))
         reason = "cancelled" if stopped_by_caller else getattr(self.engine, "stop_reason", None)
         n_reply = max(0, len(self.engine.cached_tokens) - len(prompt))
         dp, dg = c1.n_prompt_eval - c0.n_prompt_eval, c1.n_gen - c0.n_gen
