@@ -149,6 +149,12 @@ def _prepare(chat: ChatSession, show: bool) -> None:
     from localctx.cli._output import info
 
     label = "reading the documents" if chat.documents else "reading the prompt"
+    eta = chat.forecast_ingest() if chat.documents else None
+    if show and eta is not None and eta[0] >= 2:
+        from localctx.core.forecast import human_seconds
+
+        info(f"[dim]documents: about {human_seconds(eta[0])} to evaluate them unless a saved KV state matches "
+             f"(forecast ±{eta[1]:.0%}, {eta[2]})[/]")
     with ingest_progress(show and bool(chat.documents), label) as progress:
         r = chat.prepare(progress)
     _notices(chat)
@@ -305,7 +311,9 @@ def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:
                    "reply": t.reply_tokens, "n_ctx": b.n_ctx},
         "timings": {"load_s": session.load_seconds, "ingest_s": r.seconds, "ingest_tok_s": r.tok_s,
                     "ttft_s": t.ttft_s, "prompt_tok_s": t.prompt_tok_s, "gen_tok_s": t.gen_tok_s,
-                    "answer_s": t.total_s},
+                    "answer_s": t.total_s,
+                    "ingest_forecast": None if session.ingest_forecast is None else dict(zip(
+                        ("seconds", "band", "source"), session.ingest_forecast, strict=True))},
         "state_cache": r.cache,
         "stop_reason": t.stop_reason,
         "notices": session.drain_notices(),

@@ -123,6 +123,7 @@ class ChatSession:
         self.notices: list[str] = []  # what a policy cut, what was rebuilt: for the front end to show
         self.last_turn: TurnStats | None = None
         self.ingest_report: IngestReport | None = None
+        self.ingest_forecast: tuple[float, float, str] | None = None  # (s, band, label) before evaluating
         self.load_seconds = 0.0
         self._owns_engine = owns_engine
         self._owns_store = False
@@ -285,6 +286,16 @@ class ChatSession:
         return Budget(n_ctx=self.engine.n_ctx, documents=docs, history=max(history, 0), reply=self.reply_tokens)
 
     # ---- ingest --------------------------------------------------------------------------------
+    def forecast_ingest(self) -> tuple[float, float, str] | None:
+        """Expected (seconds, band, "measured"|"scaled, not measured") to evaluate the documents
+        from an empty cache, from this machine's speed calibration; None without one."""
+        from localctx.services.forecast import expected_ingest
+
+        if not self.documents:
+            return None
+        self.ingest_forecast = expected_ingest(self.engine, 0, len(self._prefix))
+        return self.ingest_forecast
+
     def prepare(self, progress: Progress | None = None) -> IngestReport:
         """Put the document prefix in the KV cache: from a saved state when one matches, else by
         evaluating it (then saving the state for next time)."""
@@ -299,7 +310,12 @@ class ChatSession:
                 self.notices.append(f"the saved KV state was unusable ({reason}); rebuilding it")
         evaluated = 0
         if status != "hit":
+            from localctx.services.forecast import observe_counters
+
+            c0 = self.engine.counters()
             evaluated = self.engine.ingest(self._prefix, progress=progress)
+            observe_counters(self.engine, c0, self.engine.counters(), prompt_start=len(self._prefix) - evaluated,
+                             gen_start=len(self._prefix))
             if cache is not None:
                 cache.save(self.engine, key, model=self.engine.path.name, documents=[d.name for d in self.documents])
         self.ingest_report = IngestReport(len(self._prefix), evaluated, time.perf_counter() - t0, status, reason)
@@ -358,6 +374,9 @@ class ChatSession:
                 first: float | None, stopped_by_caller: bool) -> None:
         reply = "".join(pieces)
         c1 = self.engine.counters()
+        from localctx.services.forecast import observe_counters
+
+        observe_counters(self.engine, c0, c1, prompt_start=len(prompt) - evaluated, gen_start=len(prompt))
         reason = "cancelled" if stopped_by_caller else getattr(self.engine, "stop_reason", None)
         n_reply = max(0, len(self.engine.cached_tokens) - len(prompt))
         dp, dg = c1.n_prompt_eval - c0.n_prompt_eval, c1.n_gen - c0.n_gen

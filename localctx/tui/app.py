@@ -51,7 +51,8 @@ class LocalctxApp(App[None]):
                  flags: RuntimeFlags | None = None, mode: str = "plan", files: Iterable[str | Path] = (),
                  chat_options: dict[str, Any] | None = None, summary_options: dict[str, Any] | None = None) -> None:
         # the first screen: set before App.__init__, which builds the screen stack of DEFAULT_MODE
-        self.DEFAULT_MODE = mode if mode in self.MODES else "plan"
+        # (a ClassVar in Textual's types, but read per instance: setting it here changes this app only)
+        self.DEFAULT_MODE = mode if mode in self.MODES else "plan"  # type: ignore[misc]
         super().__init__()
         self._machine = machine
         self.model_ref: str = model or DEFAULT_MODEL
@@ -111,7 +112,7 @@ class LocalctxApp(App[None]):
         self.switch_mode("summarize")
 
     def _installed_mode_screens(self) -> list[Screen]:
-        out = []
+        out: list[Screen] = []
         for stack in self._screen_stacks.values():  # private: textual 8.2 keeps one stack per mode
             out += [s for s in stack if isinstance(s, (ModelsScreen, PlanScreen, ChatScreen, SummarizeScreen))]
         return out

@@ -38,7 +38,7 @@ class ModelsScreen(Screen[None]):
     ]
 
     class Listed(Message):
-        def __init__(self, rows: list) -> None:  # type: ignore[type-arg]
+        def __init__(self, rows: list) -> None:
             super().__init__()
             self.rows = rows
 
@@ -64,7 +64,7 @@ class ModelsScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list = []  # type: ignore[type-arg]
+        self.rows: list = []
         self.pulling = False
         self.last_progress: object | None = None  # the latest hub.PullProgress shown
 

@@ -49,6 +49,7 @@ class PlanOutcome:
     max_ctx: int
     extension: ExtensionPlan | None
     saved_line: str | None = None  # "using saved settings for this model: ..." when any apply
+    forecast: object | None = None  # services.forecast.SpeedForecast: how long this context takes here
 
 
 class PlanScreen(Screen[None]):
@@ -106,6 +107,7 @@ class PlanScreen(Screen[None]):
                 yield Static(id="plan-title")
                 yield MemoryGauge(id="gauge")
                 yield Static(id="plan-verdict")
+                yield Static(id="plan-forecast")
                 yield Static(id="plan-maxctx")
                 yield Static(id="plan-extension")
                 yield Static(id="plan-notes")
@@ -267,7 +269,8 @@ class PlanScreen(Screen[None]):
             self._show_error(f"planner failed: {type(exc).__name__}: {exc}")
             return
         self.error = self._last_notified = None
-        self.outcome = PlanOutcome(rp.settings, rp.memory, rp.verdict, best, rp.extension, rp.saved_line)
+        self.outcome = PlanOutcome(rp.settings, rp.memory, rp.verdict, best, rp.extension, rp.saved_line,
+                                   rp.forecast)
         self.app.use_flags(flags)  # type: ignore[attr-defined]
         self._applied = flags
         self._render_outcome()
@@ -292,6 +295,8 @@ class PlanScreen(Screen[None]):
         v = o.verdict
         style = {True: "bold green", False: "bold red"}.get(v.fits, "bold yellow")  # type: ignore[attr-defined]
         self.query_one("#plan-verdict", Static).update(Text(v.summary, style=style))  # type: ignore[attr-defined]
+        self.query_one("#plan-forecast", Static).update(_forecast_text(o.forecast, o.settings,
+                                                                       self.app.model_ref))  # type: ignore[attr-defined]
         from localctx.services.memory import MAX_SEARCH_CTX
 
         if not o.max_ctx:
@@ -320,6 +325,22 @@ class PlanScreen(Screen[None]):
 
         yield SystemCommand("Use the largest context that fits", "Set Context to the planner's maximum",
                             self.action_max_ctx)
+
+
+def _forecast_text(sf: object | None, settings: RuntimeSettings, model_ref: str) -> RenderableType:
+    """The speed forecast under the gauge: ingest, generation at that depth, the reply; or how to get one."""
+    from localctx.core.forecast import human_seconds
+    from localctx.services.forecast import speed_flags
+
+    f = getattr(sf, "forecast", None)
+    if f is None:
+        flags = speed_flags(settings)
+        return Text(f"Speed: not calibrated for these settings: localctx bench {model_ref}"
+                    + (f" {flags}" if flags else ""), style="dim")
+    source = "measured" if f.source == "measured" else f"scaled from {f.calibrated_on}, not measured"
+    return Text.assemble(("Speed ", "bold"), f"({source}, ±{f.band:.0%}): read {f.document_tokens:,} tokens in ",
+                         (f"~{human_seconds(f.ingest_s)}", "bold"), ", then ", (f"{f.gen_tok_s:,.1f} tok/s", "bold"),
+                         f"; a {f.reply_tokens}-token reply ~{human_seconds(f.reply_s)}")
 
 
 def _extension_text(ext: ExtensionPlan | None) -> RenderableType:

@@ -146,12 +146,14 @@ class SummarizeScreen(Screen[None]):
     def _summarize(self, host: Any, path: Path, opts: Any, model: str, flags: Any, stop: threading.Event) -> Any:
         """On the engine thread: read the file, get the shared engine, run the service."""
         from localctx.core.extract import extract
-        from localctx.services.summarize import summarize
+        from localctx.services.summarize import SummaryEvent, summarize
 
         doc = extract(path)
         engine = host.engine_for(model, flags=flags)
-        return summarize(engine, doc, opts, on_event=lambda e: self.post_message(self.Progressed(e)),
-                         should_stop=stop.is_set)
+        def progressed(event: SummaryEvent) -> None:
+            self.post_message(self.Progressed(event))
+
+        return summarize(engine, doc, opts, on_event=progressed, should_stop=stop.is_set)
 
     def on_summarize_screen_progressed(self, msg: Progressed) -> None:
         e = self.last_event = msg.event
