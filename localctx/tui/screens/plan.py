@@ -74,6 +74,7 @@ class PlanScreen(Screen[None]):
         self.error: str | None = None
         self._last_notified: str | None = None
         self._replan: Timer | None = None  # pending re-plan after typing
+        self._applied: RuntimeFlags | None = None  # the flags the last plan gave the app
         self.replans = 0  # plans made (each a service call; typing makes one when it pauses)
         self._base: RuntimeFlags = RuntimeFlags()  # the app's flags when the form was filled
         self._shown: dict[str, object] = {}  # the form's values then
@@ -111,6 +112,20 @@ class PlanScreen(Screen[None]):
                 yield Static(id="plan-extension")
                 yield Static(id="plan-notes")
         yield Footer(compact=True)
+
+    def on_screen_resume(self) -> None:
+        """Another screen changed the flags (Chat raised the context, or took the largest that fits):
+        show what they are now instead of planning the old form."""
+        if self.info is None or self.app.flags == self._applied:  # type: ignore[attr-defined]
+            return
+        from localctx.services.runtime import resolve_settings
+
+        try:
+            self._fill_form(resolve_settings(self.info, self.app.flags))  # type: ignore[attr-defined]
+        except LocalctxError as exc:
+            self._show_error(exc.one_line())
+            return
+        self.recompute()
 
     def on_mount(self) -> None:
         self.sub_title = "Plan"
@@ -257,6 +272,7 @@ class PlanScreen(Screen[None]):
         self.outcome = PlanOutcome(rp.settings, rp.memory, rp.verdict, best, rp.extension, rp.saved_line,
                                    rp.forecast)
         self.app.use_flags(flags)  # type: ignore[attr-defined]
+        self._applied = flags
         self._render_outcome()
 
     def _show_error(self, text: str) -> None:
