@@ -90,7 +90,8 @@ async def test_a_context_that_does_not_fit_is_refused_and_the_largest_that_fits_
         screen = app.screen
         screen.query_one("#sum-file").value = str(src)
         await pilot.press("ctrl+g")
-        await wait_until(pilot, lambda: isinstance(app.screen, FitDialog), timeout=60, what="the offer")
+        await wait_until(pilot, lambda: isinstance(app.screen, FitDialog) and error_notifications(app), timeout=60,
+                         what="the offer and the refusal's notification")
         assert built == [] and app.host.engine is None  # refused before llama.cpp saw anything
         [line] = error_notifications(app)
         assert "32,768 tokens does not fit" in line and "--ctx 3584" in line
