@@ -54,8 +54,8 @@ class LocalctxApp(App[None]):
                  flags: RuntimeFlags | None = None, mode: str = "plan", files: Iterable[str | Path] = (),
                  chat_options: dict[str, Any] | None = None, summary_options: dict[str, Any] | None = None) -> None:
         # the first screen: set before App.__init__, which builds the screen stack of DEFAULT_MODE
-        # (a ClassVar in Textual's types, but read per instance: setting it here changes this app only)
-        self.DEFAULT_MODE = mode if mode in self.MODES else "plan"  # type: ignore[misc]
+        # DEFAULT_MODE is a ClassVar in Textual's types but read per instance: this changes this app only
+        self.DEFAULT_MODE = mode if mode in self.MODES else "plan"  # type: ignore[misc]  # see above
         super().__init__()
         self._machine = machine
         self.model_ref: str = model or DEFAULT_MODEL

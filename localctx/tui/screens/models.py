@@ -27,6 +27,7 @@ from localctx.tui.dialogs import PullDialog
 from localctx.tui.widgets.format import human_bytes, human_count
 
 if TYPE_CHECKING:
+    from localctx.hub.select import HubRef
     from localctx.tui.app import LocalctxApp
 
 COLUMNS = ("name", "source", "arch", "quant", "size", "trained ctx")
@@ -190,17 +191,17 @@ class ModelsScreen(Screen[None]):
         self._pull(parsed)
 
     @work(thread=True, exclusive=True, group="models-pull")
-    def _pull(self, ref: object) -> None:
+    def _pull(self, ref: HubRef) -> None:
         from localctx.hub import client as hub
 
         worker = get_current_worker()
 
-        def progress(p: object) -> None:
+        def progress(p: hub.PullProgress) -> None:
             if not worker.is_cancelled:
                 self.post_message(self.PullProgressed(p))
 
         try:
-            result = hub.pull(ref, progress=progress)  # type: ignore[arg-type]
+            result = hub.pull(ref, progress=progress)
         except Exception as exc:  # noqa: BLE001 - HubError and anything unexpected alike: a notification
             self.post_message(self.PullFinished(None, exc))
             return
