@@ -11,8 +11,9 @@ For SmolLM2-135M and gemma-3-270m (one thread each), in one run:
 
 Each depth is reached once (the cache is filled once per model, measuring on the way); a KV snapshot
 saved a few tokens short of each depth is reloaded before every later measurement there, so rounds cost
-no refill and the sliding-window cache of gemma is never truncated.  Every measurement is read by two clocks: this thread's CPU time
-(immune to other processes taking the core; with one thread ggml computes on the calling thread) and
+no refill and the sliding-window cache of gemma is never truncated.  Every measurement is read by two
+clocks: this thread's CPU time (immune to other processes taking the core; with one thread ggml computes
+on the calling thread) and
 llama.cpp's own counters (wall time inside llama_decode).  Writes the `forecast` section of
 docs/benchmarks.md.  Usage: .venv/bin/python scripts/bench_forecast.py [--rounds 3]
 """
@@ -29,9 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from localctx.core import forecast as fc  # noqa: E402
-from localctx.services import calibration as cal  # noqa: E402
-from localctx.services.runtime import load_engine  # noqa: E402
+from localctx.core import forecast as fc
+from localctx.services import calibration as cal
+from localctx.services.runtime import load_engine
 
 CAL_DEPTHS = (0, 256, 512, 1024, 1536, 2048)
 TEST_DEPTHS = (4096, 8192)

@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
     @models_app.command("add")
     def add(
         path: Annotated[str, typer.Argument(help="Path to a .gguf file.")],
-        name: Annotated[str, typer.Option("--name", "-n", help="Name to use for it.")],
+        name: Annotated[str, typer.Option("--name", help="Name to use for it.")],
     ) -> None:
         """Register a GGUF file under a name, e.g. `localctx models add ~/m/q.gguf --name qwen`."""
         from localctx.models.catalog import register_model

@@ -21,25 +21,43 @@ def register(app: typer.Typer) -> None:
     def plan(
         model: ModelArg = None,
         json: JsonOpt = False,
-        save: Annotated[bool, typer.Option("--save", help="Remember these runtime flags for this model.")] = False,
+        save: Annotated[bool, typer.Option("--save", help="Remember these runtime flags for this model "
+                                           "(every command then applies them, and says so).")] = False,
+        forget: Annotated[bool, typer.Option("--forget", help="Clear the settings saved for this model.")] = False,
         *,
         runtime: RuntimeFlags,
     ) -> None:
         """Show how a context is reached (RoPE/YaRN plan, why, quality warning) and whether it fits memory.
 
-        Example: localctx plan smollm2 --ctx 32768
+        Example: localctx plan smollm2 --ctx 32k -ctk q8_0 --save
         """
         from localctx.cli._output import emit_json, hint, human_bytes, info, stdout, warn
+        from localctx.errors import SettingsError
         from localctx.services.runtime import make_plan
 
+        if save and forget:
+            raise SettingsError("give --save or --forget, not both")
+        if forget:
+            from localctx.core.model_info import read_model_info
+            from localctx.models.catalog import resolve_model
+            from localctx.models.settings_file import clear_model_settings, settings_file
+
+            path = read_model_info(resolve_model(model)).path
+            cleared = clear_model_settings(path)
+            info(f"cleared the saved settings for {path.name} in {settings_file()}" if cleared
+                 else f"no settings were saved for {path.name}")
         rp = make_plan(model, runtime)
         if rp.saved_line:
             info(rp.saved_line)
         if save:
+            from localctx.core.flags import describe_settings
             from localctx.models.settings_file import save_model_settings
 
-            where = save_model_settings(rp.info.path, runtime.overrides())
-            info(f"saved for {rp.info.path.name} in {where}")
+            given = runtime.overrides()
+            if not given:
+                raise SettingsError("--save needs runtime flags to remember", "e.g. plan MODEL --ctx 16k -ctk q8_0 --save")
+            where = save_model_settings(rp.info.path, given)
+            info(f"saved for {rp.info.path.name} in {where}: {describe_settings(given)} (clear with --forget)")
         from localctx.core.rpc_forecast import forecast
 
         net = forecast(rp.memory, rp.info.n_embd, rp.info.n_vocab)
@@ -89,6 +107,10 @@ def register(app: typer.Typer) -> None:
         for note in (ext.notes if ext else []):
             info(f"note: {note}")
         if rp.verdict is not None and rp.verdict.fits is False:
-            warn("this context does not fit the memory free now; try -ctk q8_0 -ctv q8_0, fewer -ngl, or a smaller --ctx")
+            from localctx.services.runtime import ways_out
+
+            largest, kv_fix = ways_out(rp)
+            fixes = [f"--ctx {largest}" if largest else None, kv_fix, "fewer -ngl" if rp.machine.gpus else None]
+            warn("this context does not fit the memory free now; try " + ", or ".join(f for f in fixes if f))
         else:
             hint(f"localctx chat {model or 'smollm2'} --ctx {s.n_ctx}")

@@ -75,7 +75,11 @@ def swa_layers(arch: str, n_layer: int, window: int | None, pattern: object) -> 
         return [False] * n_layer, "sliding_window absent or 0: full attention"
     if rule is not None and rule.all_layers:
         return [True] * n_layer, "every attention layer is SWA"
-    n = period if period is not None else rule.period  # type: ignore[union-attr]
+    if period is not None:
+        n = period
+    else:
+        assert rule is not None  # both None returned above
+        n = rule.period
     dense_first = rule.dense_first if rule else False
     if n == 0:
         return [True] * n_layer, "pattern 0: every layer is SWA"

@@ -201,3 +201,16 @@ def settings_from_flags(flags: RuntimeFlags | None, base: RuntimeSettings | None
     """``base`` (default: RuntimeSettings()) with the given flags applied; no model knowledge."""
     base = base or RuntimeSettings()
     return base if flags is None else base.with_(**flags.overrides())
+
+
+def check_sampling(max_tokens: int | None = None, temperature: float | None = None,
+                   repeat_penalty: float | None = None) -> None:
+    """The generation options every front end takes (``-n``, ``--temp``, ``--repeat-penalty``),
+    refused with one line before a model loads: llama.cpp would loop, divide by zero or emit nothing."""
+    if max_tokens is not None and max_tokens < 1:
+        raise SettingsError(f"-n/--max-tokens must be at least 1 (got {max_tokens})", "use e.g. -n 256")
+    if temperature is not None and (temperature < 0 or temperature != temperature):
+        raise SettingsError(f"--temp must be 0 or more (got {temperature})", "0 is greedy; 0.7 is a usual value")
+    if repeat_penalty is not None and (repeat_penalty <= 0 or repeat_penalty != repeat_penalty):
+        raise SettingsError(f"--repeat-penalty must be greater than 0 (got {repeat_penalty})",
+                            "1.0 turns it off; 1.1 is the default")

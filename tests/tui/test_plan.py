@@ -182,6 +182,18 @@ async def test_a_mistyped_context_is_one_notification_not_one_per_key(smollm2_pa
         assert screen.error is None and len(error_notifications(app)) == 1
 
 
+async def test_a_context_chosen_on_another_screen_shows_when_plan_comes_back(smollm2_path: Path) -> None:
+    app = make_app(machine=FIXED_MACHINE, model=str(smollm2_path), flags=RuntimeFlags(ctx=2048))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await plan_ready(pilot, 2048)
+        await pilot.press("f5")
+        app.use_flags(app.with_ctx(3584))  # what Chat does when the user takes the largest context that fits
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: app.screen is screen, what="the Plan screen")
+        await plan_ready(pilot, 3584)
+        assert screen.query_one("#ctx").value == "3584" and app.flags == RuntimeFlags(ctx=3584)
+
+
 async def test_the_speed_forecast_sits_under_the_gauge_and_follows_the_context(smollm2_path: Path) -> None:
     from localctx.core import forecast as fc
     from localctx.services.forecast import forecast_for, store_calibration
