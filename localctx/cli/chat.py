@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -35,7 +35,7 @@ from localctx.core.sampling import REPEAT_PENALTY
 if TYPE_CHECKING:
     from localctx.services.chat import ChatSession
 
-SystemOpt = Annotated[Optional[str], typer.Option("--system", help="System prompt (the documents follow it).")]
+SystemOpt = Annotated[str | None, typer.Option("--system", help="System prompt (the documents follow it).")]
 OverflowOpt = Annotated[str, typer.Option(
     "--overflow", help="When the documents or the history do not fit n_ctx: refuse (default; says why and what to do), "
     "drop-oldest, or truncate-middle. Never silent.")]
@@ -260,7 +260,8 @@ def register(app: typer.Typer) -> None:
     @runtime_options
     def chat(model: ModelArg = None, file: FileOpt = [], system: SystemOpt = None,  # noqa: B006
              overflow: OverflowOpt = "refuse",
-             resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a saved session (see `localctx sessions`).")] = None,
+             resume: Annotated[str | None, typer.Option(
+                 "--resume", help="Continue a saved session (see `localctx sessions`).")] = None,
              max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.7, repeat_penalty: RepeatOpt = REPEAT_PENALTY,
              chat_template: ChatTemplateOpt = None, force: ForceOpt = False, *, runtime: RuntimeFlags) -> None:
         """Chat with a model about documents, in the terminal; replies stream, the budget stays visible.

@@ -178,7 +178,8 @@ def test_state_cache_evicts_least_recently_used(engine, tmp_path: Path) -> None:
         keys.append(cache.entries()[0].key)
     sizes = {e.key: e.size for e in cache.entries()}
     # touch the first (a hit makes it recently used), then cap the cache at two states
-    assert ChatSession.open("smollm2", [docs[0]], engine=engine, state_cache=cache, persist=False).prepare().cache == "hit"
+    assert ChatSession.open("smollm2", [docs[0]], engine=engine, state_cache=cache,
+                            persist=False).prepare().cache == "hit"
     cache.max_bytes = sizes[keys[0]] + sizes[keys[2]] + 1
     assert cache.evict() == [keys[1]]
     assert {e.key for e in cache.entries()} == {keys[0], keys[2]}
