@@ -228,7 +228,8 @@ def main() -> None:
             "are less efficient per FLOP than gemma's 640/1024/2048-wide ones), and flash attention's "
             "per-position overhead weighs more at head size 64 than at 256: gemma runs faster than SmolLM2's "
             "constants predict. Forecasts scaled from another model claim a wider band for that reason "
-            f"(±{fc.SCALED_BAND:.0%} on top of the fit's own); `localctx bench MODEL` replaces them with measured ones.",
+            f"(±{fc.SCALED_BAND:.0%} on top of the fit's own); `localctx bench MODEL` replaces them with measured "
+            "ones.",
             ""]
     text = "\n".join(out)
     print(text)
