@@ -255,7 +255,7 @@ def _source(info: ModelInfo, settings: RuntimeSettings, shape: fc.ModelShape) ->
     own = record_path(_fingerprint(info.path), speed_settings(settings))
     data = _read(own)
     fits = _fits(data)
-    if fits is not None and data is not None:
+    if fits is not None and data is not None and data.get("calibration"):  # observations alone only refine
         return _Source(fits, "measured", info.path.name, len(data.get("observations") or []))
     hit = _neighbour(own.parent, own, shape)
     if hit is None:

@@ -117,3 +117,19 @@ def test_a_corrupt_calibration_is_ignored(smollm2_path: Path) -> None:
     assert out.forecast is None and "localctx bench" in (out.hint or "")
     path.write_text(json.dumps({"format": sf.FORMAT, "fits": {"prompt": {"kind": "prompt"}}}))
     assert sf.forecast_for(info, BASE).forecast is None
+
+
+def test_observations_alone_do_not_make_a_measured_forecast(smollm2_path: Path) -> None:
+    """One chat's document is a single depth range: it refines a calibration, it cannot replace one."""
+    from localctx.services.runtime import load_engine
+
+    engine = load_engine(smollm2_path, flags={"n_ctx": 512, "n_threads": 1})
+    try:
+        sf.observe(engine, fc.PROMPT, 0, 400, 4000.0)
+        sf.observe(engine, fc.GEN, 400, 20, 400.0)
+        path = sf.record_path(sf._fingerprint(smollm2_path), sf.speed_settings(engine.settings))
+        assert len(json.loads(path.read_text())["observations"]) == 2
+        out = sf.forecast_for(engine.info, engine.settings)
+        assert out.forecast is None and "localctx bench" in (out.hint or "")
+    finally:
+        engine.close()
