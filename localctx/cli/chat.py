@@ -216,6 +216,7 @@ def _reply(chat: ChatSession, text: str) -> None:
     from localctx.cli._output import info
 
     stop = [False]
+    turns_before = len(chat.turns)
     with sigint_sets(stop):
         for piece in chat.send(text, should_stop=lambda: stop[0]):
             sys.stdout.write(piece)
@@ -224,6 +225,9 @@ def _reply(chat: ChatSession, text: str) -> None:
     sys.stdout.flush()
     t = chat.last_turn
     if t is None:
+        return
+    if t.stopped and len(chat.turns) == turns_before:  # stopped while the prompt was evaluated
+        info("[dim]stopped before the reply began; nothing was added to the session[/]")
         return
     tail = " · stopped (kept)" if t.stopped else (
         f" · reply cut at {t.reply_tokens:,} tokens (-n); raise -n for more" if t.stop_reason == "length" else "")
