@@ -275,6 +275,11 @@ def register(app: typer.Typer) -> None:
         from localctx.services.chat import ChatSession
 
         check_sampling(max_tokens, temp, repeat_penalty)
+        if any(str(f) == "-" for f in file):
+            from localctx.errors import LocalctxError
+
+            raise LocalctxError("chat reads your messages from standard input, so --file - cannot be a document "
+                                "here", "give the document as a file, or use `localctx ask MODEL --file - QUESTION`")
         session = ChatSession.open(model, file, system=system, overflow=overflow, resume_id=resume, flags=runtime,
                                    reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty,
                                    force=force, on_plan=say_saved, chat_template=chat_template)

@@ -96,6 +96,8 @@ def test_documents_are_checked_before_loading(command: str, loads: list[str], tm
     base = ["ask", "smollm2", "Why?"] if command == "ask" else ["chat", "smollm2"]
     _one_error_line(runner.invoke(app, base + ["--file", str(tmp_path)], input=""), "is a directory")
     _one_error_line(runner.invoke(app, base + ["--file", str(tmp_path / "nope.txt")], input=""), "no such file")
+    if command == "chat":  # stdin carries the messages
+        _one_error_line(runner.invoke(app, base + ["--file", "-"], input="text"), "--file - cannot be a document")
     (tmp_path / "w.docx").write_bytes(b"PK\x03\x04junk")
     _one_error_line(runner.invoke(app, base + ["--file", str(tmp_path / "w.docx")], input=""),
                     "unsupported format '.docx'")
