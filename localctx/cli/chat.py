@@ -216,6 +216,7 @@ def _reply(chat: ChatSession, text: str) -> None:
     from localctx.cli._output import info
 
     stop = [False]
+    turns_before = len(chat.turns)
     with sigint_sets(stop):
         for piece in chat.send(text, should_stop=lambda: stop[0]):
             sys.stdout.write(piece)
@@ -224,6 +225,9 @@ def _reply(chat: ChatSession, text: str) -> None:
     sys.stdout.flush()
     t = chat.last_turn
     if t is None:
+        return
+    if t.stopped and len(chat.turns) == turns_before:  # stopped while the prompt was evaluated
+        info("[dim]stopped before the reply began; nothing was added to the session[/]")
         return
     tail = " · stopped (kept)" if t.stopped else (
         f" · reply cut at {t.reply_tokens:,} tokens (-n); raise -n for more" if t.stop_reason == "length" else "")
@@ -272,6 +276,11 @@ def register(app: typer.Typer) -> None:
         from localctx.services.chat import ChatSession
 
         check_sampling(max_tokens, temp, repeat_penalty)
+        if any(str(f) == "-" for f in file):
+            from localctx.errors import LocalctxError
+
+            raise LocalctxError("chat reads your messages from standard input, so --file - cannot be a document "
+                                "here", "give the document as a file, or use `localctx ask MODEL --file - QUESTION`")
         session = ChatSession.open(model, file, system=system, overflow=overflow, resume_id=resume, flags=runtime,
                                    reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty,
                                    force=force, on_plan=say_saved, chat_template=chat_template)

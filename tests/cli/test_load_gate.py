@@ -86,3 +86,10 @@ def test_saved_settings_are_named_when_a_command_applies_them(command: str, load
     assert "using saved settings for this model: --ctx 2048\n" in r.stderr or \
         r.stderr.count("using saved settings for this model: --ctx 2048 ") == 0, r.stderr
     assert loads and loads[0]["type_k"] == "f16"
+
+
+def test_an_eval_sweep_is_refused_before_its_first_length_loads(loads: list[dict]) -> None:
+    r = runner.invoke(app, ["eval", "passkey", "smollm2", "--lengths", "4k,1m", "--method", "none,yarn",
+                            "--depths", "0.5", "-t", "1"])
+    assert r.exit_code == 1 and loads == []  # 4k fits, but 1m does not: nothing runs for an hour first
+    assert "at 1,048,576 tokens does not fit this machine" in r.stderr
