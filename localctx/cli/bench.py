@@ -54,9 +54,11 @@ def register(app: typer.Typer) -> None:
 
         ds = _depths(depths)
         flags = runtime
-        if runtime.ctx is None:  # just enough context for the deepest measurement
-            need = ds[-1] + max(runtime.ubatch_size or 512, 16) + gen_tokens + 64
-            flags = dataclasses.replace(runtime, ctx=-(-need // 256) * 256)
+        if runtime.ctx is None:  # just enough context for the way up through the depths
+            pos, chunk = 0, max(16, min(runtime.ubatch_size or 512, runtime.batch_size or 512))
+            for d in ds:
+                pos = max(d, 1, pos) + gen_tokens + chunk
+            flags = dataclasses.replace(runtime, ctx=-(-(pos + 64) // 256) * 256)
         t0 = time.perf_counter()
         engine = load_engine(model, flags=flags)
         try:
@@ -70,6 +72,9 @@ def register(app: typer.Typer) -> None:
                     bar.update(task, completed=done, total=total, description=f"{engine.path.name}: {label}")
 
                 timings = cal.calibrate(engine, ds, repeats=repeats, gen_tokens=gen_tokens, progress=update)
+            if not {t.kind for t in timings} >= {fc.PROMPT, fc.GEN}:
+                raise SettingsError(f"a context of {engine.n_ctx:,} tokens leaves no room to measure a "
+                                    f"micro-batch and a generation", "leave --ctx out, or give at least --ctx 1024")
             path, record = sf.save_calibration(engine, [t.segment() for t in timings])
             assert engine.info is not None
             shape = fc.shape_of(engine.info, engine.settings)
@@ -112,8 +117,7 @@ def _rows(timings: list[Any], depths: list[int]) -> list[dict[str, Any]]:
     """Medians at each asked depth (the timed fills between depths stay in the fit, not the table)."""
     by: dict[int, dict[str, list[float]]] = {}
     for t in timings:
-        d = 0 if t.start <= 1 else t.start
-        if d in depths and t.counter_ms > 0:
-            by.setdefault(d, {}).setdefault(t.kind, []).append(t.n / t.counter_ms * 1000)
+        if t.depth is not None and t.depth in depths and t.counter_ms > 0:
+            by.setdefault(t.depth, {}).setdefault(t.kind, []).append(t.n / t.counter_ms * 1000)
     return [{"depth": d, "prompt_tok_s": statistics.median(v["prompt"]) if "prompt" in v else None,
              "gen_tok_s": statistics.median(v["gen"]) if "gen" in v else None} for d, v in sorted(by.items())]
