@@ -24,6 +24,7 @@ from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Cancelled, Engine, Progress
 from localctx.errors import LocalctxError
 from localctx.services import chat_budget as _budget
+from localctx.services import chat_parts
 from localctx.services.chat_budget import Budget, DocText, check_policy
 from localctx.services.chat_parts import IngestReport, TurnStats, _Load, _Turn, read_document, read_documents
 from localctx.services.state_cache import StateCache, model_fingerprint, state_key
@@ -36,14 +37,6 @@ __all__ = ["ChatSession", "IngestReport", "TurnStats", "read_document", "read_do
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 DOCS_INTRO = "Answer using the documents below; say so when they do not contain the answer."
-
-
-def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 
@@ -199,7 +192,7 @@ class ChatSession:
         (a template may render the last message differently, or merge at the seam)."""
         alone = self._tokens(self._messages([], None, docs), generation=False)
         probe = self._tokens(self._messages([], "?", docs), generation=True)
-        return alone[:_lcp(alone, probe)]
+        return alone[:chat_parts.common_prefix_len(alone, probe)]
 
     def _fit_documents(self) -> list[int]:
         n_ctx = self.engine.n_ctx

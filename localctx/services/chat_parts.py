@@ -81,3 +81,12 @@ class _Load:
     force: bool = False
     on_plan: Callable[[Any], None] | None = None
     template: str | None = None
+
+
+def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens two token lists share (what the KV cache can keep)."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
