@@ -11,6 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from localctx.cli import (
+    bench,
     cache,
     chat,
     doctor,
@@ -61,8 +62,8 @@ app = typer.Typer(
 #: every command module, each with ``register(app)``, in the order `localctx --help` lists them.  Imported
 #: by name: a missing module is a broken install and fails here, loudly.
 COMMAND_MODULES = (
-    models, inspect, doctor, estimate, plan, presets, pull, chat, sessions, cache, summarize, eval_command, tui,
-    rpc_server,
+    models, inspect, doctor, estimate, plan, bench, presets, pull, chat, sessions, cache, summarize, eval_command,
+    tui, rpc_server,
 )
 
 

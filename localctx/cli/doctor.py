@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Optional
+
 import typer
 
 from localctx.cli._options import JsonOpt
@@ -9,14 +11,19 @@ from localctx.cli._options import JsonOpt
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def doctor(json: JsonOpt = False) -> None:
+    def doctor(json: JsonOpt = False, rpc: Annotated[Optional[str], typer.Option(
+            "--rpc", help="Also check these RPC servers: HOST:PORT[,...] (reachable, protocol, memory).")] = None) -> None:
         """Check what this install can run on: llama.cpp backends, CPU, RAM, GPUs and free VRAM."""
         from localctx.cli._output import emit_json, human_bytes, stdout, warn
+        from localctx.core.flags import parse_rpc
         from localctx.services.doctor import diagnose
 
-        rep = diagnose()
+        rep = diagnose(rpc_endpoints=tuple(parse_rpc(rpc).split(",")) if rpc else ())
+        unusable = any(not srv["ok"] for srv in rep.rpc_servers)  # exit 1: a script can rely on it
         if json:
             emit_json(rep.to_json())
+            if unusable:
+                raise typer.Exit(1)
             return
         from rich.table import Table
 
@@ -28,6 +35,15 @@ def register(app: typer.Typer) -> None:
         t.add_row("llama-cpp-python", rep.llama_cpp_python or "not installed")
         t.add_row("llama.cpp backends", ", ".join(rep.backends) or "-")
         t.add_row("GPU offload", "yes" if rep.gpu_offload else "no (CPU only)")
+        t.add_row("RPC (other machines)", "yes: `localctx rpc-server` there, --rpc HOST:PORT here" if rep.rpc
+                  else "no: this llama.cpp was built without -DGGML_RPC=on")
+        for srv in rep.rpc_servers:
+            if srv["ok"]:
+                mem = "; ".join(f"device {d['index']}: {human_bytes(d['free'])} free of {human_bytes(d['total'])}"
+                                for d in srv["devices"])
+                t.add_row(f"RPC {srv['endpoint']}", f"reachable, protocol {srv['protocol']}; {mem}")
+            else:
+                t.add_row(f"RPC {srv['endpoint']}", "[red]not usable[/] (see below)")
         for d in rep.devices:
             mem = f", {human_bytes(d['free'])} free of {human_bytes(d['total'])}" if d.get("total") else ""
             t.add_row(f"device {d['name']}", f"{d['description']}{mem}")
@@ -45,3 +61,5 @@ def register(app: typer.Typer) -> None:
             stdout.print(f"fix: [bold]{f}[/]")
         for n in m.notes:
             stdout.print(f"[dim]{n}[/]")
+        if unusable:
+            raise typer.Exit(1)

@@ -9,6 +9,7 @@ import typer
 from localctx.cli._options import JsonOpt, ModelArg
 from localctx.core.units import parse_tokens
 
+
 def _split(values: list[str] | None) -> list[str]:
     return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
 
@@ -37,7 +38,7 @@ def register(app: typer.Typer) -> None:
         tensor_split: Annotated[Optional[str], typer.Option("--tensor-split", "-ts", help="Share of offloaded layers per device, RPC servers first: 3,1.")] = None,
         rpc_mem: Annotated[Optional[str], typer.Option("--rpc-mem", help="Plan offline: each --rpc server's free memory, 8G,16G.")] = None,
         no_mmap: Annotated[bool, typer.Option("--no-mmap", help="Weights read into memory instead of mapped.")] = False,
-        threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="Accepted for symmetry with chat; memory does not depend on it.")] = None,
+        threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="CPU threads: memory does not depend on them; the speed forecast does (default: physical cores).")] = None,
         json: JsonOpt = False,
     ) -> None:
         """Plan the memory a model needs at a context, before loading it, exact to llama.cpp's allocations.
@@ -48,9 +49,10 @@ def register(app: typer.Typer) -> None:
         """
         import time
 
+        from localctx.services.forecast import forecast_for
+        from localctx.services.machine import machine_memory
         from localctx.services.memory import load_model_info, max_context, plan_for_machine, verdict
         from localctx.services.runtime import resolve_settings
-        from localctx.services.machine import machine_memory
 
         t0 = time.perf_counter()
         info = load_model_info(model)
@@ -64,6 +66,8 @@ def register(app: typer.Typer) -> None:
             overrides["n_batch"] = batch
         if ubatch:
             overrides["n_ubatch"] = ubatch
+        if threads:
+            overrides["n_threads"] = threads
         base = resolve_settings(info).with_(**overrides)
         contexts = [parse_tokens(c) for c in _split(ctx)] or [base.n_ctx or info.ctx_train]
         kv_types = _split(kv_type) or [base.type_k]
@@ -73,7 +77,8 @@ def register(app: typer.Typer) -> None:
             for kv in kv_types:
                 s = base.with_(n_ctx=n, type_k=kv, type_v=kv)
                 plan = plan_for_machine(info, s, machine)
-                columns.append({"n_ctx": n, "kv_type": kv, "settings": s, "plan": plan, "verdict": verdict(plan, machine)})
+                columns.append({"n_ctx": n, "kv_type": kv, "settings": s, "plan": plan, "verdict": verdict(plan, machine),
+                                "forecast": forecast_for(info, s)})
         best = {kv: max_context(info, base.with_(type_k=kv, type_v=kv), machine) for kv in kv_types} if max_ctx else {}
         elapsed = time.perf_counter() - t0
         checks = []
@@ -88,7 +93,7 @@ def register(app: typer.Typer) -> None:
                 "model": str(info.path), "arch": info.arch, "ctx_train": info.ctx_train,
                 "machine": {"ram_available": machine.ram_available, "gpus": machine.gpus},
                 "plans": [{"n_ctx_requested": c["n_ctx"], "kv_type": c["kv_type"], **c["plan"].to_json(),
-                           "verdict": c["verdict"].to_json()} for c in columns],
+                           "verdict": c["verdict"].to_json(), "forecast": c["forecast"].to_json()} for c in columns],
                 "max_ctx": best or None,
                 "verify": [{"mode": v.mode, "weights": v.weights, "kv": v.kv, "recurrent": v.recurrent,
                             "output": v.output, "compute": v.compute, "total": v.total, "note": v.note}
@@ -128,6 +133,12 @@ def _render(info: Any, columns: list[dict[str, Any]], best: dict[str, int], chec
             ok = None if dv is None else dv.fits
             fit_cells.append("[green]fits[/]" if ok else "[red]no[/]" if ok is False else "?")
     t.add_row("fits now", *fit_cells)
+    from localctx.cli._forecast import forecast_cells
+
+    cells = [(forecast_cells(c["forecast"]) if i == 0 else ("", "", "")) for c in columns
+             for i, _d in enumerate(c["plan"].devices)]
+    for k, label in enumerate(("ingest to fill", "gen tok/s when full", "500-token reply")):
+        t.add_row(label, *[cell[k] for cell in cells])
     stdout.print(t)
     lay = first.layout
     stdout.print(f"cells: {lay.n_ctx_seq:,} per stream × {lay.n_stream}"
@@ -137,6 +148,7 @@ def _render(info: Any, columns: list[dict[str, Any]], best: dict[str, int], chec
                  + f"; flash attention {'on' if lay.flash_attn else 'off'}; ubatch {lay.n_ubatch}")
     for c in columns:
         stdout.print(f"{c['n_ctx']:,} · {c['kv_type']}: {c['verdict'].summary}")
+    _forecast_notes(columns)
     for kv, n in best.items():
         stdout.print(f"largest context that fits with {kv} KV: [bold]{n:,}[/] tokens"
                      + (f" ({n / info.ctx_train:.1f}× trained)" if info.ctx_train else ""))
@@ -146,6 +158,24 @@ def _render(info: Any, columns: list[dict[str, Any]], best: dict[str, int], chec
         hint(note)
     if any(c["n_ctx"] > info.ctx_train > 0 for c in columns):
         warn(f"a context above the trained {info.ctx_train:,} needs RoPE scaling; quality may drop (see `localctx eval`)")
+
+
+def _forecast_notes(columns: list[dict[str, Any]]) -> None:
+    """Where the times come from (once per distinct source), or how to get them."""
+    from localctx.cli._output import hint, stdout
+
+    seen = set()
+    for c in columns:
+        sf = c["forecast"]
+        f = sf.forecast
+        if f is None:
+            line = f"speed: {sf.hint}"
+        else:
+            src = "measured on this model" if f.source == "measured" else f"* scaled from {f.calibrated_on}, not measured"
+            line = f"times: ±{f.band:.0%} at {c['n_ctx']:,}, {src}; the document fills the context less a {f.reply_tokens}-token reply"
+        if line not in seen:
+            seen.add(line)
+            (stdout.print if f is not None else hint)(line)
 
 
 def _b(n: int) -> str:
@@ -163,7 +193,7 @@ def _render_checks(columns: list[dict[str, Any]], checks: list[Any]) -> None:
     t.add_column("context · KV")
     for h in ("component", "localctx", "llama.cpp", "difference"):
         t.add_column(h, justify="right" if h != "component" else "left")
-    for c, v in zip(columns, checks):
+    for c, v in zip(columns, checks, strict=True):
         p = c["plan"]
         if v.mode == "skipped":
             t.add_row(f"{c['n_ctx']:,} · {c['kv_type']}", v.note, "", "", "")

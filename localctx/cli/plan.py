@@ -45,8 +45,11 @@ def register(app: typer.Typer) -> None:
 
             where = save_model_settings(rp.info.path, runtime.overrides())
             info(f"saved for {rp.info.path.name} in {where}")
+        from localctx.core.rpc_forecast import forecast
+
+        net = forecast(rp.memory, rp.info.n_embd, rp.info.n_vocab)
         if json:
-            emit_json(rp.to_json())
+            emit_json({**rp.to_json(), "rpc": net.to_json() if net else None})
             return
         from rich.table import Table
 
@@ -72,8 +75,20 @@ def register(app: typer.Typer) -> None:
         m = rp.memory
         t.add_row("memory", f"weights {human_bytes(m.weights_bytes)}, KV {human_bytes(m.kv_bytes)}, "
                   f"compute {human_bytes(m.compute_bytes)}, total {human_bytes(m.total)}")
+        for sv in net.servers if net else []:
+            room = f" of {human_bytes(sv.free)} free" if sv.free is not None else ""
+            t.add_row(f"RPC {sv.endpoint}", f"{sv.layers} layers: weights {human_bytes(sv.weights)}, KV "
+                      f"{human_bytes(sv.kv)}, compute {human_bytes(sv.compute)} = {human_bytes(sv.total)}{room} "
+                      "taken off this machine")
         t.add_row("verdict", rp.verdict.summary)
+        if rp.forecast is not None:
+            from localctx.cli._forecast import forecast_rows
+
+            for label, text in forecast_rows(rp.forecast):
+                t.add_row(label, text)
         stdout.print(t)
+        for note in net.notes if net else []:
+            warn(note)
         if ext is not None and ext.warning:
             warn(ext.warning)
         for note in (ext.notes if ext else []):

@@ -30,6 +30,7 @@ from localctx.core.settings import RuntimeSettings
 
 MIB = 1 << 20
 CTX_PAD = 256  # llama.cpp pads n_ctx (and SWA cache sizes) to 256 cells
+PIPELINE_COPIES = 4  # GGML_SCHED_MAX_COPIES: input copies when llama.cpp pipelines across devices
 F32 = 4
 #: fixed costs llama.cpp does not log but a process pays: backend context / driver per device
 OVERHEAD = {"CPU": 64 * MIB, "CUDA": 350 * MIB, "ROCm": 350 * MIB, "Vulkan": 256 * MIB, "Metal": 0, "RPC": 0}
@@ -104,6 +105,7 @@ class MemoryPlan:
     compute_phases: dict[str, int] = field(default_factory=dict)  # peak candidates, largest device
     notes: list[str] = field(default_factory=list)  # assumptions stated, never silent
     offload: list[OffloadDevice] = field(default_factory=list)  # devices[1:] as planned (free memory, endpoint)
+    placement: list[int] = field(default_factory=list)  # device index per layer; the last entry: the output layer
 
     @property
     def cpu(self) -> DeviceMemory:
@@ -277,6 +279,18 @@ def plan_memory(info: ModelInfo, settings: RuntimeSettings, *, n_gpus: int = 0,
             phases = ph
     if n_gpus and start == 0:  # everything offloaded: the CPU still embeds the input tokens
         compute[0] = F32 * e * n_ubatch + F32 * 4 * n_ubatch
+    if n_gpus > 1 and ngl > n_layer:
+        # llama.cpp turns on pipeline parallelism (several devices, every layer offloaded): the scheduler
+        # keeps PIPELINE_COPIES copies of each graph split's inputs on every device it uses - the
+        # residual row, the mask (with flash attention off also the new K/V rows) and small index inputs
+        kv_embd = max((info.head_count_kv(il) * sum(attn_dims(info, il)) for il in kv_layers), default=0)
+        per_copy = F32 * n_ubatch * (e + 6) + n_ctx_seq * n_ubatch * (2 if fa else F32) \
+            + (0 if fa else F32 * n_ubatch * kv_embd)
+        for d in range(n_dev):
+            if compute[d]:
+                compute[d] += PIPELINE_COPIES * per_copy
+        notes.append(f"all layers offloaded to {n_gpus} devices: llama.cpp pipelines the graph and keeps "
+                     f"{PIPELINE_COPIES} copies of each device's inputs (counted in compute)")
     if ngl and start > 0 and any(not o.remote for o in offload):
         notes.append("partial offload: the GPU compute buffer includes one CPU layer's weights "
                      "(llama.cpp copies them up for large batches)")
@@ -289,6 +303,6 @@ def plan_memory(info: ModelInfo, settings: RuntimeSettings, *, n_gpus: int = 0,
         notes.append("CPU weights are memory-mapped: counted as RAM they need resident, though the OS can evict them")
     local = [o.backend for o in offload if not o.remote]
     return MemoryPlan(str(info.path), info.arch, layout, devices, ngl, local[0] if local else None,
-                      phases, notes, offload)
+                      phases, notes, offload, placed)
 
 

@@ -29,8 +29,8 @@ def compute_phases(info: ModelInfo, lay: CacheLayout, layers: list[int], holds_o
 
     ``fed``: a device whose graph split starts from another device's output (an RPC server holding
     a slice of the layers).  Its allocator starts from the copied-in residual only, so the FFN keeps
-    one freed E-row instead of three and the output phase one E-row beside the logits (measured on
-    RPC devices against llama.cpp's log).
+    one freed E-row instead of three, attention two E-rows instead of three, and the output phase one
+    E-row beside the logits (measured on RPC devices against llama.cpp's log).
     """
     t, e = lay.n_ubatch, info.n_embd
     per = 2 if lay.flash_attn else F32
@@ -55,7 +55,7 @@ def compute_phases(info: ModelInfo, lay: CacheLayout, layers: list[int], holds_o
                 hk, hv = info.head_dim_k_mla or hk, info.head_dim_v_mla or hv
             # residual, norm, attention output + Q before/after RoPE + new K and V rows; an encoder
             # (no KV cache) reads K and V as views of its projections and needs one E-row less
-            rows = (3 * e + 2 * h * hk if causal else 2 * e + h * hk) + n_kv * (hk + hv)
+            rows = ((2 if fed else 3) * e + 2 * h * hk if causal else 2 * e + h * hk) + n_kv * (hk + hv)
             cells = (lay.cells_swa if info.is_swa(il) else lay.n_ctx_seq) if causal else t
             kq = 0 if lay.flash_attn else F32 * h * cells * t
             tmp = 0

@@ -252,8 +252,8 @@ def _on_abort(message: bytes | None) -> None:
     text = (message or b"").decode("utf-8", "replace").strip()
     if "RPC" in text or "Remote" in text:
         text = text.split(": ", 1)[-1]
-        line = (f"error: an RPC server stopped answering ({text}) — the reply was cut short; the session "
-                "is saved up to the last complete message; restart the server and resume")
+        line = (f"error: an RPC server stopped answering ({text}) — the reply was cut short (a chat session "
+                "keeps its completed turns: localctx sessions); restart the server and try again")
     else:
         line = f"error: llama.cpp aborted: {text}"
     try:

@@ -30,6 +30,8 @@ class DoctorReport:
     memory: MachineMemory
     problems: list[str] = field(default_factory=list)
     fixes: list[str] = field(default_factory=list)
+    rpc: bool = False  # this build has llama.cpp's RPC backend (`localctx rpc-server`, --rpc)
+    rpc_servers: list[dict[str, Any]] = field(default_factory=list)  # --rpc: each server's answer
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,8 +43,25 @@ def reinstall_command(backend: str) -> str:
             "llama-cpp-python==0.3.36")
 
 
-def diagnose(mem: MachineMemory | None = None) -> DoctorReport:
-    """Probe this install.  ``mem`` replaces the machine probe (what a test or the TUI already has)."""
+def check_rpc_servers(endpoints: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Each server's reachability, protocol version, devices and memory; a failure is its one line."""
+    from localctx.engine import rpc
+
+    out: list[dict[str, Any]] = []
+    for e in endpoints:
+        try:
+            srv = rpc.query(e)
+        except rpc.RpcError as exc:
+            out.append({"endpoint": e, "ok": False, "error": exc.one_line()})
+            continue
+        out.append({"endpoint": e, "ok": True, "protocol": srv.version_text,
+                    "devices": [{"index": d.index, "free": d.free, "total": d.total} for d in srv.devices]})
+    return out
+
+
+def diagnose(mem: MachineMemory | None = None, rpc_endpoints: tuple[str, ...] = ()) -> DoctorReport:
+    """Probe this install.  ``mem`` replaces the machine probe (what a test or the TUI already has);
+    ``rpc_endpoints``: RPC servers to check (never registered with llama.cpp here)."""
     from localctx.engine.probe import backend_report
 
     br = backend_report()
@@ -57,6 +76,11 @@ def diagnose(mem: MachineMemory | None = None) -> DoctorReport:
                 fixes.append(reinstall_command(gpu.backend))
     for note in br.get("notes", []):
         problems.append(note)
+    servers = check_rpc_servers(rpc_endpoints) if rpc_endpoints else []
+    if rpc_endpoints and not br["rpc"]:
+        problems.append("this llama.cpp build has no RPC backend: --rpc cannot be used")
+        fixes.append("bash scripts/install.sh  (builds llama.cpp with -DGGML_RPC=on)")
+    problems.extend(s["error"] for s in servers if not s["ok"])
     return DoctorReport(
         python=sys.version.split()[0],
         platform=f"{platform.system()} {platform.machine()}",
@@ -68,4 +92,6 @@ def diagnose(mem: MachineMemory | None = None) -> DoctorReport:
         memory=mem,
         problems=problems,
         fixes=fixes,
+        rpc=bool(br["rpc"]),
+        rpc_servers=servers,
     )

@@ -28,6 +28,7 @@ from localctx.core.rope import ExtensionPlan, apply_plan, plan_extension
 from localctx.core.settings import RuntimeSettings
 from localctx.core.units import gib
 from localctx.errors import InsufficientMemoryError, SettingsError
+from localctx.services.forecast import SpeedForecast, forecast_for
 from localctx.services.machine import MachineMemory, machine_memory
 from localctx.services.memory import Verdict, max_context, plan_for_machine, verdict
 
@@ -119,6 +120,7 @@ class RunPlan:
     verdict: Verdict
     machine: MachineMemory
     saved: dict[str, Any] = field(default_factory=dict)  # saved per-model settings in effect
+    forecast: SpeedForecast | None = None  # how long this context takes here (services.forecast)
 
     @property
     def saved_line(self) -> str | None:
@@ -132,6 +134,7 @@ class RunPlan:
             "model": str(self.info.path), "arch": self.info.arch, "n_ctx_train": self.info.ctx_train,
             "settings": s, "saved_settings": self.saved, "extension": self.extension.to_json(),
             "memory": self.memory.to_json(), "verdict": self.verdict.to_json(),
+            "forecast": None if self.forecast is None else self.forecast.to_json(),
         }
 
 
@@ -144,7 +147,8 @@ def plan_settings(info: ModelInfo, settings: RuntimeSettings, machine: MachineMe
         settings = settings.with_(n_ctx=info.ctx_train or FALLBACK_CTX)
     settings, ext = plan_for(info, settings)
     mem = plan_for_machine(info, settings, machine)
-    return RunPlan(info, settings, ext, mem, verdict(mem, machine), machine, dict(saved or {}))
+    return RunPlan(info, settings, ext, mem, verdict(mem, machine), machine, dict(saved or {}),
+                   forecast_for(info, settings))
 
 
 def make_plan(model: str | Path | None, flags: Flags = None, *,

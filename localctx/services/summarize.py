@@ -21,22 +21,21 @@ from localctx.core.chunking import Chunk, TokenizedText, plan_chunks, tokenize_t
 from localctx.core.extract import Extracted
 from localctx.engine.base import Engine
 from localctx.errors import LocalctxError
-from localctx.services.summary_steps import (
-    _MARGIN,
-    Checkpoint,
-    _engine_identity,
-    _hash,
-    _map_instruction,
-    _Prompter,
-    _reduce_instruction,
-    _single_instruction,
+from localctx.services.runtime import Flags
+from localctx.services.summary_checkpoint import Checkpoint, engine_identity, step_hash
+from localctx.services.summary_prompts import (
+    MARGIN,
+    PROMPT_VERSION,
+    Prompter,
     clean_summary,
+    map_instruction,
+    reduce_instruction,
+    single_instruction,
 )
 
 __all__ = ["Checkpoint", "SummarizeOptions", "SummaryCancelled", "SummaryEvent", "SummaryPlan", "SummaryResult",
            "clean_summary", "open_engine", "plan_summary", "summarize"]
 
-PROMPT_VERSION = 1  # bump when prompts change: old checkpoints then no longer match
 LENGTHS: dict[str, tuple[int, int]] = {  # (tokens per chunk/merge summary, tokens of the final summary)
     "short": (96, 192),
     "medium": (160, 384),
@@ -167,7 +166,7 @@ class _Run:
         self.on_event, self.should_stop = on_event, should_stop
         self.map_cap, self.final_cap = opts.caps()
         self.name = doc.path.name
-        self.prompter = _Prompter(engine)
+        self.prompter = Prompter(engine)
         self.doc: TokenizedText = tokenize_text(
             doc.text, lambda s: engine.tokenize(s, add_bos=False, special=False), engine.detokenize)
         self.n_ctx = engine.n_ctx
@@ -178,22 +177,22 @@ class _Run:
     def _budgets(self) -> tuple[bool, int, int, int]:
         """(fits in one pass, chunk budget, merge input budget, final input budget)."""
         n, mc, fc = self.n_ctx, self.map_cap, self.final_cap
-        sh, st = self.prompter.parts(*_single_instruction(self.name, fc, self.opts))
-        if len(sh) + self.doc.n_tokens + len(st) + fc + _MARGIN <= n:
+        sh, st = self.prompter.parts(*single_instruction(self.name, fc, self.opts))
+        if len(sh) + self.doc.n_tokens + len(st) + fc + MARGIN <= n:
             return True, self.doc.n_tokens, 0, 0
-        mh, mt = self.prompter.parts(_map_instruction(self.name, mc, self.opts)[0],
-                                     _map_instruction(self.name, mc, self.opts)[1].format(part=9999, parts=9999))
-        rh, rt = self.prompter.parts(*_reduce_instruction(self.name, mc, self.opts, final=False))
-        fh, ft = self.prompter.parts(*_reduce_instruction(self.name, fc, self.opts, final=True))
+        mh, mt = self.prompter.parts(map_instruction(self.name, mc, self.opts)[0],
+                                     map_instruction(self.name, mc, self.opts)[1].format(part=9999, parts=9999))
+        rh, rt = self.prompter.parts(*reduce_instruction(self.name, mc, self.opts, final=False))
+        fh, ft = self.prompter.parts(*reduce_instruction(self.name, fc, self.opts, final=True))
         over_m, over_r, over_f = len(mh) + len(mt), len(rh) + len(rt), len(fh) + len(ft)
-        chunk = n - over_m - mc - _MARGIN
+        chunk = n - over_m - mc - MARGIN
         if self.opts.chunk_tokens:
             chunk = min(chunk, self.opts.chunk_tokens)
-        merge_in, final_in = n - over_r - mc - _MARGIN, n - over_f - fc - _MARGIN
+        merge_in, final_in = n - over_r - mc - MARGIN, n - over_f - fc - MARGIN
         item = mc + 8  # a summary plus its "- " bullet and newline
         min_chunk = max(64, mc)
         if chunk < min_chunk or merge_in < 2 * item or final_in < 2 * item:
-            need = max(over_m + mc + min_chunk, over_r + mc + 2 * item, over_f + fc + 2 * item) + _MARGIN
+            need = max(over_m + mc + min_chunk, over_r + mc + 2 * item, over_f + fc + 2 * item) + MARGIN
             raise LocalctxError(
                 f"context {n} is too small to summarize {self.name} with --length {self.opts.length}: the prompt "
                 f"template takes {max(over_m, over_r, over_f)} tokens and each summary up to {mc}",
@@ -233,7 +232,7 @@ class _Run:
             step.evaluated_tokens = self.engine.ingest(prompt, progress=self._tick)
             text = "".join(self.engine.stream(step.max_output, temperature=self.opts.temperature,
                                               should_stop=self.should_stop))
-            step.stop_reason = getattr(self.engine, "stop_reason", None)
+            step.stop_reason = self.engine.stop_reason
             if step.stop_reason == "cancelled":
                 raise SummaryCancelled()
             step.output_tokens = max(0, len(self.engine.cached_tokens) - len(prompt))
@@ -249,7 +248,7 @@ class _Run:
     # -- the tree --
     def checkpoint(self, chunk_budget: int) -> Checkpoint:
         o = self.opts
-        return Checkpoint({"v": PROMPT_VERSION, "file": self.src.sha256, "engine": _engine_identity(self.engine),
+        return Checkpoint({"v": PROMPT_VERSION, "file": self.src.sha256, "engine": engine_identity(self.engine),
                            "length": o.length, "focus": o.focus, "caps": [self.map_cap, self.final_cap],
                            "chunk": chunk_budget, "temperature": o.temperature}, o.fresh)
 
@@ -268,7 +267,7 @@ class _Run:
         ckpt = self.checkpoint(chunk_budget)
         if single:
             chunks = [Chunk(0, 0, self.doc.n_tokens, 0, len(self.doc.text), "end")]
-            head, tail = self.prompter.parts(*_single_instruction(self.name, self.final_cap, o))
+            head, tail = self.prompter.parts(*single_instruction(self.name, self.final_cap, o))
             self.steps_total, self.tokens_total = 1, len(head) + self.doc.n_tokens + len(tail)
             self._emit("plan", "single")
             step = self._call(ckpt, Step("single", "single", 0, [0]), head, self.doc.tokens, tail, "doc")
@@ -289,7 +288,7 @@ class _Run:
             settings={"map_tokens": self.map_cap, "final_tokens": self.final_cap, "temperature": o.temperature})
 
     def _map_reduce(self, ckpt: Checkpoint, chunks: list[Chunk], merge_in: int, final_in: int) -> list[list[Step]]:
-        mh_text, mt_fmt = _map_instruction(self.name, self.map_cap, self.opts)
+        mh_text, mt_fmt = map_instruction(self.name, self.map_cap, self.opts)
         fan = self.opts.fan_in
         if fan is not None and fan < 2:
             raise LocalctxError(f"fan-in must be at least 2 (got {fan})")
@@ -302,19 +301,19 @@ class _Run:
             head, tail = self.prompter.parts(mh_text, mt_fmt.format(part=c.index + 1, parts=len(chunks)))
             step = Step(f"map-{c.index}", "map", 0, [c.index])
             level.append(self._call(ckpt, step, head, c.tokens(self.doc), tail,
-                                    _hash([c.token_start, c.token_end])))
+                                    step_hash([c.token_start, c.token_end])))
         levels = [level]
         for depth in range(1, 64):
             items = [self._item(k, s.summary) for k, s in enumerate(levels[-1])]
             if sum(len(t) for t in items) <= final_in and (fan is None or len(items) <= fan):
-                head, tail = self.prompter.parts(*_reduce_instruction(self.name, self.final_cap, self.opts, True))
+                head, tail = self.prompter.parts(*reduce_instruction(self.name, self.final_cap, self.opts, True))
                 body = [t for it in items for t in it]
                 self.steps_total = self.steps_done + 1
                 final = self._call(ckpt, Step("final", "final", depth, list(range(len(items)))), head, body, tail,
-                                   _hash([head, body, tail]))
+                                   step_hash([head, body, tail]))
                 levels.append([final])
                 return levels
-            head, tail = self.prompter.parts(*_reduce_instruction(self.name, self.map_cap, self.opts, False))
+            head, tail = self.prompter.parts(*reduce_instruction(self.name, self.map_cap, self.opts, False))
             groups = _pack(items, merge_in, fan)
             self.steps_total = self.steps_done + sum(1 for g in groups if len(g) > 1) + \
                 _estimate_merges(len(groups), self.map_cap + 8, merge_in, final_in, fan)
@@ -326,7 +325,7 @@ class _Run:
                     continue
                 body = [t for k in g for t in items[k]]
                 nxt.append(self._call(ckpt, Step(f"reduce-{depth}-{j}", "reduce", depth, g), head, body, tail,
-                                      _hash([head, body, tail])))
+                                      step_hash([head, body, tail])))
             levels.append(nxt)
         raise LocalctxError("internal: the merge tree did not converge")  # _pack halves the count each level
 
@@ -362,7 +361,7 @@ def _estimate_merges(n_items: int, item: int, merge_in: int, final_in: int, fan_
     return steps + 1
 
 
-def open_engine(model: str | None, flags: Any = None, *, force: bool = False) -> Engine:
+def open_engine(model: str | None, flags: Flags = None, *, force: bool = False) -> Engine:
     """Load ``model`` for summarizing through the one load gate (extension plan, memory verdict)."""
     from localctx.services import runtime
 

@@ -18,9 +18,9 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from localctx.models.catalog import DEFAULT_MODEL
 from localctx.core.flags import RuntimeFlags
 from localctx.errors import LocalctxError
+from localctx.models.catalog import DEFAULT_MODEL
 from localctx.services.machine import MachineMemory
 from localctx.tui.engine_host import EngineHost
 from localctx.tui.screens import ChatScreen, ModelsScreen, PlanScreen, SummarizeScreen
@@ -65,7 +65,7 @@ class LocalctxApp(App[None]):
         # catalog reads from worker threads one at a time: resolving a bundled model may assemble its
         # file (gemma-3-270m: 240 MB from chunk packages) and two concurrent assemblies corrupt it
         self._catalog_lock = threading.Lock()
-        self.host = EngineHost()  # the one loaded model, shared by Chat and Summarize
+        self.host = EngineHost(machine)  # the one loaded model, shared by Chat and Summarize; loads through the gate
 
     # ---- shared state -------------------------------------------------------------------------
     @property

@@ -79,7 +79,7 @@ def _mib(n: int) -> str:
     return f"{n / MIB:.2f}"  # the precision llama.cpp prints
 
 
-@pytest.mark.parametrize("ngl, split", [("20", None), ("25", "1,2")])
+@pytest.mark.parametrize("ngl, split", [("20", None), ("25", "1,2"), ("99", None)])
 def test_split_across_cpu_and_two_servers_matches_one_process_and_the_plan(
         servers: list[Server], ngl: str, split: str | None) -> None:
     eps = ",".join(s.endpoint for s in servers)
@@ -169,3 +169,48 @@ def test_server_killed_mid_reply_is_one_line_exit_1_and_the_session_is_kept(tmp_
 def test_loopback_detection() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
+
+
+def test_doctor_checks_each_server(servers: list[Server]) -> None:
+    dead = f"127.0.0.1:{_free_port()}"
+    r = subprocess.run([*LOCALCTX, "doctor", "--json", "--rpc", f"{servers[0].endpoint},{dead}"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1  # one server is not usable
+    d = json.loads(r.stdout)
+    assert d["rpc"] is True
+    ok, bad = d["rpc_servers"]
+    assert ok["ok"] and ok["protocol"] == ".".join(map(str, rpc.PROTOCOL))
+    assert ok["devices"][0]["total"] == servers[0].info.devices[0].total and ok["devices"][0]["free"] > 0
+    assert not bad["ok"] and "unreachable" in bad["error"] and dead in bad["error"]
+    r = subprocess.run([*LOCALCTX, "doctor", "--rpc", servers[1].endpoint], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and f"RPC {servers[1].endpoint}" in r.stdout and "protocol 7.0.0" in r.stdout
+
+
+def test_offline_plan_with_rpc_mem_contacts_no_server_and_the_gate_checks_every_device() -> None:
+    nowhere = f"127.0.0.1:{_free_port()}"  # nothing listens: --rpc-mem must be enough to plan
+    r = subprocess.run([*LOCALCTX, "plan", "smollm2", "--ctx", "512", "-ngl", "99", "--rpc", nowhere,
+                        "--rpc-mem", "8G", "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    (server,) = d["rpc"]["servers"]
+    assert server["endpoint"] == nowhere and server["layers"] == 30 and server["free"] == 8 << 30
+    assert [v["device"] for v in d["verdict"]["devices"]] == ["RAM", f"RPC0[{nowhere}]"]
+    # a server too small for its share: refused by the gate, naming it, before anything is contacted
+    r = subprocess.run([*LOCALCTX, "ask", "smollm2", "Hi", "--ctx", "512", "-t", "1", "-ngl", "99", "--rpc", nowhere,
+                        "--rpc-mem", "16M"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1
+    (line,) = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert line.startswith("error:") and f"RPC0[{nowhere}] needs" in line and "--force" in line
+
+
+def test_saved_settings_hold_the_servers_and_an_empty_rpc_drops_them() -> None:
+    nowhere = f"127.0.0.1:{_free_port()}"
+    base = [*LOCALCTX, "plan", "smollm2", "--ctx", "512", "--json"]
+    r = subprocess.run([*base, "--rpc", nowhere, "--rpc-mem", "4G", "--save"], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(subprocess.run(base, capture_output=True, text=True, timeout=300).stdout)
+    assert d["settings"]["rpc"] == nowhere and d["saved_settings"]["rpc"] == nowhere
+    assert [s["endpoint"] for s in d["rpc"]["servers"]] == [nowhere]
+    d = json.loads(subprocess.run([*base, "--rpc", ""], capture_output=True, text=True, timeout=300).stdout)
+    assert d["settings"]["rpc"] is None and d["rpc"] is None

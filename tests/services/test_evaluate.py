@@ -1,6 +1,6 @@
 """The eval service against real llama.cpp: perplexity equals one computed independently from the
 model's logits, each method's settings reach llama.cpp, passkey runs record their plan, Self-Extend
-really groups positions, Ctrl-C keeps what was measured."""
+is never combined with YaRN, Ctrl-C keeps what was measured."""
 
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ import pytest
 from localctx import paths
 from localctx.core import passkey as pk
 from localctx.core.rope import ntk_base
-from localctx.core.settings import RuntimeSettings
-from localctx.errors import LocalctxError, SettingsError
+from localctx.errors import InsufficientMemoryError, LocalctxError, SettingsError
 from localctx.services import evaluate as ev
 
 pytestmark = pytest.mark.model
@@ -110,26 +109,6 @@ def test_passkey_run_records_plan_keys_and_results(smollm2_path: Path) -> None:
     assert [t["key"] for t in saved["trials"]] == keys
 
 
-def test_self_extend_groups_positions(smollm2_path: Path) -> None:
-    from localctx.engine.llamacpp import LlamaEngine
-
-    with LlamaEngine(smollm2_path, RuntimeSettings(n_ctx=1024, n_threads=1, n_batch=128, n_ubatch=128)) as eng:
-        tok = lambda s: eng.tokenize(s, add_bos=False, special=False)  # noqa: E731
-        prompt = pk.build_prompt(tok, 512, 0.5, 40417, bos=eng.tokenize("", add_bos=True, special=False))
-        grouper = ev.SelfExtend(eng, group=2, window=128)
-        grouper.ingest(prompt.tokens)
-        # windows of 128 are halved three times before the last batch: 512 - 3 * 64 positions
-        assert grouper.n_past == 320
-        mem = eng._ctx.memory
-        assert llama_cpp.llama_memory_seq_pos_min(mem, 0) == 0
-        assert llama_cpp.llama_memory_seq_pos_max(mem, 0) + 1 == 320
-        assert len(eng.cached_tokens) == 512
-        # generation continues after the grouped positions (SmolLM2-135M itself answers poorly with
-        # grouped positions; that is a measurement, not a property to test)
-        assert "".join(eng.stream(4)) != ""
-        assert llama_cpp.llama_memory_seq_pos_max(mem, 0) + 1 >= 321
-
-
 def test_self_extend_is_never_combined_with_yarn(smollm2_path: Path) -> None:
     with pytest.raises(SettingsError, match="YaRN"):
         ev.run_passkey(smollm2_path, lengths=[16384], depths=[0.5], methods=["self-extend"],
@@ -158,3 +137,13 @@ def test_text_shorter_than_the_window_is_refused(smollm2_path: Path, short_text:
     assert e.value.exit_code == 2
     with pytest.raises(SettingsError, match="unknown method"):
         ev.run_ppl(smollm2_path, short_text, n_ctx=256, methods=["warp"], flags=FLAGS)
+
+
+def test_a_length_that_does_not_fit_is_refused_before_loading(smollm2_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """eval loads through the load gate like every other command: the memory verdict comes first."""
+    monkeypatch.setenv("LOCALCTX_MEMORY", "2G,700M")  # less free RAM than the reserve the gate keeps
+    with pytest.raises(InsufficientMemoryError, match="does not fit"):
+        ev.run_passkey(smollm2_path, lengths=[4096], depths=[0.5], methods=["none"], flags=FLAGS, save=False)
+    with pytest.raises(InsufficientMemoryError, match="does not fit"):
+        ev.run_ppl(smollm2_path, BOOK, n_ctx=4096, methods=["none"], flags=FLAGS, save=False)

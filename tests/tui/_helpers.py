@@ -34,3 +34,30 @@ def text_of(widget: Any, width: int = 100) -> str:
     from textual.widgets import Static
 
     return plain(widget.content if isinstance(widget, Static) else widget.render(), width)
+
+
+def cut_off(screen: Any) -> list[str]:
+    """What the screen shows cut off, one line per widget: a text longer than the lines its widget has,
+    a table wider than its view (it scrolls sideways), a placeholder wider than its field.
+
+    Texts that scroll vertically (inside a scrolling container) are not cut: the user scrolls."""
+    from textual.widgets import DataTable, Input, Static
+
+    problems = []
+    for w in screen.query("*"):
+        if not w.display or not w.visible or w.region.area == 0:
+            continue
+        width, height = w.content_size.width, w.content_size.height
+        if isinstance(w, DataTable) and w.max_scroll_x > 0:
+            problems.append(f"#{w.id}: table {w.virtual_size.width} wide in {w.scrollable_content_region.width}")
+        elif isinstance(w, Input) and not w.value and len(w.placeholder) >= width:
+            problems.append(f"#{w.id}: placeholder {w.placeholder!r} in {width} cells")
+        elif isinstance(w, Static) and width > 0:
+            lines = plain(w.content, width).rstrip("\n").split("\n")
+            if len(lines) > height or any(line.rstrip().endswith("…") for line in lines):
+                problems.append(f"#{w.id}: {len(lines)} lines in {height}: {lines[:3]}")
+        elif type(w).__module__.startswith("localctx.") and width > 0:  # our own widgets draw themselves
+            lines = plain(w.render(), width).rstrip("\n").split("\n")
+            if any(line.rstrip().endswith("…") for line in lines):
+                problems.append(f"#{w.id}: cut with an ellipsis: {[x for x in lines if x.rstrip().endswith('…')]}")
+    return problems

@@ -17,7 +17,7 @@ from tests.tui._helpers import wait_until
 from tests.tui.conftest import FIXED_MACHINE
 
 pytestmark = [pytest.mark.anyio, pytest.mark.model]
-FLAGS = RuntimeFlags(ctx=2048)
+FLAGS = RuntimeFlags(ctx=2048, threads=1)  # one llama.cpp thread: two spinning threads crawl on a busy machine
 
 
 def chat_app(model: Path, files: tuple[Path, ...] = (), reply_tokens: int = 24):

@@ -11,7 +11,7 @@ from localctx.core.flags import RuntimeFlags
 from localctx.core.memory import plan_memory
 from localctx.core.model_info import read_model_info
 from localctx.core.rope import plan_extension
-from localctx.services.memory import max_context
+from localctx.services.memory import max_context, ram_reserve, reserve_note
 from localctx.services.runtime import plan_for, resolve_settings
 from localctx.tui.app import make_app
 from localctx.tui.screens import PlanScreen
@@ -72,6 +72,12 @@ async def test_changing_the_context_updates_the_gauge_to_the_planners_numbers(sm
         best = max_context(info, settings, FIXED_MACHINE)
         assert screen.outcome.max_ctx == best
         assert f"{best:,}" in text_of(screen.query_one("#plan-maxctx"))
+        # judged against usable memory: free less the stated safety margin, as the load gate judges
+        reserve = ram_reserve(FIXED_MACHINE)
+        assert f"of {human_bytes(FIXED_MACHINE.ram_available - reserve)} usable" in text
+        assert f"{human_bytes(reserve)} kept free" in text
+        assert "usable" in text_of(screen.query_one("#plan-verdict"))
+        assert reserve_note(FIXED_MACHINE) in text_of(screen.query_one("#plan-notes"), 200)
 
 
 async def test_kv_type_and_flash_attention_follow_the_form(smollm2_path: Path) -> None:
@@ -144,3 +150,33 @@ def test_plan_snapshot_wide(snap_compare) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(200, 50), run_before=ready)
+
+
+async def test_typing_fast_into_the_context_keeps_every_key_and_replans_when_typing_pauses(smollm2_path: Path) -> None:
+    app = make_app(machine=FIXED_MACHINE, model=str(smollm2_path), flags=RuntimeFlags(ctx=2048))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = await plan_ready(pilot, 2048)
+        box = screen.query_one("#ctx")
+        before = screen.replans
+        await set_input(pilot, "#ctx", "16384")  # one key after another, as fast as the Pilot sends them
+        assert box.value == "16384"
+        screen = await plan_ready(pilot, 16384)
+        # one plan when typing paused, not one per key ("1", "16", "163", ... were never planned); a
+        # second one only if the busy machine paused the keys longer than the debounce
+        assert screen.replans - before <= 2
+        assert box.value == "16384" and app.flags == RuntimeFlags(ctx=16384)
+        assert "context 16,384" in text_of(screen.query_one("#plan-title"))
+        assert not error_notifications(app)  # no toast for the half-typed "1", "16", ...
+
+
+async def test_a_mistyped_context_is_one_notification_not_one_per_key(smollm2_path: Path) -> None:
+    app = make_app(machine=FIXED_MACHINE, model=str(smollm2_path), flags=RuntimeFlags(ctx=2048))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = await plan_ready(pilot, 2048)
+        await set_input(pilot, "#ctx", "12x4y")
+        await wait_until(pilot, lambda: screen.error is not None, what="the form error")
+        assert "'12x4y'" in screen.error
+        assert error_notifications(app) == [screen.error]
+        await set_input(pilot, "#ctx", "4096")
+        await plan_ready(pilot, 4096)
+        assert screen.error is None and len(error_notifications(app)) == 1

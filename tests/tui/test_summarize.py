@@ -28,7 +28,7 @@ def report(paragraphs: int) -> str:
 async def test_a_long_file_is_summarized_with_step_progress_and_saved(smollm2_path: Path, tmp_path: Path) -> None:
     src = tmp_path / "harbour.txt"
     src.write_text(report(20))  # ~650 tokens: more than n_ctx 512, so map-reduce in chunks of <= 400
-    app = make_app(machine=FIXED_MACHINE, model=str(smollm2_path), flags=RuntimeFlags(ctx=512),
+    app = make_app(machine=FIXED_MACHINE, model=str(smollm2_path), flags=RuntimeFlags(ctx=512, threads=1),
                    mode="summarize", summary_options=OPTIONS)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         screen = app.screen

@@ -114,24 +114,25 @@ class ChatLoader:
             self.session = None
 
     def ctx_verdict(self, req: LoadRequest, n_tokens: int, machine: Any) -> str:
-        """The planner's word on the context the overflow error suggests: plan and memory verdict."""
+        """The load gate's word on the context the overflow error suggests (services.runtime.context_for:
+        the same plan and verdict as ``localctx plan`` and the Plan screen)."""
+        from localctx.core.model_info import read_model_info
+        from localctx.models.catalog import resolve_model
         from localctx.services.chat_budget import suggest_ctx
-        from localctx.services.memory import plan_for_machine, verdict
-        from localctx.services.models import inspect_model
-        from localctx.services.runtime import plan_for, resolve_settings
+        from localctx.services.runtime import context_for, resolve_settings
 
         n_ctx = suggest_ctx(n_tokens)
         try:
-            engine = self.host.engine
-            model = req.model or (str(engine.path) if engine is not None else None)
-            info = inspect_model(model)
-            settings, ext = plan_for(info, resolve_settings(info, replace(req.flags or RuntimeFlags(), ctx=n_ctx)))
-            v = verdict(plan_for_machine(info, settings, machine), machine)
+            model, settings, flags = self._target(req)
+            info = read_model_info(resolve_model(model))
+            rp = context_for(info, settings if settings is not None else resolve_settings(info, flags), n_ctx,
+                             machine)
         except LocalctxError as exc:
             return f"at {n_ctx:,} tokens: {exc.one_line()}"
-        text = f"at {n_ctx:,} tokens — {v.summary}"
-        if ext is not None and getattr(ext, "method", "none") != "none":
+        text = f"at {n_ctx:,} tokens — {rp.verdict.summary}"
+        ext = rp.extension
+        if ext.method != "none":
             text += f"; extension {ext.method} ×{ext.factor:g}"
-            if getattr(ext, "warning", None):
+            if ext.warning:
                 text += f" ({ext.warning})"
         return text

@@ -18,22 +18,18 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, ListItem, ListView, ProgressBar, Static
+from textual.widgets import Footer, Header, Input, Label, ListView, ProgressBar, Static
 
 from localctx.errors import ContextOverflowError, LocalctxError
-from localctx.tui.dialogs import FilePicker, OverflowChoice, OverflowDialog, TextPrompt
+from localctx.tui.dialogs import FilePicker, FitDialog, OverflowChoice, OverflowDialog, TextPrompt
+from localctx.tui.engine_host import LoadRefused
+from localctx.tui.save import check_save_path, write_failed
+from localctx.tui.screens._chat_messages import Delta, Finished, Ingesting, Overflowed
+from localctx.tui.screens._chat_overflow import after_overflow
 from localctx.tui.screens._chat_worker import ChatLoader, LoadRequest
 from localctx.tui.widgets import ChatLog, ReplyMessage, TokenMeter
-
-
-class SessionItem(ListItem):
-    """A saved session: its first question, and (dim) its turn count and id for `localctx chat --resume`."""
-
-    def __init__(self, session_id: str, title: str, detail: str) -> None:
-        super().__init__(Label(Text.assemble(title, "\n", (detail, "dim")), markup=False))
-        self.session_id = session_id
+from localctx.tui.widgets.session_list import SessionItem, SessionList
 
 
 class ChatScreen(Screen[None]):
@@ -47,32 +43,6 @@ class ChatScreen(Screen[None]):
         Binding("ctrl+l", "reload", "Reload", show=False),
     ]
 
-    # ---- messages from the workers -----------------------------------------------------------
-    class Delta(Message):
-        def __init__(self, text: str) -> None:
-            super().__init__()
-            self.text = text
-
-    class Ingesting(Message):
-        """Document tokens evaluated so far; a newer one replaces any still queued."""
-
-        def __init__(self, done: int, total: int) -> None:
-            super().__init__()
-            self.done, self.total = done, total
-
-        def can_replace(self, message: Message) -> bool:
-            return isinstance(message, ChatScreen.Ingesting)
-
-    class Finished(Message):
-        def __init__(self, error: BaseException | None = None) -> None:
-            super().__init__()
-            self.error = error
-
-    class Overflowed(Message):
-        def __init__(self, error: ContextOverflowError, what: str, text: str = "", verdict: str = "") -> None:
-            super().__init__()
-            self.error, self.what, self.text, self.verdict = error, what, text, verdict
-
     def __init__(self) -> None:
         super().__init__()
         self.loader: ChatLoader = None  # type: ignore[assignment]  # set on mount (it needs the app)
@@ -83,6 +53,7 @@ class ChatScreen(Screen[None]):
         self._pending: LoadRequest | None = None
         self._stop = threading.Event()  # set by Esc: the running reply stops at its next token
         self._resend: str | None = None  # a question to ask again after a reload (overflow: raise the context)
+        self._previous: LoadRequest | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -91,7 +62,7 @@ class ChatScreen(Screen[None]):
                 yield Label("Documents", classes="side-title")
                 yield Static("none (ctrl+o attaches)", id="chat-docs")
                 yield Label("Sessions", classes="side-title")
-                yield ListView(id="chat-sessions")
+                yield SessionList(id="chat-sessions")
             with Vertical(id="chat-main"):
                 yield Static("", id="chat-status")
                 yield Static("", id="turn-stats")
@@ -104,7 +75,7 @@ class ChatScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = "Chat"
         self.loader = ChatLoader(self.app.host)  # type: ignore[attr-defined]
-        self._refresh_sessions()
+        self.query_one(SessionList).reload()
         self.query_one("#chat-input", Input).focus()
         self._open(LoadRequest.fresh(self.app, self.app.start_files))  # type: ignore[attr-defined]
 
@@ -132,13 +103,15 @@ class ChatScreen(Screen[None]):
             self.notify("wait for the current work to finish (Esc stops a reply)", severity="warning")
             return
         self.state = "loading"
+        # what reopens the conversation as it is, should this request fail after the model loaded
+        self._previous = LoadRequest.current(self.app, self.session) if self.session is not None else None
         self._set_status(f"loading {req.model_label} …", "italic")
         self._open_worker(req)
 
     @work(exclusive=True, group="chat-open")
     async def _open_worker(self, req: LoadRequest) -> None:
         def progress(done: int, total: int) -> None:
-            self.post_message(self.Ingesting(done, total))
+            self.post_message(Ingesting(done, total))
 
         try:
             session = await self.loader.run(self.loader.open, req, progress)
@@ -146,7 +119,7 @@ class ChatScreen(Screen[None]):
             verdict = await self.loader.run(self.loader.ctx_verdict, req, exc.n_tokens,
                                             self.app.machine)  # type: ignore[attr-defined]
             self._pending = req
-            self.post_message(self.Overflowed(exc, "documents", verdict=verdict))
+            self.post_message(Overflowed(exc, "documents", verdict=verdict))
             return
         except Exception as exc:  # noqa: BLE001 - every failure becomes a notification
             await self._opened(None, req, exc)
@@ -163,10 +136,7 @@ class ChatScreen(Screen[None]):
         self.state = "idle"
         self.query_one("#chat-progress").add_class("hidden")
         if error is not None:
-            self.session = self.loader.session  # opening closes the old session first
-            self.app.report(error, "chat")  # type: ignore[attr-defined]
-            self._set_status(f"not loaded: {getattr(error, 'message', error)}", "red")
-            self._resend = None
+            self._failed(req, error)
             return
         self.session = session
         self.files = [Path(d.path) for d in session.documents]
@@ -185,6 +155,29 @@ class ChatScreen(Screen[None]):
             text, self._resend = self._resend, None
             self.query_one("#chat-input", Input).value = ""
             await self.send(text)
+
+    def _failed(self, req: LoadRequest, error: BaseException) -> None:
+        """One notification; then back to the conversation as it was when the model is still loaded (a
+        document could not be read), or an offer of the largest context that fits (the gate refused)."""
+        self.session = self.loader.session  # opening closes the old session first
+        self._resend = None
+        self.app.report(error, "chat")  # type: ignore[attr-defined]
+        previous, self._previous = self._previous, None
+        if isinstance(error, LoadRefused):
+            self._set_status(f"not loaded: {error.n_ctx:,} tokens do not fit this machine", "red")
+            if error.largest and req.resume_id is None:
+                self.app.push_screen(FitDialog(error.one_line(), error.largest),
+                                     lambda n: self._load_at(n, req))
+            return
+        if previous is not None and previous != req and self.loader.host.engine is not None:
+            self._open(previous)
+            return
+        self._set_status(f"not loaded: {getattr(error, 'message', error)} (ctrl+n starts an empty chat)", "red")
+
+    def _load_at(self, n_ctx: int | None, req: LoadRequest) -> None:
+        if n_ctx:
+            self.app.use_flags(self.app.with_ctx(n_ctx))  # type: ignore[attr-defined]
+            self._open(req.with_app_settings(self.app))
 
     def _show_docs(self) -> None:
         docs = self.session.documents if self.session is not None else []
@@ -206,24 +199,6 @@ class ChatScreen(Screen[None]):
         self.query_one(TokenMeter).show(s.budget())
 
     # ---- sessions ----------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="chat-sessions")
-    def _refresh_sessions(self) -> None:
-        from localctx.store import Store
-
-        try:
-            with Store() as store:
-                rows = [(s.id, s.title or "(no question yet)", f"{s.n_turns} turn{'s' * (s.n_turns != 1)} · {s.id}")
-                        for s in store.sessions(limit=50)]
-        except Exception as exc:  # noqa: BLE001 - an unreadable store is a notification
-            self.app.call_from_thread(self.app.report, exc, "sessions")  # type: ignore[attr-defined]
-            return
-        self.app.call_from_thread(self._set_sessions, rows)
-
-    async def _set_sessions(self, rows: list[tuple[str, str, str]]) -> None:
-        lv = self.query_one("#chat-sessions", ListView)
-        await lv.clear()
-        await lv.extend([SessionItem(*row) for row in rows])
-
     def action_sessions(self) -> None:
         self.query_one("#chat-sessions", ListView).focus()
 
@@ -265,19 +240,19 @@ class ChatScreen(Screen[None]):
 
         def run() -> None:  # on the engine thread
             for piece in session.send(text, should_stop=stop.is_set):
-                self.post_message(self.Delta(piece))
+                self.post_message(Delta(piece))
 
         try:
             await self.loader.run(run)
         except ContextOverflowError as exc:
             verdict = await self.loader.run(self.loader.ctx_verdict, LoadRequest.current(self.app, session),
                                             exc.n_tokens, self.app.machine)  # type: ignore[attr-defined]
-            self.post_message(self.Overflowed(exc, "conversation", text, verdict))
+            self.post_message(Overflowed(exc, "conversation", text, verdict))
             return
         except Exception as exc:  # noqa: BLE001
-            self.post_message(self.Finished(exc))
+            self.post_message(Finished(exc))
             return
-        self.post_message(self.Finished())
+        self.post_message(Finished())
 
     async def on_chat_screen_delta(self, msg: Delta) -> None:
         if self.reply is not None:
@@ -302,7 +277,7 @@ class ChatScreen(Screen[None]):
             if stats.ttft_s is not None:
                 bits.append(f"first token {stats.ttft_s:.2f} s")
             self.query_one("#turn-stats", Static).update(Text(" · ".join(bits), style="dim"))
-        self._refresh_sessions()
+        self.query_one(SessionList).reload()
 
     def action_stop(self) -> None:
         """Esc: the service stops at the next token and commits the partial reply as stopped."""
@@ -313,8 +288,8 @@ class ChatScreen(Screen[None]):
     async def on_chat_screen_overflowed(self, msg: Overflowed) -> None:
         from localctx.services.chat_budget import suggest_ctx
 
+        self.state = "idle"
         if msg.what == "conversation":  # take the turn back: the prompt returns to the input
-            self.state = "idle"
             log = self.query_one(ChatLog)
             if self.reply is not None:
                 await self.reply.remove()
@@ -324,42 +299,35 @@ class ChatScreen(Screen[None]):
                 await users.last().remove()
             self.query_one("#chat-input", Input).value = msg.text
         else:
-            self.state = "idle"
             self._set_status("the documents do not fit: choose what to do", "bold red")
         dialog = OverflowDialog(msg.error.message, what=msg.what, suggested_ctx=suggest_ctx(msg.error.n_tokens),
                                 ctx_verdict=msg.verdict)
         self.app.push_screen(dialog, lambda choice: self._overflow_choice(choice, msg))
 
     def _overflow_choice(self, choice: OverflowChoice | None, msg: Overflowed) -> None:
-        req = self._pending
-        self._pending = None
-        previous = (LoadRequest.current(self.app, self.session) if self.session is not None
-                    else LoadRequest.fresh(self.app, [], new_conversation=True))
-        if choice is None:
-            if msg.what == "documents":  # back to where the user was: the previous conversation, or none
-                self.notify("nothing was attached", severity="warning")
-                self._open(previous)
-            return
-        if choice.action == "raise-ctx" and choice.n_ctx:
-            self.app.use_flags(self.app.with_ctx(choice.n_ctx))  # type: ignore[attr-defined]
-            base = req if msg.what == "documents" and req is not None else LoadRequest.current(self.app, self.session)
-            if msg.what == "conversation":
-                self._resend = msg.text  # asked again once the bigger context is loaded
-            self._open(base.with_app_settings(self.app))
-        elif choice.action == "summarize":
-            files = req.files if req is not None else self.files
-            self._open(previous)
-            self.app.summarize_file(files[-1] if files else None)  # type: ignore[attr-defined]
-        elif msg.what == "documents" and req is not None:
-            self._open(req.with_overflow(choice.action))
-        elif self.session is not None:
-            if choice.action == "clear":
+        failed, self._pending = self._pending, None
+        step = after_overflow(choice, what=msg.what, text=msg.text, failed=failed,
+                              previous=LoadRequest.current(self.app, self.session),
+                              model=self.app.model_ref, flags=self.app.flags,  # type: ignore[attr-defined]
+                              files=self.files)
+        if step.notice:
+            self.notify(step.notice, severity="warning")
+        if step.flags is not None:
+            self.app.use_flags(step.flags)  # type: ignore[attr-defined]
+        if step.resend is not None:
+            self._resend = step.resend  # asked again once the bigger context is loaded
+        if step.open is not None:
+            self._open(step.open)
+        if step.summarize:
+            self.app.summarize_file(step.summarize_file)  # type: ignore[attr-defined]
+        if step.policy is not None and self.session is not None:
+            if step.policy == "clear":
                 self.session.clear()
                 self.query_one(ChatLog).remove_children()
             else:
-                self.session.overflow = choice.action
+                self.session.overflow = step.policy
             self.query_one("#chat-input", Input).value = ""
-            self.call_later(self.send, msg.text)
+            self.call_later(self.send, step.send or "")
 
     # ---- documents, new chat, save, reload ----------------------------------------------------
     def action_attach(self) -> None:
@@ -376,7 +344,10 @@ class ChatScreen(Screen[None]):
         self._open(LoadRequest.fresh(self.app, [], new_conversation=True))
 
     def action_new_chat(self) -> None:
-        if self.session is None or self.state != "idle":
+        if self.state != "idle":
+            return
+        if self.session is None:  # nothing open (a failed load): an empty chat with the current settings
+            self._open(LoadRequest.fresh(self.app, [], new_conversation=True))
             return
         old = self.session.clear()
         self.query_one(ChatLog).remove_children()
@@ -399,8 +370,12 @@ class ChatScreen(Screen[None]):
         if not path or self.session is None:
             return
         try:
-            written = self.session.save(Path(path).expanduser())
-        except (OSError, LocalctxError) as exc:
+            target = check_save_path(path)
+            try:
+                written = self.session.save(target)
+            except OSError as exc:
+                raise write_failed(target, exc) from None
+        except LocalctxError as exc:
             self.app.report(exc, "save")  # type: ignore[attr-defined]
             return
         self.notify(f"saved {written}", title="save", markup=False)

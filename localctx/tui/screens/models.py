@@ -28,6 +28,8 @@ COLUMNS = ("name", "source", "arch", "quant", "size", "trained ctx")
 
 
 class ModelsScreen(Screen[None]):
+    #: below 110 columns the table and the details do not fit side by side: the details go below
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
         Binding("enter", "use", "Use", show=True),
         Binding("p", "pull", "Pull"),

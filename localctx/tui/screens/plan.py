@@ -1,10 +1,11 @@
 """Plan: choose a model and runtime settings; see what llama.cpp will allocate before loading anything.
 
-Every number comes from the services the CLI's `estimate`/`plan` use: the form becomes RuntimeFlags
-(validated by the same code as the CLI flags), ``services.runtime.resolve_settings`` layers the
-per-model config under them, ``services.runtime.plan_for`` applies the context-extension plan,
-``services.memory`` plans, judges and searches the largest context.  Planning is pure arithmetic
-(about a millisecond), so it runs on every change; reading a model's header runs in a worker.
+Every number comes from the load gate the CLI's `plan` and every loading command use: the form becomes
+RuntimeFlags (validated by the same code as the CLI flags), ``services.runtime.resolve_settings`` layers
+the saved per-model settings under them, ``services.runtime.plan_settings`` plans extension, memory and
+the verdict (with its safety margin), and ``services.memory.max_context`` finds the largest context
+that fits, the same number the gate offers when it refuses.  Planning is arithmetic (milliseconds), but
+it runs once typing pauses, not per keystroke; reading a model's header runs in a worker.
 """
 
 from __future__ import annotations
@@ -20,17 +21,22 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Label, Select, Static
 
 from localctx.core.flags import RuntimeFlags
 from localctx.core.memory import MemoryPlan
 from localctx.core.model_info import ModelInfo
+from localctx.core.rope import ExtensionPlan
 from localctx.core.settings import EXTEND_METHODS, KV_TYPES, RuntimeSettings
 from localctx.errors import LocalctxError
 from localctx.tui.widgets import MemoryGauge
 from localctx.tui.widgets.format import human_bytes, try_parse_tokens
 
 FLASH = (("auto", "auto"), ("on", "on"), ("off", "off"))
+#: seconds of no typing in a text field before the plan is redone (a plan per keystroke queued behind
+#: the keys on a busy machine, and a half-typed value is not worth an error toast)
+REPLAN_DELAY = 0.4
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,8 @@ class PlanOutcome:
     memory: MemoryPlan
     verdict: object  # services.memory.Verdict
     max_ctx: int
-    extension: object | None  # core.rope.ExtensionPlan
+    extension: ExtensionPlan | None
+    saved_line: str | None = None  # "using saved settings for this model: ..." when any apply
 
 
 class PlanScreen(Screen[None]):
@@ -65,6 +72,8 @@ class PlanScreen(Screen[None]):
         self.outcome: PlanOutcome | None = None
         self.error: str | None = None
         self._last_notified: str | None = None
+        self._replan: Timer | None = None  # pending re-plan after typing
+        self.replans = 0  # plans made (each a service call; typing makes one when it pauses)
         self._base: RuntimeFlags = RuntimeFlags()  # the app's flags when the form was filled
         self._shown: dict[str, object] = {}  # the form's values then
 
@@ -208,33 +217,42 @@ class PlanScreen(Screen[None]):
             self.app.use_model(ref)  # type: ignore[attr-defined]
 
     @on(Select.Changed, "#type_k, #type_v, #flash, #extend")
-    @on(Input.Changed, "#ctx, #ngl")
     def _setting_changed(self) -> None:
         self.recompute()
 
+    @on(Input.Changed, "#ctx, #ngl")
+    def _typed(self) -> None:
+        """Re-plan once typing pauses: every key stays in the field, one plan (or one error) at the end."""
+        if self._replan is not None:
+            self._replan.stop()
+        self._replan = self.set_timer(REPLAN_DELAY, self.recompute)
+
     # ---- the plan ----------------------------------------------------------------------------
     def recompute(self) -> None:
-        """Plan with the services and show it; an invalid form shows its error instead."""
+        """Plan with the load gate's services and show it; an invalid form shows its error instead."""
+        if self._replan is not None:
+            self._replan.stop()
+            self._replan = None
         if self.info is None:
             return
-        from localctx.services.memory import max_context, plan_for_machine, verdict
-        from localctx.services.runtime import plan_for, resolve_settings
+        from localctx.services.memory import max_context
+        from localctx.services.runtime import plan_settings, resolve_settings, saved_in_effect
 
         machine = self.app.machine  # type: ignore[attr-defined]
+        self.replans += 1
         try:
             flags = self.flags()
-            settings, ext = plan_for(self.info, resolve_settings(self.info, flags))
-            memory = plan_for_machine(self.info, settings, machine)
-            ver = verdict(memory, machine)
-            best = max_context(self.info, settings, machine)
+            rp = plan_settings(self.info, resolve_settings(self.info, flags), machine,
+                               saved_in_effect(self.info, flags))
+            best = max_context(self.info, rp.settings, machine)
         except LocalctxError as exc:
             self._show_error(exc.one_line())
             return
         except Exception as exc:  # noqa: BLE001 - a planner bug on an odd model must not kill the app
             self._show_error(f"planner failed: {type(exc).__name__}: {exc}")
             return
-        self.error = None
-        self.outcome = PlanOutcome(settings, memory, ver, best, ext)
+        self.error = self._last_notified = None
+        self.outcome = PlanOutcome(rp.settings, rp.memory, rp.verdict, best, rp.extension, rp.saved_line)
         self.app.use_flags(flags)  # type: ignore[attr-defined]
         self._render_outcome()
 
@@ -268,7 +286,7 @@ class PlanScreen(Screen[None]):
             best = f"Largest context that fits this machine: {o.max_ctx:,} tokens"
         self.query_one("#plan-maxctx", Static).update(Text(best + "  (ctrl+r uses it)", style="bold"))
         self.query_one("#plan-extension", Static).update(_extension_text(o.extension))
-        notes = list(o.memory.notes) + list(getattr(v, "notes", []))
+        notes = ([o.saved_line] if o.saved_line else []) + list(o.memory.notes) + list(getattr(v, "notes", []))
         self.query_one("#plan-notes", Static).update(
             Text("\n".join(f"• {n}" for n in notes), style="dim") if notes else "")
 
@@ -288,24 +306,24 @@ class PlanScreen(Screen[None]):
                             self.action_max_ctx)
 
 
-def _extension_text(ext: object | None) -> RenderableType:
+def _extension_text(ext: ExtensionPlan | None) -> RenderableType:
     """The context-extension plan in words: method, factor, parameters, reason, quality warning."""
     if ext is None:
         return Text("Context extension: not planned (the planner is not installed)", style="dim")
-    method, factor = getattr(ext, "method"), getattr(ext, "factor")
+    method, factor = ext.method, ext.factor
     lines: list[RenderableType] = [Text.assemble(("Context extension: ", "bold"),
                                                  method + (f" × {factor:g}" if factor and factor > 1 else ""))]
 
     def indented(text: str, style: str = "") -> None:
         lines.append(Padding(Text(text, style=style), (0, 0, 0, 2)))
 
-    params = getattr(ext, "parameters", {})
+    params = ext.parameters
     if params:
         indented(", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()))
-    if getattr(ext, "reason", ""):
-        indented(getattr(ext, "reason"), "dim")
-    if getattr(ext, "warning", None):
-        indented(f"⚠ {getattr(ext, 'warning')}", "bold yellow")
-    for n in getattr(ext, "notes", []):
+    if ext.reason:
+        indented(ext.reason, "dim")
+    if ext.warning:
+        indented(f"⚠ {ext.warning}", "bold yellow")
+    for n in ext.notes:
         indented(f"• {n}", "dim")
     return Group(*lines)

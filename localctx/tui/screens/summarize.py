@@ -21,7 +21,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Markdown, ProgressBar, Select
 
-from localctx.tui.dialogs import FilePicker, TextPrompt
+from localctx.errors import LocalctxError
+from localctx.tui.dialogs import FilePicker, FitDialog, TextPrompt
+from localctx.tui.engine_host import LoadRefused
+from localctx.tui.save import check_save_path, write_failed
 
 LENGTH_CHOICES = (("short", "short"), ("medium", "medium"), ("long", "long"))
 SUMMARY_HELP = """\
@@ -65,11 +68,11 @@ class SummarizeScreen(Screen[None]):
         yield Header()
         with Vertical(id="sum-body"):
             with Horizontal(id="sum-form"):
-                yield Input(placeholder="file to summarize (ctrl+o browses)", id="sum-file")
+                yield Input(placeholder="file (ctrl+o picks)", id="sum-file")
                 yield Select(LENGTH_CHOICES, value="medium", allow_blank=False, id="sum-length")
                 yield Input(placeholder="focus (optional)", id="sum-focus")
                 yield Button("Summarize", variant="primary", id="sum-start")
-            with Horizontal(id="sum-progress-row"):
+            with Vertical(id="sum-progress-row"):  # the status below the bar: it wraps, never cut
                 yield ProgressBar(id="sum-progress", show_eta=True, classes="hidden")
                 yield Label("pick a file (ctrl+o or type its path), then ctrl+g or Enter", id="sum-status")
             with VerticalScroll(id="sum-result-box"):
@@ -169,6 +172,8 @@ class SummarizeScreen(Screen[None]):
         if msg.error is not None:
             self.app.report(msg.error, "summarize")  # type: ignore[attr-defined]
             self._status(getattr(msg.error, "message", str(msg.error)), "red")
+            if isinstance(msg.error, LoadRefused) and msg.error.largest:
+                self.app.push_screen(FitDialog(msg.error.one_line(), msg.error.largest), self._run_at)
             return
         r = self.result = msg.result
         bar = self.query_one("#sum-progress", ProgressBar)
@@ -176,6 +181,12 @@ class SummarizeScreen(Screen[None]):
         self._status(f"{r.mode}: {r.file_tokens:,} tokens in {len(r.chunks)} chunk(s), "
                      f"{r.seconds:.0f} s" + (f", {r.resumed_steps} steps resumed" if r.resumed_steps else ""))
         await self.query_one("#sum-result", Markdown).update(r.to_markdown())
+
+    def _run_at(self, n_ctx: int | None) -> None:
+        """Summarize again at the context the gate said fits (it becomes the app's context)."""
+        if n_ctx:
+            self.app.use_flags(self.app.with_ctx(n_ctx))  # type: ignore[attr-defined]
+            self.action_start()
 
     def action_stop(self) -> None:
         if self.running:
@@ -193,10 +204,13 @@ class SummarizeScreen(Screen[None]):
     def _save(self, path: str | None) -> None:
         if not path or self.result is None:
             return
-        target = Path(path).expanduser()
         try:
-            target.write_text(self.result.to_markdown(), "utf-8")
-        except OSError as exc:
+            target = check_save_path(path)
+            try:
+                target.write_text(self.result.to_markdown(), "utf-8")
+            except OSError as exc:
+                raise write_failed(target, exc) from None
+        except LocalctxError as exc:
             self.app.report(exc, "save")  # type: ignore[attr-defined]
             return
         self.notify(f"saved {target}", title="save", markup=False)

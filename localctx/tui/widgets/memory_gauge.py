@@ -31,6 +31,12 @@ class GaugeRow:
     need: int
     available: int | None
     fits: bool | None
+    reserve: int = 0  # bytes of ``available`` the verdict keeps free (its safety margin)
+
+    @property
+    def usable(self) -> int | None:
+        """What the plan may take: free memory less the safety margin."""
+        return None if self.available is None else max(0, self.available - self.reserve)
 
 
 def device_parts(devices: list[DeviceMemory]) -> dict[str, int]:
@@ -42,15 +48,16 @@ def device_parts(devices: list[DeviceMemory]) -> dict[str, int]:
 def gauge_rows(plan: MemoryPlan, verdict: Any) -> list[GaugeRow]:
     """Pair each device of the verdict (services.memory.Verdict) with the plan's bytes on it.
 
-    The verdict's "RAM" is the CPU device; "RAM (unified)" (Apple Silicon) holds every device."""
+    The verdict's "RAM" is the CPU device; "RAM (unified)" (Apple Silicon) holds every local device;
+    each RPC server (``RPC0[host:port]``) gets its own bar, against the memory it reported free."""
     by_name = {d.device: d for d in plan.devices}
     rows = []
     for dv in verdict.devices:
         if dv.device.startswith("RAM"):
-            devs = list(plan.devices) if "unified" in dv.device else [plan.cpu]
+            devs = [d for d in plan.devices if d.endpoint is None] if "unified" in dv.device else [plan.cpu]
         else:
             devs = [by_name[dv.device]] if dv.device in by_name else []
-        rows.append(GaugeRow(dv.device, device_parts(devs), dv.need, dv.available, dv.fits))
+        rows.append(GaugeRow(dv.device, device_parts(devs), dv.need, dv.available, dv.fits, dv.reserve))
     return rows
 
 
@@ -83,29 +90,44 @@ class MemoryGauge(Widget):
         width = max(width, 20)
         out: list[Text] = []
         for i, r in enumerate(self.rows):
-            head = Text.assemble((r.label, "bold"), "  ")
-            if r.available is None:
-                head.append(f"needs {human_bytes(r.need)} (free memory unknown)")
-            else:
-                head.append(f"needs {human_bytes(r.need)} of {human_bytes(r.available)} free  ")
-                head.append("fits" if r.fits else "does not fit", style="bold green" if r.fits else "bold red")
-            head.truncate(width, overflow="ellipsis")
-            cap = r.need if r.available is None else r.available
-            out += [head, stacked_bar([(r.parts[k], s) for k, _, s in SEGMENTS], cap, width)]
+            out += _flow(_head(r), width)
+            cap = r.need if r.usable is None else r.usable
+            out += [stacked_bar([(r.parts[k], s) for k, _, s in SEGMENTS], cap, width)]
             out += _legend(r.parts, width)
             if i < len(self.rows) - 1:
                 out.append(Text(""))
         return out
 
 
-def _legend(parts: dict[str, int], width: int) -> list[Text]:
-    """"■ weights 92 MiB  ■ KV 45 MiB ..." on as few lines as ``width`` allows (never cut off)."""
+def _head(r: GaugeRow) -> list[Text]:
+    """The device line in pieces that wrap as a whole: need, usable, the margin kept free, the verdict."""
+    items = [Text.assemble((r.label, "bold"), f" needs {human_bytes(r.need)}")]
+    if r.usable is None:
+        return [*items, Text("(free memory unknown)")]
+    items.append(Text(f"of {human_bytes(r.usable)} usable"))
+    if r.reserve:
+        items.append(Text(f"({human_bytes(r.available or 0)} free, {human_bytes(r.reserve)} kept free)", style="dim"))
+    items.append(Text("fits" if r.fits else "does not fit", style="bold green" if r.fits else "bold red"))
+    return items
+
+
+def _flow(items: list[Text], width: int, gap: str = " ") -> list[Text]:
+    """``items`` side by side on as few lines of ``width`` as they need; an item is never split or cut
+    (one wider than a line is folded over several lines by itself)."""
     lines = [Text()]
-    for key, label, style in SEGMENTS:
-        item = Text.assemble(("■ ", style), f"{label} {human_bytes(parts[key])}")
-        if lines[-1].cell_len and lines[-1].cell_len + 3 + item.cell_len > width:
+    for item in items:
+        if lines[-1].cell_len and lines[-1].cell_len + len(gap) + item.cell_len > width:
             lines.append(Text())
         if lines[-1].cell_len:
-            lines[-1].append("   ")
+            lines[-1].append(gap)
         lines[-1].append_text(item)
-    return lines
+    out: list[Text] = []
+    for line in lines:
+        out += [line[i:i + width] for i in range(0, max(line.cell_len, 1), width)] if line.cell_len > width else [line]
+    return out
+
+
+def _legend(parts: dict[str, int], width: int) -> list[Text]:
+    """"■ weights 92 MiB  ■ KV 45 MiB ..." on as few lines as ``width`` allows (never cut off)."""
+    items = [Text.assemble(("■ ", style), f"{label} {human_bytes(parts[key])}") for key, label, style in SEGMENTS]
+    return _flow(items, width, gap="   ")

@@ -1,27 +1,26 @@
-"""The parts of a summary step that are not the tree: prompts, the checkpoint, and output clean-up.
+"""What a summary step asks the model, and what is kept of its answer.
 
-Split from services/summarize.py to keep both modules small; summarize.py re-exports what callers use.
+The prompts for the three kinds of step (one pass over a short document, a chunk of a long one, a
+merge of summaries), rendered with the model's own chat template, and the clean-up of the reply
+(headings and labels a small model copies, a sentence cut by the token cap, repeated loops).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from localctx import paths
 from localctx.engine.base import Engine
 from localctx.errors import LocalctxError
 
 if TYPE_CHECKING:
-    from localctx.services.summarize import Step, SummarizeOptions
+    from localctx.services.summarize import SummarizeOptions
 
+PROMPT_VERSION = 1  # bump when prompts change: old checkpoints then no longer match
 _MARKER = "\u2063@@LOCALCTX-TEXT@@\u2063"
 _SYSTEM = "You write faithful, concise summaries. Keep names, numbers, dates and key facts. Never invent."
 _LABELS = {"summaries", "text", "summary", "combined summary", "combined summary (prose)", "summary of this part"}
-_MARGIN = 4  # tokens of slack per step (template seams)
+MARGIN = 4  # tokens of slack per step (template seams)
 
 
 # ---- prompts ---------------------------------------------------------------------------------------
@@ -33,13 +32,13 @@ def _words(tokens: int) -> int:
     return max(20, int(tokens * 0.6) // 10 * 10)
 
 
-def _map_instruction(source: str, cap: int, opts: SummarizeOptions) -> tuple[str, str]:
+def map_instruction(source: str, cap: int, opts: SummarizeOptions) -> tuple[str, str]:
     head = (f"Summarize this part of the document \"{source}\" in at most {_words(cap)} words. "
             f"State its key facts, names and events.{_focus(opts)}\n\nTEXT:\n")
     return head, "\n\n(end of part {part} of {parts})\nSummary of this part:"
 
 
-def _reduce_instruction(source: str, cap: int, opts: SummarizeOptions, final: bool) -> tuple[str, str]:
+def reduce_instruction(source: str, cap: int, opts: SummarizeOptions, final: bool) -> tuple[str, str]:
     what = "one summary of the whole document" if final else "one summary of these consecutive parts"
     head = (f"Below are summaries of consecutive parts of the document \"{source}\", in order. Combine them "
             f"into {what} in at most {_words(cap)} words, written as plain prose paragraphs. Keep every key "
@@ -47,13 +46,13 @@ def _reduce_instruction(source: str, cap: int, opts: SummarizeOptions, final: bo
     return head, "\n\nCombined summary (prose):"
 
 
-def _single_instruction(source: str, cap: int, opts: SummarizeOptions) -> tuple[str, str]:
+def single_instruction(source: str, cap: int, opts: SummarizeOptions) -> tuple[str, str]:
     head = (f"Summarize the document \"{source}\" in at most {_words(cap)} words. State its key facts, "
             f"names and events.{_focus(opts)}\n\nTEXT:\n")
     return head, "\n\nSummary:"
 
 
-class _Prompter:
+class Prompter:
     """Renders (instruction head, text, tail) with the model's chat template as token lists."""
 
     def __init__(self, engine: Engine) -> None:
@@ -64,55 +63,13 @@ class _Prompter:
         try:
             rendered = self.engine.format_chat(msgs)
         except LocalctxError:  # templates without a system role
-            rendered = self.engine.format_chat([{"role": "user", "content": _SYSTEM + "\n\n" + head + _MARKER + tail}])
+            alone = _SYSTEM + "\n\n" + head + _MARKER + tail
+            rendered = self.engine.format_chat([{"role": "user", "content": alone}])
         pre, post = rendered.split(_MARKER, 1)
         pre_t = self.engine.tokenize(pre, add_bos=True, special=True)
         if len(pre_t) >= 2 and pre_t[0] == pre_t[1]:  # template text already held the BOS
             pre_t = pre_t[1:]
         return pre_t, self.engine.tokenize(post, add_bos=False, special=True)
-
-
-# ---- the checkpoint ---------------------------------------------------------------------------------
-class Checkpoint:
-    """Finished steps of one summary, written atomically after each step (JSON under cache_dir)."""
-
-    def __init__(self, key: dict[str, Any], fresh: bool) -> None:
-        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:32]
-        self.path = paths.cache_dir() / "summaries" / f"{digest}.json"
-        self.key = key
-        self.steps: dict[str, dict[str, Any]] = {}
-        if not fresh and self.path.exists():
-            try:
-                data = json.loads(self.path.read_text("utf-8"))
-                if data.get("key") == json.loads(json.dumps(key, default=str)):
-                    self.steps = dict(data.get("steps", {}))
-            except (OSError, ValueError):
-                self.steps = {}  # a torn or foreign file: start over rather than fail
-
-    def get(self, step_id: str, input_hash: str) -> dict[str, Any] | None:
-        rec = self.steps.get(step_id)
-        return rec if rec is not None and rec.get("input") == input_hash else None
-
-    def put(self, step_id: str, input_hash: str, step: Step) -> None:
-        self.steps[step_id] = {"input": input_hash, "summary": step.summary, "prompt_tokens": step.prompt_tokens,
-                               "output_tokens": step.output_tokens, "evaluated_tokens": step.evaluated_tokens,
-                               "seconds": step.seconds, "stop_reason": step.stop_reason}
-        paths.ensure(self.path.parent)
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"key": self.key, "steps": self.steps}, default=str), "utf-8")
-        os.replace(tmp, self.path)
-
-
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, default=str).encode()).hexdigest()[:20]
-
-
-def _engine_identity(engine: Engine) -> dict[str, Any]:
-    fp = getattr(engine, "fingerprint", None)
-    if callable(fp):
-        return dict(fp())
-    st = engine.path.stat()
-    return {"model": engine.path.name, "model_size": st.st_size, "n_ctx": engine.n_ctx}
 
 
 # ---- text clean-up ------------------------------------------------------------------------------------

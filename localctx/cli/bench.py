@@ -1,0 +1,119 @@
+"""`localctx bench MODEL`: calibrate the speed forecast on this machine with these settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from typing import Annotated, Any
+
+import typer
+
+from localctx.cli._options import JsonOpt, ModelArg
+from localctx.cli._runtime_opts import runtime_options
+from localctx.core.flags import RuntimeFlags
+from localctx.core.units import parse_tokens
+from localctx.errors import SettingsError
+
+
+def _depths(text: str) -> list[int]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    out = sorted({0 if p == "0" else parse_tokens(p, what="--depths value") for p in parts})
+    if not out:
+        raise SettingsError("--depths needs at least one depth", "use e.g. --depths 0,1k,2k,4k")
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @runtime_options
+    def bench(
+        model: ModelArg = None,
+        depths: Annotated[str, typer.Option(
+            "--depths", help="Context depths to measure at, comma-separated (capped by --ctx).")] = "0,1k,2k,4k",
+        repeats: Annotated[int, typer.Option("--repeats", min=1, max=9, help="Rounds over the depths (medians).")] = 2,
+        gen_tokens: Annotated[int, typer.Option("--gen-tokens", min=2, max=256,
+                                                help="Tokens generated per generation measurement.")] = 16,
+        json: JsonOpt = False,
+        *,
+        runtime: RuntimeFlags,
+    ) -> None:
+        """Measure prompt and generation speed at a few depths and store the calibration that
+        `plan`, `estimate`, chat and the TUI forecast from (about a minute on a laptop CPU).
+
+        The calibration is kept per model file, machine and the settings that change speed
+        (-t, -fa, -ctk/-ctv, -ngl, -b/-ub): run it again with the flags you use.
+
+        Example: localctx bench smollm2 -t 4
+        """
+        from localctx.cli._output import emit_json, hint, info, stderr, stdout
+        from localctx.core import forecast as fc
+        from localctx.services import calibration as cal
+        from localctx.services import forecast as sf
+        from localctx.services.runtime import load_engine
+
+        ds = _depths(depths)
+        flags = runtime
+        if runtime.ctx is None:  # just enough context for the deepest measurement
+            need = ds[-1] + max(runtime.ubatch_size or 512, 16) + gen_tokens + 64
+            flags = dataclasses.replace(runtime, ctx=-(-need // 256) * 256)
+        t0 = time.perf_counter()
+        engine = load_engine(model, flags=flags)
+        try:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            with Progress(TextColumn("calibrating {task.description}"), BarColumn(), TimeElapsedColumn(),
+                          console=stderr, transient=True) as bar:
+                task = bar.add_task(engine.path.name, total=1)
+
+                def update(done: int, total: int, label: str) -> None:
+                    bar.update(task, completed=done, total=total, description=f"{engine.path.name}: {label}")
+
+                timings = cal.calibrate(engine, ds, repeats=repeats, gen_tokens=gen_tokens, progress=update)
+            path, record = sf.save_calibration(engine, [t.segment() for t in timings])
+            assert engine.info is not None
+            shape = fc.shape_of(engine.info, engine.settings)
+            fits = {k: fc.CostFit.from_json(v) for k, v in record["fits"].items()}
+            ctx_fc = sf.forecast_for(engine.info, engine.settings, engine.info.ctx_train or engine.n_ctx)
+        finally:
+            engine.close()
+        rows = _rows(timings, ds)
+        elapsed = time.perf_counter() - t0
+        if json:
+            emit_json({"model": str(engine.path), "settings": record["settings"], "machine": record["machine"],
+                       "calibration_file": str(path), "clock": record["clock"],
+                       "measurements": [dataclasses.asdict(t) for t in timings], "by_depth": rows,
+                       "fits": {k: f.to_json() for k, f in fits.items()}, "shape": shape.to_json(),
+                       "forecast_at_trained_ctx": ctx_fc.to_json(), "seconds": round(elapsed, 2)})
+            return
+        from rich.table import Table
+
+        t = Table(title=f"{engine.path.name}: speed by depth (medians of {repeats}, llama.cpp counters)")
+        for h in ("depth", "prompt tok/s", "fit", "generation tok/s", "fit"):
+            t.add_column(h, justify="right")
+        for r in rows:
+            d = r["depth"]
+            t.add_row(f"{d:,}", _rate(r.get("prompt_tok_s")), _rate(fits[fc.PROMPT].tok_s(shape, d)),
+                      _rate(r.get("gen_tok_s")), _rate(fits[fc.GEN].tok_s(shape, d)))
+        stdout.print(t)
+        stdout.print(f"fit error (rms): prompt {fits[fc.PROMPT].error:.1%}, generation {fits[fc.GEN].error:.1%}")
+        if ctx_fc.forecast is not None:
+            stdout.print(f"at the trained context {ctx_fc.forecast.n_ctx:,}: {ctx_fc.line}")
+        info(f"calibration stored in {path} ({elapsed:.0f} s)")
+        flags = sf.speed_flags(engine.settings)
+        hint(f"localctx plan {model or 'smollm2'} --ctx 32k{' ' + flags if flags else ''}  # shows the forecast")
+
+
+def _rate(v: float | None) -> str:
+    return "-" if v is None else f"{v:,.1f}"
+
+
+def _rows(timings: list[Any], depths: list[int]) -> list[dict[str, Any]]:
+    """Medians at each asked depth (the timed fills between depths stay in the fit, not the table)."""
+    by: dict[int, dict[str, list[float]]] = {}
+    for t in timings:
+        d = 0 if t.start <= 1 else t.start
+        if d in depths and t.counter_ms > 0:
+            by.setdefault(d, {}).setdefault(t.kind, []).append(t.n / t.counter_ms * 1000)
+    return [{"depth": d, "prompt_tok_s": statistics.median(v["prompt"]) if "prompt" in v else None,
+             "gen_tok_s": statistics.median(v["gen"]) if "gen" in v else None} for d, v in sorted(by.items())]

@@ -1,0 +1,127 @@
+"""Calibration runs: time prompt micro-batches and short generations at a few context depths.
+
+Each measurement is read by two clocks: llama.cpp's own counters (wall time inside ``llama_decode``,
+what a user waits) and this thread's CPU time (what the work costs when no other process takes the
+core; exact only with one thread, where ggml computes on the calling thread).  ``localctx bench``
+stores the counters; the benchmark script compares both on a shared machine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from localctx.core import forecast as fc
+from localctx.engine.base import Engine
+
+DEFAULT_DEPTHS = (0, 1024, 2048, 4096)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One measurement by two clocks: llama.cpp's counters (wall time inside llama_decode) and this
+    thread's CPU time (immune to other processes taking the core; exact only with one thread)."""
+
+    kind: str
+    start: int
+    n: int
+    counter_ms: float
+    cpu_ms: float
+
+    def segment(self, clock: str = "counters") -> fc.Segment:
+        return fc.Segment(self.kind, self.start, self.n, self.cpu_ms if clock == "cpu" else self.counter_ms)
+
+
+_WORDS = ("the river archive ledger counted letters from every harbour town while clerks argued about bells "
+          "salt rope and copper wire measured twice before winter closed the northern road again").split()
+
+
+def filler_tokens(engine: Engine, n: int) -> list[int]:
+    """``n`` tokens of plain text (content does not change a dense model's speed)."""
+    out: list[int] = []
+    i = 0
+    while len(out) < n + 1:
+        words = " ".join(_WORDS[(i * 7 + j * 3) % len(_WORDS)] for j in range(40))
+        out.extend(engine.tokenize(f"{i}. {words.capitalize()}.\n"))
+        i += 1
+    return out[:n]
+
+
+def _timed_ingest(engine: Engine, tokens: Sequence[int]) -> Timing | None:
+    """Ingest ``tokens`` (prefix reuse: only the uncached rest is evaluated), timed; None if nothing was."""
+    c0, t0 = engine.counters(), time.thread_time()
+    evaluated = engine.ingest(tokens)
+    c1, t1 = engine.counters(), time.thread_time()
+    n = c1.n_prompt_eval - c0.n_prompt_eval
+    if evaluated <= 1 or n <= 1:
+        return None
+    return Timing(fc.PROMPT, len(tokens) - evaluated, n, c1.t_prompt_ms - c0.t_prompt_ms, (t1 - t0) * 1000)
+
+
+def measure_prompt(engine: Engine, tokens: Sequence[int], start: int, n: int) -> list[Timing]:
+    """Time ``n`` prompt tokens evaluated after exactly ``start`` cached ones; the fill up to
+    ``start``, when one was needed, is timed too (it is a measurement as good as any)."""
+    out = []
+    if start:
+        fill = _timed_ingest(engine, tokens[:start])
+        if fill is not None:
+            out.append(fill)
+    else:
+        engine.ingest([])
+    chunk = _timed_ingest(engine, tokens[:start + n])
+    if chunk is not None:
+        out.append(chunk)
+    return out
+
+
+def measure_gen(engine: Engine, tokens: Sequence[int], depth: int, n: int) -> list[Timing]:
+    """Time up to ``n`` greedy tokens generated after ``depth`` cached ones (and the fill up to
+    ``depth`` when one was needed); no generation timing if the model stopped at once."""
+    depth = max(depth, 1)
+    fill = _timed_ingest(engine, tokens[:depth])
+    out = [fill] if fill is not None else []
+    c0, t0 = engine.counters(), time.thread_time()
+    for _ in engine.stream(n, temperature=0.0):
+        pass
+    c1, t1 = engine.counters(), time.thread_time()
+    dg = c1.n_gen - c0.n_gen
+    if dg > 0:  # the CPU clock also saw the sampler; llama.cpp's counter only the decodes
+        out.append(Timing(fc.GEN, depth, dg, c1.t_gen_ms - c0.t_gen_ms, (t1 - t0) * 1000))
+    return out
+
+
+def calibration_depths(engine: Engine, depths: Sequence[int], chunk: int, gen_tokens: int) -> list[int]:
+    """The requested depths that leave room for a chunk and a generation in this context."""
+    room = engine.n_ctx - chunk - gen_tokens - 1
+    out = sorted({d for d in depths if 0 <= d <= room})
+    if not out:
+        out = [0]
+    return out
+
+
+def calibrate(engine: Engine, depths: Sequence[int] = DEFAULT_DEPTHS, *, repeats: int = 2, gen_tokens: int = 16,
+              progress: Callable[[int, int, str], None] | None = None) -> list[Timing]:
+    """Time one prompt micro-batch and a short greedy generation at each depth, ``repeats`` rounds.
+
+    Rounds alternate up and down the depths: going up fills the cache (and times the fill), going
+    down only truncates it, so two rounds cost one fill; generation and prompt alternate at every
+    depth so a burst of load elsewhere touches both alike."""
+    chunk = max(16, min(engine.settings.n_ubatch, engine.n_batch))
+    ds = calibration_depths(engine, depths, chunk, gen_tokens)
+    tokens = filler_tokens(engine, ds[-1] + chunk + gen_tokens + 1)
+    total, done = 2 * repeats * len(ds), 0
+    out: list[Timing] = []
+    for r in range(repeats):
+        for d in (ds if r % 2 == 0 else ds[::-1]):
+            if progress is not None:
+                progress(done, total, f"generation at depth {d:,}")
+            out.extend(measure_gen(engine, tokens, d, gen_tokens))  # first: it fills up to d going up
+            done += 1
+            if progress is not None:
+                progress(done, total, f"prompt at depth {d:,}")
+            out.extend(measure_prompt(engine, tokens, d, chunk))
+            done += 1
+    if progress is not None:
+        progress(total, total, "done")
+    return out
