@@ -136,7 +136,8 @@ def resolve_cached(ref: HubRef, *, notes: tuple[str, ...] = ()) -> PullResult:
     check_names(choice, snap, ref)
     files = tuple(snap / f.path for f in choice.files)
     return PullResult(f"{ref.repo}:{choice.quant}", ref.repo, choice.quant, listing.commit, files,
-                      sum(p.stat().st_size for p in files), 0, True, False, notes + tuple(more))
+                      sum(p.stat().st_size for p in files), 0, True, False, notes + tuple(more),
+                      "from the cache, checked when it was pulled")
 
 
 def free_bytes(path: Path) -> int:

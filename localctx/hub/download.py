@@ -77,7 +77,7 @@ def _get(session: Any, url: str, partial: Path, headers: dict[str, str], size: i
             expected = r.headers.get("Content-Length")
             got_total, start, got = 0, time.monotonic(), 0
             with open(partial, mode) as fh:
-                for chunk in r.iter_bytes(1 << 16):
+                for chunk in r.iter_bytes():  # as received: a fixed chunk size would wait for it to fill
                     fh.write(chunk)
                     got += len(chunk)
                     got_total += len(chunk)
