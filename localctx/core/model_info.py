@@ -170,6 +170,9 @@ def model_info_from_header(h: GGUFHeader) -> ModelInfo:
     if n_layer is None:
         missing.append(f"{a}.block_count")
         n_layer = max((int(m.group(1)) + 1 for t in h.tensors if (m := re.match(r"blk\.(\d+)\.", t.name))), default=0)
+    if n_layer == 0 and h.tensors and _int(key("block_count")) == 0:
+        raise GGUFError(h.path, f"{a}.block_count is 0; llama.cpp asserts on a model without layers",
+                        "the file is damaged")
     if not 0 <= n_layer <= MAX_LAYERS:
         raise GGUFError(h.path, f"{a}.block_count is {n_layer}; llama.cpp supports at most {MAX_LAYERS} layers",
                         "the file is damaged")

@@ -86,6 +86,7 @@ CASES: dict[str, tuple[Any, str]] = {
     "inner norm F32->F16": (_tensor_case("blk.0.ffn_norm.weight", F16), "offset"),
     "removed type id": (_tensor_case("blk.0.attn_norm.weight", Q4_2_REMOVED), "unknown ggml type"),
     "weight F32->I32": (_tensor_case("blk.0.attn_q.weight", I32), "blk.0.attn_q.weight"),
+    "zero layers": (_kv_case({".block_count": 0}), "block_count"),
     "rope dims odd": (_kv_case({".rope.dimension_count": 15}), "rope.dimension_count"),
     "rope dims > head": (_kv_case({".rope.dimension_count": 32}), "rope.dimension_count"),
     "rms eps NaN": (_kv_case({".attention.layer_norm_rms_epsilon": float("nan")}), "layer_norm_rms_epsilon"),
