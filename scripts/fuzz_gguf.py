@@ -30,11 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from localctx.core import gguf_reader as gr  # noqa: E402
-from localctx.core.model_info import check_loadable, read_model_info  # noqa: E402
-from localctx.errors import GGUFError  # noqa: E402
-from localctx.models.catalog import _gemma3_path, _smollm2_path  # noqa: E402
-from tests.fuzzing import fuzz  # noqa: E402
+from localctx.core import gguf_reader as gr
+from localctx.core.model_info import check_loadable, read_model_info
+from localctx.errors import GGUFError
+from localctx.models.catalog import _gemma3_path, _smollm2_path
+from tests.fuzzing import fuzz
 
 ASK_TIMEOUT = 300
 QUESTION = "Wie viel ist 2+2? Answer: ünïcødé ✓"

@@ -222,12 +222,15 @@ def _rwkv(v7: bool) -> dict[str, tuple[int, ...]]:
     if v7:
         for x, r in (("w", 32), ("a", 32), ("v", 32)):
             t |= {f"time_mix_{x}0.weight": (E,), f"time_mix_{x}1.weight": (r, E), f"time_mix_{x}2.weight": (E, r)}
-        return t | {"time_mix_g1.weight": (64, E), "time_mix_g2.weight": (E, 64), "time_mix_lerp_fused.weight": (6, 1, 1, E),
+        return t | {"time_mix_g1.weight": (64, E), "time_mix_g2.weight": (E, 64),
+                    "time_mix_lerp_fused.weight": (6, 1, 1, E),
                     "time_mix_k_k.weight": (E,), "time_mix_k_a.weight": (E,), "time_mix_r_k.weight": (E,),
                     "channel_mix_key.weight": (4 * E, E), "channel_mix_value.weight": (E, 4 * E)}
-    return t | {"time_mix_lerp_fused.weight": (5, 1, 1, E), "time_mix_w1.weight": (160, E), "time_mix_w2.weight": (5, E, 32),
+    return t | {"time_mix_lerp_fused.weight": (5, 1, 1, E), "time_mix_w1.weight": (160, E),
+                "time_mix_w2.weight": (5, E, 32),
                 "time_mix_lerp_x.weight": (E,), "time_mix_first.weight": (4, 64), "time_mix_decay.weight": (E,),
-                "time_mix_decay_w1.weight": (64, E), "time_mix_decay_w2.weight": (E, 64), "time_mix_gate.weight": (E, E),
+                "time_mix_decay_w1.weight": (64, E), "time_mix_decay_w2.weight": (E, 64),
+                "time_mix_gate.weight": (E, E),
                 "channel_mix_lerp_r.weight": (E,), "channel_mix_key.weight": (896, E),
                 "channel_mix_value.weight": (E, 896), "channel_mix_receptance.weight": (E, E)}
 
@@ -252,7 +255,8 @@ TINY: dict[str, tuple[str, dict, dict, object]] = {
                lambda i: _attn(q_norm=True, post=True) | _ffn()),
     "cohere2": ("SWA", {**_ATTN_KV, ".attention.sliding_window": 128, ".logit_scale": 0.125,
                         ".attention.layer_norm_epsilon": 1e-5},
-                {"output_norm.weight": (E,)}, lambda i: {k: v for k, v in (_attn() | _ffn()).items() if k != "ffn_norm.weight"}),
+                {"output_norm.weight": (E,)},
+                lambda i: {k: v for k, v in (_attn() | _ffn()).items() if k != "ffn_norm.weight"}),
     "gpt-oss": ("SWA", {**_ATTN_KV, ".attention.sliding_window": 128, ".expert_count": 4, ".expert_used_count": 2,
                         ".expert_feed_forward_length": 128}, {"output_norm.weight": (E,), "output.weight": (None, E)},
                 lambda i: {k: v for k, v in _attn().items()} | {
@@ -260,7 +264,8 @@ TINY: dict[str, tuple[str, dict, dict, object]] = {
                     "ffn_gate_inp.weight": (4, E), "ffn_gate_inp.bias": (4,), "ffn_gate_exps.weight": (4, 128, E),
                     "ffn_up_exps.weight": (4, 128, E), "ffn_down_exps.weight": (4, E, 128),
                     "ffn_gate_exps.bias": (4, 128), "ffn_up_exps.bias": (4, 128), "ffn_down_exps.bias": (4, E)}),
-    "deepseek2": ("MLA", {".attention.head_count": H, ".attention.head_count_kv": 1, ".attention.q_lora_rank": 0, ".attention.kv_lora_rank": 64,
+    "deepseek2": ("MLA", {".attention.head_count": H, ".attention.head_count_kv": 1, ".attention.q_lora_rank": 0,
+                          ".attention.kv_lora_rank": 64,
                           ".attention.key_length": 96, ".attention.value_length": 64, ".attention.key_length_mla": 64,
                           ".attention.value_length_mla": 32, ".rope.dimension_count": 32,
                           ".leading_dense_block_count": 1, ".expert_count": 4, ".expert_used_count": 2,
@@ -274,7 +279,8 @@ TINY: dict[str, tuple[str, dict, dict, object]] = {
     "mamba2": ("recurrent", {".attention.head_count": 0, ".feed_forward_length": 0, **SSM, ".ssm.group_count": 1,
                              ".ssm.time_step_rank": 8}, _FINAL, lambda i: _mamba(group=True)),
     "rwkv6": ("recurrent", {**_RWKV_KV, ".time_mix_extra_dim": 32, ".time_decay_extra_dim": 64,
-                            ".rescale_every_n_layers": 6, ".feed_forward_length": 896}, _FINAL_B, lambda i: _rwkv(False)),
+                            ".rescale_every_n_layers": 6, ".feed_forward_length": 896}, _FINAL_B,
+              lambda i: _rwkv(False)),
     "rwkv7": ("recurrent", {**_RWKV_KV, ".feed_forward_length": 4 * E, ".attention.decay_lora_rank": 32,
                             ".attention.iclr_lora_rank": 32, ".attention.value_residual_mix_lora_rank": 32,
                             ".attention.gate_lora_rank": 64}, _FINAL_B, lambda i: _rwkv(True)),
@@ -293,7 +299,8 @@ TINY: dict[str, tuple[str, dict, dict, object]] = {
                   lambda i: {"attn_norm.weight": (E,), "post_attention_norm.weight": (E,)}
                   | ({k: v for k, v in _attn(q_norm=True, q=2 * Q).items() if k != "attn_norm.weight"}
                      if i % 3 == 2 else {
-                         "attn_qkv.weight": (2 * 128 + E, E), "attn_gate.weight": (E, E), "ssm_conv1d.weight": (2 * 128 + E, 4),
+                         "attn_qkv.weight": (2 * 128 + E, E), "attn_gate.weight": (E, E),
+                         "ssm_conv1d.weight": (2 * 128 + E, 4),
                          "ssm_dt.bias": (8,), "ssm_a": (8,), "ssm_ba.weight": (16, E), "ssm_norm.weight": (32,),
                          "ssm_out.weight": (E, E)})
                   | {k: v for k, v in _moe().items() if k != "ffn_norm.weight"} | {"ffn_gate_inp_shexp.weight": (E,)}),
@@ -309,7 +316,8 @@ TINY: dict[str, tuple[str, dict, dict, object]] = {
                     "altup_predict_coef.weight": (16, 4), "altup_router.weight": (4, E),
                     "altup_router_norm.weight": (E,), "laurel_l.weight": (64, E), "laurel_r.weight": (E, 64),
                     "laurel_post_norm.weight": (E,)}),
-    "bert": ("embedding", {**_ATTN_KV, ".context_length": 2048, ".attention.layer_norm_epsilon": 1e-12, ".pooling_type": 1,
+    "bert": ("embedding", {**_ATTN_KV, ".context_length": 2048, ".attention.layer_norm_epsilon": 1e-12,
+                           ".pooling_type": 1,
                            ".attention.causal": False, "tokenizer.ggml.token_type_count": 2},
              {"position_embd.weight": (2048, E), "token_embd_norm.weight": (E,), "token_embd_norm.bias": (E,)},
              lambda i: {k: v for k, v in _attn().items() if k != "attn_norm.weight"} | {
@@ -333,7 +341,8 @@ def tiny_model(arch: str, folder: Path, *, vocab: int = 8192) -> Path:
 
 
 # ---- plan vs llama.cpp ------------------------------------------------------------------------------
-_RS_SIZE = re.compile(r"llama_memory_recurrent: size =\s*([\d.]+) MiB.*R \(f32\):\s*([\d.]+) MiB, S \(f32\):\s*([\d.]+) MiB")
+_RS_SIZE = re.compile(r"llama_memory_recurrent: size =\s*([\d.]+) MiB.*"
+                      r"R \(f32\):\s*([\d.]+) MiB, S \(f32\):\s*([\d.]+) MiB")
 
 
 @dataclass

@@ -51,6 +51,10 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _is_module(name: str) -> bool:
+    return (PACKAGE / name).is_dir() or (PACKAGE / f"{name}.py").is_file()
+
+
 def _room(module: str) -> str:
     return module.split(".")[1] if "." in module else "(package)"
 
@@ -68,8 +72,9 @@ def _imports(source: str, module: str, *, is_package: bool = False) -> list[tupl
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            if target == "localctx":  # from localctx import paths -> localctx.paths
-                out += [(node.lineno, f"localctx.{a.name}") for a in node.names]
+            if target == "localctx":  # from localctx import paths -> localctx.paths; __version__ stays the root
+                out += [(node.lineno, f"localctx.{a.name}" if _is_module(a.name) else "localctx")
+                        for a in node.names]
             else:
                 out.append((node.lineno, target))
     return out
@@ -124,4 +129,6 @@ def test_the_checker_sees_function_level_and_relative_imports() -> None:
         "3: services imports localctx.cli (services may use: core, engine, errors, hub, models, paths, store)",
         "4: services imports localctx.tui (services may use: core, engine, errors, hub, models, paths, store)"]
     assert check("from localctx.tui.app import run\n", "localctx.cli.tui") == []
+    assert check("from localctx import __version__, paths\n", "localctx.core.x") == [
+        "1: core imports localctx.paths (core may use: errors)"]
     assert check("from localctx.tui.app import run\n", "localctx.cli.chat") != []

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Optional
 
 import typer
@@ -76,21 +77,69 @@ OPTION_NAMES = tuple(name for name, _, _ in _OPTIONS)
 assert OPTION_NAMES == FLAG_NAMES
 
 
+#: options that take comma-separated lists in a comparing command (``estimate --ctx 8k,32k -ctk f16,q8_0``)
+_LISTED = ("ctx", "cache_type_k", "cache_type_v")
+_LIST_HELP = {"ctx": "; comma-separate to compare (8k,32k,128k)", "cache_type_k": "; comma-separate to compare",
+              "cache_type_v": "; comma-separate to compare"}
+
+
+@dataclass(frozen=True)
+class Variants:
+    """The values a comparing command was given several of; empty = not given (one from the flags)."""
+
+    ctx: list[int] = field(default_factory=list)
+    type_k: list[str] = field(default_factory=list)
+    type_v: list[str] = field(default_factory=list)
+
+
 def runtime_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Add the runtime flags to a Typer command; the command receives ``runtime: RuntimeFlags``."""
+    return _decorate(fn, compare=False)
+
+
+def compare_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The same flags for a command that compares settings (``estimate``): ``--ctx``, ``-ctk`` and
+    ``-ctv`` also take comma-separated lists, handed over as ``variants: Variants``; ``runtime``
+    then holds the other flags (and a single --ctx/-ctk/-ctv, if one was given)."""
+    return _decorate(fn, compare=True)
+
+
+def _split(text: str | None) -> list[str]:
+    return [v.strip() for v in (text or "").split(",") if v.strip()]
+
+
+def _decorate(fn: Callable[..., Any], *, compare: bool) -> Callable[..., Any]:
     sig = inspect.signature(fn, eval_str=True)  # real annotation objects (modules use postponed annotations)
-    if "runtime" not in sig.parameters:
-        raise TypeError(f"{fn.__name__} must accept a `runtime: RuntimeFlags` keyword")
-    kept = [p for p in sig.parameters.values() if p.name != "runtime"]
-    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[typ, opt])
-             for name, typ, opt in _OPTIONS]
+    needs = ("runtime", "variants") if compare else ("runtime",)
+    for name in needs:
+        if name not in sig.parameters:
+            raise TypeError(f"{fn.__name__} must accept a `{name}` keyword")
+    kept = [p for p in sig.parameters.values() if p.name not in needs]
+    added = []
+    for name, typ, opt in _OPTIONS:
+        if compare and name in _LISTED:
+            opt = replace_help(opt, opt.help.rstrip(".") + _LIST_HELP[name] + ".")
+        added.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                       annotation=Annotated[typ, opt]))
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         raw = {name: kwargs.pop(name, None) for name in OPTION_NAMES}
-        if raw["ctx"] is not None:
-            raw["ctx"] = parse_tokens(raw["ctx"], what="--ctx")
-        return fn(*args, runtime=RuntimeFlags(**raw), **kwargs)
+        if not compare:
+            if raw["ctx"] is not None:
+                raw["ctx"] = parse_tokens(raw["ctx"], what="--ctx")
+            return fn(*args, runtime=RuntimeFlags(**raw), **kwargs)
+        ctxs = [parse_tokens(v, what="--ctx") for v in _split(raw["ctx"])]
+        ks, vs = _split(raw["cache_type_k"]), _split(raw["cache_type_v"])
+        for k in ks:
+            RuntimeFlags(cache_type_k=k).overrides()  # the same check and message as everywhere
+        for v in vs:
+            RuntimeFlags(cache_type_v=v).overrides()
+        raw["ctx"] = ctxs[0] if len(ctxs) == 1 else None
+        raw["cache_type_k"] = ks[0] if len(ks) == 1 else None
+        raw["cache_type_v"] = vs[0] if len(vs) == 1 else None
+        variants = Variants(ctxs, [k.lower() for k in ks], [v.lower() for v in vs])
+        return fn(*args, runtime=RuntimeFlags(**raw), variants=variants, **kwargs)
 
     new_sig = sig.replace(parameters=_order(kept + added))
     wrapper.__signature__ = new_sig  # type: ignore[attr-defined]
@@ -98,6 +147,15 @@ def runtime_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                                if p.annotation is not inspect.Parameter.empty}
     del wrapper.__wrapped__  # typer must see the new signature, not the original
     return wrapper
+
+
+def replace_help(opt: Any, text: str) -> Any:
+    """A copy of a Typer option declaration with another help text."""
+    import copy
+
+    new = copy.copy(opt)
+    new.help = text
+    return new
 
 
 def _order(params: list[inspect.Parameter]) -> list[inspect.Parameter]:

@@ -5,10 +5,17 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
+from typer import Abort
 from typer.core import TyperGroup
+
+try:  # newer Typer vendors Click: its exceptions are not the `click` package's
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
 from localctx.cli import (
     bench,
@@ -31,7 +38,31 @@ from localctx.errors import LocalctxError
 
 
 class LocalctxGroup(TyperGroup):
-    """Turns LocalctxError into one line on stderr and its exit code (2: bad input, 1: run failure)."""
+    """Turns LocalctxError into one line on stderr and its exit code (2: bad input, 1: run failure),
+    and Click's usage errors (missing argument, bad option or value, unknown command) into one line
+    with a hint and exit 2, instead of Typer's multi-line box."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
+             **extra: Any) -> Any:
+        try:
+            rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
+                              windows_expand_args=windows_expand_args, **extra)
+        except UsageError as exc:
+            if not standalone_mode:
+                raise
+            from localctx.cli._output import error_line
+
+            error_line(usage_line(exc))
+            sys.exit(2)
+        except Abort:
+            if not standalone_mode:
+                raise
+            sys.stderr.write("aborted\n")
+            sys.exit(1)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: Any) -> Any:
         from localctx.cli._output import error_line
@@ -46,6 +77,32 @@ class LocalctxGroup(TyperGroup):
         except KeyboardInterrupt:
             error_line("interrupted")
             raise typer.Exit(130) from None
+
+
+def usage_line(exc: UsageError) -> str:
+    """One line for a usage error: Click's message, then where the command's help is."""
+    ctx = exc.ctx
+    where = ctx.command_path if ctx is not None else "localctx"
+    if ctx is not None and (isinstance(exc, NoArgsIsHelpError) or exc.format_message() == "Missing command."):
+        names = sorted(getattr(ctx.command, "commands", {}) or ())
+        msg = f"{where} needs a command" + (f": {', '.join(names)}" if names else "")
+    else:
+        msg = " ".join(exc.format_message().split())
+    return f"{msg} — see `{where} --help`"
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from localctx import __version__
+
+        try:
+            lcp = version("llama_cpp_python")
+        except PackageNotFoundError:  # pragma: no cover
+            lcp = "not installed"
+        typer.echo(f"localctx {__version__} (llama-cpp-python {lcp})")
+        raise typer.Exit()
 
 
 app = typer.Typer(
@@ -68,7 +125,9 @@ COMMAND_MODULES = (
 
 
 @app.callback()
-def _root(ctx: typer.Context) -> None:
+def _root(ctx: typer.Context, version: Annotated[bool, typer.Option(
+        "--version", help="Print the version (and llama.cpp's) and exit.", is_eager=True,
+        callback=_version)] = False) -> None:
     """localctx: know before you load whether a context fits; run past the trained length and measure it."""
     if ctx.invoked_subcommand is None:
         if sys.stdout.isatty():

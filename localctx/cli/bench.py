@@ -54,9 +54,11 @@ def register(app: typer.Typer) -> None:
 
         ds = _depths(depths)
         flags = runtime
-        if runtime.ctx is None:  # just enough context for the deepest measurement
-            need = ds[-1] + max(runtime.ubatch_size or 512, 16) + gen_tokens + 64
-            flags = dataclasses.replace(runtime, ctx=-(-need // 256) * 256)
+        if runtime.ctx is None:  # just enough context for the way up through the depths
+            pos, chunk = 0, max(16, min(runtime.ubatch_size or 512, runtime.batch_size or 512))
+            for d in ds:
+                pos = max(d, 1, pos) + gen_tokens + chunk
+            flags = dataclasses.replace(runtime, ctx=-(-(pos + 64) // 256) * 256)
         t0 = time.perf_counter()
         engine = load_engine(model, flags=flags)
         try:
@@ -100,8 +102,8 @@ def register(app: typer.Typer) -> None:
         if ctx_fc.forecast is not None:
             stdout.print(f"at the trained context {ctx_fc.forecast.n_ctx:,}: {ctx_fc.line}")
         info(f"calibration stored in {path} ({elapsed:.0f} s)")
-        flags = sf.speed_flags(engine.settings)
-        hint(f"localctx plan {model or 'smollm2'} --ctx 32k{' ' + flags if flags else ''}  # shows the forecast")
+        speed = sf.speed_flags(engine.settings)
+        hint(f"localctx plan {model or 'smollm2'} --ctx 32k{' ' + speed if speed else ''}  # shows the forecast")
 
 
 def _rate(v: float | None) -> str:
@@ -112,8 +114,7 @@ def _rows(timings: list[Any], depths: list[int]) -> list[dict[str, Any]]:
     """Medians at each asked depth (the timed fills between depths stay in the fit, not the table)."""
     by: dict[int, dict[str, list[float]]] = {}
     for t in timings:
-        d = 0 if t.start <= 1 else t.start
-        if d in depths and t.counter_ms > 0:
-            by.setdefault(d, {}).setdefault(t.kind, []).append(t.n / t.counter_ms * 1000)
+        if t.depth is not None and t.depth in depths and t.counter_ms > 0:
+            by.setdefault(t.depth, {}).setdefault(t.kind, []).append(t.n / t.counter_ms * 1000)
     return [{"depth": d, "prompt_tok_s": statistics.median(v["prompt"]) if "prompt" in v else None,
              "gen_tok_s": statistics.median(v["gen"]) if "gen" in v else None} for d, v in sorted(by.items())]

@@ -60,19 +60,16 @@ def _partials_line(cache: Any) -> None:
 
 
 def _cache_table(cache: Any, entries: list) -> None:
-    from rich.table import Table
-
     from localctx.cli._output import human_bytes, info, stdout
+    from localctx.cli._tables import Col, table
 
     if not entries:
         info(f"no saved KV states in {cache.root}")
         return
-    table = Table(box=None, header_style="bold")
-    for col in ("key", "model", "documents", "tokens", "n_ctx", "size", "last used"):
-        table.add_column(col, no_wrap=True)
-    for e in entries:
-        table.add_row(e.key[:12], e.model, ", ".join(e.documents), f"{e.n_tokens:,}", f"{e.n_ctx:,}",
-                      human_bytes(e.size), time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)))
-    stdout.print(table)
+    cols = (Col("key", "key"), Col("model", "path"), Col("documents"), Col("tokens", "number", "right"),
+            Col("n_ctx", "number", "right"), Col("size", "number", "right"), Col("last used", "number"))
+    stdout.print(table(stdout, cols, [
+        [e.key[:12], e.model, ", ".join(e.documents), f"{e.n_tokens:,}", f"{e.n_ctx:,}", human_bytes(e.size),
+         time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used))] for e in entries]))
     info(f"{human_bytes(cache.total_bytes())} of {human_bytes(cache.max_bytes)} "
          "(LOCALCTX_STATE_CACHE_MAX_BYTES) in " + str(cache.root))

@@ -18,23 +18,27 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from localctx.cli._options import JsonOpt, ModelArg
+from localctx.cli._options import (
+    ChatTemplateOpt,
+    FileOpt,
+    ForceOpt,
+    JsonOpt,
+    MaxTokensOpt,
+    ModelArg,
+    RepeatOpt,
+    TempOpt,
+)
 from localctx.cli._runtime_opts import runtime_options
-from localctx.core.flags import RuntimeFlags
+from localctx.core.flags import RuntimeFlags, check_sampling
+from localctx.core.sampling import REPEAT_PENALTY
 
 if TYPE_CHECKING:
     from localctx.services.chat import ChatSession
 
-FileOpt = Annotated[list[Path], typer.Option("--file", "-f", help="A text document to chat about (repeatable).",
-                                             show_default=False)]
 SystemOpt = Annotated[Optional[str], typer.Option("--system", help="System prompt (the documents follow it).")]
 OverflowOpt = Annotated[str, typer.Option(
     "--overflow", help="When the documents or the history do not fit n_ctx: refuse (default; says why and what to do), "
     "drop-oldest, or truncate-middle. Never silent.")]
-MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", "-n", help="Longest reply, in tokens (reserved in the budget).")]
-TempOpt = Annotated[float, typer.Option("--temp", help="Sampling temperature (0: greedy).")]
-RepeatOpt = Annotated[float, typer.Option("--repeat-penalty", help="Penalty on tokens repeated in the last 64 "
-                                          "(llama.cpp's; 1.0 turns it off). Small models loop without it.")]
 
 HELP = """commands:
   /help            this help
@@ -146,10 +150,17 @@ def _notices(chat: ChatSession) -> None:
 
 def _prepare(chat: ChatSession, show: bool) -> None:
     from localctx.cli._output import info
+    from localctx.cli._stop import stop_on_sigint
 
     label = "reading the documents" if chat.documents else "reading the prompt"
-    with ingest_progress(show and bool(chat.documents), label) as progress:
-        r = chat.prepare(progress)
+    eta = chat.forecast_ingest() if chat.documents else None
+    if show and eta is not None and eta[0] >= 2:
+        from localctx.core.forecast import human_seconds
+
+        info(f"[dim]documents: about {human_seconds(eta[0])} to evaluate them unless a saved KV state matches "
+             f"(forecast ±{eta[1]:.0%}, {eta[2]})[/]")
+    with stop_on_sigint() as stop, ingest_progress(show and bool(chat.documents), label) as progress:
+        r = chat.prepare(progress, should_stop=stop.requested)
     _notices(chat)
     if show and chat.documents:
         if r.cache == "hit":
@@ -189,7 +200,13 @@ def _command(chat: ChatSession, text: str) -> bool:
         old = chat.clear()
         info("history cleared" + (f"; the old session is kept: localctx chat --resume {old}" if old else ""))
     elif cmd == "/save":
-        info(f"saved {chat.save(Path(arg.strip()) if arg.strip() else None)}")
+        from localctx.cli._output import error_line
+        from localctx.errors import LocalctxError
+
+        try:
+            info(f"saved {chat.save(Path(arg.strip()) if arg.strip() else None)}")
+        except LocalctxError as exc:  # a bad path must not end the chat
+            error_line(exc.one_line())
     else:
         info(f"unknown command {cmd}; /help lists them")
     return True
@@ -208,7 +225,8 @@ def _reply(chat: ChatSession, text: str) -> None:
     t = chat.last_turn
     if t is None:
         return
-    tail = " · stopped (kept)" if t.stopped else (" · reply cut at --max-tokens" if t.stop_reason == "length" else "")
+    tail = " · stopped (kept)" if t.stopped else (
+        f" · reply cut at {t.reply_tokens:,} tokens (-n); raise -n for more" if t.stop_reason == "length" else "")
     ttft = f"first token {t.ttft_s:.2f} s · " if t.ttft_s is not None else ""
     rate = f" at {t.gen_tok_s:.1f} tok/s" if t.gen_tok_s else ""
     info(f"[dim]{ttft}{t.evaluated_tokens:,} new prompt tokens · {t.reply_tokens:,} reply tokens{rate}{tail}[/]")
@@ -243,17 +261,19 @@ def register(app: typer.Typer) -> None:
     def chat(model: ModelArg = None, file: FileOpt = [], system: SystemOpt = None,  # noqa: B006
              overflow: OverflowOpt = "refuse",
              resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a saved session (see `localctx sessions`).")] = None,
-             max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.7, repeat_penalty: RepeatOpt = 1.1, *,
-             runtime: RuntimeFlags) -> None:
+             max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.7, repeat_penalty: RepeatOpt = REPEAT_PENALTY,
+             chat_template: ChatTemplateOpt = None, force: ForceOpt = False, *, runtime: RuntimeFlags) -> None:
         """Chat with a model about documents, in the terminal; replies stream, the budget stays visible.
 
-        Example: localctx chat smollm2 --file notes.txt --ctx 16384
+        Example: localctx chat smollm2 --file notes.txt --ctx 16k
         """
         from localctx.cli._output import info
         from localctx.services.chat import ChatSession
 
+        check_sampling(max_tokens, temp, repeat_penalty)
         session = ChatSession.open(model, file, system=system, overflow=overflow, resume_id=resume, flags=runtime,
-                                   reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty)
+                                   reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty,
+                                   force=force, on_plan=say_saved, chat_template=chat_template)
         with session:
             info(f"[bold]{_describe(session)}[/]  [dim](/help for commands)[/]")
             _notices(session)
@@ -266,29 +286,53 @@ def register(app: typer.Typer) -> None:
                                                  show_default=False)],
             question: Annotated[str, typer.Argument(help="The question.", show_default=False)],
             file: FileOpt = [], system: SystemOpt = None, overflow: OverflowOpt = "refuse",  # noqa: B006
-            max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.0, repeat_penalty: RepeatOpt = 1.1,
+            max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.0, repeat_penalty: RepeatOpt = REPEAT_PENALTY,
+            chat_template: ChatTemplateOpt = None, force: ForceOpt = False,
             json_: JsonOpt = False, *, runtime: RuntimeFlags) -> None:
         """One question about documents, no session: for scripts (--json adds token counts and timings).
 
         Example: localctx ask smollm2 --file book.txt "Who is the narrator?" --json
         """
-        from localctx.cli._output import emit_json
+        from localctx.cli._output import emit_json, warn
+        from localctx.errors import LocalctxError
         from localctx.services.chat import ChatSession
 
+        if not question.strip():
+            raise LocalctxError("the question is empty", 'ask something, e.g. localctx ask smollm2 "What is it about?"')
+        check_sampling(max_tokens, temp, repeat_penalty)
         with ChatSession.open(model, file, system=system, overflow=overflow, flags=runtime, persist=False,
-                              reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty) as session:
+                              reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty,
+                              force=force, on_plan=say_saved, chat_template=chat_template) as session:
             _notices(session)
             _prepare(session, show=not json_ and sys.stderr.isatty())
+            from localctx.cli._stop import stop_on_sigint
+
             pieces = []
-            for piece in session.send(question):
-                pieces.append(piece)
-                if not json_:
-                    sys.stdout.write(piece)
-                    sys.stdout.flush()
+            with stop_on_sigint() as stop:
+                for piece in session.send(question, should_stop=stop.requested):
+                    pieces.append(piece)
+                    if not json_:
+                        sys.stdout.write(piece)
+                        sys.stdout.flush()
             if json_:
                 emit_json(ask_result(session, "".join(pieces)))
             else:
                 sys.stdout.write("\n")
+            t = session.last_turn
+            if t is not None and t.stop_reason == "cancelled":
+                raise KeyboardInterrupt
+            if t is not None and t.stop_reason in ("length", "context"):
+                why = "(-n)" if t.stop_reason == "length" else "(the context is full)"
+                more = "raise -n for more" if t.stop_reason == "length" else "raise --ctx for more"
+                warn(f"reply cut at {t.reply_tokens:,} tokens {why}; {more}")
+
+
+def say_saved(rp: Any) -> None:
+    """Name the saved per-model settings a load applies (``plan --save``), before it loads."""
+    if rp.saved_line:
+        from localctx.cli._output import info
+
+        info(rp.saved_line)
 
 
 def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:
@@ -304,7 +348,9 @@ def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:
                    "reply": t.reply_tokens, "n_ctx": b.n_ctx},
         "timings": {"load_s": session.load_seconds, "ingest_s": r.seconds, "ingest_tok_s": r.tok_s,
                     "ttft_s": t.ttft_s, "prompt_tok_s": t.prompt_tok_s, "gen_tok_s": t.gen_tok_s,
-                    "answer_s": t.total_s},
+                    "answer_s": t.total_s,
+                    "ingest_forecast": None if session.ingest_forecast is None else dict(zip(
+                        ("seconds", "band", "source"), session.ingest_forecast, strict=True))},
         "state_cache": r.cache,
         "stop_reason": t.stop_reason,
         "notices": session.drain_notices(),

@@ -7,79 +7,63 @@ from typing import Annotated, Any, Optional
 import typer
 
 from localctx.cli._options import JsonOpt, ModelArg
-from localctx.core.units import parse_tokens
-
-
-def _split(values: list[str] | None) -> list[str]:
-    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+from localctx.cli._runtime_opts import Variants, compare_options
+from localctx.core.flags import RuntimeFlags
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
+    @compare_options
     def estimate(
         model: ModelArg = None,
-        ctx: Annotated[Optional[list[str]], typer.Option(
-            "--ctx", "-c", help="Context size(s): 65536, 8k, 128k, 1m; repeat or comma-separate to compare.")] = None,
-        kv_type: Annotated[Optional[list[str]], typer.Option(
-            "--kv-type", help="KV cache type(s) for K and V: f16, q8_0, q4_0, ...; repeat or comma-separate.")] = None,
-        flash_attn: Annotated[Optional[bool], typer.Option(
-            "--flash-attn/--no-flash-attn", "-fa/-nofa", help="Flash attention (default: auto, on where supported).",
-            show_default=False)] = None,
-        gpu_layers: Annotated[Optional[int], typer.Option(
-            "--gpu-layers", "-ngl", help="Layers on the GPU; the output layer counts first (default: all).")] = None,
-        parallel: Annotated[int, typer.Option("--parallel", "-np", help="Parallel sequences.", min=1)] = 1,
         kv_unified: Annotated[bool, typer.Option("--kv-unified", help="One KV buffer shared by all sequences.")] = False,
-        swa_full: Annotated[bool, typer.Option("--swa-full", help="Full-size cache for sliding-window layers.")] = False,
-        batch: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1)] = None,
-        ubatch: Annotated[Optional[int], typer.Option("--ubatch-size", "-ub", min=1)] = None,
         max_ctx: Annotated[bool, typer.Option("--max-ctx", help="Find the largest context that fits, per KV type.")] = False,
         verify: Annotated[bool, typer.Option("--verify", help="Also ask llama.cpp (no-alloc dry run) and compare.")] = False,
-        rpc: Annotated[Optional[str], typer.Option("--rpc", help="RPC servers taking layers: HOST:PORT[,...] (asked for their memory).")] = None,
-        tensor_split: Annotated[Optional[str], typer.Option("--tensor-split", "-ts", help="Share of offloaded layers per device, RPC servers first: 3,1.")] = None,
-        rpc_mem: Annotated[Optional[str], typer.Option("--rpc-mem", help="Plan offline: each --rpc server's free memory, 8G,16G.")] = None,
-        no_mmap: Annotated[bool, typer.Option("--no-mmap", help="Weights read into memory instead of mapped.")] = False,
-        threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="CPU threads: memory does not depend on them; the speed forecast does (default: physical cores).")] = None,
+        kv_type: Annotated[Optional[str], typer.Option("--kv-type", hidden=True)] = None,
         json: JsonOpt = False,
+        *,
+        runtime: RuntimeFlags,
+        variants: Variants,
     ) -> None:
         """Plan the memory a model needs at a context, before loading it, exact to llama.cpp's allocations.
 
-        MODEL may also be a Hub reference (owner/repo:Q4_K_M): its header is read by HTTP range requests.
+        MODEL may also be a preset (qwen3-8b) or a Hub reference (owner/repo:Q4_K_M): its header is read
+        by HTTP range requests when it is not pulled. Saved settings (`plan --save`) apply and are named.
+        -ctk and -ctv lists of the same length pair up (K with V); otherwise every combination is shown.
 
-        Example: localctx estimate smollm2 --ctx 8k,32k,128k --kv-type f16,q8_0 --max-ctx
+        Example: localctx estimate smollm2 --ctx 8k,32k -ctk f16,q8_0 -ctv f16,q8_0 --max-ctx
         """
         import time
 
+        from localctx.cli._output import info as say
+        from localctx.errors import SettingsError
         from localctx.services.forecast import forecast_for
         from localctx.services.machine import machine_memory
-        from localctx.services.memory import load_model_info, max_context, plan_for_machine, verdict
-        from localctx.services.runtime import resolve_settings
+        from localctx.services.memory import max_context, plan_for_machine, verdict
+        from localctx.services.runtime import resolve_settings, saved_in_effect, saved_line
 
+        if kv_type is not None:
+            raise SettingsError("--kv-type is gone: K and V are set apart, as in llama.cpp",
+                                f"use -ctk {kv_type} -ctv {kv_type}")
         t0 = time.perf_counter()
-        info = load_model_info(model)
-        overrides: dict[str, Any] = {"n_seq": parallel, "kv_unified": kv_unified, "swa_full": swa_full,
-                                     "flash_attn": flash_attn, "n_gpu_layers": gpu_layers}
-        from localctx.core.flags import RuntimeFlags
-
-        overrides.update(RuntimeFlags(rpc=rpc, tensor_split=tensor_split, rpc_mem=rpc_mem,
-                                      no_mmap=no_mmap or None).overrides())
-        if batch:
-            overrides["n_batch"] = batch
-        if ubatch:
-            overrides["n_ubatch"] = ubatch
-        if threads:
-            overrides["n_threads"] = threads
-        base = resolve_settings(info).with_(**overrides)
-        contexts = [parse_tokens(c) for c in _split(ctx)] or [base.n_ctx or info.ctx_train]
-        kv_types = _split(kv_type) or [base.type_k]
+        info = model_info(model)
+        line = saved_line(saved_in_effect(info, runtime))
+        if line:
+            say(line)
+        base = resolve_settings(info, runtime)
+        if kv_unified:
+            base = base.with_(kv_unified=True)
+        contexts = variants.ctx or [base.n_ctx or info.ctx_train]
         machine = machine_memory()
         columns = []
         for n in contexts:
-            for kv in kv_types:
-                s = base.with_(n_ctx=n, type_k=kv, type_v=kv)
+            for k, v in kv_pairs(variants, base):
+                s = base.with_(n_ctx=n, type_k=k, type_v=v)
                 plan = plan_for_machine(info, s, machine)
-                columns.append({"n_ctx": n, "kv_type": kv, "settings": s, "plan": plan, "verdict": verdict(plan, machine),
-                                "forecast": forecast_for(info, s)})
-        best = {kv: max_context(info, base.with_(type_k=kv, type_v=kv), machine) for kv in kv_types} if max_ctx else {}
+                columns.append({"n_ctx": n, "kv_type": kv_label(k, v), "type_k": k, "type_v": v, "settings": s,
+                                "plan": plan, "verdict": verdict(plan, machine), "forecast": forecast_for(info, s)})
+        best = {kv_label(k, v): max_context(info, base.with_(type_k=k, type_v=v), machine)
+                for k, v in kv_pairs(variants, base)} if max_ctx else {}
         elapsed = time.perf_counter() - t0
         checks = []
         if verify:
@@ -91,9 +75,11 @@ def register(app: typer.Typer) -> None:
 
             emit_json({
                 "model": str(info.path), "arch": info.arch, "ctx_train": info.ctx_train,
+                "saved_settings": saved_in_effect(info, runtime),
                 "machine": {"ram_available": machine.ram_available, "gpus": machine.gpus},
-                "plans": [{"n_ctx_requested": c["n_ctx"], "kv_type": c["kv_type"], **c["plan"].to_json(),
-                           "verdict": c["verdict"].to_json(), "forecast": c["forecast"].to_json()} for c in columns],
+                "plans": [{"n_ctx_requested": c["n_ctx"], "kv_type": c["kv_type"], "type_k": c["type_k"],
+                           "type_v": c["type_v"], **c["plan"].to_json(), "verdict": c["verdict"].to_json(),
+                           "forecast": c["forecast"].to_json()} for c in columns],
                 "max_ctx": best or None,
                 "verify": [{"mode": v.mode, "weights": v.weights, "kv": v.kv, "recurrent": v.recurrent,
                             "output": v.output, "compute": v.compute, "total": v.total, "note": v.note}
@@ -102,6 +88,36 @@ def register(app: typer.Typer) -> None:
             })
             return
         _render(info, columns, best, checks)
+
+
+def kv_pairs(variants: Variants, base: Any) -> list[tuple[str, str]]:
+    """(K type, V type) to compare: equal-length lists pair up, otherwise every combination."""
+    ks = variants.type_k or [base.type_k]
+    vs = variants.type_v or [base.type_v]
+    if len(ks) == len(vs) > 1:
+        return list(zip(ks, vs, strict=True))
+    return [(k, v) for k in ks for v in vs]
+
+
+def kv_label(k: str, v: str) -> str:
+    return k if k == v else f"K {k}/V {v}"
+
+
+def model_info(ref: str | None) -> Any:
+    """The header of MODEL: local, pulled, or (a Hub reference or a preset not pulled yet) read
+    remotely; offline, a preset that is not here says the exact `localctx pull` to run."""
+    from localctx.errors import ModelNotFoundError
+    from localctx.services.memory import load_model_info
+
+    try:
+        return load_model_info(ref)
+    except ModelNotFoundError:
+        from localctx.services.preset_source import remote_preset_info
+
+        found = remote_preset_info(ref)
+        if found is None:
+            raise
+        return found
 
 
 def _render(info: Any, columns: list[dict[str, Any]], best: dict[str, int], checks: list[Any]) -> None:

@@ -10,12 +10,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from localctx.cli._options import JsonOpt, ModelArg
+from localctx.cli._options import ForceOpt, JsonOpt, ModelArg
 from localctx.cli._runtime_opts import runtime_options
 from localctx.core.flags import RuntimeFlags
 
 MethodOpt = Annotated[Optional[list[str]], typer.Option(
-    "--method", "-m", help="Extension method(s) to compare: auto, none, linear, ntk, yarn, kobold, self-extend; "
+    "--method", help="Extension method(s) to compare: auto, none, linear, ntk, yarn, kobold, self-extend; "
     "repeat or comma-separate (default: auto, or --extend).", show_default=False)]
 
 
@@ -39,26 +39,59 @@ def _ctx_list(text: str | None) -> list[int]:
 
 
 class _Bar:
-    """Rich progress bar on stderr with an ETA; the service reports tokens done of an estimated total."""
+    """Rich progress bar on stderr with an ETA; the service reports tokens done of an estimated total.
+    It appears with the first report, so a refusal before any work stays one line."""
+
+    progress: Any = None
 
     def __enter__(self) -> _Bar:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
-
-        from localctx.cli._output import stderr
-
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("tokens"), TimeElapsedColumn(), TextColumn("ETA"),
-                                 TimeRemainingColumn(), console=stderr, transient=False)
-        self.progress.__enter__()
-        self.task = self.progress.add_task("loading", total=None)
         return self
 
     def __call__(self, done: int, total: int, label: str) -> None:
+        if self.progress is None:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            from localctx.cli._output import stderr
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("tokens"), TimeElapsedColumn(), TextColumn("ETA"),
+                                     TimeRemainingColumn(), console=stderr, transient=False)
+            self.progress.__enter__()
+            self.task = self.progress.add_task(label, total=None)
         self.progress.update(self.task, completed=done, total=total, description=label)
 
     def __exit__(self, *exc: Any) -> None:
-        self.progress.__exit__(*exc)
+        if self.progress is not None:
+            self.progress.__exit__(*exc)
+
+
+def _base(model: str | None, runtime: RuntimeFlags) -> tuple[Any, Any]:
+    """The model's header and the settings (flags > saved > defaults); names the saved ones applied."""
+    from localctx.cli._output import info as say
+    from localctx.services.evaluate import resolve
+    from localctx.services.runtime import resolve_settings, saved_in_effect, saved_line
+
+    info = resolve(model)
+    line = saved_line(saved_in_effect(info, runtime))
+    if line:
+        say(line)
+    return info, resolve_settings(info, runtime)
+
+
+def _interrupted(report: Any) -> None:
+    """A run stopped with Ctrl-C: its partial results were shown and saved; exit 130 as for any interrupt."""
+    if report.interrupted:
+        from localctx.cli._output import warn
+
+        warn(f"stopped: the results above are partial (saved in {report.path})")
+        raise typer.Exit(130)
 
 
 def _plan_lines(runs: list[Any]) -> list[str]:
@@ -82,7 +115,7 @@ def _plan_lines(runs: list[Any]) -> list[str]:
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Measure quality at a context: passkey retrieval and perplexity by position.",
-                        no_args_is_help=True)
+                        no_args_is_help=False)
     app.add_typer(group, name="eval")
 
     @group.command()
@@ -94,6 +127,7 @@ def register(app: typer.Typer) -> None:
         method: MethodOpt = None,
         lengths: Annotated[Optional[str], typer.Option(
             "--lengths", help="Several prompt lengths, e.g. 4k,8k,16k (default: --ctx).", show_default=False)] = None,
+        force: ForceOpt = False,
         json: JsonOpt = False,
         *,
         runtime: RuntimeFlags,
@@ -106,24 +140,24 @@ def register(app: typer.Typer) -> None:
         Example: localctx eval passkey smollm2 --ctx 16384 --depths 0.25,0.75 --method none,yarn,ntk
         """
         from localctx.cli._output import emit_json, hint, stdout, warn
+        from localctx.cli._stop import stop_on_sigint
         from localctx.core.passkey import parse_depths
         from localctx.errors import SettingsError
-        from localctx.services.evaluate import resolve, run_passkey
-        from localctx.services.runtime import resolve_settings
+        from localctx.services.evaluate import run_passkey
 
         try:
             depth_list = parse_depths(depths)
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
         methods = _methods(method, runtime)
-        info = resolve(model)
-        base = resolve_settings(info, runtime)
+        info, base = _base(model, runtime)
         lens = _ctx_list(lengths) or [base.n_ctx or info.ctx_train]
-        with _Bar() as bar:
+        with stop_on_sigint() as stop, _Bar() as bar:
             report = run_passkey(info.path, lengths=lens, depths=depth_list, trials=trials, methods=methods,
-                                 seed=base.seed, base=base, progress=bar)
+                                 seed=base.seed, base=base, progress=bar, force=force, should_stop=stop.requested)
         if json:
             emit_json(report.to_json())
+            _interrupted(report)
             return
         from rich.table import Table
 
@@ -150,6 +184,7 @@ def register(app: typer.Typer) -> None:
             if w:
                 warn(f"{r.method} @ {r.n_ctx}: {w}")
         hint(f"{report.seconds:.0f} s; results with the exact settings: {report.path}")
+        _interrupted(report)
 
     @group.command()
     @runtime_options
@@ -163,6 +198,7 @@ def register(app: typer.Typer) -> None:
             "--plan-ctx", help="Plan each method for this context but evaluate at --ctx: the cost of the RoPE "
             "settings inside the window.", show_default=False)] = None,
         offset: Annotated[int, typer.Option("--offset", min=0, help="Start the window this many tokens into the text.")] = 0,
+        force: ForceOpt = False,
         json: JsonOpt = False,
         *,
         runtime: RuntimeFlags,
@@ -175,22 +211,23 @@ def register(app: typer.Typer) -> None:
         Example: localctx eval ppl smollm2 --file book.txt --ctx 16384 --method none,yarn --bucket 2048
         """
         from localctx.cli._output import emit_json, hint, stdout, warn
+        from localctx.cli._stop import stop_on_sigint
         from localctx.errors import SettingsError
-        from localctx.services.evaluate import resolve, run_ppl
-        from localctx.services.runtime import resolve_settings
+        from localctx.services.evaluate import run_ppl
 
         if not file:
             raise SettingsError("no text given", "use --file PATH (a long text: at least --ctx tokens)")
         methods = _methods(method, runtime)
-        info = resolve(model)
-        base = resolve_settings(info, runtime)
+        info, base = _base(model, runtime)
         n_ctx = base.n_ctx or info.ctx_train
         pc = _ctx_list(plan_ctx)
-        with _Bar() as bar:
+        with stop_on_sigint() as stop, _Bar() as bar:
             report = run_ppl(info.path, file, n_ctx=n_ctx, methods=methods, bucket=bucket,
-                             plan_ctx=pc[0] if pc else None, offset=offset, base=base, progress=bar)
+                             plan_ctx=pc[0] if pc else None, offset=offset, base=base, progress=bar, force=force,
+                             should_stop=stop.requested)
         if json:
             emit_json(report.to_json())
+            _interrupted(report)
             return
         from rich.table import Table
 
@@ -219,3 +256,4 @@ def register(app: typer.Typer) -> None:
             if w:
                 warn(f"{r.run.method}: {w}")
         hint(f"{report.seconds:.0f} s; results with the exact settings: {report.path}")
+        _interrupted(report)

@@ -27,9 +27,8 @@ def register(app: typer.Typer) -> None:
         Example: localctx inspect smollm2 --json
         """
         from localctx.cli._output import emit_json, human_bytes, human_count, stdout, warn
-        from localctx.services.models import inspect_model
-
         from localctx.core.model_info import check_loadable
+        from localctx.services.models import inspect_model
 
         mi = inspect_model(model)
         if json:

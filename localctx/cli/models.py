@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from localctx.cli._options import JsonOpt
+
+
+def _model_row(r: Any) -> list[str]:
+    """A row of `localctx models`; an unreadable model shows its error where its path would be."""
+    from localctx.cli._output import human_bytes, human_count
+
+    if r.error:
+        return [r.name, "error", "", "", "", "", r.source, r.error]
+    return [r.name, r.arch, human_count(r.n_params), r.quant, human_bytes(r.size_bytes), f"{r.ctx_train:,}",
+            r.source, str(r.path)]
 
 
 def register(app: typer.Typer) -> None:
@@ -20,30 +30,24 @@ def register(app: typer.Typer) -> None:
         """List the models localctx can use: bundled, registered, pulled from the Hub."""
         if ctx.invoked_subcommand is not None:
             return
-        from localctx.cli._output import emit_json, human_bytes, human_count, stdout
+        from localctx.cli._output import emit_json, stdout
         from localctx.services.models import list_models
 
         rows = list_models()
         if json:
             emit_json([r.to_json() for r in rows])
             return
-        from rich.table import Table
+        from localctx.cli._tables import Col, table
 
-        t = Table(title="models")
-        for col in ("name", "arch", "params", "quant", "size", "ctx", "source", "location"):
-            t.add_column(col, overflow="fold")
-        for r in rows:
-            if r.error:
-                t.add_row(r.name, "[red]error[/]", "", "", "", "", r.source, r.error)
-                continue
-            t.add_row(r.name, r.arch, human_count(r.n_params), r.quant, human_bytes(r.size_bytes),
-                      str(r.ctx_train), r.source, str(r.path))
-        stdout.print(t)
+        cols = (Col("name", "key"), Col("arch", "key"), Col("params", "number", "right"), Col("quant", "key"),
+                Col("size", "number", "right"), Col("ctx", "number", "right"), Col("source", "key"),
+                Col("location", "path"))
+        stdout.print(table(stdout, cols, [_model_row(r) for r in rows]))
 
     @models_app.command("add")
     def add(
         path: Annotated[str, typer.Argument(help="Path to a .gguf file.")],
-        name: Annotated[str, typer.Option("--name", "-n", help="Name to use for it.")],
+        name: Annotated[str, typer.Option("--name", help="Name to use for it.")],
     ) -> None:
         """Register a GGUF file under a name, e.g. `localctx models add ~/m/q.gguf --name qwen`."""
         from localctx.models.catalog import register_model

@@ -8,12 +8,7 @@ import typer
 
 from localctx.cli._options import JsonOpt, ModelArg
 from localctx.cli._runtime_opts import runtime_options
-from localctx.core.flags import RuntimeFlags
-
-_FLAG = {"rope_scaling": "--rope-scaling", "rope_freq_base": "--rope-freq-base", "rope_freq_scale": "--rope-freq-scale",
-         "yarn_orig_ctx": "--yarn-orig-ctx", "yarn_ext_factor": "--yarn-ext-factor",
-         "yarn_attn_factor": "--yarn-attn-factor", "yarn_beta_fast": "--yarn-beta-fast",
-         "yarn_beta_slow": "--yarn-beta-slow"}
+from localctx.core.flags import SETTING_FLAGS, RuntimeFlags
 
 
 def _fmt(v: Any) -> str:
@@ -26,25 +21,43 @@ def register(app: typer.Typer) -> None:
     def plan(
         model: ModelArg = None,
         json: JsonOpt = False,
-        save: Annotated[bool, typer.Option("--save", help="Remember these runtime flags for this model.")] = False,
+        save: Annotated[bool, typer.Option("--save", help="Remember these runtime flags for this model "
+                                           "(every command then applies them, and says so).")] = False,
+        forget: Annotated[bool, typer.Option("--forget", help="Clear the settings saved for this model.")] = False,
         *,
         runtime: RuntimeFlags,
     ) -> None:
         """Show how a context is reached (RoPE/YaRN plan, why, quality warning) and whether it fits memory.
 
-        Example: localctx plan smollm2 --ctx 32768
+        Example: localctx plan smollm2 --ctx 32k -ctk q8_0 --save
         """
         from localctx.cli._output import emit_json, hint, human_bytes, info, stdout, warn
+        from localctx.errors import SettingsError
         from localctx.services.runtime import make_plan
 
+        if save and forget:
+            raise SettingsError("give --save or --forget, not both")
+        if forget:
+            from localctx.core.model_info import read_model_info
+            from localctx.models.catalog import resolve_model
+            from localctx.models.settings_file import clear_model_settings, settings_file
+
+            path = read_model_info(resolve_model(model)).path
+            cleared = clear_model_settings(path)
+            info(f"cleared the saved settings for {path.name} in {settings_file()}" if cleared
+                 else f"no settings were saved for {path.name}")
         rp = make_plan(model, runtime)
         if rp.saved_line:
             info(rp.saved_line)
         if save:
+            from localctx.core.flags import describe_settings
             from localctx.models.settings_file import save_model_settings
 
-            where = save_model_settings(rp.info.path, runtime.overrides())
-            info(f"saved for {rp.info.path.name} in {where}")
+            given = runtime.overrides()
+            if not given:
+                raise SettingsError("--save needs runtime flags to remember", "e.g. plan MODEL --ctx 16k -ctk q8_0 --save")
+            where = save_model_settings(rp.info.path, given)
+            info(f"saved for {rp.info.path.name} in {where}: {describe_settings(given)} (clear with --forget)")
         from localctx.core.rpc_forecast import forecast
 
         net = forecast(rp.memory, rp.info.n_embd, rp.info.n_vocab)
@@ -60,7 +73,7 @@ def register(app: typer.Typer) -> None:
         if ext is not None:
             t.add_row("method", ext.method + (" (auto)" if rp.settings.extend == "auto" and ext.method != "none" else ""))
             t.add_row("factor", f"{ext.factor:g}x (trained context {ext.n_ctx_train:,})")
-            params = " ".join(f"{_FLAG[k]} {_fmt(v)}" for k, v in ext.parameters.items()) or "none (as the model says)"
+            params = " ".join(f"{SETTING_FLAGS[k]} {_fmt(v)}" for k, v in ext.parameters.items()) or "none (as the model says)"
             t.add_row("llama.cpp", params)
             if ext.parameters.get("rope_freq_scale"):
                 t.add_row("original context", f"{ext.parameters.get('yarn_orig_ctx') or ext.n_ctx_train:,}")
@@ -68,7 +81,7 @@ def register(app: typer.Typer) -> None:
                 t.add_row("self-extend", f"group {ext.self_extend['group']}, window {ext.self_extend['window']}")
             t.add_row("why", ext.reason)
             if ext.user_set:
-                t.add_row("as given", ", ".join(_FLAG.get(k, k) for k in ext.user_set))
+                t.add_row("as given", ", ".join(SETTING_FLAGS.get(k, k) for k in ext.user_set))
         s = rp.settings
         t.add_row("KV cache", f"K {s.type_k}, V {s.type_v}; flash attention "
                   f"{ {None: 'auto', True: 'on', False: 'off'}[s.flash_attn] }; swa_full {'on' if s.swa_full else 'off'}")
@@ -94,6 +107,10 @@ def register(app: typer.Typer) -> None:
         for note in (ext.notes if ext else []):
             info(f"note: {note}")
         if rp.verdict is not None and rp.verdict.fits is False:
-            warn("this context does not fit the memory free now; try -ctk q8_0 -ctv q8_0, fewer -ngl, or a smaller --ctx")
+            from localctx.services.runtime import ways_out
+
+            largest, kv_fix = ways_out(rp)
+            fixes = [f"--ctx {largest}" if largest else None, kv_fix, "fewer -ngl" if rp.machine.gpus else None]
+            warn("this context does not fit the memory free now; try " + ", or ".join(f for f in fixes if f))
         else:
             hint(f"localctx chat {model or 'smollm2'} --ctx {s.n_ctx}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from localctx.cli._options import JsonOpt
@@ -21,15 +23,17 @@ def register(app: typer.Typer) -> None:
         if json:
             emit_json([p.to_json() for p in items])
             return
-        from rich.table import Table
+        from localctx.cli._tables import Col, table
 
-        t = Table(title="presets (a name works as MODEL once `localctx pull REPO` has cached it)")
-        for col in ("name", "family", "repo", "quants", "trained", "native / max", "past native"):
-            t.add_column(col, overflow="fold")
-        for p in items:
-            ext = p.extension
-            recipe = ext["method"] + "".join(f" {k}={v:g}" if isinstance(v, float) else f" {k}={v}"
-                                             for k, v in p.settings.items())
-            t.add_row(p.name, p.family, p.repo, ", ".join(p.files), f"{p.n_ctx_train:,}",
-                      f"{p.native_ctx:,} / {p.max_ctx:,}", recipe)
-        stdout.print(t)
+        cols = (Col("name", "key"), Col("family"), Col("repo", "key"), Col("quants"),
+                Col("trained", "number", "right"), Col("native / max", "number", "right"), Col("past native"))
+        rows = [[p.name, p.family, p.repo, ", ".join(p.files), f"{p.n_ctx_train:,}",
+                 f"{p.native_ctx:,} / {p.max_ctx:,}", _recipe(p)] for p in items]
+        title = "presets (a name works as MODEL once `localctx pull REPO` has cached it)"
+        stdout.print(table(stdout, cols, rows, title=title))
+
+
+def _recipe(p: Any) -> str:
+    """How the preset extends past its native context: the method and the settings it sets."""
+    return p.extension["method"] + "".join(f" {k}={v:g}" if isinstance(v, float) else f" {k}={v}"
+                                           for k, v in p.settings.items())

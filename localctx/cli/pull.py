@@ -9,8 +9,8 @@ import typer
 
 from localctx.cli._options import JsonOpt
 
-RefArg = Annotated[str, typer.Argument(help="owner/repo, owner/repo:QUANT (default Q4_K_M) or owner/repo:FILE.gguf",
-                                       show_default=False)]
+RefArg = Annotated[str, typer.Argument(help="owner/repo, owner/repo:QUANT (default Q4_K_M), owner/repo:FILE.gguf, "
+                                       "or a preset: NAME[:QUANT] (see `localctx presets`)", show_default=False)]
 RevisionOpt = Annotated[Optional[str], typer.Option("--revision", "-r", help="Branch, tag or commit (default main).")]
 
 
@@ -18,8 +18,14 @@ class _Bars:
     """Rich progress on stderr, one bar per file, fed by the service's progress callback."""
 
     def __init__(self, enabled: bool) -> None:
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                                   TransferSpeedColumn)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
 
         from localctx.cli._output import stderr
 
@@ -62,12 +68,16 @@ def register(app: typer.Typer) -> None:
         """Download a GGUF from the Hugging Face Hub into the shared cache, every file verified (sha256 for LFS
         files, the git blob SHA-1 for the others).
 
-        Example: localctx pull bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M
+        Example: localctx pull bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M   (or a preset: localctx pull qwen3-8b)
         """
-        from localctx.hub import client as hub
         from localctx.cli._output import emit_json, hint, human_bytes, info, stderr, stdout, warn
+        from localctx.hub import client as hub
+        from localctx.services.preset_source import hub_ref_of
 
-        r = hub.parse_ref(ref, revision)
+        preset_hub_ref = hub_ref_of(ref)
+        if preset_hub_ref is not None:
+            info(f"preset {ref}: {preset_hub_ref}")
+        r = hub.parse_ref(preset_hub_ref or ref, revision)
         if list_:
             listing = hub.list_quants(r)
             if json:

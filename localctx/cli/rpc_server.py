@@ -54,15 +54,16 @@ def register(app: typer.Typer) -> None:
             warn(SECURITY_WARNING.format(endpoint=srv.endpoint))
         for line in srv.describe():
             info(line)
-        info(f"listening on {srv.endpoint} - use it with: --rpc {srv.endpoint}   (Ctrl-C stops)")
+        use = f"<this machine's address>:{port}" if host in ("0.0.0.0", "::") else srv.endpoint
+        info(f"listening on {srv.endpoint} - use it with: --rpc {use}   (Ctrl-C stops)")
         if is_loopback(host):
             info(f"other machines: tunnel over SSH, e.g. {LOOPBACK_HINT}")
         srv.run()
         info("rpc-server stopped")
-        # ggml's server thread is still blocked in accept(): end the process without waiting for it
-        import os
-        import sys
+        if srv.started:  # ggml's server thread is still blocked in accept(): end without waiting for it
+            import os
+            import sys
 
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)

@@ -32,17 +32,14 @@ def register(app: typer.Typer) -> None:
 
 
 def _sessions_table(rows: list) -> None:
-    from rich.table import Table
-
     from localctx.cli._output import info, stdout
+    from localctx.cli._tables import Col, table
 
     if not rows:
         info("no saved sessions yet: start one with `localctx chat MODEL --file F`")
         return
-    table = Table(box=None, header_style="bold")
-    for col in ("id", "updated", "model", "documents", "turns", "first question"):
-        table.add_column(col, no_wrap=col != "first question")
-    for s in rows:
-        table.add_row(s.id, time.strftime("%Y-%m-%d %H:%M", time.localtime(s.updated_at)), Path(s.model).name,
-                      ", ".join(d.name for d in s.documents) or "-", str(s.n_turns), s.title or "-")
-    stdout.print(table)
+    cols = (Col("id", "key"), Col("updated", "number"), Col("model", "path"), Col("documents"),
+            Col("turns", "number", "right"), Col("question"))
+    stdout.print(table(stdout, cols, [
+        [s.id, time.strftime("%m-%d %H:%M", time.localtime(s.updated_at)), Path(s.model).name,
+         ", ".join(d.name for d in s.documents) or "-", str(s.n_turns), s.title or "-"] for s in rows]))

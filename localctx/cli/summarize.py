@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from localctx.cli._options import JsonOpt
+from localctx.cli._options import ChatTemplateOpt, ForceOpt, JsonOpt
 from localctx.cli._runtime_opts import runtime_options
 from localctx.core.flags import RuntimeFlags
 
@@ -19,36 +19,62 @@ def register(app: typer.Typer) -> None:
     @runtime_options
     def summarize(
         files: Annotated[list[Path], typer.Argument(help="Text, Markdown, PDF, HTML or EPUB files.", show_default=False)],
-        model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model: path, catalog name or preset (default: smollm2).")] = None,
+        model: Annotated[Optional[str], typer.Option(
+            "--model", help="Model: a .gguf path, a catalog name or a preset (default: smollm2).")] = None,
         out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the Markdown here instead of stdout.")] = None,
         length: Annotated[str, typer.Option("--length", help="short | medium | long.")] = "medium",
         focus: Annotated[Optional[str], typer.Option("--focus", help="A question or topic the summary should favour.")] = None,
         fresh: Annotated[bool, typer.Option("--fresh", help="Ignore saved progress of an earlier run and start over.")] = False,
+        chat_template: ChatTemplateOpt = None,
+        force: ForceOpt = False,
         json: JsonOpt = False,
         *,
         runtime: RuntimeFlags,
     ) -> None:
         """Summarize files longer than the context: chunks, per-chunk summaries, merges; resumable.
 
-        Example: localctx summarize book.txt --ctx 4096 --length short --out book-summary.md
+        Ctrl-C stops within about a second; finished steps are kept and the same command resumes.
+
+        Example: localctx summarize book.txt --ctx 4k --length short --out book-summary.md
         """
+        from localctx.cli._stop import stop_on_sigint
+        from localctx.core.chat_templates import resolve_template
         from localctx.core.extract import extract
+        from localctx.core.outpath import check_output_path
         from localctx.errors import LocalctxError
-        from localctx.services.summarize import SummarizeOptions, open_engine, summarize as run
+        from localctx.services.summarize import SummarizeOptions, SummaryCancelled, open_engine
+        from localctx.services.summarize import summarize as run
 
         if length not in LENGTH_CHOICES:
             raise LocalctxError(f"unknown --length '{length}'", "use short, medium or long")
+        if out is not None:
+            check_output_path(out)
+        template = resolve_template(chat_template)
         docs = [extract(f) for f in files]  # every bad input fails before the model loads
         opts = SummarizeOptions(length=length, focus=focus, fresh=fresh)
-        engine = open_engine(model, runtime)
+        engine = open_engine(model, runtime, force=force, on_plan=_say_saved)
+        if template is not None:
+            engine.set_chat_template(template)
         results = []
         try:
-            for doc in docs:
-                with _Bar(doc.path.name) as bar:
-                    results.append(run(engine, doc, opts, on_event=bar.update))
+            with stop_on_sigint() as stop:
+                for doc in docs:
+                    with _Bar(doc.path.name) as bar:
+                        try:
+                            results.append(run(engine, doc, opts, on_event=bar.update, should_stop=stop.requested))
+                        except SummaryCancelled:
+                            bar.cancelled = True
+                            raise KeyboardInterrupt from None
         finally:
             engine.close()
         _render(results, out, json)
+
+
+def _say_saved(rp: Any) -> None:
+    if rp.saved_line:
+        from localctx.cli._output import info
+
+        info(rp.saved_line)
 
 
 def _render(results: list[Any], out: Path | None, as_json: bool) -> None:
@@ -62,7 +88,12 @@ def _render(results: list[Any], out: Path | None, as_json: bool) -> None:
         return
     text = "\n".join(r.to_markdown() for r in results)
     if out is not None:
-        out.write_text(text, "utf-8")
+        from localctx.errors import LocalctxError
+
+        try:
+            out.write_text(text, "utf-8")
+        except OSError as exc:
+            raise LocalctxError(f"--out {out}: {exc.strerror or exc}") from None
         info(f"wrote {out}")
     else:
         import sys
@@ -89,6 +120,7 @@ class _Bar:
         self._t0: float | None = None
         self._base = 0
         self._steps = "0 steps"
+        self.cancelled = False
 
     def __enter__(self) -> _Bar:
         self.progress.start()
@@ -96,7 +128,7 @@ class _Bar:
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
-        if exc and exc[0] is KeyboardInterrupt:
+        if self.cancelled or (exc and exc[0] is KeyboardInterrupt):
             from localctx.cli._output import info
 
             info(f"finished steps are saved ({self._steps}); run the same command again to resume")

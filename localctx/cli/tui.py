@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         model: ModelArg = None,
         screen: Annotated[str, typer.Option("--screen", "-s", help="Open on: models, plan, chat or summarize.")]
         = "plan",
-        file: Annotated[Optional[list[Path]], typer.Option("--file", "-f", help="Documents to attach in Chat.")]
+        file: Annotated[list[Path] | None, typer.Option("--file", "-f", help="Documents to attach in Chat.")]
         = None,
         *,
         runtime: RuntimeFlags,

@@ -1,8 +1,8 @@
 """What llama.cpp knows about each architecture that the GGUF does not say itself.
 
 Written from llama.cpp's rules (llama-hparams.cpp set_swa_pattern, llama-arch.cpp
-llm_arch_is_recurrent/hybrid, llama-model.cpp create_memory; see shared/research/memory-estimation.md
-§2.2-2.5), not copied from its code.  Unknown architectures get a stated assumption, never a crash.
+llm_arch_is_recurrent/hybrid, llama-model.cpp create_memory), not copied from its code.  Unknown
+architectures get a stated assumption, never a crash.
 """
 
 from __future__ import annotations
@@ -53,9 +53,6 @@ SWA_RULES: dict[str, SwaRule] = {
 #: architectures llama.cpp forces to full attention even when the GGUF has a window
 SWA_FORCED_OFF = frozenset({"phi3"})
 
-#: chunked (not sliding) local attention
-CHUNKED_SWA_ARCHS = frozenset({"llama4"})
-
 
 def swa_layers(arch: str, n_layer: int, window: int | None, pattern: object) -> tuple[list[bool], str]:
     """Which layers use the sliding window, and a note on where that came from.
@@ -78,7 +75,11 @@ def swa_layers(arch: str, n_layer: int, window: int | None, pattern: object) -> 
         return [False] * n_layer, "sliding_window absent or 0: full attention"
     if rule is not None and rule.all_layers:
         return [True] * n_layer, "every attention layer is SWA"
-    n = period if period is not None else rule.period  # type: ignore[union-attr]
+    if period is not None:
+        n = period
+    else:
+        assert rule is not None  # both None returned above
+        n = rule.period
     dense_first = rule.dense_first if rule else False
     if n == 0:
         return [True] * n_layer, "pattern 0: every layer is SWA"

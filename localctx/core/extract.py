@@ -28,6 +28,14 @@ KNOWN_UNSUPPORTED = {".docx", ".doc", ".odt", ".rtf", ".pptx", ".ppt", ".xlsx", 
                      ".mp3", ".mp4", ".wav", ".gguf", ".bin", ".exe"}
 
 
+class EmptyDocumentError(LocalctxError):
+    """The file holds no text: summarize refuses it; chat and ask warn and go on without it."""
+
+
+#: the file name that means "read standard input" (``--file -``)
+STDIN = "-"
+
+
 @dataclass(frozen=True)
 class Extracted:
     path: Path
@@ -37,20 +45,30 @@ class Extracted:
 
 
 def extract(path: Path | str) -> Extracted:
-    """Read ``path`` and return its text, normalized to ``\\n`` newlines; raise LocalctxError."""
-    import hashlib
+    """Read ``path`` (``-``: standard input) and return its text, normalized to ``\\n`` newlines;
+    raise LocalctxError (EmptyDocumentError for a file without text)."""
+    if str(path) == STDIN:
+        import sys
 
-    path = Path(path)
-    if not path.exists():
-        raise LocalctxError(f"{path}: no such file")
+        return extract_bytes(Path("stdin"), sys.stdin.buffer.read())
+    path = Path(path).expanduser()
     if path.is_dir():
         raise LocalctxError(f"{path}: is a directory", "pass the files inside it")
+    if not path.exists():
+        raise LocalctxError(f"{path}: no such file", "check the path")
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise LocalctxError(f"{path}: cannot read ({exc.strerror})") from None
+    return extract_bytes(path, data)
+
+
+def extract_bytes(path: Path, data: bytes) -> Extracted:
+    """The text of ``data`` read from ``path`` (whose name and suffix guide the format)."""
+    import hashlib
+
     if not data.strip():
-        raise LocalctxError(f"{path}: the file is empty", "nothing to summarize")
+        raise EmptyDocumentError(f"{path}: the file is empty", "there is no text in it")
     suffix = path.suffix.lower()
     if data.startswith(b"%PDF"):
         kind, text = "pdf", _pdf(path, data)
@@ -66,8 +84,8 @@ def extract(path: Path | str) -> Extracted:
             kind, text = ("markdown" if suffix in {".md", ".markdown"} else "text"), raw
     text = normalize(text)
     if not text.strip():
-        raise LocalctxError(f"{path}: no text found in this {kind} file",
-                            "a scanned PDF needs OCR first" if kind == "pdf" else None)
+        raise EmptyDocumentError(f"{path}: no text found in this {kind} file",
+                                 "a scanned PDF needs OCR first" if kind == "pdf" else None)
     return Extracted(path, kind, text, hashlib.sha256(data).hexdigest())
 
 

@@ -59,12 +59,11 @@ FLAG_NAMES = tuple(f.name for f in fields(RuntimeFlags))
 ROPE_FIELDS = ("rope_scaling", "rope_freq_base", "rope_freq_scale", "yarn_orig_ctx", "yarn_ext_factor",
                "yarn_attn_factor", "yarn_beta_fast", "yarn_beta_slow")
 
-#: RuntimeSettings field -> the flag a user types for it (how saved settings are named back)
+#: RuntimeSettings field -> the flag a user types for it (how saved settings are named back); each RoPE
+#: field's flag is its name, as llama.cpp spells it (--rope-freq-base, --yarn-beta-slow, ...)
 SETTING_FLAGS: dict[str, str] = {
-    "n_ctx": "--ctx", "extend": "--extend", "rope_scaling": "--rope-scaling", "rope_freq_base": "--rope-freq-base",
-    "rope_freq_scale": "--rope-freq-scale", "yarn_orig_ctx": "--yarn-orig-ctx",
-    "yarn_ext_factor": "--yarn-ext-factor", "yarn_attn_factor": "--yarn-attn-factor",
-    "yarn_beta_fast": "--yarn-beta-fast", "yarn_beta_slow": "--yarn-beta-slow", "type_k": "-ctk", "type_v": "-ctv",
+    "n_ctx": "--ctx", "extend": "--extend", **{k: "--" + k.replace("_", "-") for k in ROPE_FIELDS},
+    "type_k": "-ctk", "type_v": "-ctv",
     "flash_attn": "-fa", "n_gpu_layers": "-ngl", "n_threads": "-t", "n_batch": "-b", "n_ubatch": "-ub",
     "swa_full": "--swa-full", "use_mmap": "--no-mmap", "use_mlock": "--mlock", "seed": "--seed", "n_seq": "-np",
     "kv_unified": "--kv-unified",
@@ -120,10 +119,8 @@ def flags_to_overrides(f: RuntimeFlags) -> dict[str, Any]:
         out["rope_freq_scale"] = 1.0 / f.rope_scale
     if f.rope_freq_scale is not None:
         out["rope_freq_scale"] = f.rope_freq_scale
-    for src, dst in (("rope_freq_base", "rope_freq_base"), ("yarn_orig_ctx", "yarn_orig_ctx"),
-                     ("yarn_ext_factor", "yarn_ext_factor"), ("yarn_attn_factor", "yarn_attn_factor"),
-                     ("yarn_beta_fast", "yarn_beta_fast"), ("yarn_beta_slow", "yarn_beta_slow"),
-                     ("threads", "n_threads"), ("seed", "seed"), ("parallel", "n_seq")):
+    same_name = [(k, k) for k in ROPE_FIELDS if k not in ("rope_scaling", "rope_freq_scale")]  # those two: above
+    for src, dst in (*same_name, ("threads", "n_threads"), ("seed", "seed"), ("parallel", "n_seq")):
         if getattr(f, src) is not None:
             out[dst] = getattr(f, src)
     for src, dst, flag in (("cache_type_k", "type_k", "--cache-type-k"), ("cache_type_v", "type_v", "--cache-type-v")):
@@ -204,3 +201,16 @@ def settings_from_flags(flags: RuntimeFlags | None, base: RuntimeSettings | None
     """``base`` (default: RuntimeSettings()) with the given flags applied; no model knowledge."""
     base = base or RuntimeSettings()
     return base if flags is None else base.with_(**flags.overrides())
+
+
+def check_sampling(max_tokens: int | None = None, temperature: float | None = None,
+                   repeat_penalty: float | None = None) -> None:
+    """The generation options every front end takes (``-n``, ``--temp``, ``--repeat-penalty``),
+    refused with one line before a model loads: llama.cpp would loop, divide by zero or emit nothing."""
+    if max_tokens is not None and max_tokens < 1:
+        raise SettingsError(f"-n/--max-tokens must be at least 1 (got {max_tokens})", "use e.g. -n 256")
+    if temperature is not None and (temperature < 0 or temperature != temperature):
+        raise SettingsError(f"--temp must be 0 or more (got {temperature})", "0 is greedy; 0.7 is a usual value")
+    if repeat_penalty is not None and (repeat_penalty <= 0 or repeat_penalty != repeat_penalty):
+        raise SettingsError(f"--repeat-penalty must be greater than 0 (got {repeat_penalty})",
+                            "1.0 turns it off; 1.1 is the default")

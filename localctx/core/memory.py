@@ -1,7 +1,7 @@
 """The memory planner: what llama.cpp will allocate for a model at a context, before loading it.
 
 Pure arithmetic over ModelInfo (GGUF header + tensor table) and RuntimeSettings, written from
-llama.cpp's rules (shared/research/memory-estimation.md §2): context padded to 256, per-stream cells,
+llama.cpp's rules (llama-context.cpp, llama-kv-cache.cpp): context padded to 256, per-stream cells,
 per-layer KV heads, SWA caches of PAD(min(n_ctx_seq, n_swa*(unified?n_seq:1)+n_ubatch), 256) cells,
 MLA caching K only, F32 recurrent state per sequence, the output layer offloaded first by -ngl, and
 a model of the worst-case compute graph (see ``_compute_phases``).  No llama_cpp import here: the
@@ -16,7 +16,7 @@ from typing import Any
 
 from localctx.core.ggml_types import row_bytes, type_id
 from localctx.core.memory_graph import compute_phases
-from localctx.core.memory_layers import (  # noqa: F401  (re-exported: the planner's per-layer facts)
+from localctx.core.memory_layers import (
     attn_dims,
     is_mla,
     kv_layer_limit,
@@ -279,18 +279,23 @@ def plan_memory(info: ModelInfo, settings: RuntimeSettings, *, n_gpus: int = 0,
             phases = ph
     if n_gpus and start == 0:  # everything offloaded: the CPU still embeds the input tokens
         compute[0] = F32 * e * n_ubatch + F32 * 4 * n_ubatch
-    if n_gpus > 1 and ngl > n_layer:
-        # llama.cpp turns on pipeline parallelism (several devices, every layer offloaded): the scheduler
-        # keeps PIPELINE_COPIES copies of each graph split's inputs on every device it uses - the
-        # residual row, the mask (with flash attention off also the new K/V rows) and small index inputs
-        kv_embd = max((info.head_count_kv(il) * sum(attn_dims(info, il)) for il in kv_layers), default=0)
+    if n_gpus and start == 0:
+        # every layer offloaded: the graph's inputs stay in the CPU's buffer (ggml schedules inputs on
+        # the CPU) - the residual row, the mask, the cache-row indices (I64; one per V element when
+        # flash attention is off, as V is cached transposed) and small index inputs.  With several
+        # devices llama.cpp also pipelines the graph and keeps PIPELINE_COPIES copies of each split's
+        # inputs on every device it uses.
+        v_embd = max((info.head_count_kv(il) * attn_dims(info, il)[1] for il in kv_layers), default=0)
         per_copy = F32 * n_ubatch * (e + 6) + n_ctx_seq * n_ubatch * (2 if fa else F32) \
-            + (0 if fa else F32 * n_ubatch * kv_embd)
-        for d in range(n_dev):
-            if compute[d]:
-                compute[d] += PIPELINE_COPIES * per_copy
-        notes.append(f"all layers offloaded to {n_gpus} devices: llama.cpp pipelines the graph and keeps "
-                     f"{PIPELINE_COPIES} copies of each device's inputs (counted in compute)")
+            + (0 if fa else 8 * n_ubatch * v_embd)
+        if n_gpus > 1:
+            for d in range(n_dev):
+                if compute[d]:
+                    compute[d] += PIPELINE_COPIES * per_copy
+            notes.append(f"all layers offloaded to {n_gpus} devices: llama.cpp pipelines the graph and keeps "
+                         f"{PIPELINE_COPIES} copies of each device's inputs (counted in compute)")
+        else:
+            compute[0] += per_copy
     if ngl and start > 0 and any(not o.remote for o in offload):
         notes.append("partial offload: the GPU compute buffer includes one CPU layer's weights "
                      "(llama.cpp copies them up for large batches)")

@@ -21,15 +21,12 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from localctx.core.flags import ROPE_FIELDS
 from localctx.core.model_info import ModelInfo
 from localctx.core.settings import EXTEND_METHODS, RuntimeSettings
 from localctx.errors import SettingsError
 
 ROPE_SCALINGS = ("none", "linear", "yarn")
-YARN_BETA_FAST_DEFAULT = 32.0  # llama.cpp hparams defaults, used when neither the user nor the GGUF sets them
-YARN_BETA_SLOW_DEFAULT = 1.0
-_ROPE_FIELDS = ("rope_scaling", "rope_freq_base", "rope_freq_scale", "yarn_orig_ctx", "yarn_ext_factor",
-                "yarn_attn_factor", "yarn_beta_fast", "yarn_beta_slow")
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,7 @@ class ExtensionPlan:
     @property
     def parameters(self) -> dict[str, Any]:
         """The llama.cpp parameters this plan sets (only those not left to the model)."""
-        return {k: getattr(self, k) for k in _ROPE_FIELDS if getattr(self, k) is not None}
+        return {k: getattr(self, k) for k in ROPE_FIELDS if getattr(self, k) is not None}
 
     @property
     def uses_yarn(self) -> bool:
@@ -171,7 +168,7 @@ def plan_extension(info: ModelInfo, settings: RuntimeSettings) -> ExtensionPlan:
     train = info.ctx_train or settings.n_ctx or 0
     n_ctx = settings.n_ctx or train
     factor = n_ctx / train if train else 1.0
-    user = {k: getattr(settings, k) for k in _ROPE_FIELDS if getattr(settings, k) is not None}
+    user = {k: getattr(settings, k) for k in ROPE_FIELDS if getattr(settings, k) is not None}
     method = settings.extend
     notes: list[str] = []
     own = model_scaling(info)
@@ -258,7 +255,7 @@ def plan_extension(info: ModelInfo, settings: RuntimeSettings) -> ExtensionPlan:
     return ExtensionPlan(
         method=method, n_ctx=n_ctx, n_ctx_train=train, factor=round(factor, 4), reason=reason,
         self_extend=se_params, warning=quality_warning(warn_method, factor), notes=notes,
-        user_set=sorted(user), **{k: p.get(k) for k in _ROPE_FIELDS},
+        user_set=sorted(user), **{k: p.get(k) for k in ROPE_FIELDS},
     )
 
 

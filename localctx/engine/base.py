@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from localctx.core.sampling import NO_REPEAT_PENALTY, REPEAT_LAST_N
+
 if TYPE_CHECKING:
     from localctx.core.model_info import ModelInfo
     from localctx.core.rope import ExtensionPlan
@@ -20,6 +22,12 @@ if TYPE_CHECKING:
 
 #: progress callback: (tokens done, tokens total)
 Progress = Callable[[int, int], None]
+
+
+class Cancelled(KeyboardInterrupt):
+    """``should_stop`` turned true during ``ingest``/``token_logprobs``: llama.cpp stopped between graph
+    nodes, the batch in flight was dropped and the cache holds exactly ``cached_tokens``.  A
+    KeyboardInterrupt, so code that keeps its work on Ctrl-C keeps it here too."""
 
 
 @dataclass
@@ -76,12 +84,19 @@ class Engine(Protocol):
     def detokenize(self, tokens: Sequence[int]) -> str: ...
 
     def format_chat(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
-        """Render messages with the GGUF's own chat template (a ChatML fallback when it has none)."""
+        """Render messages with the chat template set by ``set_chat_template``, else the GGUF's own,
+        else a plain completion prompt (documents, question, "Answer:")."""
         ...
 
-    def ingest(self, tokens: Sequence[int], *, progress: Progress | None = None) -> int:
+    def set_chat_template(self, template: str | None) -> None:
+        """Use this Jinja chat template (``--chat-template``); None: back to the model's own."""
+        ...
+
+    def ingest(self, tokens: Sequence[int], *, progress: Progress | None = None,
+               should_stop: Callable[[], bool] | None = None) -> int:
         """Make the KV cache hold exactly ``tokens``: keep the longest common prefix with what is
-        cached, evaluate only the rest.  Returns how many tokens were evaluated."""
+        cached, evaluate only the rest.  Returns how many tokens were evaluated.  ``should_stop`` is
+        polled while llama.cpp computes (raises Cancelled within a fraction of a second)."""
         ...
 
     def stream(
@@ -92,8 +107,8 @@ class Engine(Protocol):
         seed: int | None = None,
         stop: Sequence[str] = (),
         should_stop: Callable[[], bool] | None = None,
-        repeat_penalty: float = 1.0,
-        repeat_last_n: int = 64,
+        repeat_penalty: float = NO_REPEAT_PENALTY,
+        repeat_last_n: int = REPEAT_LAST_N,
     ) -> Iterator[str]:
         """Generate after the cached tokens, yielding text pieces; generated tokens stay cached."""
         ...
@@ -113,7 +128,8 @@ class Engine(Protocol):
         llama.cpp rejects it."""
         ...
 
-    def token_logprobs(self, tokens: Sequence[int], *, progress: Progress | None = None) -> list[float]:
+    def token_logprobs(self, tokens: Sequence[int], *, progress: Progress | None = None,
+                       should_stop: Callable[[], bool] | None = None) -> list[float]:
         """Evaluate ``tokens`` from an empty cache in one window; log p(token_i | tokens_<i) for i >= 1."""
         ...
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import ctypes
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,14 @@ import llama_cpp
 import numpy as np
 from llama_cpp import _internals as _ll
 
+from localctx.core.chat_templates import PLAIN
+from localctx.core.flags import ROPE_FIELDS
 from localctx.core.model_info import ModelInfo
 from localctx.core.rope import ExtensionPlan
+from localctx.core.sampling import MIN_P, NO_REPEAT_PENALTY, REPEAT_LAST_N, TOP_P
 from localctx.core.settings import RuntimeSettings
 from localctx.engine import abort, chat_template
-from localctx.engine.base import Counters, LoadReport, Progress
+from localctx.engine.base import Cancelled, Counters, LoadReport, Progress
 from localctx.engine.llamalog import first_error, parse_load_lines
 from localctx.engine.logsink import capture, recent_error
 from localctx.engine.params import context_params, error_hint, model_params
@@ -36,8 +40,6 @@ from localctx.errors import ContextOverflowError, LocalctxError, RuntimeLoadErro
 
 STATE_VERSION = 1
 abort.install()  # an unforeseen ggml abort: one line on stderr and exit 1, never a backtrace on stdout
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
 
 
 # ---- the engine ----------------------------------------------------------------------------------
@@ -79,6 +81,8 @@ class LlamaEngine:
         self._logits_ready = False  # the last decode's last output row belongs to _tokens[-1]
         self._positions_moved = False  # shift_positions was used: positions != indices
         self._formatters: dict[bool, Any] = {}
+        self._template_override: str | None = None  # --chat-template
+        self._aborting = False  # an abort callback is installed (see _abortable)
         self.stop_reason: str | None = None  # why the last stream ended: eos|stop|length|context|cancelled
         self.metadata: dict[str, str] = self._model.metadata()
         self.yarn_active = (self.settings.rope_scaling == "yarn" or (
@@ -118,7 +122,7 @@ class LlamaEngine:
         under a step and time budget (engine/chat_template.py); any failure is one LocalctxError line."""
         fmt = self._formatters.get(add_generation_prompt)
         if fmt is None:
-            template = self.metadata.get("tokenizer.chat_template") or CHATML
+            template = self._template()
             bos, eos = llama_cpp.llama_vocab_bos(self._vocab), llama_cpp.llama_vocab_eos(self._vocab)
             fmt = chat_template.compile_formatter(template, bos=self._token_text(bos), eos=self._token_text(eos),
                                                   add_generation_prompt=add_generation_prompt, model=self.path)
@@ -128,9 +132,20 @@ class LlamaEngine:
     def _token_text(self, tok: int) -> str:
         return "" if tok < 0 else llama_cpp.llama_vocab_get_text(self._vocab, tok).decode("utf-8", "replace")
 
+    def _template(self) -> str:
+        """--chat-template, else the GGUF's own, else the plain completion prompt (never a foreign
+        template: its markers are plain text to this tokenizer and leak into the answers)."""
+        return self._template_override or self.metadata.get("tokenizer.chat_template") or PLAIN
+
+    def set_chat_template(self, template: str | None) -> None:
+        """Render with this Jinja template from now on (None: the GGUF's own, or the plain prompt)."""
+        self._template_override = template
+        self._formatters = {}
+
     @property
     def has_chat_template(self) -> bool:
-        return bool(self.metadata.get("tokenizer.chat_template"))
+        """False when prompts are rendered as plain completions (no chat template)."""
+        return self._template() != PLAIN
 
     # ---- KV cache -------------------------------------------------------------------------------
     @property
@@ -159,6 +174,10 @@ class LlamaEngine:
         rc = llama_cpp.llama_decode(self._ctx.ctx, b)
         if rc != 0:
             self._logits_ready = False
+            if rc == 2 and self._aborting:  # our abort callback: drop what the batch left, keep the rest
+                if not self._positions_moved:
+                    llama_cpp.llama_memory_seq_rm(self._ctx.memory, 0, len(self._tokens), -1)
+                raise Cancelled()
             if rc == 1:
                 raise ContextOverflowError(f"llama.cpp found no KV space for {n} more tokens after "
                                            f"{len(self._tokens)} (n_ctx {self.n_ctx})", len(self._tokens) + n,
@@ -191,7 +210,33 @@ class LlamaEngine:
                 return 0
         return keep
 
-    def ingest(self, tokens: Sequence[int], *, progress: Progress | None = None) -> int:
+    @contextmanager
+    def _abortable(self, should_stop: Callable[[], bool] | None) -> Iterator[None]:
+        """While inside, llama.cpp polls ``should_stop`` between graph nodes (ggml's abort callback) and
+        llama_decode returns 2 when it turns true: a stop lands within milliseconds, not after a
+        whole batch.  Only around prompt work: per-token decoding would pay for the Python calls."""
+        if should_stop is None:
+            yield
+            return
+
+        def poll(_data: Any) -> bool:
+            try:
+                return bool(should_stop())
+            except BaseException:  # noqa: BLE001 - a second Ctrl-C inside the callback: stop too
+                return True
+
+        cb = llama_cpp.ggml_abort_callback(poll)
+        llama_cpp.llama_set_abort_callback(self._ctx.ctx, cb, None)
+        self._aborting = True
+        try:
+            yield
+        finally:
+            self._aborting = False
+            llama_cpp.llama_set_abort_callback(self._ctx.ctx, llama_cpp.ggml_abort_callback(), None)
+            del cb
+
+    def ingest(self, tokens: Sequence[int], *, progress: Progress | None = None,
+               should_stop: Callable[[], bool] | None = None) -> int:
         tokens = list(tokens)
         if len(tokens) > self.n_ctx:
             raise ContextOverflowError(f"{len(tokens)} tokens do not fit the context of {self.n_ctx}",
@@ -210,12 +255,15 @@ class LlamaEngine:
         start = self._truncate(lcp)
         todo = tokens[start:]
         done = 0
-        for i in range(0, len(todo), self.n_batch):
-            chunk = todo[i:i + self.n_batch]
-            self._decode(chunk)
-            done += len(chunk)
-            if progress is not None:
-                progress(done, len(todo))
+        with self._abortable(should_stop):
+            for i in range(0, len(todo), self.n_batch):
+                if should_stop is not None and should_stop():
+                    raise Cancelled()
+                chunk = todo[i:i + self.n_batch]
+                self._decode(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, len(todo))
         return done
 
     # ---- generation -----------------------------------------------------------------------------
@@ -234,18 +282,18 @@ class LlamaEngine:
 
     def stream(self, max_tokens: int, *, temperature: float = 0.0, seed: int | None = None,
                stop: Sequence[str] = (), should_stop: Callable[[], bool] | None = None,
-               repeat_penalty: float = 1.0, repeat_last_n: int = 64) -> Iterator[str]:
+               repeat_penalty: float = NO_REPEAT_PENALTY, repeat_last_n: int = REPEAT_LAST_N) -> Iterator[str]:
         self.stop_reason = None
         self._ensure_logits()
         sampler = _ll.LlamaSampler()
         try:
-            if repeat_penalty != 1.0:  # llama.cpp's penalties sampler, ahead of the choice (greedy too)
+            if repeat_penalty != NO_REPEAT_PENALTY:  # llama.cpp's penalties sampler, ahead of the choice (greedy too)
                 sampler.add_penalties(self.n_vocab, repeat_last_n, repeat_penalty, 0.0, 0.0)
             if temperature <= 0:
                 sampler.add_greedy()
             else:
-                sampler.add_top_p(0.95, 1)
-                sampler.add_min_p(0.05, 1)
+                sampler.add_top_p(TOP_P, 1)
+                sampler.add_min_p(MIN_P, 1)
                 sampler.add_temp(temperature)
                 sampler.add_dist(self.settings.seed if seed is None else seed)
             decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -296,13 +344,13 @@ class LlamaEngine:
         """What a saved KV state depends on (K is stored after RoPE): model file, layout, RoPE, KV types."""
         st = self.path.stat()
         s = self.settings
+        rope = {k: getattr(s, k) for k in ROPE_FIELDS}
+        # base and scale as llama.cpp applied them (the model's own values when the settings left them unset)
+        rope.update(rope_freq_base=self.report.applied.get("freq_base"),
+                    rope_freq_scale=self.report.applied.get("freq_scale"))
         return {"version": STATE_VERSION, "llama_cpp": llama_cpp.__version__, "model": self.path.name,
                 "model_size": st.st_size, "n_ctx": self.n_ctx, "n_seq": s.n_seq, "type_k": s.type_k,
-                "type_v": s.type_v, "swa_full": s.swa_full, "rope_scaling": s.rope_scaling,
-                "rope_freq_base": self.report.applied.get("freq_base"),
-                "rope_freq_scale": self.report.applied.get("freq_scale"), "yarn_orig_ctx": s.yarn_orig_ctx,
-                "yarn_ext_factor": s.yarn_ext_factor, "yarn_attn_factor": s.yarn_attn_factor,
-                "yarn_beta_fast": s.yarn_beta_fast, "yarn_beta_slow": s.yarn_beta_slow}
+                "type_v": s.type_v, "swa_full": s.swa_full, **rope}
 
     def save_state(self, path: Path) -> None:
         """Write llama.cpp's own state file (the KV cache and its tokens) to ``path`` and nothing else.
@@ -332,16 +380,25 @@ class LlamaEngine:
         self._positions_moved = False
 
     def token_logprobs(self, tokens: Sequence[int], *, progress: Progress | None = None,
-                       before_batch: Callable[[int], None] | None = None) -> list[float]:
-        """``before_batch(n_cached)`` runs before each batch (added for issue 5: Self-Extend groups
-        KV positions there with ``shift_positions`` while the window is evaluated)."""
+                       before_batch: Callable[[int], None] | None = None,
+                       should_stop: Callable[[], bool] | None = None) -> list[float]:
+        """``before_batch(n_cached)`` runs before each batch (Self-Extend groups KV positions there with
+        ``shift_positions`` while the window is evaluated); ``should_stop`` as in ``ingest``."""
         tokens = list(tokens)
         if len(tokens) > self.n_ctx:
             raise ContextOverflowError(f"a window of {len(tokens)} tokens does not fit n_ctx {self.n_ctx}",
                                        len(tokens), self.n_ctx)
         self._clear()
         out: list[float] = []
+        with self._abortable(should_stop):
+            return self._logprobs_loop(tokens, out, progress, before_batch, should_stop)
+
+    def _logprobs_loop(self, tokens: list[int], out: list[float], progress: Progress | None,
+                       before_batch: Callable[[int], None] | None,
+                       should_stop: Callable[[], bool] | None) -> list[float]:
         for start in range(0, len(tokens), self.n_batch):
+            if should_stop is not None and should_stop():
+                raise Cancelled()
             if before_batch is not None:
                 before_batch(start)
             chunk = tokens[start:start + self.n_batch]

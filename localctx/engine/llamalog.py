@@ -23,7 +23,6 @@ from typing import Any
 from localctx.engine.base import LoadReport
 
 # ggml_log_level as llama.cpp uses it now (llama-cpp-python's _logger.py still has the old order)
-LEVEL_NAMES = {0: "none", 1: "debug", 2: "info", 3: "warn", 4: "error", 5: "cont"}
 DEBUG, INFO, WARN, ERROR, CONT = 1, 2, 3, 4, 5
 
 _UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}

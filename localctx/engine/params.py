@@ -70,8 +70,8 @@ def _offload_devices(p: Any, s: RuntimeSettings) -> None:
 
 def use_extra_bufts() -> bool:
     """llama.cpp's CPU weight repacking ("extra buffer types": AMX/REPACK) makes every llama_decode
-    segfault on AMX CPUs with the 0.3.36 build (found here on a Sapphire Rapids-class CPU; see
-    /work/notes/LLAMA_SEGFAULT.md), so it is off when the CPU reports AMX.  LOCALCTX_REPACK=1/0 overrides."""
+    segfault on AMX CPUs with the 0.3.36 build (seen on a Sapphire Rapids-class CPU), so it is off when
+    the CPU reports AMX.  LOCALCTX_REPACK=1/0 overrides."""
     env = os.environ.get("LOCALCTX_REPACK")
     if env in ("0", "1"):
         return env == "1"

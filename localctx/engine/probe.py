@@ -17,7 +17,7 @@ from localctx.engine.params import context_params, error_hint, model_params, use
 from localctx.errors import RuntimeLoadError
 
 
-# ---- dry run (added by the memory-planner helper, issue 3) --------------------------------------
+# ---- dry run ------------------------------------------------------------------------------------
 def supports_no_alloc() -> bool:
     """Whether this llama-cpp-python exposes llama.cpp's no-allocation dry-run model parameter."""
     return any(name == "no_alloc" for name, *_ in llama_cpp.llama_model_params._fields_)

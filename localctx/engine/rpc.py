@@ -258,12 +258,31 @@ def _on_abort(message: bytes | None) -> None:
         line = f"error: llama.cpp aborted: {text}"
     try:
         if sys.stdout.isatty():
+            _restore_terminal()
             sys.stdout.write("\n")  # end the cut reply's line
             sys.stdout.flush()
         sys.stderr.write(line + "\n")
         sys.stderr.flush()
     finally:
         os._exit(1)
+
+
+def _restore_terminal() -> None:
+    """Give the terminal back before exiting from ggml's thread: a full-screen front end (the TUI)
+    cannot clean up itself, so leave its alternate screen and mouse modes, show the cursor and turn
+    line editing and echo back on."""
+    sys.stdout.write("\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?2004l\x1b[?1049l\x1b[?25h")
+    sys.stdout.flush()
+    try:
+        import termios
+
+        fd = sys.stdin.fileno()
+        if os.isatty(fd):
+            attrs = termios.tcgetattr(fd)
+            attrs[3] |= termios.ICANON | termios.ECHO | termios.ISIG
+            termios.tcsetattr(fd, termios.TCSANOW, attrs)
+    except (ImportError, OSError, ValueError):
+        pass
 
 
 _GUARDED: list[bool] = []

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from localctx import paths
+from localctx.core.flags import ROPE_FIELDS
 from localctx.core.settings import EXTEND_METHODS
 from localctx.errors import LocalctxError, SettingsError
 from localctx.hub import client as hub
@@ -29,9 +30,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-EXTENSION_KEYS = {"method": str, "note": str, "rope_scaling": str, "rope_freq_base": float, "rope_freq_scale": float,
-                  "yarn_orig_ctx": int, "yarn_ext_factor": float, "yarn_attn_factor": float,
-                  "yarn_beta_fast": float, "yarn_beta_slow": float}
+#: what a preset's [extension] table may hold: the method, a note, and any RoPE setting (a float except two)
+_NOT_FLOAT = {"rope_scaling": str, "yarn_orig_ctx": int}
+EXTENSION_KEYS: dict[str, type] = {"method": str, "note": str, **{k: _NOT_FLOAT.get(k, float) for k in ROPE_FIELDS}}
 REQUIRED_SOURCES = ("repo", "n_ctx_train", "extension")
 
 

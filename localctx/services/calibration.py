@@ -28,6 +28,7 @@ class Timing:
     n: int
     counter_ms: float
     cpu_ms: float
+    depth: int | None = None  # the calibration depth it measures (None: a fill on the way to one)
 
     def segment(self, clock: str = "counters") -> fc.Segment:
         return fc.Segment(self.kind, self.start, self.n, self.cpu_ms if clock == "cpu" else self.counter_ms)
@@ -48,7 +49,7 @@ def filler_tokens(engine: Engine, n: int) -> list[int]:
     return out[:n]
 
 
-def _timed_ingest(engine: Engine, tokens: Sequence[int]) -> Timing | None:
+def _timed_ingest(engine: Engine, tokens: Sequence[int], depth: int | None = None) -> Timing | None:
     """Ingest ``tokens`` (prefix reuse: only the uncached rest is evaluated), timed; None if nothing was."""
     c0, t0 = engine.counters(), time.thread_time()
     evaluated = engine.ingest(tokens)
@@ -56,7 +57,21 @@ def _timed_ingest(engine: Engine, tokens: Sequence[int]) -> Timing | None:
     n = c1.n_prompt_eval - c0.n_prompt_eval
     if evaluated <= 1 or n <= 1:
         return None
-    return Timing(fc.PROMPT, len(tokens) - evaluated, n, c1.t_prompt_ms - c0.t_prompt_ms, (t1 - t0) * 1000)
+    return Timing(fc.PROMPT, len(tokens) - evaluated, n, c1.t_prompt_ms - c0.t_prompt_ms, (t1 - t0) * 1000, depth)
+
+
+def _timed_gen(engine: Engine, n: int, depth: int | None) -> Timing | None:
+    """Generate up to ``n`` greedy tokens after what is cached, timed (None: it stopped at once)."""
+    start = len(engine.cached_tokens)
+    c0, t0 = engine.counters(), time.thread_time()
+    for _ in engine.stream(n, temperature=0.0):
+        pass
+    c1, t1 = engine.counters(), time.thread_time()
+    dg = c1.n_gen - c0.n_gen
+    if dg <= 0:
+        return None
+    # the CPU clock also saw the sampler; llama.cpp's counter only the decodes
+    return Timing(fc.GEN, start, dg, c1.t_gen_ms - c0.t_gen_ms, (t1 - t0) * 1000, depth)
 
 
 def measure_prompt(engine: Engine, tokens: Sequence[int], start: int, n: int) -> list[Timing]:
@@ -69,7 +84,7 @@ def measure_prompt(engine: Engine, tokens: Sequence[int], start: int, n: int) ->
             out.append(fill)
     else:
         engine.ingest([])
-    chunk = _timed_ingest(engine, tokens[:start + n])
+    chunk = _timed_ingest(engine, tokens[:start + n], depth=start)
     if chunk is not None:
         out.append(chunk)
     return out
@@ -80,14 +95,45 @@ def measure_gen(engine: Engine, tokens: Sequence[int], depth: int, n: int) -> li
     ``depth`` when one was needed); no generation timing if the model stopped at once."""
     depth = max(depth, 1)
     fill = _timed_ingest(engine, tokens[:depth])
-    out = [fill] if fill is not None else []
-    c0, t0 = engine.counters(), time.thread_time()
-    for _ in engine.stream(n, temperature=0.0):
-        pass
-    c1, t1 = engine.counters(), time.thread_time()
-    dg = c1.n_gen - c0.n_gen
-    if dg > 0:  # the CPU clock also saw the sampler; llama.cpp's counter only the decodes
-        out.append(Timing(fc.GEN, depth, dg, c1.t_gen_ms - c0.t_gen_ms, (t1 - t0) * 1000))
+    gen = _timed_gen(engine, n, depth)
+    return [t for t in (fill, gen) if t is not None]
+
+
+def _can_cut_back(engine: Engine) -> bool:
+    """A sliding-window cache keeps only its window: cut back, it is emptied (and refilled from 0)."""
+    info = engine.info
+    return info is None or not any(info.swa_layers) or engine.settings.swa_full
+
+
+def _round_up(engine: Engine, tokens: list[int], ds: Sequence[int], chunk: int, gen_tokens: int,
+              tick: Callable[[str], None]) -> list[Timing]:
+    """From an empty cache up through the depths without ever cutting the cache back: the generated
+    tokens are spliced into the filler text, so the prompt micro-batch continues after them."""
+    engine.ingest([])
+    out: list[Timing] = []
+    for d in ds:
+        here = max(d, 1, len(engine.cached_tokens))
+        if here + gen_tokens + chunk > engine.n_ctx:
+            break
+        tick(f"generation at depth {d:,}")
+        gen = [_timed_ingest(engine, tokens[:here]), _timed_gen(engine, gen_tokens, d)]
+        made = engine.cached_tokens[here:]
+        tokens[here:here + len(made)] = made
+        tick(f"prompt at depth {d:,}")
+        start = len(engine.cached_tokens)
+        out.extend(t for t in gen + [_timed_ingest(engine, tokens[:start + chunk], depth=d)] if t is not None)
+    return out
+
+
+def _round_down(engine: Engine, tokens: list[int], ds: Sequence[int], chunk: int, gen_tokens: int,
+                tick: Callable[[str], None]) -> list[Timing]:
+    """Down through the depths, only truncating a cache filled by a round up (no refill)."""
+    out: list[Timing] = []
+    for d in ds[::-1]:
+        tick(f"generation at depth {d:,}")
+        out.extend(measure_gen(engine, tokens, d, gen_tokens))
+        tick(f"prompt at depth {d:,}")
+        out.extend(measure_prompt(engine, tokens, d, chunk))
     return out
 
 
@@ -105,23 +151,23 @@ def calibrate(engine: Engine, depths: Sequence[int] = DEFAULT_DEPTHS, *, repeats
     """Time one prompt micro-batch and a short greedy generation at each depth, ``repeats`` rounds.
 
     Rounds alternate up and down the depths: going up fills the cache (and times the fill), going
-    down only truncates it, so two rounds cost one fill; generation and prompt alternate at every
-    depth so a burst of load elsewhere touches both alike."""
+    down only truncates it, so two rounds cost one fill (a sliding-window cache, which cannot be cut
+    back, goes up every round); generation and prompt alternate at every depth so a burst of load
+    elsewhere touches both alike."""
     chunk = max(16, min(engine.settings.n_ubatch, engine.n_batch))
     ds = calibration_depths(engine, depths, chunk, gen_tokens)
-    tokens = filler_tokens(engine, ds[-1] + chunk + gen_tokens + 1)
-    total, done = 2 * repeats * len(ds), 0
+    tokens = filler_tokens(engine, min(engine.n_ctx, ds[-1] + (chunk + gen_tokens) * (len(ds) + 1) + 1))
+    total, done = 2 * repeats * len(ds), [0]
+
+    def tick(label: str) -> None:
+        if progress is not None:
+            progress(done[0], total, label)
+        done[0] += 1
+
     out: list[Timing] = []
     for r in range(repeats):
-        for d in (ds if r % 2 == 0 else ds[::-1]):
-            if progress is not None:
-                progress(done, total, f"generation at depth {d:,}")
-            out.extend(measure_gen(engine, tokens, d, gen_tokens))  # first: it fills up to d going up
-            done += 1
-            if progress is not None:
-                progress(done, total, f"prompt at depth {d:,}")
-            out.extend(measure_prompt(engine, tokens, d, chunk))
-            done += 1
+        down = r % 2 == 1 and _can_cut_back(engine)
+        out.extend((_round_down if down else _round_up)(engine, tokens, ds, chunk, gen_tokens, tick))
     if progress is not None:
         progress(total, total, "done")
     return out

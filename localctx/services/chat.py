@@ -1,8 +1,9 @@
 """ChatSession: a conversation with documents, shared by the CLI (`localctx chat`/`ask`) and the TUI.
 
 The documents go once, at the start, into the system message (the model's own chat template renders
-it; the adapter falls back to ChatML).  Each turn re-renders the whole conversation and hands its
-tokens to ``engine.ingest``, which keeps the longest common prefix in the KV cache: turn N evaluates
+it; a model without one gets a plain completion prompt, or ``--chat-template``).  Each turn
+re-renders the whole conversation and hands its tokens to ``engine.ingest``, which keeps the
+longest common prefix in the KV cache: turn N evaluates
 only what is new since turn N-1.  The document prefix's KV state is saved to disk after its first
 ingest (services/state_cache.py) and loaded on the next open instead of being evaluated again.
 Completed turns are committed to the store before ``send`` returns.  Nothing is truncated silently:
@@ -11,78 +12,26 @@ see services/chat_budget.py.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from localctx.core.chat_templates import PLAIN_STOPS
+from localctx.core.sampling import REPEAT_PENALTY
 from localctx.core.settings import RuntimeSettings
-from localctx.engine.base import Engine, Progress
+from localctx.engine.base import Cancelled, Engine, Progress
 from localctx.errors import LocalctxError
-from localctx.services.chat_budget import (
-    Budget, DocText, check_policy, next_turn_to_drop, overflow_error, trim_documents,
-)
+from localctx.services import chat_budget as _budget
+from localctx.services.chat_budget import Budget, DocText, check_policy
+from localctx.services.chat_parts import IngestReport, TurnStats, _Load, _Turn, read_document, read_documents
 from localctx.services.state_cache import StateCache, model_fingerprint, state_key
 from localctx.store import Document, Session, Store
 
+__all__ = ["ChatSession", "IngestReport", "TurnStats", "read_document", "read_documents"]
+
 DEFAULT_SYSTEM = "You are a helpful assistant."
 DOCS_INTRO = "Answer using the documents below; say so when they do not contain the answer."
-#: stop strings for models without a chat template (the ChatML fallback's markers are plain text there)
-_FALLBACK_STOPS = ("<|im_end|>", "<|im_start|>")
-
-
-@dataclass(frozen=True)
-class IngestReport:
-    """How the document prefix got into the KV cache."""
-
-    n_tokens: int
-    evaluated: int  # tokens llama.cpp evaluated (0 when the saved state was loaded)
-    seconds: float
-    cache: str  # hit | miss | rebuilt | off (no documents)
-    reason: str = ""  # why a saved state was rebuilt
-
-    @property
-    def tok_s(self) -> float | None:
-        return self.evaluated / self.seconds if self.evaluated and self.seconds > 0 else None
-
-
-@dataclass(frozen=True)
-class TurnStats:
-    prompt_tokens: int  # the whole rendered conversation this turn
-    evaluated_tokens: int  # of which llama.cpp evaluated (the rest was reused from the KV cache)
-    reply_tokens: int
-    ttft_s: float | None  # send() to the first piece of the reply
-    prompt_tok_s: float | None
-    gen_tok_s: float | None
-    total_s: float
-    stopped: bool  # cut short by the user
-    stop_reason: str | None  # eos | length | stop | context | cancelled
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class _Turn:
-    user: str
-    assistant: str
-
-
-def read_document(path: Path) -> Document:
-    """A text file as a Document; a clear error (exit 2) for a missing or non-text file."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise LocalctxError(f"{path}: no such file", "check the --file path")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise LocalctxError(f"{path}: not UTF-8 text", "convert it to plain text first (e.g. pdftotext)") from None
-    if "\x00" in text:
-        raise LocalctxError(f"{path}: looks binary, not text", "convert it to plain text first")
-    return Document(sha256=hashlib.sha256(data).hexdigest(), name=path.name, path=str(path.resolve()), text=text)
 
 
 def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
@@ -93,9 +42,6 @@ def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
-#: small models loop at temperature 0 ("The package is ... The package is ..."); llama.cpp's classic
-#: 1.1 over the last 64 tokens stops that without changing short answers
-DEFAULT_REPEAT_PENALTY = 1.1
 
 
 class ChatSession:
@@ -106,7 +52,7 @@ class ChatSession:
                  state_cache: StateCache | None = None, session: Session | None = None,
                  turns: Sequence[tuple[str, str]] = (), reply_tokens: int = 512, temperature: float = 0.0,
                  seed: int | None = None, question_room: int = 64, owns_engine: bool = False,
-                 repeat_penalty: float = DEFAULT_REPEAT_PENALTY) -> None:
+                 repeat_penalty: float = REPEAT_PENALTY) -> None:
         self.engine = engine
         self.model_ref = model_ref
         self.documents = list(documents)
@@ -125,12 +71,13 @@ class ChatSession:
         self.notices: list[str] = []  # what a policy cut, what was rebuilt: for the front end to show
         self.last_turn: TurnStats | None = None
         self.ingest_report: IngestReport | None = None
+        self.ingest_forecast: tuple[float, float, str] | None = None  # (s, band, label) before evaluating
         self.load_seconds = 0.0
         self._owns_engine = owns_engine
         self._owns_store = False
         self._cancel = False
         self._bos = engine.tokenize("", add_bos=True)
-        self._stops = () if getattr(engine, "has_chat_template", True) else _FALLBACK_STOPS
+        self._stops = () if engine.has_chat_template else PLAIN_STOPS
         self._placed_docs = [DocText(d.name, d.text) for d in self.documents]
         self._prefix = self._fit_documents()
 
@@ -139,18 +86,27 @@ class ChatSession:
     def open(cls, model: str | Path | None, files: Sequence[str | Path] = (), settings: RuntimeSettings | None = None,
              system: str | None = None, overflow: str = "refuse", resume_id: str | None = None, *,
              flags: Any = None, engine: Engine | None = None, store: Store | None = None, persist: bool = True,
-             state_cache: StateCache | None = None, use_state_cache: bool = True, **options: Any) -> ChatSession:
+             state_cache: StateCache | None = None, use_state_cache: bool = True, force: bool = False,
+             on_plan: Callable[[Any], None] | None = None, chat_template: str | None = None,
+             **options: Any) -> ChatSession:
         """Load the model (or use ``engine``), read the files or the resumed session, and check that the
         documents fit.  ``flags``: the CLI's RuntimeFlags (flags > per-model config > defaults) when
-        ``settings`` is not given.  ``options``: reply_tokens, temperature, seed, question_room.  Nothing is
-        evaluated yet: call ``prepare`` (with a progress callback) or just ``send``."""
+        ``settings`` is not given.  The model loads through the one load gate (runtime.load_planned):
+        a context that does not fit is refused before llama.cpp allocates anything unless ``force``;
+        ``on_plan(run_plan)`` sees the plan first (to say which saved settings apply).
+        ``chat_template``: a built-in name or a Jinja file (``--chat-template``).
+        ``options``: reply_tokens, temperature, seed, question_room.  Nothing is evaluated yet: call
+        ``prepare`` (with a progress callback) or just ``send``."""
         check_policy(overflow)
+        from localctx.core.chat_templates import resolve_template
+
+        load = _Load(force, on_plan, resolve_template(chat_template))  # a bad template fails before the load
         owns_store = persist and store is None
         if owns_store:
             store = Store()
         try:
             chat = cls._open(model, files, settings, system, overflow, resume_id, flags, engine, store, state_cache,
-                             use_state_cache, options)
+                             use_state_cache, load, options)
         except BaseException:
             if owns_store and store is not None:
                 store.close()
@@ -161,9 +117,9 @@ class ChatSession:
     @classmethod
     def _open(cls, model: str | Path | None, files: Sequence[str | Path], settings: RuntimeSettings | None,
               system: str | None, overflow: str, resume_id: str | None, flags: Any, engine: Engine | None,
-              store: Store | None, state_cache: StateCache | None, use_state_cache: bool,
+              store: Store | None, state_cache: StateCache | None, use_state_cache: bool, load: _Load,
               options: dict[str, Any]) -> ChatSession:
-        session, turns = None, []
+        session, turns, notes = None, [], []
         if resume_id:
             if files:
                 raise LocalctxError("--file cannot be combined with --resume", "a session keeps its own documents")
@@ -179,7 +135,7 @@ class ChatSession:
             system = system if system is not None else session.system
             turns = [(t.user, t.assistant) for t in store.turns(session.id)]
         else:
-            docs = [read_document(Path(f)) for f in files]
+            docs, notes = read_documents(files)
         if model is None:
             from localctx.models.catalog import DEFAULT_MODEL
 
@@ -187,9 +143,14 @@ class ChatSession:
         t0 = time.perf_counter()
         owns = engine is None
         if engine is None:
-            from localctx.services.runtime import load_engine
+            from localctx.services import runtime
 
-            engine = load_engine(str(model), settings, flags=flags)
+            rp = runtime.make_plan(str(model), flags, settings=settings)
+            if load.on_plan is not None:
+                load.on_plan(rp)
+            engine = runtime.load_planned(rp, force=load.force)
+        if load.template is not None:
+            engine.set_chat_template(load.template)
         if state_cache is None and use_state_cache and docs:
             state_cache = StateCache()
         try:
@@ -200,6 +161,7 @@ class ChatSession:
                 engine.close()
             raise
         chat.load_seconds = time.perf_counter() - t0
+        chat.notices[:0] = notes
         return chat
 
     # ---- rendering -----------------------------------------------------------------------------
@@ -245,38 +207,16 @@ class ChatSession:
                 return prefix
             parts = {"documents": len(prefix), "reply reserve": self.reply_tokens, "question room": self.question_room}
             if self.overflow == "refuse" or not original:
-                raise overflow_error(self.model_ref, "documents" if original else "conversation", parts, n_ctx,
+                raise _budget.overflow_error(self.model_ref, "documents" if original else "conversation", parts, n_ctx,
                                      self._plan_note(need))
             excess += need - n_ctx + 32  # the policy's marker costs tokens too: cut a little more, re-measure
-            self._placed_docs, notes = trim_documents(
+            self._placed_docs, notes = _budget.trim_documents(
                 original, excess, self.overflow,
                 lambda t: self.engine.tokenize(t, add_bos=False, special=False), self.engine.detokenize)
-        raise overflow_error(self.model_ref, "documents", parts, n_ctx)
+        raise _budget.overflow_error(self.model_ref, "documents", parts, n_ctx)
 
     def _plan_note(self, needed: int) -> str:
-        """The auto extension plan for the suggested --ctx and its memory verdict on this machine, so the
-        first way out of an overflow says whether it is open.  Best effort: "" when it cannot be planned."""
-        info = getattr(self.engine, "info", None)
-        if info is None:
-            return ""
-        from localctx.services.chat_budget import suggest_ctx
-
-        try:
-            from localctx.services.memory import plan_for_machine, verdict
-            from localctx.services.runtime import plan_for
-            from localctx.services.machine import machine_memory
-
-            base = getattr(self.engine, "settings", RuntimeSettings())
-            wanted = RuntimeSettings(n_ctx=suggest_ctx(needed), type_k=base.type_k, type_v=base.type_v,
-                                     flash_attn=base.flash_attn, swa_full=base.swa_full, n_seq=base.n_seq,
-                                     n_gpu_layers=base.n_gpu_layers)
-            planned, plan = plan_for(info, wanted)
-            machine = machine_memory()
-            v = verdict(plan_for_machine(info, planned, machine), machine)
-        except (ImportError, LocalctxError, ValueError, KeyError):
-            return ""
-        ext = "no extension needed" if plan is None or plan.method == "none" else f"{plan.method} x{plan.factor:g}"
-        return f"plan: {ext}; memory {v.summary}"
+        return _budget.plan_note(self.engine, needed)
 
     # ---- budget --------------------------------------------------------------------------------
     def budget(self) -> Budget:
@@ -287,9 +227,21 @@ class ChatSession:
         return Budget(n_ctx=self.engine.n_ctx, documents=docs, history=max(history, 0), reply=self.reply_tokens)
 
     # ---- ingest --------------------------------------------------------------------------------
-    def prepare(self, progress: Progress | None = None) -> IngestReport:
+    def forecast_ingest(self) -> tuple[float, float, str] | None:
+        """Expected (seconds, band, "measured"|"scaled, not measured") to evaluate the documents
+        from an empty cache, from this machine's speed calibration; None without one."""
+        from localctx.services.forecast import expected_ingest
+
+        if not self.documents:
+            return None
+        self.ingest_forecast = expected_ingest(self.engine, 0, len(self._prefix))
+        return self.ingest_forecast
+
+    def prepare(self, progress: Progress | None = None,
+                should_stop: Callable[[], bool] | None = None) -> IngestReport:
         """Put the document prefix in the KV cache: from a saved state when one matches, else by
-        evaluating it (then saving the state for next time)."""
+        evaluating it (then saving the state for next time).  ``should_stop`` ends the evaluation
+        within a fraction of a second (engine Cancelled, a KeyboardInterrupt; nothing is saved)."""
         t0 = time.perf_counter()
         cache, key, status, reason = self.state_cache if self.documents else None, "", "off", ""
         if cache is not None:
@@ -301,7 +253,12 @@ class ChatSession:
                 self.notices.append(f"the saved KV state was unusable ({reason}); rebuilding it")
         evaluated = 0
         if status != "hit":
-            evaluated = self.engine.ingest(self._prefix, progress=progress)
+            from localctx.services.forecast import observe_counters
+
+            c0 = self.engine.counters()
+            evaluated = self.engine.ingest(self._prefix, progress=progress, should_stop=should_stop)
+            observe_counters(self.engine, c0, self.engine.counters(), prompt_start=len(self._prefix) - evaluated,
+                             gen_start=len(self._prefix))
             if cache is not None:
                 cache.save(self.engine, key, model=self.engine.path.name, documents=[d.name for d in self.documents])
                 if cache.last_error:
@@ -316,12 +273,13 @@ class ChatSession:
             toks = self._tokens(self._messages(self._kept, text), generation=True)
             if len(toks) + self.reply_tokens <= n_ctx:
                 return toks
-            drop = next_turn_to_drop(self._kept, self.overflow)
+            drop = _budget.next_turn_to_drop(self._kept, self.overflow)
             if drop is None:
                 b = self.budget()
                 parts = {"documents": b.documents, "history": b.history,
                          "this message": len(toks) - b.documents - b.history, "reply reserve": self.reply_tokens}
-                raise overflow_error(self.model_ref, "conversation", parts, n_ctx, self._plan_note(sum(parts.values())))
+                raise _budget.overflow_error(self.model_ref, "conversation", parts, n_ctx,
+                                             self._plan_note(sum(parts.values())))
             gone = self._kept.pop(drop)
             self.notices.append(f"turn {gone + 1} left the context to make room (--overflow {self.overflow}); "
                                 "it stays in the saved session")
@@ -331,18 +289,24 @@ class ChatSession:
         """Stream the reply to ``text``.  The turn (even a stopped one, with its partial reply) is
         committed to the store when the stream ends; ``last_turn`` then holds its numbers."""
         self._cancel = False
-        if self.ingest_report is None:
-            self.prepare()
-        t0 = time.perf_counter()
-        prompt = self._fit_turn(text)
-        c0 = self.engine.counters()
-        evaluated = self.engine.ingest(prompt, progress=progress)
-        max_tokens = min(self.reply_tokens, self.engine.n_ctx - len(prompt))
-        pieces: list[str] = []
-        first: float | None = None
 
         def stop() -> bool:
             return self._cancel or (should_stop is not None and should_stop())
+
+        if self.ingest_report is None:
+            self.prepare(should_stop=stop)
+        t0 = time.perf_counter()
+        prompt = self._fit_turn(text)
+        c0 = self.engine.counters()
+        try:
+            evaluated = self.engine.ingest(prompt, progress=progress, should_stop=stop)
+        except Cancelled:  # stopped before the reply began: nothing to commit, earlier turns are kept
+            self.last_turn = TurnStats(len(prompt), 0, 0, None, None, None, time.perf_counter() - t0, True,
+                                       "cancelled")
+            return
+        max_tokens = min(self.reply_tokens, self.engine.n_ctx - len(prompt))
+        pieces: list[str] = []
+        first: float | None = None
 
         args = (text, pieces, prompt, evaluated, c0, t0)
         try:
@@ -362,6 +326,9 @@ class ChatSession:
                 first: float | None, stopped_by_caller: bool) -> None:
         reply = "".join(pieces)
         c1 = self.engine.counters()
+        from localctx.services.forecast import observe_counters
+
+        observe_counters(self.engine, c0, c1, prompt_start=len(prompt) - evaluated, gen_start=len(prompt))
         reason = "cancelled" if stopped_by_caller else getattr(self.engine, "stop_reason", None)
         n_reply = max(0, len(self.engine.cached_tokens) - len(prompt))
         dp, dg = c1.n_prompt_eval - c0.n_prompt_eval, c1.n_gen - c0.n_gen
@@ -400,13 +367,18 @@ class ChatSession:
 
     def save(self, path: Path | None = None) -> Path:
         """Write the conversation as Markdown (it is already in the store; this is for sharing)."""
+        from localctx.core.outpath import check_output_path
+
         sid = self.session.id if self.session else "unsaved"
-        path = Path(path) if path else Path.cwd() / f"localctx-chat-{sid}.md"
+        path = check_output_path(path if path else Path.cwd() / f"localctx-chat-{sid}.md", flag="/save")
         lines = [f"# localctx chat {sid}", "", f"- model: `{self.engine.path.name}` (n_ctx {self.engine.n_ctx})"]
         lines += [f"- document: `{d.path}` (sha256 {d.sha256[:12]})" for d in self.documents]
         for t in self.turns:
             lines += ["", "## You", "", t.user, "", "## Assistant", "", t.assistant]
-        path.write_text("\n".join(lines) + "\n")
+        try:
+            path.write_text("\n".join(lines) + "\n")
+        except OSError as exc:
+            raise LocalctxError(f"/save {path}: {exc.strerror or exc}") from None
         return path
 
     def drain_notices(self) -> list[str]:

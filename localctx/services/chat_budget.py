@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from localctx.errors import ContextOverflowError, SettingsError
+from localctx.errors import ContextOverflowError, LocalctxError, SettingsError
 
 OVERFLOW_POLICIES: tuple[str, ...] = ("refuse", "drop-oldest", "truncate-middle")
 
@@ -111,7 +112,7 @@ def trim_documents(docs: Sequence[DocText], excess: int, policy: str, tokenize: 
     else:  # pragma: no cover - callers check the policy
         raise SettingsError(f"policy {policy} does not trim")
     out, notices = [], []
-    for d, t, n in zip(docs, toks, cut):
+    for d, t, n in zip(docs, toks, cut, strict=True):
         if n == 0:
             out.append(d)
             continue
@@ -135,3 +136,25 @@ def next_turn_to_drop(kept: Sequence[int], policy: str) -> int | None:
     if policy == "truncate-middle" and len(kept) > 1:
         return 1  # keep the first exchange (often sets the task) and the most recent ones
     return 0
+
+
+def plan_note(engine: Any, needed: int) -> str:
+    """The auto extension plan for the suggested --ctx and its memory verdict on this machine (the load
+    gate's own answer, ``runtime.context_for``), so the first way out of an overflow says whether it
+    is open.  Best effort: "" when it cannot be planned."""
+    info = getattr(engine, "info", None)
+    if info is None:
+        return ""
+    try:
+        from localctx.core.settings import RuntimeSettings
+        from localctx.services.runtime import context_for
+
+        base = getattr(engine, "settings", None) or RuntimeSettings()
+        wanted = RuntimeSettings(type_k=base.type_k, type_v=base.type_v, flash_attn=base.flash_attn,
+                                 swa_full=base.swa_full, n_seq=base.n_seq, n_gpu_layers=base.n_gpu_layers)
+        rp = context_for(info, wanted, suggest_ctx(needed))
+    except (ImportError, LocalctxError, ValueError, KeyError):
+        return ""
+    plan = rp.extension
+    ext = "no extension needed" if plan is None or plan.method == "none" else f"{plan.method} x{plan.factor:g}"
+    return f"plan: {ext}; memory {rp.verdict.summary}"

@@ -128,15 +128,20 @@ def _engine_info(engine: Engine) -> ModelInfo:
 
 def save_calibration(engine: Engine, segments: Sequence[fc.Segment], *, clock: str = "llama.cpp counters"
                      ) -> tuple[Path, dict[str, Any]]:
-    """Store a calibration for this engine's model and settings (observations already kept stay)."""
-    info = _engine_info(engine)
-    speed = speed_settings(engine.settings)
-    path = record_path(_fingerprint(engine.path), speed)
+    """Store a calibration measured on this engine (observations already kept stay)."""
+    return store_calibration(_engine_info(engine), engine.settings, segments, clock=clock)
+
+
+def store_calibration(info: ModelInfo, settings: RuntimeSettings, segments: Sequence[fc.Segment], *,
+                      clock: str = "llama.cpp counters") -> tuple[Path, dict[str, Any]]:
+    """Store segments measured for ``info`` with ``settings`` as its calibration on this machine."""
+    speed = speed_settings(settings)
+    path = record_path(_fingerprint(info.path), speed)
     old = _read(path) or {}
-    data = {"format": FORMAT, "model": engine.path.name, "path": str(engine.path), "settings": speed,
+    data = {"format": FORMAT, "model": info.path.name, "path": str(info.path), "settings": speed,
             "machine": machine_identity(), "clock": clock, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "calibration": [s.to_json() for s in segments], "observations": old.get("observations", [])}
-    _refit(data, fc.shape_of(info, engine.settings))
+    _refit(data, fc.shape_of(info, settings))
     _write(path, data)
     return path, data
 
@@ -250,7 +255,7 @@ def _source(info: ModelInfo, settings: RuntimeSettings, shape: fc.ModelShape) ->
     own = record_path(_fingerprint(info.path), speed_settings(settings))
     data = _read(own)
     fits = _fits(data)
-    if fits is not None and data is not None:
+    if fits is not None and data is not None and data.get("calibration"):  # observations alone only refine
         return _Source(fits, "measured", info.path.name, len(data.get("observations") or []))
     hit = _neighbour(own.parent, own, shape)
     if hit is None:

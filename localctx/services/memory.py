@@ -190,9 +190,9 @@ def verdict(plan: MemoryPlan, machine: MachineMemory | None = None) -> Verdict:
         devs.append(dev("RAM", plan.cpu.total, machine.ram_available, ram_res))
         local = [d for d in plan.gpus if d.endpoint is None]
         for i, gpu in enumerate(local):
-            g = machine.gpus[i] if i < len(machine.gpus) else None
-            free = g.free_bytes if g is not None else None
-            res = int((g.total_bytes or 0) * VRAM_RESERVE_FRACTION) if g is not None else 0
+            found = machine.gpus[i] if i < len(machine.gpus) else None
+            free = found.free_bytes if found is not None else None
+            res = int((found.total_bytes or 0) * VRAM_RESERVE_FRACTION) if found is not None else 0
             devs.append(dev(gpu.device, gpu.total, free, res))
     for gpu, off in zip(plan.gpus, plan.offload, strict=False):
         if off.remote:  # an RPC server: its own free memory, less the same share kept free as on a GPU

@@ -28,6 +28,7 @@ class RpcServe:
         self.device_names = devices
         self.cache_dir = cache_dir
         self.handles: list[int] = []
+        self.started = False  # ggml's server loop was started (its thread never returns)
         self._stop = threading.Event()
 
     @property
@@ -85,7 +86,8 @@ class RpcServe:
         try:
             t = threading.Thread(target=rpc.serve, args=(f"{self.host}:{self.port}", self.handles),
                                  kwargs={"threads": threads, "cache_dir": cache}, daemon=True)
-            t.start()  # llama.cpp prints its own banner and each client connecting and leaving
+            t.start()
+            self.started = True  # llama.cpp prints its own banner and each client connecting and leaving
             while not self._stop.wait(POLL_S):
                 if not t.is_alive():
                     raise RpcError(f"llama.cpp's RPC server on {self.endpoint} stopped by itself",

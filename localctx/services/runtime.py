@@ -125,7 +125,7 @@ class RunPlan:
     @property
     def saved_line(self) -> str | None:
         """"using saved settings for this model: -ctk q8_0" when any apply, else None."""
-        return f"using saved settings for this model: {describe_settings(self.saved)}" if self.saved else None
+        return saved_line(self.saved)
 
     def to_json(self) -> dict[str, Any]:
         s = self.settings.to_json()
@@ -136,6 +136,11 @@ class RunPlan:
             "memory": self.memory.to_json(), "verdict": self.verdict.to_json(),
             "forecast": None if self.forecast is None else self.forecast.to_json(),
         }
+
+
+def saved_line(saved: dict[str, Any]) -> str | None:
+    """The one wording for saved settings a command applies (None when none do)."""
+    return f"using saved settings for this model: {describe_settings(saved)}" if saved else None
 
 
 def plan_settings(info: ModelInfo, settings: RuntimeSettings, machine: MachineMemory | None = None,
@@ -193,7 +198,8 @@ def check_fits(rp: RunPlan) -> None:
     n_ctx = rp.settings.n_ctx or 0
     largest, kv_fix = ways_out(rp)
     short = next(d for d in rp.verdict.devices if d.fits is False)
-    parts = [f"{rp.info.path.name} at {n_ctx:,} tokens does not fit this machine: {rp.verdict.summary}"]
+    summary = rp.verdict.summary.removeprefix("does not fit: ")  # said once, not twice
+    parts = [f"{rp.info.path.name} at {n_ctx:,} tokens does not fit this machine: {summary}"]
     hints = []
     if largest:
         hints.append(f"the largest context that fits with these settings is {largest:,} (--ctx {largest})")

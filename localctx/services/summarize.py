@@ -19,7 +19,7 @@ from typing import Any
 
 from localctx.core.chunking import Chunk, TokenizedText, plan_chunks, tokenize_text
 from localctx.core.extract import Extracted
-from localctx.engine.base import Engine
+from localctx.engine.base import Cancelled, Engine
 from localctx.errors import LocalctxError
 from localctx.services.runtime import Flags
 from localctx.services.summary_checkpoint import Checkpoint, engine_identity, step_hash
@@ -229,7 +229,10 @@ class _Run:
                 raise LocalctxError(f"internal: step {step.id} needs {step.prompt_tokens}+{step.max_output} "
                                     f"tokens > n_ctx {self.n_ctx}")
             t0 = time.perf_counter()
-            step.evaluated_tokens = self.engine.ingest(prompt, progress=self._tick)
+            try:
+                step.evaluated_tokens = self.engine.ingest(prompt, progress=self._tick, should_stop=self.should_stop)
+            except Cancelled:
+                raise SummaryCancelled() from None
             text = "".join(self.engine.stream(step.max_output, temperature=self.opts.temperature,
                                               should_stop=self.should_stop))
             step.stop_reason = self.engine.stop_reason
@@ -361,8 +364,14 @@ def _estimate_merges(n_items: int, item: int, merge_in: int, final_in: int, fan_
     return steps + 1
 
 
-def open_engine(model: str | None, flags: Flags = None, *, force: bool = False) -> Engine:
-    """Load ``model`` for summarizing through the one load gate (extension plan, memory verdict)."""
+def open_engine(model: str | None, flags: Flags = None, *, force: bool = False,
+                on_plan: Callable[[Any], None] | None = None) -> Engine:
+    """Load ``model`` for summarizing through the one load gate (extension plan, memory verdict):
+    refused before llama.cpp allocates anything when it does not fit, unless ``force``.
+    ``on_plan(run_plan)`` sees the plan before the load (to name the saved settings it applies)."""
     from localctx.services import runtime
 
-    return runtime.load_engine(model, flags=flags, force=force)
+    rp = runtime.make_plan(model, flags)
+    if on_plan is not None:
+        on_plan(rp)
+    return runtime.load_planned(rp, force=force)

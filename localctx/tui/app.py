@@ -9,6 +9,7 @@ written at import time.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +25,8 @@ from localctx.models.catalog import DEFAULT_MODEL
 from localctx.services.machine import MachineMemory
 from localctx.tui.engine_host import EngineHost
 from localctx.tui.screens import ChatScreen, ModelsScreen, PlanScreen, SummarizeScreen
+
+ERROR_TIMEOUT = 10.0  # seconds an error notification stays up
 
 #: mode name -> (key, title) in the order the footer shows them
 SCREENS: dict[str, tuple[str, str]] = {
@@ -51,7 +54,8 @@ class LocalctxApp(App[None]):
                  flags: RuntimeFlags | None = None, mode: str = "plan", files: Iterable[str | Path] = (),
                  chat_options: dict[str, Any] | None = None, summary_options: dict[str, Any] | None = None) -> None:
         # the first screen: set before App.__init__, which builds the screen stack of DEFAULT_MODE
-        self.DEFAULT_MODE = mode if mode in self.MODES else "plan"
+        # DEFAULT_MODE is a ClassVar in Textual's types but read per instance: this changes this app only
+        self.DEFAULT_MODE = mode if mode in self.MODES else "plan"  # type: ignore[misc]  # see above
         super().__init__()
         self._machine = machine
         self.model_ref: str = model or DEFAULT_MODEL
@@ -65,6 +69,7 @@ class LocalctxApp(App[None]):
         # catalog reads from worker threads one at a time: resolving a bundled model may assemble its
         # file (gemma-3-270m: 240 MB from chunk packages) and two concurrent assemblies corrupt it
         self._catalog_lock = threading.Lock()
+        self._reported: dict[tuple[str, str], float] = {}  # (title, error line) -> when it was last shown
         self.host = EngineHost(machine)  # the one loaded model, shared by Chat and Summarize; loads through the gate
 
     # ---- shared state -------------------------------------------------------------------------
@@ -111,15 +116,22 @@ class LocalctxApp(App[None]):
         self.switch_mode("summarize")
 
     def _installed_mode_screens(self) -> list[Screen]:
-        out = []
+        out: list[Screen] = []
         for stack in self._screen_stacks.values():  # private: textual 8.2 keeps one stack per mode
             out += [s for s in stack if isinstance(s, (ModelsScreen, PlanScreen, ChatScreen, SummarizeScreen))]
         return out
 
     def report(self, exc: BaseException, title: str = "localctx") -> None:
-        """A LocalctxError (or anything else) as an error notification: the app never crashes on one."""
+        """A LocalctxError (or anything else) as an error notification: the app never crashes on one.
+
+        One notification per distinct error: the same line again while its toast is still up (a retry,
+        a second screen hitting the same bad file) is not stacked a second time."""
         text = exc.one_line() if isinstance(exc, LocalctxError) else f"{type(exc).__name__}: {exc}"
-        self.notify(text, title=title, severity="error", timeout=10, markup=False)
+        now = time.monotonic()
+        if now - self._reported.get((title, text), -ERROR_TIMEOUT) < ERROR_TIMEOUT:
+            return
+        self._reported[(title, text)] = now
+        self.notify(text, title=title, severity="error", timeout=ERROR_TIMEOUT, markup=False)
 
     # ---- lifecycle ----------------------------------------------------------------------------
     def on_unmount(self) -> None:

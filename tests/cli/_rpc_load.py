@@ -16,7 +16,8 @@ PROMPT = "The three largest cities of France are"
 def main() -> None:
     rpc = sys.argv[1] or None
     flags = RuntimeFlags(ctx=512, threads=1, seed=0, gpu_layers=int(sys.argv[2]), no_mmap=True, rpc=rpc,
-                         tensor_split=sys.argv[3] if len(sys.argv) > 3 else None)
+                         tensor_split=sys.argv[3] or None if len(sys.argv) > 3 else None,
+                         flash_attn=sys.argv[4] if len(sys.argv) > 4 else None)
     with load_engine("smollm2", flags=flags) as eng:
         eng.ingest(eng.tokenize(PROMPT, add_bos=True))
         text = "".join(eng.stream(max_tokens=32, temperature=0.0))

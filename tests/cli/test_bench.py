@@ -23,7 +23,7 @@ def test_plan_and_estimate_without_a_calibration_say_how_to_make_one() -> None:
     assert "localctx bench" in r.output and "ingest to fill" in r.stdout
 
 
-def test_bench_then_plan_and_estimate_show_the_forecast(gemma_path) -> None:
+def test_bench_then_plan_and_estimate_show_the_forecast(gemma_path, tmp_path, capsys) -> None:
     r = runner.invoke(app, ["bench", "smollm2", "-t", "1", "--depths", "0,256", "--repeats", "1",
                             "--gen-tokens", "4", "--json"])
     assert r.exit_code == 0, r.output
@@ -49,6 +49,28 @@ def test_bench_then_plan_and_estimate_show_the_forecast(gemma_path) -> None:
     assert "scaled from SmolLM2" in r.stdout and "not measured" in r.stdout
     # other settings: no calibration for them
     assert "localctx bench" in runner.invoke(app, ["plan", "smollm2", "-t", "1", "-ctk", "q8_0", "-fa", "on"]).stdout
+
+    # before a document is read: the expected time; after: the real speed is kept beside the calibration
+    doc = tmp_path / "ledger.txt"
+    doc.write_text("\n\n".join(f"Entry {i}: the clerk counted {i * 7} letters from the harbour and wrote the "
+                                 f"total in the ledger beside the price of rope." for i in range(30)))
+    r = runner.invoke(app, ["ask", "smollm2", "How many letters in entry 3?", "-f", str(doc), "-t", "1",
+                            "--ctx", "2048", "--max-tokens", "12", "--json"])
+    assert r.exit_code == 0, r.output
+    eta = json.loads(r.stdout)["timings"]["ingest_forecast"]
+    assert eta["seconds"] > 0 and eta["source"] == "measured" and 0 < eta["band"] < 5
+    p2 = json.loads(runner.invoke(app, ["plan", "smollm2", "-t", "1", "--ctx", "8k", "--json"]).stdout)["forecast"]
+    assert p2["observations"] >= 2 and p2["ingest_s"] != p["ingest_s"]  # the document and the reply refined it
+
+    from localctx.cli.chat import _prepare
+    from localctx.core.flags import RuntimeFlags
+    from localctx.services.chat import ChatSession
+
+    with ChatSession.open("smollm2", [doc], flags=RuntimeFlags(threads=1, ctx=2048), persist=False) as session:
+        capsys.readouterr()
+        _prepare(session, show=True)
+        err = capsys.readouterr().err
+    assert "to evaluate them" in err and "forecast ±" in err and "measured" in err or session.ingest_forecast[0] < 2
 
 
 @pytest.mark.parametrize("depths", ["abc", "0,-5", ","])

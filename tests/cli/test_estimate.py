@@ -28,7 +28,7 @@ def test_parse_ctx_rejects(text: str) -> None:
 
 
 def test_json_plans_per_context_and_kv_type(smollm2_path: Path) -> None:
-    r = runner.invoke(app, ["estimate", "smollm2", "--ctx", "8k,32k", "--kv-type", "f16", "--kv-type", "q8_0",
+    r = runner.invoke(app, ["estimate", "smollm2", "--ctx", "8k,32k", "-ctk", "f16,q8_0", "-ctv", "f16,q8_0",
                             "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
@@ -43,7 +43,7 @@ def test_json_plans_per_context_and_kv_type(smollm2_path: Path) -> None:
 
 
 def test_human_table_with_max_ctx(gemma_path: Path) -> None:
-    r = runner.invoke(app, ["estimate", "gemma-3-270m", "--ctx", "4k", "--ctx", "32k", "--max-ctx"])
+    r = runner.invoke(app, ["estimate", "gemma-3-270m", "--ctx", "4k,32k", "--max-ctx"])
     assert r.exit_code == 0, r.output
     out = r.stdout
     for text in ("KV (full attn)", "KV (sliding)", "compute buffer", "fits now", "SWA 1,024", "3 full, 15 SWA",
@@ -72,10 +72,13 @@ def test_gpu_layers_without_a_gpu_is_stated(smollm2_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--ctx", "abc"], "cannot read context size"),
+    (["--ctx", "abc"], "cannot read --ctx 'abc'"),
     (["--ctx", "0"], "greater than 0"),
-    (["--kv-type", "q3_k"], "unknown K cache type"),
-    (["--kv-type", "q8_0", "--no-flash-attn"], "requires flash attention"),
+    (["--ctx", "8k,0"], "greater than 0"),
+    (["-ctk", "q3_k"], "unknown --cache-type-k 'q3_k'"),
+    (["-ctk", "f16,q3_k"], "unknown --cache-type-k 'q3_k'"),
+    (["-ctv", "q8_0", "-fa", "off"], "requires flash attention"),
+    (["-fa", "sometimes"], "unknown --flash-attn 'sometimes'"),
 ])
 def test_bad_settings_exit_2_with_one_line(smollm2_path: Path, args: list[str], message: str) -> None:
     r = runner.invoke(app, ["estimate", "smollm2", *args])
@@ -91,7 +94,7 @@ def test_missing_model_exits_2(tmp_path: Path) -> None:
 
 @pytest.mark.model
 def test_verify_puts_llama_cpp_beside_the_plan(smollm2_path: Path) -> None:
-    r = runner.invoke(app, ["estimate", "smollm2", "--ctx", "2k", "--kv-type", "q8_0", "--verify", "--json"])
+    r = runner.invoke(app, ["estimate", "smollm2", "--ctx", "2k", "-ctk", "q8_0", "-ctv", "q8_0", "--verify", "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     v, p = d["verify"][0], d["plans"][0]

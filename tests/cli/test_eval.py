@@ -38,7 +38,7 @@ def test_passkey_json(smollm2_path: Path) -> None:
 @pytest.mark.model
 def test_ppl_table_compares_methods(smollm2_path: Path, excerpt: Path) -> None:
     r = runner.invoke(app, ["eval", "ppl", "smollm2", "--file", str(excerpt), "--ctx", "256", "--bucket", "128",
-                            "-m", "none,linear", "--plan-ctx", "16k", "-t", "1"])
+                            "--method", "none,linear", "--plan-ctx", "16k", "-t", "1"])
     assert r.exit_code == 0, r.output
     out = r.stdout
     assert "perplexity by position" in out and "0-128" in out and "128-256" in out

@@ -40,7 +40,8 @@ def test_plan_named_method_and_user_values() -> None:
     r = runner.invoke(app, ["plan", "smollm2", "--ctx", "16384", "--extend", "ntk", "--json"])
     ext = json.loads(r.stdout)["extension"]
     assert ext["method"] == "ntk" and ext["rope_freq_base"] == pytest.approx(100000 * 2 ** (64 / 62))
-    r = runner.invoke(app, ["plan", "smollm2", "--ctx", "16384", "--rope-scale", "4", "--rope-scaling", "linear", "--json"])
+    r = runner.invoke(app, ["plan", "smollm2", "--ctx", "16384", "--rope-scale", "4", "--rope-scaling", "linear",
+                            "--json"])
     ext = json.loads(r.stdout)["extension"]
     assert ext["method"] == "manual" and ext["rope_freq_scale"] == 0.25 and ext["rope_scaling"] == "linear"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def test_markdown_then_json_from_the_checkpoint(tmp_path: Path) -> None:
     assert tree["source"] == "harbours.md" and tree["mode"] == "map-reduce" and tree["n_ctx"] == 1024
     chunks = tree["chunks"]
     assert chunks[0]["token_start"] == 0 and chunks[-1]["token_end"] == tree["file_tokens"]
-    assert all(a["token_end"] == b["token_start"] for a, b in zip(chunks, chunks[1:]))
+    assert all(a["token_end"] == b["token_start"] for a, b in itertools.pairwise(chunks))
     assert [s["id"] for s in tree["levels"][0]] == [f"map-{i}" for i in range(len(chunks))]
     steps = [s for lvl in tree["levels"] for s in lvl if s["kind"] != "carry"]
     assert all(s["resumed"] for s in steps) and tree["resumed_steps"] == len(steps)

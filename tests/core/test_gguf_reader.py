@@ -30,7 +30,7 @@ def _agree(path: Path) -> int:
             assert want == got, key
     assert ref.data_offset == mine.data_offset
     assert len(ref.tensors) == len(mine.tensors)
-    for rt, mt in zip(ref.tensors, mine.tensors):
+    for rt, mt in zip(ref.tensors, mine.tensors, strict=True):
         assert rt.name == mt.name
         assert tuple(int(x) for x in rt.shape) == mt.shape
         assert int(rt.tensor_type) == mt.ggml_type

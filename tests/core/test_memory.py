@@ -26,7 +26,8 @@ def _header(path: Path, arch: str, kv: dict) -> Path:
 
 # ---- published llama.cpp logs (memory-estimation.md §7) ------------------------------------------------
 def test_gpt_oss_20b_swa_matches_published_log(tmp_path: Path) -> None:
-    # llama.cpp#18996: ctx 16384, llama-server np=4 unified -> 384.00 MiB (16384 cells, 12 layers) + 24.00 MiB (1024 cells)
+    # llama.cpp#18996: ctx 16384, llama-server np=4 unified -> 384.00 MiB (16384 cells, 12 layers)
+    # + 24.00 MiB (1024 cells)
     p = _header(tmp_path / "oss.gguf", "gpt-oss", {
         ".block_count": 24, ".embedding_length": 2880, ".context_length": 131072, ".attention.head_count": 64,
         ".attention.head_count_kv": 8, ".attention.key_length": 64, ".attention.value_length": 64,
@@ -71,7 +72,8 @@ def test_parallel_streams_split_and_pad(smollm2_path: Path) -> None:
 @pytest.mark.parametrize("kv, row", [("f16", 192 * 2), ("q8_0", 192 // 32 * 34), ("q4_0", 192 // 32 * 18),
                                      ("q5_1", 192 // 32 * 24), ("iq4_nl", 192 // 32 * 18)])
 def test_quantized_cache_block_sizes(smollm2_path: Path, kv: str, row: int) -> None:
-    plan = plan_memory(read_model_info(smollm2_path), RuntimeSettings(n_ctx=8192, type_k=kv, type_v=kv, flash_attn=True))
+    settings = RuntimeSettings(n_ctx=8192, type_k=kv, type_v=kv, flash_attn=True)
+    plan = plan_memory(read_model_info(smollm2_path), settings)
     assert plan.kv_bytes == 30 * 8192 * 2 * row  # 30 layers, 3 KV heads x 64
 
 

@@ -54,7 +54,8 @@ def test_named_methods(llama8k: ModelInfo) -> None:
     d = 128  # n_embd 256 / 2 heads
     assert ntk.parameters == {"rope_scaling": "none", "rope_freq_base": pytest.approx(100000 * 2 ** (d / (d - 2)))}
     kob = plan_extension(llama8k, s.with_(extend="kobold"))
-    assert kob.rope_freq_base == pytest.approx(100000 ** (math.log(16384 / (2 * math.pi)) / math.log(8192 / (2 * math.pi))))
+    exponent = math.log(16384 / (2 * math.pi)) / math.log(8192 / (2 * math.pi))
+    assert kob.rope_freq_base == pytest.approx(100000**exponent)
     none = plan_extension(llama8k, s.with_(extend="none"))
     assert none.parameters == {"rope_scaling": "none"} and "extrapolated" in (none.warning or "")
     yarn = plan_extension(llama8k, s.with_(extend="yarn"))

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from localctx.hub import client as hub
-from localctx.models.catalog import resolve_model
 from localctx.core.gguf_reader import read_gguf_header
 from localctx.core.model_info import read_model_info
 from localctx.errors import HubError, ModelNotFoundError
+from localctx.hub import client as hub
 from localctx.hub.select import QuantNotFoundError
+from localctx.models.catalog import resolve_model
 from tests.hub.conftest import REPO, SMOL_REPO, SPLIT_REPO
 from tests.hub.loopback_hub import LoopbackHub, closed_port
 
@@ -26,7 +26,8 @@ def _cache(repo: str) -> Path:
     return Path(os.environ["HF_HOME"]) / "hub" / ("models--" + repo.replace("/", "--"))
 
 
-def test_single_file_lands_in_the_shared_cache_layout_verified(server: LoopbackHub, tiny_files: dict[str, Path]) -> None:
+def test_single_file_lands_in_the_shared_cache_layout_verified(server: LoopbackHub,
+                                                               tiny_files: dict[str, Path]) -> None:
     repo = server.add_repo(REPO, {**tiny_files, "README.md": b"# tiny\n"})
     seen: list[hub.PullProgress] = []
     res = hub.pull(hub.parse_ref(REPO), progress=seen.append)
@@ -67,7 +68,8 @@ def test_quant_selection_and_fallback(server: LoopbackHub, tiny_files: dict[str,
     server.add_repo(REPO, {k: v for k, v in tiny_files.items() if "Q4_K_M" not in k})
     listing = hub.list_quants(hub.parse_ref(REPO))
     assert [c.quant for c in listing.choices] == ["IQ4_XS", "Q8_0"]  # the mmproj projector is not a model
-    assert [c.size for c in listing.choices] == [tiny_files[f"Tiny-{q}.gguf"].stat().st_size for q in ("IQ4_XS", "Q8_0")]
+    sizes = [tiny_files[f"Tiny-{q}.gguf"].stat().st_size for q in ("IQ4_XS", "Q8_0")]
+    assert [c.size for c in listing.choices] == sizes
 
     res = hub.pull(hub.parse_ref(REPO))
     assert res.quant == "IQ4_XS"
@@ -219,7 +221,8 @@ def test_gated_and_private_repos_say_how_to_get_access(server: LoopbackHub, tiny
             hub.pull(hub.parse_ref(REPO))
         msg = ei.value.one_line()
         assert f"{REPO} is gated" in msg and f"({status})" in msg
-        assert "log in (`hf auth login`)" in msg and f"accept the licence on the model page {server.endpoint}/{REPO}" in msg
+        assert "log in (`hf auth login`)" in msg
+        assert f"accept the licence on the model page {server.endpoint}/{REPO}" in msg
     with pytest.raises(ModelNotFoundError) as ei:
         hub.pull(hub.parse_ref("acme/Secret-GGUF"))
     assert "hf auth login" in ei.value.one_line()

@@ -11,7 +11,7 @@ import pytest
 
 from localctx.core.settings import RuntimeSettings
 from localctx.errors import ContextOverflowError, LocalctxError, SettingsError
-from localctx.services.chat import ChatSession, read_document
+from localctx.services.chat import ChatSession, read_document, read_documents
 from localctx.services.chat_budget import Budget, DocText, suggest_ctx, trim_documents
 from localctx.services.state_cache import StateCache, model_fingerprint
 from localctx.store import Store
@@ -292,12 +292,26 @@ def test_turns_are_stored_stopped_replies_kept_and_sessions_resume(engine, tmp_p
     assert "## You\n\nHello again." in md and "ledger.txt" in md
 
 
+def test_documents_are_read_like_summarize_reads_them(tmp_path: Path) -> None:
+    html = tmp_path / "page.html"
+    html.write_text("<html><body><h1>Ferries</h1><p>The ferry to <b>Oslo</b> leaves at nine.</p></body></html>")
+    doc = read_document(html)
+    assert doc.name == "page.html" and "# Ferries" in doc.text and "The ferry to Oslo leaves at nine." in doc.text
+    assert "<p>" not in doc.text
+    (tmp_path / "empty.md").write_text("\n\n")
+    docs, notes = read_documents([html, tmp_path / "empty.md"])
+    assert [d.name for d in docs] == ["page.html"] and notes == [f"{tmp_path / 'empty.md'}: the file is empty; "
+                                                                 "it is left out of the context"]
+
+
 def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(LocalctxError, match="no such file"):
         read_document(tmp_path / "nope.txt")
     (tmp_path / "bin").write_bytes(b"\x00\x01\x02\xff\xfe")
-    with pytest.raises(LocalctxError, match="not UTF-8 text"):
+    with pytest.raises(LocalctxError, match="looks like a binary file"):
         read_document(tmp_path / "bin")
+    with pytest.raises(LocalctxError, match="is a directory"):
+        read_document(tmp_path)
     with pytest.raises(SettingsError, match="unknown overflow policy"):
         ChatSession.open("smollm2", overflow="shift", persist=False)
 

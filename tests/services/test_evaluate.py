@@ -116,19 +116,23 @@ def test_self_extend_is_never_combined_with_yarn(smollm2_path: Path) -> None:
 
 
 def test_interrupt_keeps_what_was_measured(smollm2_path: Path) -> None:
-    checks = []
+    stop = [False]
 
-    def stop_after_first_trial() -> bool:
-        checks.append(1)
-        return len(checks) > 2  # before load, before trial 1: go on; before trial 2: stop
+    def progress(done: int, total: int, label: str) -> None:
+        if label.endswith("#1") and done >= 384:  # trial 1 is finished
+            stop[0] = True
 
-    with pytest.raises(KeyboardInterrupt):
-        ev.run_passkey(smollm2_path, lengths=[384], depths=[0.5], trials=3, methods=["none"], flags=FLAGS,
-                       should_stop=stop_after_first_trial)
+    rep = ev.run_passkey(smollm2_path, lengths=[384], depths=[0.5], trials=3, methods=["none"], flags=FLAGS,
+                         progress=progress, should_stop=lambda: stop[0])
+    assert rep.interrupted and len(rep.results) == 1  # stopped by should_stop: the partial report comes back
     files = list((paths.data_dir() / "evals").glob("*-passkey-*.json"))
     assert len(files) == 1
     saved = json.loads(files[0].read_text())
     assert saved["interrupted"] is True and len(saved["trials"]) == 1
+    with pytest.raises(KeyboardInterrupt):  # a plain Ctrl-C (no should_stop) still propagates, after saving
+        ev.run_passkey(smollm2_path, lengths=[384], depths=[0.5], trials=1, methods=["none"], flags=FLAGS,
+                       progress=lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    assert len(list((paths.data_dir() / "evals").glob("*-passkey-*.json"))) == 2
 
 
 def test_text_shorter_than_the_window_is_refused(smollm2_path: Path, short_text: Path) -> None:

@@ -64,11 +64,14 @@ def test_without_a_calibration_the_forecast_says_how_to_make_one(smollm2_path: P
 def test_calibrate_store_forecast_scale_and_observe(smollm2_path: Path, gemma_path: Path) -> None:
     from localctx.services.runtime import load_engine, make_plan
 
-    engine = load_engine(smollm2_path, flags={"n_ctx": 1024, "n_threads": 1})
+    engine = load_engine(smollm2_path, flags={"n_ctx": 1400, "n_threads": 1})
     try:
-        timings = cal.calibrate(engine, (0, 256, 4096), repeats=1, gen_tokens=4)
-        kinds = {(t.kind, t.start) for t in timings}
-        assert (fc.PROMPT, 0) in kinds and (fc.PROMPT, 256) in kinds and (fc.GEN, 256) in kinds
+        timings = cal.calibrate(engine, (0, 600, 4096), repeats=1, gen_tokens=4)
+        kinds = {(t.kind, t.depth) for t in timings}
+        assert kinds == {(fc.PROMPT, 0), (fc.GEN, 0), (fc.PROMPT, 600), (fc.GEN, 600), (fc.PROMPT, None)}
+        fill = next(t for t in timings if t.depth is None)  # from the first micro-batch's end up to 600
+        assert (fill.start, fill.start + fill.n) == (1 + 4 + 512, 600)
+        assert all(t.start >= 600 for t in timings if t.depth == 600)
         assert not any(t.start >= 4096 for t in timings)  # capped by the context
         assert all(t.counter_ms > 0 and t.cpu_ms > 0 for t in timings)
         path, record = sf.save_calibration(engine, [t.segment() for t in timings])
@@ -117,3 +120,39 @@ def test_a_corrupt_calibration_is_ignored(smollm2_path: Path) -> None:
     assert out.forecast is None and "localctx bench" in (out.hint or "")
     path.write_text(json.dumps({"format": sf.FORMAT, "fits": {"prompt": {"kind": "prompt"}}}))
     assert sf.forecast_for(info, BASE).forecast is None
+
+
+def test_observations_alone_do_not_make_a_measured_forecast(smollm2_path: Path) -> None:
+    """One chat's document is a single depth range: it refines a calibration, it cannot replace one."""
+    from localctx.services.runtime import load_engine
+
+    engine = load_engine(smollm2_path, flags={"n_ctx": 512, "n_threads": 1})
+    try:
+        sf.observe(engine, fc.PROMPT, 0, 400, 4000.0)
+        sf.observe(engine, fc.GEN, 400, 20, 400.0)
+        path = sf.record_path(sf._fingerprint(smollm2_path), sf.speed_settings(engine.settings))
+        assert len(json.loads(path.read_text())["observations"]) == 2
+        out = sf.forecast_for(engine.info, engine.settings)
+        assert out.forecast is None and "localctx bench" in (out.hint or "")
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("repeats", [2])
+def test_a_sliding_window_model_calibrates_without_cutting_its_cache_back(gemma_path: Path, repeats: int) -> None:
+    """gemma-3's sliding-window cache cannot be truncated (it would be emptied and refilled): every
+    round goes up from an empty cache, and no measurement re-evaluates what a round already holds."""
+    from localctx.services.runtime import load_engine
+
+    engine = load_engine(gemma_path, flags={"n_ctx": 2048, "n_threads": 1})
+    try:
+        c0 = engine.counters()
+        timings = cal.calibrate(engine, (0, 700), repeats=repeats, gen_tokens=4)
+        evaluated = engine.counters().n_prompt_eval - c0.n_prompt_eval
+        prompt_timed = sum(t.n for t in timings if t.kind == fc.PROMPT)
+        assert evaluated - prompt_timed <= 2 * repeats  # only the single first tokens went untimed
+        assert evaluated <= repeats * (700 + 2 * 512 + 8)  # one fill per round: nothing evaluated twice
+        assert {(t.kind, t.depth) for t in timings} >= {(fc.PROMPT, 700), (fc.GEN, 700), (fc.PROMPT, 0)}
+        assert sum(1 for t in timings if (t.kind, t.depth) == (fc.PROMPT, 700)) == repeats
+    finally:
+        engine.close()

@@ -69,3 +69,19 @@ def test_importing_the_app_loads_neither_llama_cpp_nor_the_hub_client() -> None:
 
 def test_chat_screen_is_a_mode() -> None:
     assert make_app().MODES["chat"] is ChatScreen
+
+
+@pytest.mark.anyio
+async def test_the_same_error_twice_is_one_notification_and_a_new_one_is_another() -> None:
+    from localctx.errors import LocalctxError
+    from tests.tui._helpers import error_notifications
+
+    app = make_app(machine=FIXED_MACHINE, mode="summarize")
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        for _ in range(3):
+            app.report(LocalctxError("x.txt: no such file", "check the path"), "summarize")
+        await pilot.pause()
+        assert error_notifications(app) == ["x.txt: no such file — check the path"]
+        app.report(LocalctxError("y.txt: no such file"), "summarize")
+        await pilot.pause()
+        assert len(error_notifications(app)) == 2

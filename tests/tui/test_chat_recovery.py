@@ -80,7 +80,8 @@ async def test_a_context_that_does_not_fit_is_refused_and_the_largest_that_fits_
     monkeypatch.setattr(llamacpp.LlamaEngine, "__init__", counting_init)
     app = chat_app(smollm2_path, machine=SMALL_MACHINE, flags=RuntimeFlags(ctx=32768, threads=1))
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, FitDialog), timeout=60, what="the offer")
+        await wait_until(pilot, lambda: isinstance(app.screen, FitDialog) and error_notifications(app), timeout=60,
+                         what="the offer and the refusal's notification")
         assert built == [] and app.host.engine is None  # refused before llama.cpp saw anything
         [line] = error_notifications(app)
         assert "32,768 tokens does not fit" in line and "3,584" in line and "kept free" in line
@@ -96,7 +97,8 @@ async def test_a_context_that_does_not_fit_is_refused_and_the_largest_that_fits_
 async def test_cancelling_the_offer_loads_nothing_and_new_chat_tries_again(smollm2_path: Path) -> None:
     app = chat_app(smollm2_path, machine=SMALL_MACHINE, flags=RuntimeFlags(ctx=32768, threads=1))
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, FitDialog), timeout=60, what="the offer")
+        await wait_until(pilot, lambda: isinstance(app.screen, FitDialog) and error_notifications(app), timeout=60,
+                         what="the offer and the refusal's notification")
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, FitDialog), what="the dialog to close")
         screen = app.screen

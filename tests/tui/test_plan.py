@@ -180,3 +180,42 @@ async def test_a_mistyped_context_is_one_notification_not_one_per_key(smollm2_pa
         await set_input(pilot, "#ctx", "4096")
         await plan_ready(pilot, 4096)
         assert screen.error is None and len(error_notifications(app)) == 1
+
+
+async def test_a_context_chosen_on_another_screen_shows_when_plan_comes_back(smollm2_path: Path) -> None:
+    app = make_app(machine=FIXED_MACHINE, model=str(smollm2_path), flags=RuntimeFlags(ctx=2048))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await plan_ready(pilot, 2048)
+        await pilot.press("f5")
+        app.use_flags(app.with_ctx(3584))  # what Chat does when the user takes the largest context that fits
+        await pilot.press("f3")
+        await wait_until(pilot, lambda: app.screen is screen, what="the Plan screen")
+        await plan_ready(pilot, 3584)
+        assert screen.query_one("#ctx").value == "3584" and app.flags == RuntimeFlags(ctx=3584)
+
+
+async def test_the_speed_forecast_sits_under_the_gauge_and_follows_the_context(smollm2_path: Path) -> None:
+    from localctx.core import forecast as fc
+    from localctx.services.forecast import forecast_for, store_calibration
+
+    app = make_app(machine=FIXED_MACHINE, model=str(smollm2_path), flags=RuntimeFlags(ctx=2048))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await plan_ready(pilot, 2048)
+        text = text_of(screen.query_one("#plan-forecast"), 200)
+        assert "not calibrated" in text and f"localctx bench {app.model_ref}" in text
+
+        # a calibration for exactly these settings (timings of a machine at 7.5 ms/token + attention)
+        info = read_model_info(smollm2_path)
+        settings = screen.outcome.settings
+        shape = fc.shape_of(info, settings)
+        segs = [fc.Segment(fc.PROMPT, d, 512, 7.5 * 512 + 9e-8 * shape.attn_flops(d, 512)) for d in (0, 1024, 2048)]
+        segs += [fc.Segment(fc.GEN, d, 16, 16 * 12.0 + 2.5e-6 * shape.kv_bytes(d, 16)) for d in (1, 1024, 2048)]
+        store_calibration(info, settings, segs)
+        for ctx in (4096, 16384):
+            await set_input(pilot, "#ctx", str(ctx))
+            screen = await plan_ready(pilot, ctx)
+            want = forecast_for(info, screen.outcome.settings).forecast
+            assert want is not None and want.n_ctx == ctx
+            text = text_of(screen.query_one("#plan-forecast"), 200)
+            assert "measured" in text and f"{want.document_tokens:,} tokens" in text
+            assert fc.human_seconds(want.ingest_s) in text and f"{want.gen_tok_s:,.1f} tok/s" in text

@@ -64,3 +64,38 @@ async def test_a_missing_file_is_a_notification_not_a_crash(tmp_path: Path) -> N
         await wait_until(pilot, lambda: error_notifications(app), what="the error")
         assert "nope.txt: no such file" in error_notifications(app)[0]
         assert app.is_running and not screen.running and screen.result is None
+
+
+@pytest.mark.model
+async def test_a_context_that_does_not_fit_is_refused_and_the_largest_that_fits_is_offered(
+        smollm2_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import localctx.engine.llamacpp as llamacpp
+    from localctx.services.machine import MachineMemory
+    from localctx.tui.dialogs import FitDialog
+
+    built: list[int] = []
+    real_init = llamacpp.LlamaEngine.__init__
+
+    def counting_init(self, path, settings, **kw):  # type: ignore[no-untyped-def]
+        built.append(settings.n_ctx)
+        real_init(self, path, settings, **kw)
+
+    monkeypatch.setattr(llamacpp.LlamaEngine, "__init__", counting_init)
+    src = tmp_path / "harbour.txt"
+    src.write_text(report(3))
+    small = MachineMemory(ram_total=1 << 30, ram_available=900 << 20)  # SmolLM2 fits 3,584 tokens here
+    app = make_app(machine=small, model=str(smollm2_path), flags=RuntimeFlags(ctx=32768, threads=1),
+                   mode="summarize", summary_options=OPTIONS)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        screen = app.screen
+        screen.query_one("#sum-file").value = str(src)
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: isinstance(app.screen, FitDialog) and error_notifications(app), timeout=60,
+                         what="the offer and the refusal's notification")
+        assert built == [] and app.host.engine is None  # refused before llama.cpp saw anything
+        [line] = error_notifications(app)
+        assert "32,768 tokens does not fit" in line and "--ctx 3584" in line
+        await pilot.pause()
+        assert await pilot.click("#use-largest")
+        await wait_until(pilot, lambda: screen.result is not None, timeout=300, what="the summary at 3,584")
+        assert built == [3584] and app.flags.ctx == 3584 and screen.result.summary.strip()

@@ -21,6 +21,7 @@ from localctx.services.evaluate.runs import (
     EvalProgress,
     MethodRun,
     check_methods,
+    check_variants,
     header,
     load_variant,
     resolve,
@@ -86,7 +87,7 @@ def trial_keys(seed: int, n_ctx: int, depth: float, trials: int) -> list[int]:
 
 
 def _passkey_trial(engine: LlamaEngine, run: MethodRun, depth: float, trial: int, key: int,
-                   tick: Callable[[int], None]) -> PasskeyTrial:
+                   tick: Callable[[int], None], should_stop: Callable[[], bool] | None = None) -> PasskeyTrial:
     """One prompt filling the context (minus room for the answer), then a greedy answer."""
     t0 = time.monotonic()
     bos = engine.tokenize("", add_bos=True, special=False)
@@ -97,7 +98,7 @@ def _passkey_trial(engine: LlamaEngine, run: MethodRun, depth: float, trial: int
         SelfExtend(engine, *se).ingest(prompt.tokens, tick)
     else:  # prefix reuse: only the tokens after the common prefix are evaluated
         n = len(prompt.tokens)
-        engine.ingest(prompt.tokens, progress=lambda k, todo: tick(n - todo + k))
+        engine.ingest(prompt.tokens, progress=lambda k, todo: tick(n - todo + k), should_stop=should_stop)
     answer = "".join(engine.stream(MAX_ANSWER_TOKENS, temperature=0.0, stop=["\n", "."]))
     return PasskeyTrial(method=run.method, n_ctx=run.n_ctx, depth=depth, trial=trial, key=key, answer=answer,
                         correct=pk.is_correct(answer, key), needle_pos=prompt.needle_pos, n_prompt=prompt.n_tokens,
@@ -111,7 +112,9 @@ def run_passkey(model: str | Path | None, *, lengths: Sequence[int], depths: Seq
                 force: bool = False) -> PasskeyReport:
     """Passkey accuracy per method x length x depth (greedy decoding, random 5-digit keys from ``seed``).
 
-    ``force``: load a length even if the memory plan says it does not fit."""
+    ``force``: load a length even if the memory plan says it does not fit (every length is checked
+    before the first loads).  ``should_stop`` is polled inside llama.cpp's batches too; when it ends
+    the run, the partial report comes back (``interrupted``) instead of a KeyboardInterrupt."""
     from localctx.services.runtime import resolve_settings
 
     methods = check_methods(methods)
@@ -122,6 +125,7 @@ def run_passkey(model: str | Path | None, *, lengths: Sequence[int], depths: Seq
         raise SettingsError("passkey lengths must be at least 256 tokens", "use e.g. --ctx 4096")
     info = resolve(model)
     base = base or resolve_settings(info, flags)
+    check_variants(info, base, methods, lengths, force=force)
     report = PasskeyReport(info=info, lengths=lengths, depths=list(depths), trials=trials, seed=seed,
                            methods=methods)
     total = len(methods) * trials * len(depths) * sum(lengths)
@@ -145,7 +149,7 @@ def run_passkey(model: str | Path | None, *, lengths: Sequence[int], depths: Seq
                                 if progress is not None:
                                     progress(s + k, total, lb)
 
-                            report.results.append(_passkey_trial(engine, run, depth, i, key, tick))
+                            report.results.append(_passkey_trial(engine, run, depth, i, key, tick, should_stop))
                             done += n_ctx
                             if progress is not None:
                                 progress(done, total, label)
@@ -153,7 +157,8 @@ def run_passkey(model: str | Path | None, *, lengths: Sequence[int], depths: Seq
                     engine.close()
     except KeyboardInterrupt:
         report.interrupted = True
-        raise
+        if not (should_stop and should_stop()):
+            raise
     finally:
         report.seconds = time.monotonic() - t0
         if save and (report.results or report.interrupted):

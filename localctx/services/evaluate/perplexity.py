@@ -5,7 +5,7 @@ per method, reported in buckets of positions so the cost of an extension shows w
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from localctx.services.evaluate.runs import (
     EvalProgress,
     MethodRun,
     check_methods,
+    check_variants,
     header,
     load_variant,
     resolve,
@@ -88,12 +89,14 @@ def read_text(path: Path | str) -> str:
 def run_ppl(model: str | Path | None, text_file: Path | str, *, n_ctx: int, methods: Sequence[str] = ("auto",),
             bucket: int = 2048, plan_ctx: int | None = None, offset: int = 0, base: RuntimeSettings | None = None,
             flags: Flags = None, progress: EvalProgress | None = None, save: bool = True,
-            force: bool = False) -> PplReport:
+            force: bool = False, should_stop: Callable[[], bool] | None = None) -> PplReport:
     """Perplexity of one window of ``n_ctx`` tokens of the text, per method, reported by position bucket.
 
     ``plan_ctx``: plan each method as if for that context but evaluate at ``n_ctx`` - what an
     extension's RoPE settings cost inside the trained window (e.g. an SWA model's global layers).
-    ``force``: load even if the memory plan says it does not fit."""
+    ``force``: load even if the memory plan says it does not fit (every method is checked before the
+    first loads).  ``should_stop`` is polled inside llama.cpp's batches; when it ends the run, the
+    partial report comes back (``interrupted``) instead of a KeyboardInterrupt."""
     from localctx.services.runtime import resolve_settings
 
     methods = check_methods(methods)
@@ -104,6 +107,7 @@ def run_ppl(model: str | Path | None, text_file: Path | str, *, n_ctx: int, meth
     info = resolve(model)
     text = read_text(text_file)
     base = base or resolve_settings(info, flags)
+    check_variants(info, base, methods, [n_ctx], plan_ctx, force=force)
     report = PplReport(info=info, text=str(text_file), n_ctx=n_ctx, plan_ctx=plan_ctx or n_ctx, bucket=bucket,
                        methods=methods, offset=offset)
     total = len(methods) * n_ctx
@@ -111,6 +115,8 @@ def run_ppl(model: str | Path | None, text_file: Path | str, *, n_ctx: int, meth
     window: list[int] | None = None
     try:
         for mi, method in enumerate(methods):
+            if should_stop and should_stop():
+                raise KeyboardInterrupt
             engine, run = load_variant(info, base, method, n_ctx, plan_ctx, force=force)
             try:
                 if window is None:  # every method scores the same tokens
@@ -131,9 +137,10 @@ def run_ppl(model: str | Path | None, text_file: Path | str, *, n_ctx: int, meth
                 se = self_extend_of(run)
                 if se:
                     grouper = SelfExtend(engine, *se)
-                    lps = engine.token_logprobs(window, progress=tick, before_batch=grouper.before_batch)
+                    lps = engine.token_logprobs(window, progress=tick, before_batch=grouper.before_batch,
+                                                should_stop=should_stop)
                 else:
-                    lps = engine.token_logprobs(window, progress=tick)
+                    lps = engine.token_logprobs(window, progress=tick, should_stop=should_stop)
                 report.runs.append(PplRun(run=run, n_tokens=len(lps), ppl=pplmath.perplexity(lps),
                                           mean_nll=-sum(lps) / len(lps), buckets=pplmath.buckets(lps, bucket),
                                           logprobs=lps, seconds=time.monotonic() - ts))
@@ -141,7 +148,8 @@ def run_ppl(model: str | Path | None, text_file: Path | str, *, n_ctx: int, meth
                 engine.close()
     except KeyboardInterrupt:
         report.interrupted = True
-        raise
+        if not (should_stop and should_stop()):
+            raise
     finally:
         report.seconds = time.monotonic() - t0
         if save and (report.runs or report.interrupted):

@@ -66,13 +66,13 @@ def resolve(model: str | Path | None) -> ModelInfo:
     return info
 
 
-def load_variant(info: ModelInfo, base: RuntimeSettings, method: str, n_ctx: int,
-                 plan_ctx: int | None = None, *, force: bool = False) -> tuple[LlamaEngine, MethodRun]:
-    """Load ``info`` at ``n_ctx`` with the extension ``method`` planned for ``plan_ctx`` (default n_ctx),
-    through the load gate: refused before loading if it does not fit memory, unless ``force``."""
+def variant_plan(info: ModelInfo, base: RuntimeSettings, method: str, n_ctx: int,
+                 plan_ctx: int | None = None) -> Any:
+    """The RunPlan (settings, extension plan, memory verdict) of one variant: ``method`` planned for
+    ``plan_ctx`` (default n_ctx), loaded at ``n_ctx``.  Loads nothing."""
     from localctx.services.machine import machine_memory
     from localctx.services.memory import plan_for_machine, verdict
-    from localctx.services.runtime import RunPlan, load_planned, plan_for
+    from localctx.services.runtime import RunPlan, plan_for
 
     target = plan_ctx or n_ctx
     settings, plan = plan_for(info, base.with_(n_ctx=target, extend=method))
@@ -83,11 +83,35 @@ def load_variant(info: ModelInfo, base: RuntimeSettings, method: str, n_ctx: int
                                   n_ubatch=min(settings.n_ubatch, se["window"]))
     machine = machine_memory()
     memory = plan_for_machine(info, settings, machine)
+    return RunPlan(info, settings, plan, memory, verdict(memory, machine), machine)
+
+
+def check_variants(info: ModelInfo, base: RuntimeSettings, methods: Sequence[str], lengths: Sequence[int],
+                   plan_ctx: int | None = None, *, force: bool = False) -> None:
+    """Refuse, before the first load, a run where any variant does not fit memory (unless ``force``):
+    a sweep must not stop at its largest context after an hour of smaller ones."""
+    if force:
+        return
+    from localctx.services.runtime import check_fits
+
+    for n in sorted(set(lengths), reverse=True):
+        for method in methods:
+            check_fits(variant_plan(info, base, method, n, plan_ctx))
+
+
+def load_variant(info: ModelInfo, base: RuntimeSettings, method: str, n_ctx: int,
+                 plan_ctx: int | None = None, *, force: bool = False) -> tuple[LlamaEngine, MethodRun]:
+    """Load ``info`` at ``n_ctx`` with the extension ``method`` planned for ``plan_ctx`` (default n_ctx),
+    through the load gate: refused before loading if it does not fit memory, unless ``force``."""
+    from localctx.services.runtime import load_planned
+
+    rp = variant_plan(info, base, method, n_ctx, plan_ctx)
     t0 = time.monotonic()
-    engine = load_planned(RunPlan(info, settings, plan, memory, verdict(memory, machine), machine), force=force)
-    s = settings.to_json()
+    engine = load_planned(rp, force=force)
+    s = rp.settings.to_json()
     s.pop("extra", None)
-    run = MethodRun(method=method, n_ctx=n_ctx, plan_ctx=target, plan=plan.to_json() if plan else {},
+    plan = rp.extension
+    run = MethodRun(method=method, n_ctx=n_ctx, plan_ctx=plan_ctx or n_ctx, plan=plan.to_json() if plan else {},
                     settings=s, applied=dict(engine.report.applied), warnings=list(engine.report.warnings),
                     load_seconds=round(time.monotonic() - t0, 3))
     return engine, run

@@ -15,6 +15,7 @@ from textual.widgets import Button, Label, Static
 
 class FitDialog(ModalScreen[int | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    AUTO_FOCUS = "Button"  # the offer when there is one, else Cancel
 
     def __init__(self, message: str, largest: int) -> None:
         """``message``: the gate's one line; ``largest``: the largest context that fits (0: none does)."""
@@ -29,9 +30,6 @@ class FitDialog(ModalScreen[int | None]):
                 yield Button(f"Load at {self.largest:,} tokens (the largest that fits)", id="use-largest",
                              variant="primary", compact=True)
             yield Button("Cancel", id="cancel", compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one(Button).focus()
 
     @on(Button.Pressed, "#use-largest")
     def _use_largest(self) -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import getters, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -31,8 +31,14 @@ from localctx.tui.screens._chat_worker import ChatLoader, LoadRequest
 from localctx.tui.widgets import ChatLog, ReplyMessage, TokenMeter
 from localctx.tui.widgets.session_list import SessionItem, SessionList
 
+if TYPE_CHECKING:
+    from localctx.tui.app import LocalctxApp
+
 
 class ChatScreen(Screen[None]):
+    if TYPE_CHECKING:  # the app as LocalctxApp for the type checker (Textual types it as a plain App)
+        app = getters.app(LocalctxApp)
+
     BINDINGS = [
         Binding("escape", "stop", "Stop"),
         Binding("ctrl+o", "attach", "Attach"),
@@ -74,10 +80,10 @@ class ChatScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = "Chat"
-        self.loader = ChatLoader(self.app.host)  # type: ignore[attr-defined]
+        self.loader = ChatLoader(self.app.host)
         self.query_one(SessionList).reload()
         self.query_one("#chat-input", Input).focus()
-        self._open(LoadRequest.fresh(self.app, self.app.start_files))  # type: ignore[attr-defined]
+        self._open(LoadRequest.fresh(self.app, self.app.start_files))
 
     def on_screen_resume(self) -> None:
         if self.loader is None or self.state != "idle":
@@ -117,7 +123,7 @@ class ChatScreen(Screen[None]):
             session = await self.loader.run(self.loader.open, req, progress)
         except ContextOverflowError as exc:  # self.session stays the previous one (closed): Cancel reopens it
             verdict = await self.loader.run(self.loader.ctx_verdict, req, exc.n_tokens,
-                                            self.app.machine)  # type: ignore[attr-defined]
+                                            self.app.machine)
             self._pending = req
             self.post_message(Overflowed(exc, "documents", verdict=verdict))
             return
@@ -161,7 +167,7 @@ class ChatScreen(Screen[None]):
         document could not be read), or an offer of the largest context that fits (the gate refused)."""
         self.session = self.loader.session  # opening closes the old session first
         self._resend = None
-        self.app.report(error, "chat")  # type: ignore[attr-defined]
+        self.app.report(error, "chat")
         previous, self._previous = self._previous, None
         if isinstance(error, LoadRefused):
             self._set_status(f"not loaded: {error.n_ctx:,} tokens do not fit this machine", "red")
@@ -176,7 +182,7 @@ class ChatScreen(Screen[None]):
 
     def _load_at(self, n_ctx: int | None, req: LoadRequest) -> None:
         if n_ctx:
-            self.app.use_flags(self.app.with_ctx(n_ctx))  # type: ignore[attr-defined]
+            self.app.use_flags(self.app.with_ctx(n_ctx))
             self._open(req.with_app_settings(self.app))
 
     def _show_docs(self) -> None:
@@ -246,7 +252,7 @@ class ChatScreen(Screen[None]):
             await self.loader.run(run)
         except ContextOverflowError as exc:
             verdict = await self.loader.run(self.loader.ctx_verdict, LoadRequest.current(self.app, session),
-                                            exc.n_tokens, self.app.machine)  # type: ignore[attr-defined]
+                                            exc.n_tokens, self.app.machine)
             self.post_message(Overflowed(exc, "conversation", text, verdict))
             return
         except Exception as exc:  # noqa: BLE001
@@ -266,7 +272,7 @@ class ChatScreen(Screen[None]):
             await self.reply.finish(" *(stopped)*" if stats is not None and stats.stopped else "")
         self.reply = None
         if msg.error is not None:
-            self.app.report(msg.error, "chat")  # type: ignore[attr-defined]
+            self.app.report(msg.error, "chat")
         for note in s.drain_notices() if s is not None else []:
             await self.query_one(ChatLog).add_notice(note)
         self._show_ready()
@@ -308,18 +314,18 @@ class ChatScreen(Screen[None]):
         failed, self._pending = self._pending, None
         step = after_overflow(choice, what=msg.what, text=msg.text, failed=failed,
                               previous=LoadRequest.current(self.app, self.session),
-                              model=self.app.model_ref, flags=self.app.flags,  # type: ignore[attr-defined]
+                              model=self.app.model_ref, flags=self.app.flags,
                               files=self.files)
         if step.notice:
             self.notify(step.notice, severity="warning")
         if step.flags is not None:
-            self.app.use_flags(step.flags)  # type: ignore[attr-defined]
+            self.app.use_flags(step.flags)
         if step.resend is not None:
             self._resend = step.resend  # asked again once the bigger context is loaded
         if step.open is not None:
             self._open(step.open)
         if step.summarize:
-            self.app.summarize_file(step.summarize_file)  # type: ignore[attr-defined]
+            self.app.summarize_file(step.summarize_file)
         if step.policy is not None and self.session is not None:
             if step.policy == "clear":
                 self.session.clear()
@@ -376,6 +382,6 @@ class ChatScreen(Screen[None]):
             except OSError as exc:
                 raise write_failed(target, exc) from None
         except LocalctxError as exc:
-            self.app.report(exc, "save")  # type: ignore[attr-defined]
+            self.app.report(exc, "save")
             return
         self.notify(f"saved {written}", title="save", markup=False)

@@ -8,9 +8,11 @@ collapses to the latest one).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import getters, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -24,10 +26,17 @@ from localctx.errors import LocalctxError
 from localctx.tui.dialogs import PullDialog
 from localctx.tui.widgets.format import human_bytes, human_count
 
+if TYPE_CHECKING:
+    from localctx.hub.select import HubRef
+    from localctx.tui.app import LocalctxApp
+
 COLUMNS = ("name", "source", "arch", "quant", "size", "trained ctx")
 
 
 class ModelsScreen(Screen[None]):
+    if TYPE_CHECKING:  # the app as LocalctxApp for the type checker (Textual types it as a plain App)
+        app = getters.app(LocalctxApp)
+
     #: below 110 columns the table and the details do not fit side by side: the details go below
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
@@ -38,7 +47,7 @@ class ModelsScreen(Screen[None]):
     ]
 
     class Listed(Message):
-        def __init__(self, rows: list) -> None:  # type: ignore[type-arg]
+        def __init__(self, rows: list) -> None:
             super().__init__()
             self.rows = rows
 
@@ -64,7 +73,7 @@ class ModelsScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list = []  # type: ignore[type-arg]
+        self.rows: list = []
         self.pulling = False
         self.last_progress: object | None = None  # the latest hub.PullProgress shown
 
@@ -94,9 +103,9 @@ class ModelsScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="models-list")
     def _list(self) -> None:
         try:
-            rows = self.app.list_models()  # type: ignore[attr-defined]
+            rows = self.app.list_models()
         except Exception as exc:  # noqa: BLE001 - a broken catalog is a notification, not a crash
-            self.app.call_from_thread(self.app.report, exc, "models")  # type: ignore[attr-defined]
+            self.app.call_from_thread(self.app.report, exc, "models")
             rows = []
         self.post_message(self.Listed(rows))
 
@@ -111,7 +120,7 @@ class ModelsScreen(Screen[None]):
             else:
                 table.add_row(r.name, r.source, r.arch, r.quant, human_bytes(r.size_bytes), f"{r.ctx_train:,}",
                               key=r.name)
-        current = self.app.model_ref  # type: ignore[attr-defined]
+        current = self.app.model_ref
         names = [r.name for r in msg.rows]
         if current in names:
             table.move_cursor(row=names.index(current))
@@ -125,7 +134,7 @@ class ModelsScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="models-inspect")
     def _inspect(self, name: str) -> None:
         try:
-            self.post_message(self.Inspected(name, self.app.inspect_model(name), None))  # type: ignore[attr-defined]
+            self.post_message(self.Inspected(name, self.app.inspect_model(name), None))
         except LocalctxError as exc:
             self.post_message(self.Inspected(name, None, exc.one_line()))
         except Exception as exc:  # noqa: BLE001
@@ -147,7 +156,7 @@ class ModelsScreen(Screen[None]):
     def action_use(self) -> None:
         name = self.selected()
         if name:
-            self.app.use_model(name)  # type: ignore[attr-defined]
+            self.app.use_model(name)
             self.notify(f"{name} is the model for Plan, Chat and Summarize")
 
     @on(DataTable.RowSelected)
@@ -173,7 +182,7 @@ class ModelsScreen(Screen[None]):
         try:
             parsed = hub.parse_ref(ref)
         except LocalctxError as exc:
-            self.app.report(exc, "pull")  # type: ignore[attr-defined]
+            self.app.report(exc, "pull")
             return
         self.pulling = True
         self.query_one("#pull-box").remove_class("hidden")
@@ -182,17 +191,17 @@ class ModelsScreen(Screen[None]):
         self._pull(parsed)
 
     @work(thread=True, exclusive=True, group="models-pull")
-    def _pull(self, ref: object) -> None:
+    def _pull(self, ref: HubRef) -> None:
         from localctx.hub import client as hub
 
         worker = get_current_worker()
 
-        def progress(p: object) -> None:
+        def progress(p: hub.PullProgress) -> None:
             if not worker.is_cancelled:
                 self.post_message(self.PullProgressed(p))
 
         try:
-            result = hub.pull(ref, progress=progress)  # type: ignore[arg-type]
+            result = hub.pull(ref, progress=progress)
         except Exception as exc:  # noqa: BLE001 - HubError and anything unexpected alike: a notification
             self.post_message(self.PullFinished(None, exc))
             return
@@ -214,7 +223,7 @@ class ModelsScreen(Screen[None]):
         self.pulling = False
         self.query_one("#pull-box").add_class("hidden")
         if msg.error is not None:
-            self.app.report(msg.error, "pull")  # type: ignore[attr-defined]
+            self.app.report(msg.error, "pull")
             return
         r = msg.result
         how = "already in the cache" if getattr(r, "from_cache", False) else "downloaded"

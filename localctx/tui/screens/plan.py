@@ -10,13 +10,15 @@ it runs once typing pauses, not per keystroke; reading a model's header runs in 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.padding import Padding
 from rich.text import Text
-from textual import on, work
-from textual.app import ComposeResult
+from textual import getters, on, work
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.message import Message
@@ -33,6 +35,11 @@ from localctx.errors import LocalctxError
 from localctx.tui.widgets import MemoryGauge
 from localctx.tui.widgets.format import human_bytes, try_parse_tokens
 
+if TYPE_CHECKING:
+    from localctx.services.forecast import SpeedForecast
+    from localctx.services.memory import Verdict
+    from localctx.tui.app import LocalctxApp
+
 FLASH = (("auto", "auto"), ("on", "on"), ("off", "off"))
 #: seconds of no typing in a text field before the plan is redone (a plan per keystroke queued behind
 #: the keys on a busy machine, and a half-typed value is not worth an error toast)
@@ -45,13 +52,17 @@ class PlanOutcome:
 
     settings: RuntimeSettings
     memory: MemoryPlan
-    verdict: object  # services.memory.Verdict
+    verdict: Verdict
     max_ctx: int
-    extension: ExtensionPlan | None
+    extension: ExtensionPlan
     saved_line: str | None = None  # "using saved settings for this model: ..." when any apply
+    forecast: SpeedForecast | None = None  # how long this context takes on this machine
 
 
 class PlanScreen(Screen[None]):
+    if TYPE_CHECKING:  # the app as LocalctxApp for the type checker (Textual types it as a plain App)
+        app = getters.app(LocalctxApp)
+
     """The form on the left, the gauge and the plans on the right."""
 
     BINDINGS = [
@@ -73,13 +84,14 @@ class PlanScreen(Screen[None]):
         self.error: str | None = None
         self._last_notified: str | None = None
         self._replan: Timer | None = None  # pending re-plan after typing
+        self._applied: RuntimeFlags | None = None  # the flags the last plan gave the app
         self.replans = 0  # plans made (each a service call; typing makes one when it pauses)
         self._base: RuntimeFlags = RuntimeFlags()  # the app's flags when the form was filled
         self._shown: dict[str, object] = {}  # the form's values then
 
     # ---- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        ref = self.app.model_ref  # type: ignore[attr-defined]
+        ref = self.app.model_ref
         yield Header()
         with Horizontal(id="plan-body"):
             with VerticalScroll(id="plan-form"):
@@ -105,29 +117,44 @@ class PlanScreen(Screen[None]):
                 yield Static(id="plan-title")
                 yield MemoryGauge(id="gauge")
                 yield Static(id="plan-verdict")
+                yield Static(id="plan-forecast")
                 yield Static(id="plan-maxctx")
                 yield Static(id="plan-extension")
                 yield Static(id="plan-notes")
         yield Footer(compact=True)
 
+    def on_screen_resume(self) -> None:
+        """Another screen changed the flags (Chat raised the context, or took the largest that fits):
+        show what they are now instead of planning the old form."""
+        if self.info is None or self.app.flags == self._applied:
+            return
+        from localctx.services.runtime import resolve_settings
+
+        try:
+            self._fill_form(resolve_settings(self.info, self.app.flags))
+        except LocalctxError as exc:
+            self._show_error(exc.one_line())
+            return
+        self.recompute()
+
     def on_mount(self) -> None:
         self.sub_title = "Plan"
         self._load_catalog()
-        self._load_info(self.app.model_ref)  # type: ignore[attr-defined]
+        self._load_info(self.app.model_ref)
 
     # ---- workers: catalog and model header ---------------------------------------------------
     @work(thread=True, exclusive=True, group="plan-catalog")
     def _load_catalog(self) -> None:
         try:
-            names = [r.name for r in self.app.list_models() if r.error is None]  # type: ignore[attr-defined]
+            names = [r.name for r in self.app.list_models() if r.error is None]
         except Exception as exc:  # noqa: BLE001 - the picker keeps the current model
-            self.app.call_from_thread(self.app.report, exc, "models")  # type: ignore[attr-defined]
+            self.app.call_from_thread(self.app.report, exc, "models")
             return
         self.app.call_from_thread(self._set_catalog, names)
 
     def _set_catalog(self, names: list[str]) -> None:
         sel = self.query_one("#model", Select)
-        current = self.app.model_ref  # type: ignore[attr-defined]
+        current = self.app.model_ref
         if current not in names:
             names = [current, *names]
         with self.prevent(Select.Changed):
@@ -137,23 +164,24 @@ class PlanScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="plan-info")
     def _load_info(self, ref: str) -> None:
         try:
-            self.post_message(self.InfoLoaded(ref, self.app.inspect_model(ref), None))  # type: ignore[attr-defined]
+            self.post_message(self.InfoLoaded(ref, self.app.inspect_model(ref), None))
         except Exception as exc:  # noqa: BLE001 - LocalctxError or not: a notification, never a crash
             self.post_message(self.InfoLoaded(ref, None, exc))
 
     def on_plan_screen_info_loaded(self, msg: InfoLoaded) -> None:
-        if msg.ref != self.app.model_ref:  # type: ignore[attr-defined]
+        if msg.ref != self.app.model_ref:
             return  # a stale answer for a model the user already left
         if msg.error is not None:
             self.info = None
             self._show_error(msg.error.one_line() if isinstance(msg.error, LocalctxError) else
                              f"{type(msg.error).__name__}: {msg.error}")
             return
+        assert msg.info is not None  # InfoLoaded carries the header or the error
         self.info = msg.info
         from localctx.services.runtime import resolve_settings
 
         try:
-            self._fill_form(resolve_settings(msg.info, self.app.flags))  # type: ignore[attr-defined]
+            self._fill_form(resolve_settings(msg.info, self.app.flags))
         except LocalctxError as exc:
             self._show_error(exc.one_line())
             return
@@ -180,10 +208,10 @@ class PlanScreen(Screen[None]):
             self.query_one("#flash", Select).value = {None: "auto", True: "on", False: "off"}[s.flash_attn]
             self.query_one("#ngl", Input).value = "" if s.n_gpu_layers is None else str(s.n_gpu_layers)
             self.query_one("#extend", Select).value = s.extend
-        self._base = self.app.flags  # type: ignore[attr-defined]
+        self._base = self.app.flags
         self._shown = self._form_values()
 
-    def _form_values(self) -> dict[str, object]:
+    def _form_values(self) -> dict[str, Any]:
         """The controls as RuntimeFlags fields (raises LocalctxError for what it cannot read)."""
         ctx_text = self.query_one("#ctx", Input).value
         ctx = None
@@ -213,8 +241,8 @@ class PlanScreen(Screen[None]):
     @on(Select.Changed, "#model")
     def _model_changed(self, event: Select.Changed) -> None:
         ref = str(event.value)
-        if ref != self.app.model_ref:  # type: ignore[attr-defined]
-            self.app.use_model(ref)  # type: ignore[attr-defined]
+        if ref != self.app.model_ref:
+            self.app.use_model(ref)
 
     @on(Select.Changed, "#type_k, #type_v, #flash, #extend")
     def _setting_changed(self) -> None:
@@ -238,7 +266,7 @@ class PlanScreen(Screen[None]):
         from localctx.services.memory import max_context
         from localctx.services.runtime import plan_settings, resolve_settings, saved_in_effect
 
-        machine = self.app.machine  # type: ignore[attr-defined]
+        machine = self.app.machine
         self.replans += 1
         try:
             flags = self.flags()
@@ -252,8 +280,10 @@ class PlanScreen(Screen[None]):
             self._show_error(f"planner failed: {type(exc).__name__}: {exc}")
             return
         self.error = self._last_notified = None
-        self.outcome = PlanOutcome(rp.settings, rp.memory, rp.verdict, best, rp.extension, rp.saved_line)
-        self.app.use_flags(flags)  # type: ignore[attr-defined]
+        self.outcome = PlanOutcome(rp.settings, rp.memory, rp.verdict, best, rp.extension, rp.saved_line,
+                                   rp.forecast)
+        self.app.use_flags(flags)
+        self._applied = flags
         self._render_outcome()
 
     def _show_error(self, text: str) -> None:
@@ -267,15 +297,17 @@ class PlanScreen(Screen[None]):
         o, info = self.outcome, self.info
         assert o is not None and info is not None
         lay = o.memory.layout
-        title = Text.assemble((self.app.model_ref, "bold"), f"  {info.arch} · {info.quant} · "  # type: ignore[attr-defined]
+        title = Text.assemble((self.app.model_ref, "bold"), f"  {info.arch} · {info.quant} · "
                               f"{human_bytes(info.file_size)} · trained {info.ctx_train:,} · ",
                               (f"context {lay.n_ctx:,}", "bold"),
                               f" · K {lay.type_k} / V {lay.type_v} · FA {'on' if lay.flash_attn else 'off'}")
         self.query_one("#plan-title", Static).update(title)
         self.query_one("#gauge", MemoryGauge).show(o.memory, o.verdict)
         v = o.verdict
-        style = {True: "bold green", False: "bold red"}.get(v.fits, "bold yellow")  # type: ignore[attr-defined]
-        self.query_one("#plan-verdict", Static).update(Text(v.summary, style=style))  # type: ignore[attr-defined]
+        style = "bold yellow" if v.fits is None else "bold green" if v.fits else "bold red"
+        self.query_one("#plan-verdict", Static).update(Text(v.summary, style=style))
+        self.query_one("#plan-forecast", Static).update(_forecast_text(o.forecast, o.settings,
+                                                                       self.app.model_ref))
         from localctx.services.memory import MAX_SEARCH_CTX
 
         if not o.max_ctx:
@@ -286,7 +318,7 @@ class PlanScreen(Screen[None]):
             best = f"Largest context that fits this machine: {o.max_ctx:,} tokens"
         self.query_one("#plan-maxctx", Static).update(Text(best + "  (ctrl+r uses it)", style="bold"))
         self.query_one("#plan-extension", Static).update(_extension_text(o.extension))
-        notes = ([o.saved_line] if o.saved_line else []) + list(o.memory.notes) + list(getattr(v, "notes", []))
+        notes = ([o.saved_line] if o.saved_line else []) + list(o.memory.notes) + list(v.notes)
         self.query_one("#plan-notes", Static).update(
             Text("\n".join(f"• {n}" for n in notes), style="dim") if notes else "")
 
@@ -299,17 +331,29 @@ class PlanScreen(Screen[None]):
         if self.outcome is not None:
             self.app.switch_mode("chat")
 
-    def palette_commands(self):  # type: ignore[no-untyped-def]
-        from textual.app import SystemCommand
-
+    def palette_commands(self) -> Iterator[SystemCommand]:
         yield SystemCommand("Use the largest context that fits", "Set Context to the planner's maximum",
                             self.action_max_ctx)
 
 
-def _extension_text(ext: ExtensionPlan | None) -> RenderableType:
+def _forecast_text(sf: SpeedForecast | None, settings: RuntimeSettings, model_ref: str) -> RenderableType:
+    """The speed forecast under the gauge: ingest, generation at that depth, the reply; or how to get one."""
+    from localctx.core.forecast import human_seconds
+    from localctx.services.forecast import speed_flags
+
+    f = sf.forecast if sf is not None else None
+    if f is None:
+        flags = speed_flags(settings)
+        return Text(f"Speed: not calibrated for these settings: localctx bench {model_ref}"
+                    + (f" {flags}" if flags else ""), style="dim")
+    source = "measured" if f.source == "measured" else f"scaled from {f.calibrated_on}, not measured"
+    return Text.assemble(("Speed ", "bold"), f"({source}, ±{f.band:.0%}): read {f.document_tokens:,} tokens in ",
+                         (f"~{human_seconds(f.ingest_s)}", "bold"), ", then ", (f"{f.gen_tok_s:,.1f} tok/s", "bold"),
+                         f"; a {f.reply_tokens}-token reply ~{human_seconds(f.reply_s)}")
+
+
+def _extension_text(ext: ExtensionPlan) -> RenderableType:
     """The context-extension plan in words: method, factor, parameters, reason, quality warning."""
-    if ext is None:
-        return Text("Context extension: not planned (the planner is not installed)", style="dim")
     method, factor = ext.method, ext.factor
     lines: list[RenderableType] = [Text.assemble(("Context extension: ", "bold"),
                                                  method + (f" × {factor:g}" if factor and factor > 1 else ""))]

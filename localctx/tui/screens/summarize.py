@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import getters, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -26,6 +26,9 @@ from localctx.tui.dialogs import FilePicker, FitDialog, TextPrompt
 from localctx.tui.engine_host import LoadRefused
 from localctx.tui.save import check_save_path, write_failed
 
+if TYPE_CHECKING:
+    from localctx.tui.app import LocalctxApp
+
 LENGTH_CHOICES = (("short", "short"), ("medium", "medium"), ("long", "long"))
 SUMMARY_HELP = """\
 *The summary appears here.*  Plain text, Markdown, PDF, HTML and EPUB are read.  A file longer than the
@@ -34,6 +37,9 @@ is saved, so a stopped run resumes where it stopped.  The model and context are 
 
 
 class SummarizeScreen(Screen[None]):
+    if TYPE_CHECKING:  # the app as LocalctxApp for the type checker (Textual types it as a plain App)
+        app = getters.app(LocalctxApp)
+
     BINDINGS = [
         Binding("ctrl+o", "pick", "Pick file"),
         Binding("ctrl+g", "start", "Summarize"),
@@ -86,7 +92,7 @@ class SummarizeScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         pending = getattr(self.app, "pending_summarize", None)
         if pending is not None:
-            self.app.pending_summarize = None  # type: ignore[attr-defined]
+            self.app.pending_summarize = None
             self.query_one("#sum-file", Input).value = str(pending)
 
     def on_unmount(self) -> None:
@@ -115,14 +121,14 @@ class SummarizeScreen(Screen[None]):
 
         opts = SummarizeOptions(length=str(self.query_one("#sum-length", Select).value),
                                 focus=self.query_one("#sum-focus", Input).value.strip() or None,
-                                **self.app.summary_options)  # type: ignore[attr-defined]
+                                **self.app.summary_options)
         self.running = True
         self.steps_seen = set()
         bar = self.query_one("#sum-progress", ProgressBar)
         bar.remove_class("hidden")
         bar.update(total=None, progress=0)
-        self._status(f"loading {self.app.model_ref} …")  # type: ignore[attr-defined]
-        self._run(Path(text).expanduser(), opts, self.app.model_ref, self.app.flags)  # type: ignore[attr-defined]
+        self._status(f"loading {self.app.model_ref} …")
+        self._run(Path(text).expanduser(), opts, self.app.model_ref, self.app.flags)
 
     def _status(self, text: str, style: str = "") -> None:
         self.query_one("#sum-status", Label).update(Text(text, style=style))
@@ -132,7 +138,7 @@ class SummarizeScreen(Screen[None]):
         from localctx.services.summarize import SummaryCancelled
 
         self._stop = stop = threading.Event()
-        host = self.app.host  # type: ignore[attr-defined]
+        host = self.app.host
         try:
             result = await host.run(self._summarize, host, path, opts, model, flags, stop)
         except SummaryCancelled:
@@ -146,12 +152,14 @@ class SummarizeScreen(Screen[None]):
     def _summarize(self, host: Any, path: Path, opts: Any, model: str, flags: Any, stop: threading.Event) -> Any:
         """On the engine thread: read the file, get the shared engine, run the service."""
         from localctx.core.extract import extract
-        from localctx.services.summarize import summarize
+        from localctx.services.summarize import SummaryEvent, summarize
 
         doc = extract(path)
         engine = host.engine_for(model, flags=flags)
-        return summarize(engine, doc, opts, on_event=lambda e: self.post_message(self.Progressed(e)),
-                         should_stop=stop.is_set)
+        def progressed(event: SummaryEvent) -> None:
+            self.post_message(self.Progressed(event))
+
+        return summarize(engine, doc, opts, on_event=progressed, should_stop=stop.is_set)
 
     def on_summarize_screen_progressed(self, msg: Progressed) -> None:
         e = self.last_event = msg.event
@@ -170,7 +178,7 @@ class SummarizeScreen(Screen[None]):
             self._status("stopped: finished steps are saved; Summarize again resumes", "yellow")
             return
         if msg.error is not None:
-            self.app.report(msg.error, "summarize")  # type: ignore[attr-defined]
+            self.app.report(msg.error, "summarize")
             self._status(getattr(msg.error, "message", str(msg.error)), "red")
             if isinstance(msg.error, LoadRefused) and msg.error.largest:
                 self.app.push_screen(FitDialog(msg.error.one_line(), msg.error.largest), self._run_at)
@@ -185,7 +193,7 @@ class SummarizeScreen(Screen[None]):
     def _run_at(self, n_ctx: int | None) -> None:
         """Summarize again at the context the gate said fits (it becomes the app's context)."""
         if n_ctx:
-            self.app.use_flags(self.app.with_ctx(n_ctx))  # type: ignore[attr-defined]
+            self.app.use_flags(self.app.with_ctx(n_ctx))
             self.action_start()
 
     def action_stop(self) -> None:
@@ -211,6 +219,6 @@ class SummarizeScreen(Screen[None]):
             except OSError as exc:
                 raise write_failed(target, exc) from None
         except LocalctxError as exc:
-            self.app.report(exc, "save")  # type: ignore[attr-defined]
+            self.app.report(exc, "save")
             return
         self.notify(f"saved {target}", title="save", markup=False)

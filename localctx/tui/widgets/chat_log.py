@@ -8,9 +8,11 @@ incremental parser in a state a clean parse would not produce.
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.containers import VerticalScroll
 from textual.widgets import Markdown, Static
-from textual.widgets._markdown import MarkdownStream
+from textual.widgets.markdown import MarkdownStream
 
 
 class UserMessage(Static):
@@ -24,8 +26,8 @@ class Notice(Static):
 class ReplyMessage(Markdown):
     """One assistant reply, fed by deltas while it streams."""
 
-    def __init__(self, text: str = "", **kwargs: object) -> None:
-        super().__init__(text, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, text: str = "", **kwargs: Any) -> None:
+        super().__init__(text, **kwargs)
         self.text = text
         self.pieces = 0  # deltas received: more than one means the reply was streamed, not dumped
         self._stream: MarkdownStream | None = None

@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
-from textual import work
+from textual import getters, work
 from textual.widgets import Label, ListItem, ListView
+
+if TYPE_CHECKING:
+    from localctx.tui.app import LocalctxApp
 
 
 class SessionItem(ListItem):
@@ -15,6 +20,9 @@ class SessionItem(ListItem):
 
 
 class SessionList(ListView):
+    if TYPE_CHECKING:  # the app as LocalctxApp for the type checker (Textual types it as a plain App)
+        app = getters.app(LocalctxApp)
+
     def reload(self) -> None:
         """Read the store again (after a turn was saved)."""
         self._read()
@@ -28,7 +36,7 @@ class SessionList(ListView):
                 rows = [(s.id, s.title or "(no question yet)", f"{s.n_turns} turn{'s' * (s.n_turns != 1)} · {s.id}")
                         for s in store.sessions(limit=50)]
         except Exception as exc:  # noqa: BLE001 - an unreadable store is a notification
-            self.app.call_from_thread(self.app.report, exc, "sessions")  # type: ignore[attr-defined]
+            self.app.call_from_thread(self.app.report, exc, "sessions")
             return
         self.app.call_from_thread(self._show, rows)  # type: ignore[arg-type]  # textual types it Awaitable[Never]
 

@@ -1,0 +1,83 @@
+"""The pieces of a chat that are not the conversation itself: documents read through the one
+extractor, and the numbers a turn and an ingest report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from localctx.store import Document
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """How the document prefix got into the KV cache."""
+
+    n_tokens: int
+    evaluated: int  # tokens llama.cpp evaluated (0 when the saved state was loaded)
+    seconds: float
+    cache: str  # hit | miss | rebuilt | off (no documents)
+    reason: str = ""  # why a saved state was rebuilt
+
+    @property
+    def tok_s(self) -> float | None:
+        return self.evaluated / self.seconds if self.evaluated and self.seconds > 0 else None
+
+
+@dataclass(frozen=True)
+class TurnStats:
+    prompt_tokens: int  # the whole rendered conversation this turn
+    evaluated_tokens: int  # of which llama.cpp evaluated (the rest was reused from the KV cache)
+    reply_tokens: int
+    ttft_s: float | None  # send() to the first piece of the reply
+    prompt_tok_s: float | None
+    gen_tok_s: float | None
+    total_s: float
+    stopped: bool  # cut short by the user
+    stop_reason: str | None  # eos | length | stop | context | cancelled
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Turn:
+    user: str
+    assistant: str
+
+
+def read_document(path: Path | str) -> Document:
+    """A document as ``summarize`` reads it (text, Markdown, PDF, HTML, EPUB; ``-`` = standard input),
+    through the one extractor; LocalctxError (exit 2) for a missing, binary or unsupported file, and
+    EmptyDocumentError for one without text."""
+    from localctx.core.extract import STDIN, extract
+
+    x = extract(path)
+    where = "(stdin)" if str(path) == STDIN else str(x.path.resolve())
+    return Document(sha256=x.sha256, name=x.path.name, path=where, text=x.text)
+
+
+def read_documents(files: Sequence[str | Path]) -> tuple[list[Document], list[str]]:
+    """The documents that have text, and a notice for each empty one (left out, never silently)."""
+    from localctx.core.extract import EmptyDocumentError
+
+    docs, notes = [], []
+    for f in files:
+        try:
+            docs.append(read_document(f))
+        except EmptyDocumentError as exc:
+            notes.append(f"{exc.message}; it is left out of the context")
+    return docs, notes
+
+
+
+
+@dataclass(frozen=True)
+class _Load:
+    """How ChatSession.open loads a model: past the memory gate or not, who sees the plan, template."""
+
+    force: bool = False
+    on_plan: Callable[[Any], None] | None = None
+    template: str | None = None
