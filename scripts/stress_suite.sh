@@ -14,6 +14,7 @@ RUNS=${RUNS:-3}
 BURNERS=${BURNERS:-2}
 SOURCE=${SOURCE:-$(cd "$(dirname "$0")/.." && git rev-parse --show-toplevel)}
 WORK=${WORK:-$(mktemp -d -t localctx-stress-XXXXXX)}
+mkdir -p "$WORK"
 LOG="$WORK/stress_suite.log"
 burners=()
 
