@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from localctx.core.sampling import REPEAT_LAST_N
 
 ModelArg = Annotated[
-    Optional[str],
-    typer.Argument(help="Model: a .gguf path, a catalog name (see `localctx models`), or a preset.", show_default=False),
+    str | None,
+    typer.Argument(help="Model: a .gguf path, a catalog name (see `localctx models`), or a preset.",
+                   show_default=False),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
@@ -19,7 +20,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 ForceOpt = Annotated[bool, typer.Option(
     "--force", help="Load even when the memory plan says the context does not fit (it may swap or crash).")]
 #: chat, ask and summarize: how prompts are rendered
-ChatTemplateOpt = Annotated[Optional[str], typer.Option(
+ChatTemplateOpt = Annotated[str | None, typer.Option(
     "--chat-template", help="Prompt format: chatml, llama3, gemma, plain, or a Jinja template file "
     "(default: the model's own; plain completion when it has none).", show_default=False)]
 #: documents for chat, ask and the TUI: every format summarize reads; '-' is standard input
@@ -29,5 +30,6 @@ FileOpt = Annotated[list[Path], typer.Option(
 #: generation options: one letter each, the same in every command
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", "-n", help="Longest reply, in tokens (at least 1).")]
 TempOpt = Annotated[float, typer.Option("--temp", help="Sampling temperature (0: greedy).")]
-RepeatOpt = Annotated[float, typer.Option("--repeat-penalty", help=f"Penalty on tokens repeated in the last {REPEAT_LAST_N} "
-                                          "(llama.cpp's; 1.0 turns it off). Small models loop without it.")]
+RepeatOpt = Annotated[float, typer.Option(
+    "--repeat-penalty", help=f"Penalty on tokens repeated in the last {REPEAT_LAST_N} (llama.cpp's; 1.0 turns it off). "
+    "Small models loop without it.")]

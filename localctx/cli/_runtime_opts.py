@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -46,32 +47,32 @@ def _opt(*decls: str, help: str) -> Any:
 
 # (name, type, option) in the order --help shows them
 _OPTIONS: list[tuple[str, Any, Any]] = [
-    ("ctx", Optional[str], _opt("--ctx", "-c", "--ctx-size", help="Context size in tokens: 65536, 32k, 1m (default: the model's trained context).")),
-    ("extend", Optional[str], _opt("--extend", help="Context extension: auto (default), none, linear, ntk, yarn, kobold, self-extend.")),
-    ("rope_scaling", Optional[str], _opt("--rope-scaling", help="RoPE scaling type: none, linear, yarn (default: from the model).")),
-    ("rope_freq_base", Optional[float], _opt("--rope-freq-base", help="RoPE base frequency (NTK-aware scaling).")),
-    ("rope_freq_scale", Optional[float], _opt("--rope-freq-scale", help="RoPE frequency scale; expands context by 1/N.")),
-    ("rope_scale", Optional[float], _opt("--rope-scale", help="RoPE context scale factor; expands context by N (= 1/--rope-freq-scale).")),
-    ("yarn_orig_ctx", Optional[int], _opt("--yarn-orig-ctx", help="YaRN: original context of the model (default: from the model).")),
-    ("yarn_ext_factor", Optional[float], _opt("--yarn-ext-factor", help="YaRN extrapolation mix factor (0 = full interpolation).")),
-    ("yarn_attn_factor", Optional[float], _opt("--yarn-attn-factor", help="YaRN attention magnitude (advanced; ignored when YaRN extrapolation is on).")),
-    ("yarn_beta_fast", Optional[float], _opt("--yarn-beta-fast", help="YaRN low correction dim (default: from the model, 32).")),
-    ("yarn_beta_slow", Optional[float], _opt("--yarn-beta-slow", help="YaRN high correction dim (default: from the model, 1).")),
-    ("cache_type_k", Optional[str], _opt("--cache-type-k", "-ctk", help=f"KV cache type for K: {', '.join(KV_TYPES)}.")),
-    ("cache_type_v", Optional[str], _opt("--cache-type-v", "-ctv", help="KV cache type for V (quantized V needs flash attention).")),
-    ("flash_attn", Optional[str], _opt("--flash-attn", "-fa", help="Flash attention: on, off, auto (default).")),
-    ("gpu_layers", Optional[int], _opt("--gpu-layers", "-ngl", "--n-gpu-layers", help="Layers to offload to the GPU (-1: all; default: all when a GPU backend exists).")),
-    ("threads", Optional[int], _opt("--threads", "-t", help="CPU threads (default: physical cores).")),
-    ("batch_size", Optional[int], _opt("--batch-size", "-b", help="Logical batch size for prompt processing (default 512).")),
-    ("ubatch_size", Optional[int], _opt("--ubatch-size", "-ub", help="Physical batch size (default 512).")),
-    ("swa_full", Optional[bool], _opt("--swa-full", help="Full-size cache for sliding-window layers (more memory; safe prefix reuse).")),
-    ("no_mmap", Optional[bool], _opt("--no-mmap", help="Read the weights into memory instead of mapping the file.")),
-    ("mlock", Optional[bool], _opt("--mlock", help="Lock the weights in RAM (no swapping).")),
-    ("seed", Optional[int], _opt("--seed", help="Sampling seed (default 0).")),
-    ("parallel", Optional[int], _opt("--parallel", "-np", help="Parallel sequences sharing the context (default 1).")),
-    ("rpc", Optional[str], _opt("--rpc", help="llama.cpp RPC servers that take layers like GPUs: HOST:PORT[,HOST:PORT...] (see `localctx rpc-server`).")),
-    ("tensor_split", Optional[str], _opt("--tensor-split", "-ts", help="Share of the offloaded layers per device, RPC servers first: 3,1 (default: by free memory).")),
-    ("rpc_mem", Optional[str], _opt("--rpc-mem", help="Plan offline: free memory of each --rpc server (8G,16G) instead of asking them.")),
+    ("ctx", str | None, _opt("--ctx", "-c", "--ctx-size", help="Context size in tokens: 65536, 32k, 1m (default: the model's trained context).")),
+    ("extend", str | None, _opt("--extend", help="Context extension: auto (default), none, linear, ntk, yarn, kobold, self-extend.")),
+    ("rope_scaling", str | None, _opt("--rope-scaling", help="RoPE scaling type: none, linear, yarn (default: from the model).")),
+    ("rope_freq_base", float | None, _opt("--rope-freq-base", help="RoPE base frequency (NTK-aware scaling).")),
+    ("rope_freq_scale", float | None, _opt("--rope-freq-scale", help="RoPE frequency scale; expands context by 1/N.")),
+    ("rope_scale", float | None, _opt("--rope-scale", help="RoPE context scale factor; expands context by N (= 1/--rope-freq-scale).")),
+    ("yarn_orig_ctx", int | None, _opt("--yarn-orig-ctx", help="YaRN: original context of the model (default: from the model).")),
+    ("yarn_ext_factor", float | None, _opt("--yarn-ext-factor", help="YaRN extrapolation mix factor (0 = full interpolation).")),
+    ("yarn_attn_factor", float | None, _opt("--yarn-attn-factor", help="YaRN attention magnitude (advanced; ignored when YaRN extrapolation is on).")),
+    ("yarn_beta_fast", float | None, _opt("--yarn-beta-fast", help="YaRN low correction dim (default: from the model, 32).")),
+    ("yarn_beta_slow", float | None, _opt("--yarn-beta-slow", help="YaRN high correction dim (default: from the model, 1).")),
+    ("cache_type_k", str | None, _opt("--cache-type-k", "-ctk", help=f"KV cache type for K: {', '.join(KV_TYPES)}.")),
+    ("cache_type_v", str | None, _opt("--cache-type-v", "-ctv", help="KV cache type for V (quantized V needs flash attention).")),
+    ("flash_attn", str | None, _opt("--flash-attn", "-fa", help="Flash attention: on, off, auto (default).")),
+    ("gpu_layers", int | None, _opt("--gpu-layers", "-ngl", "--n-gpu-layers", help="Layers to offload to the GPU (-1: all; default: all when a GPU backend exists).")),
+    ("threads", int | None, _opt("--threads", "-t", help="CPU threads (default: physical cores).")),
+    ("batch_size", int | None, _opt("--batch-size", "-b", help="Logical batch size for prompt processing (default 512).")),
+    ("ubatch_size", int | None, _opt("--ubatch-size", "-ub", help="Physical batch size (default 512).")),
+    ("swa_full", bool | None, _opt("--swa-full", help="Full-size cache for sliding-window layers (more memory; safe prefix reuse).")),
+    ("no_mmap", bool | None, _opt("--no-mmap", help="Read the weights into memory instead of mapping the file.")),
+    ("mlock", bool | None, _opt("--mlock", help="Lock the weights in RAM (no swapping).")),
+    ("seed", int | None, _opt("--seed", help="Sampling seed (default 0).")),
+    ("parallel", int | None, _opt("--parallel", "-np", help="Parallel sequences sharing the context (default 1).")),
+    ("rpc", str | None, _opt("--rpc", help="llama.cpp RPC servers that take layers like GPUs: HOST:PORT[,HOST:PORT...] (see `localctx rpc-server`).")),
+    ("tensor_split", str | None, _opt("--tensor-split", "-ts", help="Share of the offloaded layers per device, RPC servers first: 3,1 (default: by free memory).")),
+    ("rpc_mem", str | None, _opt("--rpc-mem", help="Plan offline: free memory of each --rpc server (8G,16G) instead of asking them.")),
 ]
 OPTION_NAMES = tuple(name for name, _, _ in _OPTIONS)
 assert OPTION_NAMES == FLAG_NAMES

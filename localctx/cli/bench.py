@@ -72,6 +72,9 @@ def register(app: typer.Typer) -> None:
                     bar.update(task, completed=done, total=total, description=f"{engine.path.name}: {label}")
 
                 timings = cal.calibrate(engine, ds, repeats=repeats, gen_tokens=gen_tokens, progress=update)
+            if not {t.kind for t in timings} >= {fc.PROMPT, fc.GEN}:
+                raise SettingsError(f"a context of {engine.n_ctx:,} tokens leaves no room to measure a "
+                                    f"micro-batch and a generation", "leave --ctx out, or give at least --ctx 1024")
             path, record = sf.save_calibration(engine, [t.segment() for t in timings])
             assert engine.info is not None
             shape = fc.shape_of(engine.info, engine.settings)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -35,7 +35,7 @@ from localctx.core.sampling import REPEAT_PENALTY
 if TYPE_CHECKING:
     from localctx.services.chat import ChatSession
 
-SystemOpt = Annotated[Optional[str], typer.Option("--system", help="System prompt (the documents follow it).")]
+SystemOpt = Annotated[str | None, typer.Option("--system", help="System prompt (the documents follow it).")]
 OverflowOpt = Annotated[str, typer.Option(
     "--overflow", help="When the documents or the history do not fit n_ctx: refuse (default; says why and what to do), "
     "drop-oldest, or truncate-middle. Never silent.")]
@@ -216,6 +216,7 @@ def _reply(chat: ChatSession, text: str) -> None:
     from localctx.cli._output import info
 
     stop = [False]
+    turns_before = len(chat.turns)
     with sigint_sets(stop):
         for piece in chat.send(text, should_stop=lambda: stop[0]):
             sys.stdout.write(piece)
@@ -224,6 +225,9 @@ def _reply(chat: ChatSession, text: str) -> None:
     sys.stdout.flush()
     t = chat.last_turn
     if t is None:
+        return
+    if t.stopped and len(chat.turns) == turns_before:  # stopped while the prompt was evaluated
+        info("[dim]stopped before the reply began; nothing was added to the session[/]")
         return
     tail = " · stopped (kept)" if t.stopped else (
         f" · reply cut at {t.reply_tokens:,} tokens (-n); raise -n for more" if t.stop_reason == "length" else "")
@@ -260,7 +264,8 @@ def register(app: typer.Typer) -> None:
     @runtime_options
     def chat(model: ModelArg = None, file: FileOpt = [], system: SystemOpt = None,  # noqa: B006
              overflow: OverflowOpt = "refuse",
-             resume: Annotated[Optional[str], typer.Option("--resume", help="Continue a saved session (see `localctx sessions`).")] = None,
+             resume: Annotated[str | None, typer.Option(
+                 "--resume", help="Continue a saved session (see `localctx sessions`).")] = None,
              max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.7, repeat_penalty: RepeatOpt = REPEAT_PENALTY,
              chat_template: ChatTemplateOpt = None, force: ForceOpt = False, *, runtime: RuntimeFlags) -> None:
         """Chat with a model about documents, in the terminal; replies stream, the budget stays visible.
@@ -271,6 +276,11 @@ def register(app: typer.Typer) -> None:
         from localctx.services.chat import ChatSession
 
         check_sampling(max_tokens, temp, repeat_penalty)
+        if any(str(f) == "-" for f in file):
+            from localctx.errors import LocalctxError
+
+            raise LocalctxError("chat reads your messages from standard input, so --file - cannot be a document "
+                                "here", "give the document as a file, or use `localctx ask MODEL --file - QUESTION`")
         session = ChatSession.open(model, file, system=system, overflow=overflow, resume_id=resume, flags=runtime,
                                    reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty,
                                    force=force, on_plan=say_saved, chat_template=chat_template)

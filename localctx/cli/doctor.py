@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,8 +11,9 @@ from localctx.cli._options import JsonOpt
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def doctor(json: JsonOpt = False, rpc: Annotated[Optional[str], typer.Option(
-            "--rpc", help="Also check these RPC servers: HOST:PORT[,...] (reachable, protocol, memory).")] = None) -> None:
+    def doctor(json: JsonOpt = False, rpc: Annotated[str | None, typer.Option(
+            "--rpc", help="Also check these RPC servers: HOST:PORT[,...] (reachable, protocol, memory).")] = None,
+               ) -> None:
         """Check what this install can run on: llama.cpp backends, CPU, RAM, GPUs and free VRAM."""
         from localctx.cli._output import emit_json, human_bytes, stdout, warn
         from localctx.core.flags import parse_rpc

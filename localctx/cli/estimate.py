@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -16,10 +16,13 @@ def register(app: typer.Typer) -> None:
     @compare_options
     def estimate(
         model: ModelArg = None,
-        kv_unified: Annotated[bool, typer.Option("--kv-unified", help="One KV buffer shared by all sequences.")] = False,
-        max_ctx: Annotated[bool, typer.Option("--max-ctx", help="Find the largest context that fits, per KV type.")] = False,
-        verify: Annotated[bool, typer.Option("--verify", help="Also ask llama.cpp (no-alloc dry run) and compare.")] = False,
-        kv_type: Annotated[Optional[str], typer.Option("--kv-type", hidden=True)] = None,
+        kv_unified: Annotated[bool, typer.Option("--kv-unified",
+                                                 help="One KV buffer shared by all sequences.")] = False,
+        max_ctx: Annotated[bool, typer.Option("--max-ctx",
+                                              help="Find the largest context that fits, per KV type.")] = False,
+        verify: Annotated[bool, typer.Option("--verify",
+                                             help="Also ask llama.cpp (no-alloc dry run) and compare.")] = False,
+        kv_type: Annotated[str | None, typer.Option("--kv-type", hidden=True)] = None,
         json: JsonOpt = False,
         *,
         runtime: RuntimeFlags,
@@ -173,7 +176,8 @@ def _render(info: Any, columns: list[dict[str, Any]], best: dict[str, int], chec
     for note in dict.fromkeys(n for c in columns for n in c["plan"].notes + c["verdict"].notes):
         hint(note)
     if any(c["n_ctx"] > info.ctx_train > 0 for c in columns):
-        warn(f"a context above the trained {info.ctx_train:,} needs RoPE scaling; quality may drop (see `localctx eval`)")
+        warn(f"a context above the trained {info.ctx_train:,} needs RoPE scaling; quality may drop "
+             "(see `localctx eval`)")
 
 
 def _forecast_notes(columns: list[dict[str, Any]]) -> None:
@@ -187,8 +191,10 @@ def _forecast_notes(columns: list[dict[str, Any]]) -> None:
         if f is None:
             line = f"speed: {sf.hint}"
         else:
-            src = "measured on this model" if f.source == "measured" else f"* scaled from {f.calibrated_on}, not measured"
-            line = f"times: ±{f.band:.0%} at {c['n_ctx']:,}, {src}; the document fills the context less a {f.reply_tokens}-token reply"
+            scaled = f"* scaled from {f.calibrated_on}, not measured"
+            src = "measured on this model" if f.source == "measured" else scaled
+            line = (f"times: ±{f.band:.0%} at {c['n_ctx']:,}, {src}; the document fills the context less a "
+                    f"{f.reply_tokens}-token reply")
         if line not in seen:
             seen.add(line)
             (stdout.print if f is not None else hint)(line)

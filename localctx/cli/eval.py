@@ -6,7 +6,7 @@ exact plan of each run is written with the numbers to a results file under the d
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -14,7 +14,7 @@ from localctx.cli._options import ForceOpt, JsonOpt, ModelArg
 from localctx.cli._runtime_opts import runtime_options
 from localctx.core.flags import RuntimeFlags
 
-MethodOpt = Annotated[Optional[list[str]], typer.Option(
+MethodOpt = Annotated[list[str] | None, typer.Option(
     "--method", help="Extension method(s) to compare: auto, none, linear, ntk, yarn, kobold, self-extend; "
     "repeat or comma-separate (default: auto, or --extend).", show_default=False)]
 
@@ -122,10 +122,11 @@ def register(app: typer.Typer) -> None:
     @runtime_options
     def passkey(
         model: ModelArg = None,
-        depths: Annotated[str, typer.Option("--depths", help="Where the key hides, 0..1 of the filler.")] = "0.1,0.5,0.9",
+        depths: Annotated[str, typer.Option("--depths",
+                                            help="Where the key hides, 0..1 of the filler.")] = "0.1,0.5,0.9",
         trials: Annotated[int, typer.Option("--trials", "-k", min=1, help="Keys per cell.")] = 1,
         method: MethodOpt = None,
-        lengths: Annotated[Optional[str], typer.Option(
+        lengths: Annotated[str | None, typer.Option(
             "--lengths", help="Several prompt lengths, e.g. 4k,8k,16k (default: --ctx).", show_default=False)] = None,
         force: ForceOpt = False,
         json: JsonOpt = False,
@@ -190,14 +191,17 @@ def register(app: typer.Typer) -> None:
     @runtime_options
     def ppl(
         model: ModelArg = None,
-        file: Annotated[str, typer.Option("--file", "-f", help="The text to score (plain text, Markdown, PDF, HTML, EPUB).",
+        file: Annotated[str, typer.Option("--file", "-f",
+                                          help="The text to score (plain text, Markdown, PDF, HTML, EPUB).",
                                           show_default=False)] = "",
         method: MethodOpt = None,
-        bucket: Annotated[int, typer.Option("--bucket", min=1, help="Report perplexity per this many positions.")] = 2048,
-        plan_ctx: Annotated[Optional[str], typer.Option(
+        bucket: Annotated[int, typer.Option("--bucket", min=1,
+                                            help="Report perplexity per this many positions.")] = 2048,
+        plan_ctx: Annotated[str | None, typer.Option(
             "--plan-ctx", help="Plan each method for this context but evaluate at --ctx: the cost of the RoPE "
             "settings inside the window.", show_default=False)] = None,
-        offset: Annotated[int, typer.Option("--offset", min=0, help="Start the window this many tokens into the text.")] = 0,
+        offset: Annotated[int, typer.Option("--offset", min=0,
+                                            help="Start the window this many tokens into the text.")] = 0,
         force: ForceOpt = False,
         json: JsonOpt = False,
         *,

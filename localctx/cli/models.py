@@ -50,8 +50,8 @@ def register(app: typer.Typer) -> None:
         name: Annotated[str, typer.Option("--name", help="Name to use for it.")],
     ) -> None:
         """Register a GGUF file under a name, e.g. `localctx models add ~/m/q.gguf --name qwen`."""
-        from localctx.models.catalog import register_model
         from localctx.cli._output import info
+        from localctx.models.catalog import register_model
 
         p = register_model(path, name)
         info(f"registered [bold]{name}[/] → {p}")
@@ -59,8 +59,8 @@ def register(app: typer.Typer) -> None:
     @models_app.command("forget")
     def forget(name: Annotated[str, typer.Argument(help="A registered name.")]) -> None:
         """Remove a registered name (the file itself is left alone)."""
-        from localctx.models.catalog import unregister_model
         from localctx.errors import LocalctxError
+        from localctx.models.catalog import unregister_model
 
         if not unregister_model(name):
             raise LocalctxError(f"'{name}' is not a registered model", "see `localctx models`")

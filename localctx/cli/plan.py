@@ -55,7 +55,8 @@ def register(app: typer.Typer) -> None:
 
             given = runtime.overrides()
             if not given:
-                raise SettingsError("--save needs runtime flags to remember", "e.g. plan MODEL --ctx 16k -ctk q8_0 --save")
+                raise SettingsError("--save needs runtime flags to remember",
+                                    "e.g. plan MODEL --ctx 16k -ctk q8_0 --save")
             where = save_model_settings(rp.info.path, given)
             info(f"saved for {rp.info.path.name} in {where}: {describe_settings(given)} (clear with --forget)")
         from localctx.core.rpc_forecast import forecast
@@ -71,9 +72,11 @@ def register(app: typer.Typer) -> None:
         t.add_column("key", style="bold")
         t.add_column("value", overflow="fold")
         if ext is not None:
-            t.add_row("method", ext.method + (" (auto)" if rp.settings.extend == "auto" and ext.method != "none" else ""))
+            t.add_row("method",
+                      ext.method + (" (auto)" if rp.settings.extend == "auto" and ext.method != "none" else ""))
             t.add_row("factor", f"{ext.factor:g}x (trained context {ext.n_ctx_train:,})")
-            params = " ".join(f"{SETTING_FLAGS[k]} {_fmt(v)}" for k, v in ext.parameters.items()) or "none (as the model says)"
+            planned = " ".join(f"{SETTING_FLAGS[k]} {_fmt(v)}" for k, v in ext.parameters.items())
+            params = planned or "none (as the model says)"
             t.add_row("llama.cpp", params)
             if ext.parameters.get("rope_freq_scale"):
                 t.add_row("original context", f"{ext.parameters.get('yarn_orig_ctx') or ext.n_ctx_train:,}")
@@ -83,8 +86,9 @@ def register(app: typer.Typer) -> None:
             if ext.user_set:
                 t.add_row("as given", ", ".join(SETTING_FLAGS.get(k, k) for k in ext.user_set))
         s = rp.settings
-        t.add_row("KV cache", f"K {s.type_k}, V {s.type_v}; flash attention "
-                  f"{ {None: 'auto', True: 'on', False: 'off'}[s.flash_attn] }; swa_full {'on' if s.swa_full else 'off'}")
+        fa = {None: "auto", True: "on", False: "off"}[s.flash_attn]
+        t.add_row("KV cache", f"K {s.type_k}, V {s.type_v}; flash attention {fa}; "
+                  f"swa_full {'on' if s.swa_full else 'off'}")
         m = rp.memory
         t.add_row("memory", f"weights {human_bytes(m.weights_bytes)}, KV {human_bytes(m.kv_bytes)}, "
                   f"compute {human_bytes(m.compute_bytes)}, total {human_bytes(m.total)}")

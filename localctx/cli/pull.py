@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -11,7 +11,7 @@ from localctx.cli._options import JsonOpt
 
 RefArg = Annotated[str, typer.Argument(help="owner/repo, owner/repo:QUANT (default Q4_K_M), owner/repo:FILE.gguf, "
                                        "or a preset: NAME[:QUANT] (see `localctx presets`)", show_default=False)]
-RevisionOpt = Annotated[Optional[str], typer.Option("--revision", "-r", help="Branch, tag or commit (default main).")]
+RevisionOpt = Annotated[str | None, typer.Option("--revision", "-r", help="Branch, tag or commit (default main).")]
 
 
 class _Bars:
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
     def pull(
         ref: RefArg,
         revision: RevisionOpt = None,
-        local_dir: Annotated[Optional[Path], typer.Option("--local-dir", help="Download into this folder instead "
+        local_dir: Annotated[Path | None, typer.Option("--local-dir", help="Download into this folder instead "
                                                           "of the shared Hugging Face cache.")] = None,
         list_: Annotated[bool, typer.Option("--list", help="Show the repo's quants with sizes; download nothing.")]
         = False,

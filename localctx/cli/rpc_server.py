@@ -9,7 +9,7 @@ says otherwise; reach it from another machine through an SSH tunnel (see the REA
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -31,11 +31,17 @@ def is_loopback(host: str) -> bool:
 def register(app: typer.Typer) -> None:
     @app.command("rpc-server")
     def rpc_server(
-        host: Annotated[str, typer.Option("--host", help="Address to listen on (default 127.0.0.1: this machine only).")] = "127.0.0.1",
+        host: Annotated[str, typer.Option(
+            "--host", help="Address to listen on (default 127.0.0.1: this machine only).")] = "127.0.0.1",
         port: Annotated[int, typer.Option("--port", "-p", help="TCP port (llama.cpp's default 50052).")] = 50052,
-        threads: Annotated[Optional[int], typer.Option("--threads", "-t", help="CPU threads for the CPU device (default: physical cores).")] = None,
-        device: Annotated[Optional[str], typer.Option("--device", "-d", help="Local devices to serve, comma-separated: CPU, CUDA0, ... (default: the first GPU, else the CPU).")] = None,
-        cache_dir: Annotated[Optional[str], typer.Option("--cache-dir", help="Keep received tensors here so a reload skips sending them again.")] = None,
+        threads: Annotated[int | None, typer.Option(
+            "--threads", "-t", help="CPU threads for the CPU device (default: physical cores).")] = None,
+        device: Annotated[str | None, typer.Option(
+            "--device", "-d",
+            help="Local devices to serve, comma-separated: CPU, CUDA0, ... "
+                 "(default: the first GPU, else the CPU).")] = None,
+        cache_dir: Annotated[str | None, typer.Option(
+            "--cache-dir", help="Keep received tensors here so a reload skips sending them again.")] = None,
     ) -> None:
         """Serve this machine's memory to another machine's llama.cpp over its RPC protocol (Ctrl-C stops)."""
         from localctx.cli._output import info, warn

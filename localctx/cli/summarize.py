@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -18,13 +18,17 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @runtime_options
     def summarize(
-        files: Annotated[list[Path], typer.Argument(help="Text, Markdown, PDF, HTML or EPUB files.", show_default=False)],
-        model: Annotated[Optional[str], typer.Option(
+        files: Annotated[list[Path], typer.Argument(help="Text, Markdown, PDF, HTML or EPUB files.",
+                                                    show_default=False)],
+        model: Annotated[str | None, typer.Option(
             "--model", help="Model: a .gguf path, a catalog name or a preset (default: smollm2).")] = None,
-        out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the Markdown here instead of stdout.")] = None,
+        out: Annotated[Path | None, typer.Option("--out", "-o",
+                                                 help="Write the Markdown here instead of stdout.")] = None,
         length: Annotated[str, typer.Option("--length", help="short | medium | long.")] = "medium",
-        focus: Annotated[Optional[str], typer.Option("--focus", help="A question or topic the summary should favour.")] = None,
-        fresh: Annotated[bool, typer.Option("--fresh", help="Ignore saved progress of an earlier run and start over.")] = False,
+        focus: Annotated[str | None, typer.Option("--focus",
+                                                  help="A question or topic the summary should favour.")] = None,
+        fresh: Annotated[bool, typer.Option("--fresh",
+                                            help="Ignore saved progress of an earlier run and start over.")] = False,
         chat_template: ChatTemplateOpt = None,
         force: ForceOpt = False,
         json: JsonOpt = False,

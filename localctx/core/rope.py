@@ -182,7 +182,8 @@ def plan_extension(info: ModelInfo, settings: RuntimeSettings) -> ExtensionPlan:
         if factor <= 1:
             method, reason = "none", f"n_ctx {n_ctx} is within the trained context {train}: no scaling needed"
             if own:
-                method, reason = "model", f"within the trained context; the GGUF's own {own[0]} applies as the file says"
+                method = "model"
+                reason = f"within the trained context; the GGUF's own {own[0]} applies as the file says"
         elif own:
             method = "model"
             reason = f"the GGUF carries its own scaling ({own[0]}); llama.cpp applies it as the file says"
@@ -215,10 +216,12 @@ def plan_extension(info: ModelInfo, settings: RuntimeSettings) -> ExtensionPlan:
         p = {"rope_scaling": "yarn", "rope_freq_scale": 1 / s, "yarn_orig_ctx": orig}
     elif method == "self-extend":
         if settings.rope_scaling == "yarn" or (settings.rope_scaling is None and info.rope.scaling_type == "yarn"):
-            raise SettingsError("Self-Extend cannot be combined with YaRN (shifting positions corrupts YaRN-scaled keys)",
+            raise SettingsError("Self-Extend cannot be combined with YaRN "
+                                "(shifting positions corrupts YaRN-scaled keys)",
                                 "use --extend self-extend without --rope-scaling yarn, or --rope-scaling none")
         if info.rope.rope_type == "mrope":
-            raise SettingsError(f"Self-Extend needs position shifts, which llama.cpp cannot do for {info.arch} (M-RoPE)")
+            raise SettingsError(f"Self-Extend needs position shifts, which llama.cpp cannot do for {info.arch} "
+                                "(M-RoPE)")
         se = self_extend_params(n_ctx, train) if factor > 1 else {"group": 1, "window": train}
         reason = (f"Self-Extend: neighbours within {se['window']} tokens keep exact positions, farther ones are "
                   f"grouped by {se['group']}; no RoPE change (run by the eval/chat services)")

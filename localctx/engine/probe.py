@@ -33,7 +33,8 @@ def dry_run_report(path: str | Path, settings: RuntimeSettings) -> LoadReport:
     with capture() as lines:
         model = llama_cpp.llama_model_load_from_file(str(path).encode(), mp)
         if not model:
-            raise RuntimeLoadError(f"llama.cpp could not load {Path(path).name}: {first_error(lines) or 'unknown error'}")
+            why = first_error(lines) or "unknown error"
+            raise RuntimeLoadError(f"llama.cpp could not load {Path(path).name}: {why}")
         try:
             model_bytes = int(llama_cpp.llama_model_size(model))
             ctx = llama_cpp.llama_init_from_model(model, context_params(settings))

@@ -93,8 +93,7 @@ def measure_prompt(engine: Engine, tokens: Sequence[int], start: int, n: int) ->
 def measure_gen(engine: Engine, tokens: Sequence[int], depth: int, n: int) -> list[Timing]:
     """Time up to ``n`` greedy tokens generated after ``depth`` cached ones (and the fill up to
     ``depth`` when one was needed); no generation timing if the model stopped at once."""
-    depth = max(depth, 1)
-    fill = _timed_ingest(engine, tokens[:depth])
+    fill = _timed_ingest(engine, tokens[:max(depth, 1)])  # generation needs one token to follow
     gen = _timed_gen(engine, n, depth)
     return [t for t in (fill, gen) if t is not None]
 
@@ -139,11 +138,8 @@ def _round_down(engine: Engine, tokens: list[int], ds: Sequence[int], chunk: int
 
 def calibration_depths(engine: Engine, depths: Sequence[int], chunk: int, gen_tokens: int) -> list[int]:
     """The requested depths that leave room for a chunk and a generation in this context."""
-    room = engine.n_ctx - chunk - gen_tokens - 1
-    out = sorted({d for d in depths if 0 <= d <= room})
-    if not out:
-        out = [0]
-    return out
+    room = engine.n_ctx - chunk - gen_tokens - 2  # the first token, then a generation and a micro-batch
+    return sorted({d for d in depths if 0 <= d <= room})
 
 
 def calibrate(engine: Engine, depths: Sequence[int] = DEFAULT_DEPTHS, *, repeats: int = 2, gen_tokens: int = 16,
@@ -156,6 +152,8 @@ def calibrate(engine: Engine, depths: Sequence[int] = DEFAULT_DEPTHS, *, repeats
     elsewhere touches both alike."""
     chunk = max(16, min(engine.settings.n_ubatch, engine.n_batch))
     ds = calibration_depths(engine, depths, chunk, gen_tokens)
+    if not ds:
+        return []  # no room in this context for even one measurement
     tokens = filler_tokens(engine, min(engine.n_ctx, ds[-1] + (chunk + gen_tokens) * (len(ds) + 1) + 1))
     total, done = 2 * repeats * len(ds), [0]
 

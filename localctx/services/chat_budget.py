@@ -70,7 +70,8 @@ def ways_out(model: str, needed: int, what: str, plan_note: str = "") -> str:
     return "; ".join(ways)
 
 
-def overflow_error(model: str, what: str, parts: dict[str, int], n_ctx: int, plan_note: str = "") -> ContextOverflowError:
+def overflow_error(model: str, what: str, parts: dict[str, int], n_ctx: int,
+                   plan_note: str = "") -> ContextOverflowError:
     """``what`` is "documents" or "conversation"; ``parts`` name every term of the sum."""
     needed = sum(parts.values())
     detail = " + ".join(f"{k} {v:,}" for k, v in parts.items())
@@ -124,7 +125,8 @@ def trim_documents(docs: Sequence[DocText], excess: int, policy: str, tokenize: 
             head = (len(t) - n) // 2
             text = (f"{detokenize(t[:head])}\n[… {n:,} tokens omitted from the middle (--overflow truncate-middle) …]\n"
                     f"{detokenize(t[head + n:])}")
-            notices.append(f"{d.name}: cut {n:,} of {len(t):,} tokens from the middle to fit (--overflow truncate-middle)")
+            notices.append(f"{d.name}: cut {n:,} of {len(t):,} tokens from the middle to fit (--overflow "
+                           "truncate-middle)")
         out.append(DocText(d.name, text))
     return out, notices
 

@@ -139,7 +139,8 @@ def store_calibration(info: ModelInfo, settings: RuntimeSettings, segments: Sequ
     path = record_path(_fingerprint(info.path), speed)
     old = _read(path) or {}
     data = {"format": FORMAT, "model": info.path.name, "path": str(info.path), "settings": speed,
-            "machine": machine_identity(), "clock": clock, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": machine_identity(), "clock": clock,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "calibration": [s.to_json() for s in segments], "observations": old.get("observations", [])}
     _refit(data, fc.shape_of(info, settings))
     _write(path, data)
@@ -300,4 +301,5 @@ def expected_ingest(engine: Engine, start: int, n: int) -> tuple[float, float, s
         return None
     pp = src.fits[fc.PROMPT]
     band = fc.band_for((pp,), start + n, src.source != "measured")
-    return pp.segment_ms(shape, start, n) / 1000, band, "measured" if src.source == "measured" else "scaled, not measured"
+    how = "measured" if src.source == "measured" else "scaled, not measured"
+    return pp.segment_ms(shape, start, n) / 1000, band, how

@@ -146,7 +146,8 @@ def plan_for_machine(info: ModelInfo, settings: RuntimeSettings, machine: Machin
     return plan
 
 
-def estimate(model_ref: str | Path | None, settings: RuntimeSettings, machine: MachineMemory | None = None) -> MemoryPlan:
+def estimate(model_ref: str | Path | None, settings: RuntimeSettings,
+             machine: MachineMemory | None = None) -> MemoryPlan:
     """Resolve a model reference, read its header (never its weights) and plan its memory."""
     info = load_model_info(model_ref)
     return plan_for_machine(info, settings, machine)
@@ -210,7 +211,8 @@ def verdict(plan: MemoryPlan, machine: MachineMemory | None = None) -> Verdict:
         summary = "unknown: free memory could not be read"
     notes.append(reserve_note(machine))
     if plan.cpu.weights and plan.gpus:
-        notes.append("weights on the CPU are memory-mapped; the OS can page them out under pressure, slowing generation")
+        notes.append("weights on the CPU are memory-mapped; the OS can page them out under pressure, slowing "
+                     "generation")
     return Verdict(fits, devs, summary, notes)
 
 

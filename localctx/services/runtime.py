@@ -101,7 +101,8 @@ def plan_for(info: ModelInfo, settings: RuntimeSettings) -> tuple[RuntimeSetting
     plan = plan_extension(info, settings)
     if preset is not None:
         notes = list(plan.notes)
-        notes.append(f"preset {preset.name}: {preset.extension.get('note', '')} (source: {preset.sources['extension']})")
+        notes.append(f"preset {preset.name}: {preset.extension.get('note', '')} (source: "
+                     f"{preset.sources['extension']})")
         user = [k for k in plan.user_set if k not in from_preset]
         reason = plan.reason + (f"; vendor recipe from preset {preset.name}" if from_preset else "")
         plan = replace(plan, notes=notes, user_set=user, reason=reason)

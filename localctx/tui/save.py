@@ -1,10 +1,11 @@
-"""Where a Save dialog writes: checked before anything is written, and every failure one line."""
+"""Where a Save dialog writes: checked before anything is written (the CLI's own check, so `--out`,
+`/save` and the TUI say the same thing), and every failure one line."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from localctx.core.outpath import check_output_path
 from localctx.errors import LocalctxError
 
 
@@ -13,16 +14,7 @@ def check_save_path(text: str) -> Path:
 
     Raises LocalctxError (a notification in one line), so a typo in the folder never surfaces as a raw
     FileNotFoundError after the work was done."""
-    path = Path(text.strip()).expanduser()
-    if path.is_dir():
-        raise LocalctxError(f"cannot save to {path}: it is a directory", "add a file name, e.g. notes.md")
-    folder = path.parent
-    if not folder.is_dir():
-        raise LocalctxError(f"cannot save to {path}: the folder {folder} does not exist",
-                            "create it first or choose another folder")
-    if not os.access(folder, os.W_OK):
-        raise LocalctxError(f"cannot save to {path}: the folder {folder} is not writable", "choose another folder")
-    return path
+    return check_output_path(text.strip(), flag="save to")
 
 
 def write_failed(path: Path, exc: OSError) -> LocalctxError:

@@ -73,6 +73,12 @@ def test_bench_then_plan_and_estimate_show_the_forecast(gemma_path, tmp_path, ca
     assert "to evaluate them" in err and "forecast ±" in err and "measured" in err or session.ingest_forecast[0] < 2
 
 
+def test_bench_refuses_a_context_too_small_to_measure() -> None:
+    r = runner.invoke(app, ["bench", "smollm2", "-t", "1", "--ctx", "256", "--gen-tokens", "4"])
+    assert r.exit_code == 2, r.output
+    assert "no room to measure" in r.output and "--ctx" in r.output and "Traceback" not in r.output
+
+
 @pytest.mark.parametrize("depths", ["abc", "0,-5", ","])
 def test_bench_refuses_bad_depths_in_one_line(depths: str) -> None:
     r = runner.invoke(app, ["bench", "smollm2", "-t", "1", "--depths", depths])

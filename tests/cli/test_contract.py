@@ -96,6 +96,8 @@ def test_documents_are_checked_before_loading(command: str, loads: list[str], tm
     base = ["ask", "smollm2", "Why?"] if command == "ask" else ["chat", "smollm2"]
     _one_error_line(runner.invoke(app, base + ["--file", str(tmp_path)], input=""), "is a directory")
     _one_error_line(runner.invoke(app, base + ["--file", str(tmp_path / "nope.txt")], input=""), "no such file")
+    if command == "chat":  # stdin carries the messages
+        _one_error_line(runner.invoke(app, base + ["--file", "-"], input="text"), "--file - cannot be a document")
     (tmp_path / "w.docx").write_bytes(b"PK\x03\x04junk")
     _one_error_line(runner.invoke(app, base + ["--file", str(tmp_path / "w.docx")], input=""),
                     "unsupported format '.docx'")
@@ -128,3 +130,37 @@ def test_estimate_compares_k_and_v_apart() -> None:
     (p,) = json.loads(r.stdout)["plans"]
     assert (p["type_k"], p["type_v"]) == ("q8_0", "f16")  # K's type is not applied to V
     assert p["totals"]["kv"] == 30 * 192 * 4096 * (34 / 32 + 2)  # 68.91 MiB, as llama.cpp allocates it
+
+
+def test_summarize_reads_stdin_and_names_an_empty_one(loads: list[str]) -> None:
+    r = runner.invoke(app, ["summarize", "-", "--model", "smollm2"], input="The ferry leaves at nine.\n")
+    assert r.exit_code == 1 and "stand-in: not loaded" in r.stderr  # read, then on to the load
+    _one_error_line(runner.invoke(app, ["summarize", "-", "--model", "smollm2"], input="  \n"),
+                    "stdin: the file is empty")
+
+
+HELP_COMMANDS = [["estimate"], ["plan"], ["ask"], ["chat"], ["summarize"], ["eval", "passkey"], ["eval", "ppl"],
+                 ["tui"]]
+LOADING = {"ask", "chat", "summarize", "eval passkey", "eval ppl"}
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS, ids=" ".join)
+def test_help_of_every_command_speaks_the_one_vocabulary(command: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    out = runner.invoke(app, [*command, "--help"]).stdout
+    for flag in ("--ctx", "--ctx-size", "-ctk", "-ctv", "--flash-attn", "-ngl", "-np", "--swa-full"):
+        assert flag in out, flag
+    assert ("--force" in out) == (" ".join(command) in LOADING)
+    for gone in ("--kv-type", "-nofa", "--no-flash-attn"):
+        assert gone not in out
+
+
+def test_readme_names_every_runtime_flag() -> None:
+    from localctx.cli._runtime_opts import _OPTIONS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Flags: one vocabulary"):]
+    for _name, _typ, opt in _OPTIONS:
+        decls = (opt.default, *opt.param_decls)  # Typer keeps the first declaration in .default
+        long = next(d for d in decls if d.startswith("--"))
+        assert long in section or (long.startswith("--yarn-") and "--yarn-*" in section), long

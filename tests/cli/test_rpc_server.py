@@ -90,7 +90,7 @@ def test_split_across_cpu_and_two_servers_matches_one_process_and_the_plan(
 
     plan_args = ["estimate", "smollm2", "--ctx", "512", "-t", "1", "-ngl", ngl, "--no-mmap", "--rpc", eps, "--json"]
     if fa == "off":
-        plan_args.append("--no-flash-attn")
+        plan_args += ["-fa", "off"]
     if split:
         plan_args += ["--tensor-split", split]
     r = subprocess.run([*LOCALCTX, *plan_args], capture_output=True, text=True, timeout=300)

@@ -178,7 +178,8 @@ def test_state_cache_evicts_least_recently_used(engine, tmp_path: Path) -> None:
         keys.append(cache.entries()[0].key)
     sizes = {e.key: e.size for e in cache.entries()}
     # touch the first (a hit makes it recently used), then cap the cache at two states
-    assert ChatSession.open("smollm2", [docs[0]], engine=engine, state_cache=cache, persist=False).prepare().cache == "hit"
+    assert ChatSession.open("smollm2", [docs[0]], engine=engine, state_cache=cache,
+                            persist=False).prepare().cache == "hit"
     cache.max_bytes = sizes[keys[0]] + sizes[keys[2]] + 1
     assert cache.evict() == [keys[1]]
     assert {e.key for e in cache.entries()} == {keys[0], keys[2]}
@@ -326,3 +327,17 @@ def test_state_key_covers_what_shapes_the_kv_cache_only() -> None:
                   state_key("m" * 64, s, 2048, [1, 2, 4]), state_key("m" * 64, s.with_(type_k="q8_0"), 2048, [1, 2, 3]),
                   state_key("m" * 64, s.with_(rope_scaling="yarn", rope_freq_scale=0.5), 2048, [1, 2, 3])):
         assert other != k
+
+
+def test_a_stop_while_the_prompt_is_evaluated_adds_no_turn(engine, tmp_path: Path) -> None:
+    doc = tmp_path / "ledger.txt"
+    doc.write_text(make_document(3))
+    store = Store(tmp_path / "s.db")
+    chat = ChatSession.open("smollm2", [doc], engine=engine, store=store, reply_tokens=8, use_state_cache=False)
+    chat.prepare()
+    assert "".join(chat.send("Who opens the ledger?", should_stop=lambda: True)) == ""
+    t = chat.last_turn
+    assert t is not None and t.stopped and t.stop_reason == "cancelled" and t.reply_tokens == 0
+    assert chat.turns == [] and chat.session is None  # nothing committed: no empty reply in the store
+    assert "".join(chat.send("Who opens the ledger?"))  # the engine goes on from the document prefix
+    assert len(chat.turns) == 1 and len(store.turns(chat.session.id)) == 1

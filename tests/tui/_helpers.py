@@ -20,7 +20,7 @@ async def wait_until(pilot: Any, predicate: Callable[[], object], timeout: float
 
 def plain(renderable: RenderableType, width: int = 100) -> str:
     """A renderable as the plain text a terminal of ``width`` columns would show."""
-    console = Console(width=width, record=True, color_system=None, file=open("/dev/null", "w"))  # noqa: SIM115
+    console = Console(width=width, record=True, color_system=None, file=open("/dev/null", "w"))
     console.print(renderable)
     return console.export_text()
 

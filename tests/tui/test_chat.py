@@ -68,7 +68,8 @@ async def test_a_turn_streams_text_into_the_log_and_is_saved(smollm2_path: Path)
         assert reply.text == screen.session.turns[-1].assistant != ""
         with Store() as store:
             saved = store.turns(screen.session.session.id)
-        assert [(t.user, t.assistant) for t in saved] == [("Write a long story about a dragon who collects bells.", reply.text)]
+        assert [(t.user, t.assistant) for t in saved] == [("Write a long story about a dragon who collects bells.",
+                                                           reply.text)]
         meter = screen.query_one(TokenMeter)
         assert meter.budget == screen.session.budget() and meter.budget.history > 0
 
