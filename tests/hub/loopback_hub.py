@@ -108,6 +108,7 @@ class LoopbackHub:
         self.trickle: dict[str, float] = {}  # sha256 -> seconds between single body bytes
         self.hide_blob_id = False  # list non-LFS files without their git blob id (no hash to verify them by)
         self.requests: list[Request] = []
+        self.in_flight = 0  # requests whose handler has not finished (and so is not booked yet)
         self.connections = 0
         self._lock = threading.Lock()
         self._servers: list[ThreadingHTTPServer] = []
@@ -138,7 +139,15 @@ class LoopbackHub:
     def body_bytes(self, path_contains: str = "") -> int:
         return sum(r.body_bytes for r in self.requests if path_contains in r.path)
 
+    def settled(self, timeout: float = 30.0) -> None:
+        """Wait until every request's handler has finished: a handler books its request when it ends, which
+        can be after the client has read the whole (or a short) body."""
+        deadline = time.monotonic() + timeout
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     def blob_requests(self, sha256: str) -> list[Request]:
+        self.settled()
         return [r for r in self.requests if r.path == f"/blobs/{sha256}" and r.method == "GET"]
 
     # ---- lifecycle ------------------------------------------------------------------------------
@@ -242,6 +251,15 @@ def _make_handler(hub: LoopbackHub, *, cdn: bool) -> type[BaseHTTPRequestHandler
             self._route()
 
         def _route(self) -> None:
+            with hub._lock:
+                hub.in_flight += 1
+            try:
+                self._dispatch()
+            finally:
+                with hub._lock:
+                    hub.in_flight -= 1
+
+        def _dispatch(self) -> None:
             url = urlsplit(self.path)
             parts = [unquote(p) for p in url.path.strip("/").split("/")]
             if cdn:

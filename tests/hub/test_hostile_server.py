@@ -24,6 +24,15 @@ def _cache(repo: str) -> Path:
     return Path(os.environ["HF_HOME"]) / "hub" / ("models--" + repo.replace("/", "--"))
 
 
+def _requests(server: LoopbackHub, sha: str, n: int) -> list:
+    """The blob's GETs once ``n`` are booked (a handler books its request when it ends; wait for that)."""
+    deadline = time.monotonic() + 30
+    while len(server.blob_requests(sha)) < n and time.monotonic() < deadline:
+        server.settled()
+        time.sleep(0.02)
+    return server.blob_requests(sha)
+
+
 def test_a_gguf_without_lfs_is_verified_by_its_git_sha1(server: LoopbackHub, tiny_files: dict[str, Path]) -> None:
     server.add_repo(REPO, tiny_files, no_lfs={Q4})
     res = hub.pull(hub.parse_ref(REPO))
@@ -64,11 +73,7 @@ def test_a_stalled_server_times_out_after_resuming(server: LoopbackHub, tiny_fil
     line = err.value.one_line()
     assert "stalled" in line and "resumed 2 times" in line and "LOCALCTX_HUB_STALL_SECONDS" in line, line
     assert time.monotonic() - t0 < 60
-    # the first GET and two resumes (the server books a request when its handler sees the client gone)
-    deadline = time.monotonic() + 30
-    while len(server.blob_requests(sha)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(server.blob_requests(sha)) == 3
+    assert len(_requests(server, sha, 3)) == 3  # the first GET and two resumes
     partial = _cache(REPO) / "blobs" / f"{sha}{PARTIAL_SUFFIX}"
     assert 0 < partial.stat().st_size < repo.files[Q4].size  # kept for the next pull
 
@@ -81,11 +86,11 @@ def test_a_short_body_is_named(server: LoopbackHub, tiny_files: dict[str, Path])
         hub.pull(hub.parse_ref(REPO))
     line = err.value.one_line()
     assert "short body" in line and "3000 of" in line and "cannot reach" not in line, line
-    assert [r.range for r in server.blob_requests(sha)] == [None, "bytes=1000-", "bytes=2000-"]
+    assert [r.range for r in _requests(server, sha, 3)] == [None, "bytes=1000-", "bytes=2000-"]
     del server.short_body[sha]
     res = hub.pull(hub.parse_ref(REPO))  # the next pull resumes from the 3,000 bytes kept
     assert res.verified and res.downloaded_bytes == repo.files[Q4].size - 3000
-    assert server.blob_requests(sha)[-1].range == "bytes=3000-"
+    assert _requests(server, sha, 4)[-1].range == "bytes=3000-"
 
 
 def test_a_refused_connection_is_one_line_and_no_retry_chatter(monkeypatch: pytest.MonkeyPatch,
