@@ -15,9 +15,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from localctx.core.chat_templates import PLAIN_STOPS
+from localctx.core.flags import RuntimeFlags
 from localctx.core.sampling import REPEAT_PENALTY
 from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Cancelled, Engine, Progress
@@ -27,6 +28,9 @@ from localctx.services.chat_budget import Budget, DocText, check_policy
 from localctx.services.chat_parts import IngestReport, TurnStats, _Load, _Turn, read_document, read_documents
 from localctx.services.state_cache import StateCache, model_fingerprint, state_key
 from localctx.store import Document, Session, Store
+
+if TYPE_CHECKING:
+    from localctx.services.runtime import Flags
 
 __all__ = ["ChatSession", "IngestReport", "TurnStats", "read_document", "read_documents"]
 
@@ -85,7 +89,7 @@ class ChatSession:
     @classmethod
     def open(cls, model: str | Path | None, files: Sequence[str | Path] = (), settings: RuntimeSettings | None = None,
              system: str | None = None, overflow: str = "refuse", resume_id: str | None = None, *,
-             flags: Any = None, engine: Engine | None = None, store: Store | None = None, persist: bool = True,
+             flags: Flags = None, engine: Engine | None = None, store: Store | None = None, persist: bool = True,
              state_cache: StateCache | None = None, use_state_cache: bool = True, force: bool = False,
              on_plan: Callable[[Any], None] | None = None, chat_template: str | None = None,
              **options: Any) -> ChatSession:
@@ -116,10 +120,12 @@ class ChatSession:
 
     @classmethod
     def _open(cls, model: str | Path | None, files: Sequence[str | Path], settings: RuntimeSettings | None,
-              system: str | None, overflow: str, resume_id: str | None, flags: Any, engine: Engine | None,
+              system: str | None, overflow: str, resume_id: str | None, flags: Flags, engine: Engine | None,
               store: Store | None, state_cache: StateCache | None, use_state_cache: bool, load: _Load,
               options: dict[str, Any]) -> ChatSession:
-        session, turns, notes = None, [], []
+        session = None
+        turns: list[tuple[str, str]] = []
+        notes: list[str] = []
         if resume_id:
             if files:
                 raise LocalctxError("--file cannot be combined with --resume", "a session keeps its own documents")
@@ -128,7 +134,7 @@ class ChatSession:
             session = store.session(resume_id)
             docs = session.documents
             model = model or session.model
-            if settings is None and not (hasattr(flags, "overrides") and flags.overrides()):
+            if settings is None and not (isinstance(flags, RuntimeFlags) and flags.overrides()):
                 # the settings the session ran with (its extension plan applied); runtime flags given now
                 # replace them as a whole: re-planning on top of a plan would keep stale RoPE values
                 settings = RuntimeSettings(**session.settings)
@@ -198,7 +204,8 @@ class ChatSession:
     def _fit_documents(self) -> list[int]:
         n_ctx = self.engine.n_ctx
         original = list(self._placed_docs)
-        excess, notes = 0, []
+        excess = 0
+        notes: list[str] = []
         for _attempt in range(5):
             prefix = self._prefix_tokens(self._placed_docs)
             need = len(prefix) + self.reply_tokens + self.question_room
@@ -245,7 +252,7 @@ class ChatSession:
         t0 = time.perf_counter()
         cache, key, status, reason = self.state_cache if self.documents else None, "", "off", ""
         if cache is not None:
-            key = state_key(model_fingerprint(self.engine.path), getattr(self.engine, "settings", RuntimeSettings()),
+            key = state_key(model_fingerprint(self.engine.path), self.engine.settings,
                             self.engine.n_ctx, self._prefix)
             restored = cache.load(self.engine, key, self._prefix)
             status, reason = restored.status, restored.reason
@@ -329,7 +336,7 @@ class ChatSession:
         from localctx.services.forecast import observe_counters
 
         observe_counters(self.engine, c0, c1, prompt_start=len(prompt) - evaluated, gen_start=len(prompt))
-        reason = "cancelled" if stopped_by_caller else getattr(self.engine, "stop_reason", None)
+        reason = "cancelled" if stopped_by_caller else self.engine.stop_reason
         n_reply = max(0, len(self.engine.cached_tokens) - len(prompt))
         dp, dg = c1.n_prompt_eval - c0.n_prompt_eval, c1.n_gen - c0.n_gen
         tp, tg = c1.t_prompt_ms - c0.t_prompt_ms, c1.t_gen_ms - c0.t_gen_ms
@@ -343,7 +350,7 @@ class ChatSession:
         if self.store is not None:
             if self.session is None:
                 self.session = self.store.create_session(
-                    str(self.engine.path), getattr(self.engine, "settings", RuntimeSettings()).to_json(),
+                    str(self.engine.path), self.engine.settings.to_json(),
                     self.documents, self.system, self.overflow)
             t = self.last_turn
             self.store.add_turn(self.session.id, text, reply, prompt_tokens=t.prompt_tokens,
