@@ -15,8 +15,6 @@ Self-Extend experiments and refuses to run while YaRN is active.
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import json
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -293,41 +291,20 @@ class LlamaEngine:
                 "type_v": s.type_v, "swa_full": s.swa_full, **rope}
 
     def save_state(self, path: Path) -> None:
-        """Write llama.cpp's state file to ``path`` and a ``<path>.json`` sidecar (fingerprint, size, hash)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".partial")
+        """Write llama.cpp's own state file (the KV cache and its tokens) to ``path`` and nothing else.
+
+        Integrity is the caller's (services/state_cache.py): it picks a per-process temporary name,
+        checksums the file once, records the fingerprint and renames it into place."""
         arr = (llama_cpp.llama_token * max(1, len(self._tokens)))(*self._tokens)
         with capture() as lines:
-            ok = llama_cpp.llama_state_save_file(self._ctx.ctx, str(tmp).encode(), arr, len(self._tokens))
+            ok = llama_cpp.llama_state_save_file(self._ctx.ctx, str(path).encode(), arr, len(self._tokens))
         if not ok:
-            tmp.unlink(missing_ok=True)
-            raise RuntimeLoadError(f"llama.cpp could not save the state to {path}: {first_error(lines) or '?'}")
-        meta = {"fingerprint": self.fingerprint(), "n_tokens": len(self._tokens),
-                "size": tmp.stat().st_size, "blake2b": _hash_file(tmp)}
-        side = _sidecar(path)
-        side_tmp = side.with_name(side.name + ".partial")
-        side_tmp.write_text(json.dumps(meta, indent=1))
-        tmp.replace(path)
-        side_tmp.replace(side)
+            raise RuntimeLoadError(f"llama.cpp could not write the state file {path}: "
+                                   f"{first_error(lines) or 'write failed (disk full or not writable?)'}")
 
     def load_state(self, path: Path) -> None:
-        path, side = Path(path), _sidecar(Path(path))
-        try:
-            meta = json.loads(side.read_text())
-            size, digest, saved = int(meta["size"]), str(meta["blake2b"]), dict(meta["fingerprint"])
-        except FileNotFoundError:
-            raise RuntimeLoadError(f"{path}: no {side.name} beside it; not a localctx state file") from None
-        except (ValueError, KeyError, TypeError):
-            raise RuntimeLoadError(f"{side}: unreadable state metadata", "delete the state file") from None
-        if not path.exists() or path.stat().st_size != size or _hash_file(path) != digest:
-            raise RuntimeLoadError(f"{path}: the state file is missing, truncated or corrupt",
-                                   "delete it; it will be rebuilt")
-        now = self.fingerprint()
-        diff = [f"{k} {saved.get(k)!r} != {v!r}" for k, v in now.items() if saved.get(k) != v]
-        if diff:
-            raise RuntimeLoadError(f"{path}: stale state, saved with other settings ({'; '.join(diff)})",
-                                   "delete it; it will be rebuilt")
+        """Load a state file written by ``save_state``.  llama.cpp trusts what it reads, so the caller
+        checks size, checksum and fingerprint first; a file llama.cpp still rejects is a RuntimeLoadError."""
         cap = self.n_ctx
         out = (llama_cpp.llama_token * cap)()
         n_out = ctypes.c_size_t(0)
@@ -406,16 +383,3 @@ class LlamaEngine:
             self.close()
         except Exception:  # noqa: BLE001 - __del__ runs at interpreter exit too and must never raise
             pass
-
-
-# ---- helpers -----------------------------------------------------------------------------------
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
-
-
-def _hash_file(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()

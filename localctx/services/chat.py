@@ -261,6 +261,8 @@ class ChatSession:
                              gen_start=len(self._prefix))
             if cache is not None:
                 cache.save(self.engine, key, model=self.engine.path.name, documents=[d.name for d in self.documents])
+                if cache.last_error:
+                    self.notices.append(f"{cache.last_error}; the next open evaluates the documents again")
         self.ingest_report = IngestReport(len(self._prefix), evaluated, time.perf_counter() - t0, status, reason)
         return self.ingest_report
 
