@@ -83,7 +83,7 @@ def _quiet_library() -> None:
         log.removeHandler(h)
     log.propagate = False
     log.setLevel(logging.DEBUG)
-    handler = _DebugLog()
+    handler = _debug_log_handler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     if os.environ.get("LOCALCTX_DEBUG"):
@@ -91,7 +91,8 @@ def _quiet_library() -> None:
     log._localctx_quiet = True  # type: ignore[attr-defined]
 
 
-def _debug_log_handler_class() -> type:
+def _debug_log_handler() -> Any:
+    """A logging handler for the debug log (the class is built here: logging stays unimported until a pull)."""
     import logging
 
     class DebugLog(logging.Handler):
@@ -107,11 +108,7 @@ def _debug_log_handler_class() -> type:
             except Exception:  # noqa: BLE001 - a debug log must never break or clutter a command
                 pass
 
-    return DebugLog
-
-
-def _DebugLog() -> Any:
-    return _debug_log_handler_class()()
+    return DebugLog()
 
 
 @contextlib.contextmanager

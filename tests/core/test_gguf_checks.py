@@ -130,10 +130,15 @@ def test_reader_refuses_in_one_line(hostile: tuple[Path, str]) -> None:
     ["inspect", "{m}"], ["inspect", "{m}", "--json"], ["estimate", "{m}", "--ctx", "4k"],
     ["plan", "{m}", "--ctx", "8k"],
     ["ask", "{m}", "hi", "-t", "1", "--ctx", "256", "-n", "4"], ["ask", "{m}", "hi", "--json", "-t", "1"],
+    ["chat", "{m}", "-t", "1", "--ctx", "256"], ["summarize", "{doc}", "--model", "{m}", "-t", "1", "--ctx", "256"],
+    ["eval", "ppl", "{m}", "--file", "{doc}", "-t", "1", "--ctx", "256"],
 ])
-def test_commands_refuse_with_exit_2_and_nothing_on_stdout(hostile: tuple[Path, str], command: list[str]) -> None:
+def test_commands_refuse_with_exit_2_and_nothing_on_stdout(hostile: tuple[Path, str], command: list[str],
+                                                           tmp_path: Path) -> None:
     path, words = hostile
-    r = runner.invoke(app, [a.format(m=path) for a in command])
+    doc = tmp_path / "doc.txt"
+    doc.write_text("The archivist catalogued letters about salt and bridges. " * 20)
+    r = runner.invoke(app, [a.format(m=path, doc=doc) for a in command], input="hi\n")
     assert r.exit_code == 2, (command, r.output)
     assert r.stdout == "", r.stdout
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
