@@ -4,7 +4,7 @@
 parameter it sets (None = left to the model), the factor, the reason, and a quality warning whose
 wording depends on the factor.  ``apply_plan`` writes those parameters into RuntimeSettings.
 
-Rules (research: context-extension.md §2.3, §2.6, §5.1):
+Rules (the published methods, as llama.cpp and koboldcpp apply them):
 - auto: nothing when n_ctx <= the trained context.  Above it: a GGUF's own scaling (YaRN, linear,
   llama3 ``rope_freqs``, LongRoPE) is used as the file says; otherwise YaRN with
   factor = n_ctx / n_ctx_train and original context = n_ctx_train.

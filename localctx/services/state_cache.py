@@ -6,7 +6,7 @@ the key.  Each ``<key>.kvstate`` (llama.cpp's own file, written by the engine) h
 header (JSON) with its size, its sha256 and the engine's fingerprint.  This is the one integrity layer:
 the file is hashed once when saved and once before it is loaded; a state whose header is missing,
 unreadable, from another format, stale or whose bytes do not match is deleted and rebuilt, never loaded
-(llama.cpp can crash on a bad state, see context-extension.md §3.4).  Total size is capped; the least
+(llama.cpp trusts a state file and can crash on a bad one).  Total size is capped; the least
 recently used states go first.
 
 Several processes share the folder.  A writer works under its own ``<name>.<pid>-<random>.partial``

@@ -65,7 +65,7 @@ def test_named_methods(llama8k: ModelInfo) -> None:
 
 
 def test_formulas_match_published_numbers() -> None:
-    # context-extension.md §6: NTK d=128 b=1e4 s=2 -> 20 221; GradientAI Llama-2 4096->8192 -> 26 784 (koboldcpp #910)
+    # NTK d=128 b=1e4 s=2 -> 20 221; GradientAI Llama-2 4096->8192 -> 26 784 (koboldcpp #910)
     assert round(ntk_base(10000, 2, 128)) == 20221
     assert round(kobold_base(10000, 8192, 4096)) == 26784
     assert round(kobold_base(500000, 16384, 8192)) == 1776948
