@@ -281,7 +281,8 @@ def _parse(buf: Any, size: int, path: Path, full_size: int | None = None) -> GGU
             raise cur.fail(f"tensor '{name}' has unknown ggml type {gtype}", )
         block, bsize = sizes[gtype]
         if shape[0] % block:
-            raise cur.fail(f"tensor '{name}' row of {shape[0]} is not a multiple of the {type_name(gtype)} block ({block})")
+            raise cur.fail(f"tensor '{name}' row of {shape[0]} is not a multiple of the {type_name(gtype)} "
+                           f"block ({block})")
         offset = cur.u64(f"the offset of '{name}'")
         if offset % alignment:
             raise cur.fail(f"tensor '{name}' offset {offset} is not aligned to {alignment}")
@@ -316,4 +317,5 @@ def _check_layout(header: GGUFHeader) -> None:
     spans = sorted((t.offset, t.offset + t.n_bytes, t.name) for t in header.tensors)
     for (_s0, e0, n0), (s1, _e1, n1) in zip(spans, spans[1:], strict=False):
         if s1 < e0:
-            raise GGUFError(header.path, f"tensors '{n0}' and '{n1}' overlap in the data section", "the file is damaged")
+            raise GGUFError(header.path, f"tensors '{n0}' and '{n1}' overlap in the data section",
+                            "the file is damaged")

@@ -14,7 +14,14 @@ from localctx.hub.cache import PullProgress, PullResult, UnverifiableError, cach
 from localctx.hub.pull import ProgressFn, list_quants, pull
 from localctx.hub.remote import merge_shard_headers, model_info_remote, read_remote_header
 from localctx.hub.select import (
-    DEFAULT_REVISION, GGUFChoice, HubFile, HubRef, QuantNotFoundError, RepoListing, choose, parse_ref,
+    DEFAULT_REVISION,
+    GGUFChoice,
+    HubFile,
+    HubRef,
+    QuantNotFoundError,
+    RepoListing,
+    choose,
+    parse_ref,
 )
 from localctx.hub.session import HubConfig, debug_log_path, hub_config
 

@@ -42,7 +42,7 @@ class HubRef:
 
     @property
     def wants_file(self) -> bool:
-        return bool(self.selector) and self.selector.lower().endswith(".gguf")  # type: ignore[union-attr]
+        return self.selector is not None and self.selector.lower().endswith(".gguf")
 
     @property
     def spec(self) -> str:

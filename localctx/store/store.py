@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from localctx import paths
 from localctx.errors import LocalctxError
@@ -93,6 +93,9 @@ def store_error(path: Path, exc: BaseException) -> StoreError:
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+#: the turns table's columns that map one to one onto Turn fields (``stopped`` is stored as 0/1)
+_TURN_COLUMNS = ("session_id", "idx", "user", "assistant", "created_at", "prompt_tokens", "evaluated_tokens",
+                 "reply_tokens", "ttft_ms", "gen_tok_s")
 
 
 def _translated(method: _F) -> _F:
@@ -103,7 +106,7 @@ def _translated(method: _F) -> _F:
         except (sqlite3.Error, OSError) as exc:
             raise store_error(self.path, exc) from None
 
-    return wrapper
+    return cast(_F, wrapper)
 
 
 class Store:
@@ -170,13 +173,15 @@ class Store:
         if not rows:
             raise LocalctxError(f"no session '{ref}'", "see `localctx sessions` for the saved sessions")
         if len(rows) > 1:
-            raise LocalctxError(f"session id '{ref}' is ambiguous ({len(rows)} match)", "give more characters of the id")
+            raise LocalctxError(f"session id '{ref}' is ambiguous ({len(rows)} match)",
+                                "give more characters of the id")
         return self._session(rows[0], with_documents=True)
 
     @_translated
     def sessions(self, limit: int | None = None) -> list[Session]:
         """Sessions, most recently used first (documents' text not loaded)."""
-        sql = "SELECT id, created_at, updated_at, model, system, settings, overflow FROM sessions ORDER BY updated_at DESC"
+        sql = ("SELECT id, created_at, updated_at, model, system, settings, overflow FROM sessions"
+               " ORDER BY updated_at DESC")
         rows = self.db.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
         return [self._session(r, with_documents=False) for r in rows]
 
@@ -245,8 +250,7 @@ class Store:
     @_translated
     def turns(self, session_id: str) -> list[Turn]:
         rows = self.db.execute(
-            "SELECT session_id, idx, user, assistant, created_at, prompt_tokens, evaluated_tokens, reply_tokens,"
-            " ttft_ms, gen_tok_s, stopped FROM turns WHERE session_id = ? ORDER BY idx",
+            f"SELECT {', '.join(_TURN_COLUMNS)}, stopped FROM turns WHERE session_id = ? ORDER BY idx",
             (session_id,),
         ).fetchall()
-        return [Turn(*r[:10], stopped=bool(r[10])) for r in rows]
+        return [Turn(**dict(zip(_TURN_COLUMNS, r[:-1], strict=True)), stopped=bool(r[-1])) for r in rows]
