@@ -43,7 +43,9 @@ class TurnStats:
 
 
 @dataclass
-class _Turn:
+class Exchange:
+    """One turn's text: the user's message and the assistant's reply."""
+
     user: str
     assistant: str
 
@@ -75,7 +77,7 @@ def read_documents(files: Sequence[str | Path]) -> tuple[list[Document], list[st
 
 
 @dataclass(frozen=True)
-class _Load:
+class LoadOptions:
     """How ChatSession.open loads a model: past the memory gate or not, who sees the plan, template."""
 
     force: bool = False
