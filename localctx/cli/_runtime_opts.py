@@ -143,7 +143,7 @@ def _decorate(fn: Callable[..., Any], *, compare: bool) -> Callable[..., Any]:
         return fn(*args, runtime=RuntimeFlags(**raw), variants=variants, **kwargs)
 
     new_sig = sig.replace(parameters=_order(kept + added))
-    wrapper.__signature__ = new_sig  # type: ignore[attr-defined]
+    wrapper.__signature__ = new_sig  # type: ignore[attr-defined]  # read by inspect.signature, unknown to Callable
     wrapper.__annotations__ = {p.name: p.annotation for p in new_sig.parameters.values()
                                if p.annotation is not inspect.Parameter.empty}
     del wrapper.__wrapped__  # typer must see the new signature, not the original

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, Group, JustifyMethod, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
@@ -54,7 +54,7 @@ class Col:
 
     header: str
     kind: str = "text"
-    justify: str = "left"
+    justify: JustifyMethod = "left"
 
 
 GAP = 2  # cells between two columns (Rich's cell padding, no borders)
@@ -79,7 +79,7 @@ def table(console: Console, columns: Sequence[Col], rows: Iterable[Sequence[str]
     t = Table(box=None, header_style="bold", title=title, title_justify="left", pad_edge=False, expand=False)
     for c, w in zip(columns, widths, strict=True):
         t.add_column(c.header, width=w, no_wrap=c.kind != "text", overflow="fold",
-                     justify=c.justify)  # type: ignore[arg-type]
+                     justify=c.justify)
     for r in rows:
         t.add_row(*(Elided(v) if c.kind == "path" else Text(v) for c, v in zip(columns, r, strict=True)))
     return t

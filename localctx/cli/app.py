@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 try:  # newer Typer vendors Click: its exceptions are not the `click` package's
     from typer._click.exceptions import NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover
-    from click.exceptions import NoArgsIsHelpError, UsageError  # type: ignore[assignment]
+    from click.exceptions import NoArgsIsHelpError, UsageError  # type: ignore[assignment]  # same classes, older Typer
 
 from localctx.cli import (
     bench,

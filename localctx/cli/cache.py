@@ -26,9 +26,11 @@ def register(app: typer.Typer) -> None:
             from localctx.cli._output import emit_json
 
             emit_json({"dir": str(cache.root), "max_bytes": cache.max_bytes, "total_bytes": cache.total_bytes(),
-                       "entries": [e.to_json() for e in entries]})
+                       "entries": [e.to_json() for e in entries],
+                       "partials": [p.to_json() for p in cache.partials()]})
             return
         _cache_table(cache, entries)
+        _partials_line(cache)
 
     @cache_app.command("clear")
     def cache_clear(json_: JsonOpt = False) -> None:
@@ -41,6 +43,20 @@ def register(app: typer.Typer) -> None:
             emit_json({"removed": n, "freed_bytes": freed})
         else:
             info(f"removed {n} saved state{'s' if n != 1 else ''}, freed {human_bytes(freed)}")
+
+
+def _partials_line(cache: Any) -> None:
+    """Temporary files: saves in progress, and orphans of killed processes (evicted on the next save)."""
+    from localctx.cli._output import human_bytes, info
+
+    parts = cache.partials()
+    orphans = [p for p in parts if not p.alive]
+    if orphans:
+        info(f"{len(orphans)} orphaned partial save{'s' if len(orphans) != 1 else ''} "
+             f"({human_bytes(sum(p.size for p in orphans))}) left by killed processes; the next save or "
+             "`localctx cache clear` removes them")
+    if len(parts) > len(orphans):
+        info(f"{len(parts) - len(orphans)} save(s) in progress")
 
 
 def _cache_table(cache: Any, entries: list) -> None:

@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
             base = base.with_(kv_unified=True)
         contexts = variants.ctx or [base.n_ctx or info.ctx_train]
         machine = machine_memory()
-        columns = []
+        columns: list[dict[str, Any]] = []
         for n in contexts:
             for k, v in kv_pairs(variants, base):
                 s = base.with_(n_ctx=n, type_k=k, type_v=v)

@@ -60,9 +60,13 @@ def register(app: typer.Typer) -> None:
                                                           "of the shared Hugging Face cache.")] = None,
         list_: Annotated[bool, typer.Option("--list", help="Show the repo's quants with sizes; download nothing.")]
         = False,
+        no_verify: Annotated[bool, typer.Option("--no-verify", help="Accept files the Hub lists no hash for "
+                                                "(they are refused otherwise); the result says what was skipped.")]
+        = False,
         json: JsonOpt = False,
     ) -> None:
-        """Download a GGUF from the Hugging Face Hub into the shared cache, sha256-verified.
+        """Download a GGUF from the Hugging Face Hub into the shared cache, every file verified (sha256 for LFS
+        files, the git blob SHA-1 for the others).
 
         Example: localctx pull bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M   (or a preset: localctx pull qwen3-8b)
         """
@@ -82,14 +86,14 @@ def register(app: typer.Typer) -> None:
             _print_listing(listing, stdout, human_bytes)
             return
         with _Bars(enabled=stderr.is_terminal) as bars:
-            result = hub.pull(r, local_dir=local_dir, progress=bars)
+            result = hub.pull(r, local_dir=local_dir, progress=bars, no_verify=no_verify)
         for note in result.notes:
             warn(note)
         if json:
             emit_json(result.to_json())
             return
         how = "already in the cache" if result.from_cache else f"downloaded {human_bytes(result.downloaded_bytes)}"
-        check = "sha256 verified" if result.verified else "size checked"
+        check = f"{result.verification} verified" if result.verified else (result.verification or "not verified")
         info(f"[bold]{result.name}[/] ({human_bytes(result.size_bytes)}, {how}, {check})")
         stdout.print(str(result.path), soft_wrap=True)
         if local_dir is None:

@@ -281,7 +281,8 @@ def _parse(buf: Any, size: int, path: Path, full_size: int | None = None) -> GGU
             raise cur.fail(f"tensor '{name}' has unknown ggml type {gtype}", )
         block, bsize = sizes[gtype]
         if shape[0] % block:
-            raise cur.fail(f"tensor '{name}' row of {shape[0]} is not a multiple of the {type_name(gtype)} block ({block})")
+            raise cur.fail(f"tensor '{name}' row of {shape[0]} is not a multiple of the {type_name(gtype)} "
+                           f"block ({block})")
         offset = cur.u64(f"the offset of '{name}'")
         if offset % alignment:
             raise cur.fail(f"tensor '{name}' offset {offset} is not aligned to {alignment}")
@@ -300,12 +301,21 @@ def _parse(buf: Any, size: int, path: Path, full_size: int | None = None) -> GGU
                 "the download was cut short; download it again",
             )
     header = GGUFHeader(path, version, metadata, types, tensors, alignment, data_offset, size)
-    _check_overlaps(header)
+    _check_layout(header)
     return header
 
 
-def _check_overlaps(header: GGUFHeader) -> None:
+def _check_layout(header: GGUFHeader) -> None:
+    """llama.cpp's gguf loader wants tensors packed in table order, each at the aligned end of the one
+    before; any other offset is refused there, so it is refused here first."""
+    expected = 0
+    for t in header.tensors:
+        if t.offset != expected:
+            raise GGUFError(header.path, f"tensor '{t.name}' is at offset {t.offset}, llama.cpp expects {expected} "
+                            "(tensors must be packed in table order)", "the file is damaged")
+        expected += (t.n_bytes + header.alignment - 1) // header.alignment * header.alignment
     spans = sorted((t.offset, t.offset + t.n_bytes, t.name) for t in header.tensors)
     for (_s0, e0, n0), (s1, _e1, n1) in zip(spans, spans[1:], strict=False):
         if s1 < e0:
-            raise GGUFError(header.path, f"tensors '{n0}' and '{n1}' overlap in the data section", "the file is damaged")
+            raise GGUFError(header.path, f"tensors '{n0}' and '{n1}' overlap in the data section",
+                            "the file is damaged")

@@ -170,6 +170,9 @@ def model_info_from_header(h: GGUFHeader) -> ModelInfo:
     if n_layer is None:
         missing.append(f"{a}.block_count")
         n_layer = max((int(m.group(1)) + 1 for t in h.tensors if (m := re.match(r"blk\.(\d+)\.", t.name))), default=0)
+    if n_layer == 0 and h.tensors and _int(key("block_count")) == 0:
+        raise GGUFError(h.path, f"{a}.block_count is 0; llama.cpp asserts on a model without layers",
+                        "the file is damaged")
     if not 0 <= n_layer <= MAX_LAYERS:
         raise GGUFError(h.path, f"{a}.block_count is {n_layer}; llama.cpp supports at most {MAX_LAYERS} layers",
                         "the file is damaged")
@@ -235,6 +238,10 @@ def model_info_from_header(h: GGUFHeader) -> ModelInfo:
     freq_scale = None
     if isinstance(s_factor, (int, float)) and s_factor > 0 and s_type in ("linear", "yarn"):
         freq_scale = 1.0 / float(s_factor)
+    rot = _int(key("rope.dimension_count"))
+    if rot is not None and head_k and (rot > head_k or rot % 2):
+        raise GGUFError(h.path, f"{a}.rope.dimension_count is {rot}; RoPE needs an even count of at most the "
+                        f"head size {head_k}", "the file is damaged")
     rope = RopeInfo(
         dimension_count=_int(key("rope.dimension_count")) or head_k,
         freq_base=float(key("rope.freq_base")) if isinstance(key("rope.freq_base"), (int, float)) else None,

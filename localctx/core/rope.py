@@ -4,7 +4,7 @@
 parameter it sets (None = left to the model), the factor, the reason, and a quality warning whose
 wording depends on the factor.  ``apply_plan`` writes those parameters into RuntimeSettings.
 
-Rules (research: context-extension.md §2.3, §2.6, §5.1):
+Rules (the published methods, as llama.cpp and koboldcpp apply them):
 - auto: nothing when n_ctx <= the trained context.  Above it: a GGUF's own scaling (YaRN, linear,
   llama3 ``rope_freqs``, LongRoPE) is used as the file says; otherwise YaRN with
   factor = n_ctx / n_ctx_train and original context = n_ctx_train.
@@ -75,8 +75,8 @@ def validate(info: ModelInfo, s: RuntimeSettings) -> None:
         raise SettingsError(f"context size must be greater than 0 (got {s.n_ctx})")
     for name in ("rope_freq_base", "rope_freq_scale"):
         v = getattr(s, name)
-        if v is not None and v <= 0:
-            raise SettingsError(f"--{name.replace('_', '-')} must be greater than 0 (got {v})",
+        if v is not None and (not math.isfinite(v) or v <= 0):
+            raise SettingsError(f"--{name.replace('_', '-')} must be greater than 0 and finite (got {v})",
                                 "--rope-scale N is the same as --rope-freq-scale 1/N")
     if s.yarn_orig_ctx is not None and s.yarn_orig_ctx <= 0:
         raise SettingsError(f"--yarn-orig-ctx must be greater than 0 (got {s.yarn_orig_ctx})")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import re
 import signal
 import threading
 from pathlib import Path
@@ -31,6 +32,9 @@ _SIG_CB = ctypes.CFUNCTYPE(None, ctypes.c_int)
 _lock = threading.Lock()
 _installed: list[object] = []  # keeps the ctypes callback alive for the life of the process
 _model: list[str] = []
+#: a copy of stderr taken at install: llama-cpp-python points fd 2 at /dev/null while it loads a model
+#: (``suppress_stdout_stderr``), and an abort during the load must still be seen
+_stderr: list[int] = []
 
 
 def set_model(path: str | Path | None) -> None:
@@ -40,6 +44,7 @@ def set_model(path: str | Path | None) -> None:
 
 def abort_line(message: bytes | None) -> str:
     text = (message or b"").decode("utf-8", "replace").strip() or "no message"
+    text = re.sub(r"^\S*[/\\](\S+:\d+:)", r"\1", text)  # the build machine's source path: keep file:line
     where = _model[0] if _model else "the model"
     line = (f"error: llama.cpp aborted while running {where}: {text} — the file or its settings are ones this "
             "llama.cpp cannot run; try another file or other settings")
@@ -48,7 +53,7 @@ def abort_line(message: bytes | None) -> str:
 
 def _on_abort(message: bytes | None) -> None:
     try:
-        os.write(2, (abort_line(message) + "\n").encode("utf-8", "replace"))
+        os.write(_stderr[0] if _stderr else 2, (abort_line(message) + "\n").encode("utf-8", "replace"))
     finally:
         os._exit(1)
 
@@ -100,4 +105,8 @@ def install() -> bool:
                 _installed.append(cb)
         if _installed:
             _install_sigabrt()
+            try:
+                _stderr.append(os.dup(2))
+            except OSError:  # no stderr at all: fd 2 it is
+                pass
         return bool(_installed)

@@ -118,10 +118,14 @@ class Engine(Protocol):
 
     def counters(self) -> Counters: ...
 
-    def save_state(self, path: Path) -> None: ...
+    def save_state(self, path: Path) -> None:
+        """Write llama.cpp's state file to ``path``, nothing beside it; RuntimeLoadError if it cannot.
+        Checksums, fingerprints and atomic renames are services/state_cache.py's (one integrity layer)."""
+        ...
 
     def load_state(self, path: Path) -> None:
-        """Restore a state saved by save_state; raises RuntimeLoadError if it is stale or corrupt."""
+        """Restore a state written by save_state (checked by the caller first); RuntimeLoadError if
+        llama.cpp rejects it."""
         ...
 
     def token_logprobs(self, tokens: Sequence[int], *, progress: Progress | None = None,

@@ -7,19 +7,15 @@ and every log line llama.cpp prints is captured (``llama_log_set``) to report re
 to surface real errors that ``verbose=False`` would hide.  Checked against llama-cpp-python 0.3.36.
 
 KV positions are never shifted by this engine (no "context shift"): shifting re-applies YaRN's
-magnitude scaling to cached keys and corrupts them (context-extension.md §2.8).  Prefix reuse only
+magnitude scaling to cached keys and corrupts them.  Prefix reuse only
 removes cells (``seq_rm``), which is safe under any RoPE setting.  ``shift_positions`` exists for
 Self-Extend experiments and refuses to run while YaRN is active.
 """
 
 from __future__ import annotations
 
-import codecs
 import ctypes
-import hashlib
-import json
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +27,17 @@ from localctx.core.chat_templates import PLAIN
 from localctx.core.flags import ROPE_FIELDS
 from localctx.core.model_info import ModelInfo
 from localctx.core.rope import ExtensionPlan
-from localctx.core.sampling import MIN_P, NO_REPEAT_PENALTY, REPEAT_LAST_N, TOP_P
+from localctx.core.sampling import NO_REPEAT_PENALTY, REPEAT_LAST_N
 from localctx.core.settings import RuntimeSettings
 from localctx.engine import abort, chat_template
 from localctx.engine.base import Cancelled, Counters, LoadReport, Progress
+from localctx.engine.cancel import AbortWatch
 from localctx.engine.llamalog import first_error, parse_load_lines
 from localctx.engine.logsink import capture, recent_error
 from localctx.engine.params import context_params, error_hint, model_params
+from localctx.engine.sampling import logprobs_at, make_sampler
+from localctx.engine.stops import StopFilter
+from localctx.engine.vocab import Vocab
 from localctx.errors import ContextOverflowError, LocalctxError, RuntimeLoadError, SettingsError
 
 STATE_VERSION = 1
@@ -77,47 +77,26 @@ class LlamaEngine:
         self.n_batch = int(llama_cpp.llama_n_batch(self._ctx.ctx))
         self.n_vocab = int(self._model.n_vocab())
         self.n_swa = int(llama_cpp.llama_model_n_swa(self._model.model))
-        self._vocab = self._model.vocab
+        self.vocab = Vocab(self._model.vocab)
         self._batch = _ll.LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=1, verbose=False)
         self._tokens: list[int] = []
         self._logits_ready = False  # the last decode's last output row belongs to _tokens[-1]
         self._positions_moved = False  # shift_positions was used: positions != indices
         self._formatters: dict[bool, Any] = {}
         self._template_override: str | None = None  # --chat-template
-        self._aborting = False  # an abort callback is installed (see _abortable)
+        self._abort = AbortWatch(self._ctx.ctx)  # Ctrl-C lands inside a batch of prompt work
         self.stop_reason: str | None = None  # why the last stream ended: eos|stop|length|context|cancelled
         self.metadata: dict[str, str] = self._model.metadata()
         self.yarn_active = (self.settings.rope_scaling == "yarn" or (
             self.settings.rope_scaling is None and self.metadata.get(
                 f"{self.metadata.get('general.architecture', '')}.rope.scaling.type") == "yarn"))
 
-    # ---- tokens ---------------------------------------------------------------------------------
+    # ---- tokens (the vocabulary does the work) -------------------------------------------------
     def tokenize(self, text: str, *, add_bos: bool = False, special: bool = True) -> list[int]:
-        data = text.encode("utf-8")
-        cap = len(data) + 8
-        buf = (llama_cpp.llama_token * cap)()
-        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, cap, add_bos, special)
-        if n < 0:
-            cap = -n
-            buf = (llama_cpp.llama_token * cap)()
-            n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, cap, add_bos, special)
-        return list(buf[:n])
-
-    def _detok(self, tokens: Sequence[int], special: bool) -> bytes:
-        if not tokens:
-            return b""
-        arr = (llama_cpp.llama_token * len(tokens))(*tokens)
-        cap = len(tokens) * 8 + 16
-        for _ in range(2):
-            out = ctypes.create_string_buffer(cap)
-            n = llama_cpp.llama_detokenize(self._vocab, arr, len(tokens), out, cap, False, special)
-            if n >= 0:
-                return out.raw[:n]
-            cap = -n + 1
-        raise RuntimeLoadError("llama.cpp could not detokenize")
+        return self.vocab.tokenize(text, add_bos=add_bos, special=special)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
-        return self._detok(tokens, True).decode("utf-8", "replace")
+        return self.vocab.detokenize(tokens)
 
     def format_chat(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
         """The model's chat template applied to ``messages``: compiled once in Jinja's sandbox, rendered
@@ -125,14 +104,11 @@ class LlamaEngine:
         fmt = self._formatters.get(add_generation_prompt)
         if fmt is None:
             template = self._template()
-            bos, eos = llama_cpp.llama_vocab_bos(self._vocab), llama_cpp.llama_vocab_eos(self._vocab)
-            fmt = chat_template.compile_formatter(template, bos=self._token_text(bos), eos=self._token_text(eos),
+            fmt = chat_template.compile_formatter(template, bos=self.vocab.token_text(self.vocab.bos),
+                                                  eos=self.vocab.token_text(self.vocab.eos),
                                                   add_generation_prompt=add_generation_prompt, model=self.path)
             self._formatters[add_generation_prompt] = fmt
         return chat_template.render(fmt, messages, model=self.path)
-
-    def _token_text(self, tok: int) -> str:
-        return "" if tok < 0 else llama_cpp.llama_vocab_get_text(self._vocab, tok).decode("utf-8", "replace")
 
     def _template(self) -> str:
         """--chat-template, else the GGUF's own, else the plain completion prompt (never a foreign
@@ -176,7 +152,7 @@ class LlamaEngine:
         rc = llama_cpp.llama_decode(self._ctx.ctx, b)
         if rc != 0:
             self._logits_ready = False
-            if rc == 2 and self._aborting:  # our abort callback: drop what the batch left, keep the rest
+            if rc == 2 and self._abort.active:  # our abort callback: drop what the batch left, keep the rest
                 if not self._positions_moved:
                     llama_cpp.llama_memory_seq_rm(self._ctx.memory, 0, len(self._tokens), -1)
                 raise Cancelled()
@@ -212,31 +188,6 @@ class LlamaEngine:
                 return 0
         return keep
 
-    @contextmanager
-    def _abortable(self, should_stop: Callable[[], bool] | None) -> Iterator[None]:
-        """While inside, llama.cpp polls ``should_stop`` between graph nodes (ggml's abort callback) and
-        llama_decode returns 2 when it turns true: a stop lands within milliseconds, not after a
-        whole batch.  Only around prompt work: per-token decoding would pay for the Python calls."""
-        if should_stop is None:
-            yield
-            return
-
-        def poll(_data: Any) -> bool:
-            try:
-                return bool(should_stop())
-            except BaseException:  # noqa: BLE001 - a second Ctrl-C inside the callback: stop too
-                return True
-
-        cb = llama_cpp.ggml_abort_callback(poll)
-        llama_cpp.llama_set_abort_callback(self._ctx.ctx, cb, None)
-        self._aborting = True
-        try:
-            yield
-        finally:
-            self._aborting = False
-            llama_cpp.llama_set_abort_callback(self._ctx.ctx, llama_cpp.ggml_abort_callback(), None)
-            del cb
-
     def ingest(self, tokens: Sequence[int], *, progress: Progress | None = None,
                should_stop: Callable[[], bool] | None = None) -> int:
         tokens = list(tokens)
@@ -257,7 +208,7 @@ class LlamaEngine:
         start = self._truncate(lcp)
         todo = tokens[start:]
         done = 0
-        with self._abortable(should_stop):
+        with self._abort.watch(should_stop):
             for i in range(0, len(todo), self.n_batch):
                 if should_stop is not None and should_stop():
                     raise Cancelled()
@@ -287,19 +238,10 @@ class LlamaEngine:
                repeat_penalty: float = NO_REPEAT_PENALTY, repeat_last_n: int = REPEAT_LAST_N) -> Iterator[str]:
         self.stop_reason = None
         self._ensure_logits()
-        sampler = _ll.LlamaSampler()
+        sampler = make_sampler(self.n_vocab, temperature=temperature, seed=self.settings.seed if seed is None else seed,
+                               repeat_penalty=repeat_penalty, repeat_last_n=repeat_last_n)
+        text = StopFilter(stop)
         try:
-            if repeat_penalty != NO_REPEAT_PENALTY:  # llama.cpp's penalties sampler, ahead of the choice (greedy too)
-                sampler.add_penalties(self.n_vocab, repeat_last_n, repeat_penalty, 0.0, 0.0)
-            if temperature <= 0:
-                sampler.add_greedy()
-            else:
-                sampler.add_top_p(TOP_P, 1)
-                sampler.add_min_p(MIN_P, 1)
-                sampler.add_temp(temperature)
-                sampler.add_dist(self.settings.seed if seed is None else seed)
-            decoder = codecs.getincrementaldecoder("utf-8")("replace")
-            pending = ""
             for _ in range(max_tokens):
                 if should_stop is not None and should_stop():
                     self.stop_reason = "cancelled"
@@ -309,27 +251,21 @@ class LlamaEngine:
                     break
                 tok = sampler.sample(self._ctx, -1)
                 sampler.accept(tok)
-                if llama_cpp.llama_vocab_is_eog(self._vocab, tok):
+                if self.vocab.is_eog(tok):
                     self.stop_reason = "eos"
                     break
                 self._decode([tok])  # generated tokens stay in the cache
-                pending += decoder.decode(self._detok([tok], False))
-                hit = _find_stop(pending, stop)
-                if hit is not None:
-                    if pending[:hit]:
-                        yield pending[:hit]
-                    pending = ""
+                piece, hit = text.feed(self.vocab.detokenize_bytes([tok], False))
+                if piece:
+                    yield piece
+                if hit:
                     self.stop_reason = "stop"
                     break
-                keep = _stop_prefix_len(pending, stop)
-                if len(pending) > keep:
-                    yield pending[:len(pending) - keep]
-                    pending = pending[len(pending) - keep:]
             else:
                 self.stop_reason = "length"
-            pending += decoder.decode(b"", final=True)
-            if pending and self.stop_reason != "stop":
-                yield pending
+            rest = text.flush()
+            if rest and self.stop_reason != "stop":
+                yield rest
         finally:
             sampler.close()
 
@@ -355,41 +291,20 @@ class LlamaEngine:
                 "type_v": s.type_v, "swa_full": s.swa_full, **rope}
 
     def save_state(self, path: Path) -> None:
-        """Write llama.cpp's state file to ``path`` and a ``<path>.json`` sidecar (fingerprint, size, hash)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".partial")
+        """Write llama.cpp's own state file (the KV cache and its tokens) to ``path`` and nothing else.
+
+        Integrity is the caller's (services/state_cache.py): it picks a per-process temporary name,
+        checksums the file once, records the fingerprint and renames it into place."""
         arr = (llama_cpp.llama_token * max(1, len(self._tokens)))(*self._tokens)
         with capture() as lines:
-            ok = llama_cpp.llama_state_save_file(self._ctx.ctx, str(tmp).encode(), arr, len(self._tokens))
+            ok = llama_cpp.llama_state_save_file(self._ctx.ctx, str(path).encode(), arr, len(self._tokens))
         if not ok:
-            tmp.unlink(missing_ok=True)
-            raise RuntimeLoadError(f"llama.cpp could not save the state to {path}: {first_error(lines) or '?'}")
-        meta = {"fingerprint": self.fingerprint(), "n_tokens": len(self._tokens),
-                "size": tmp.stat().st_size, "blake2b": _hash_file(tmp)}
-        side = _sidecar(path)
-        side_tmp = side.with_name(side.name + ".partial")
-        side_tmp.write_text(json.dumps(meta, indent=1))
-        tmp.replace(path)
-        side_tmp.replace(side)
+            raise RuntimeLoadError(f"llama.cpp could not write the state file {path}: "
+                                   f"{first_error(lines) or 'write failed (disk full or not writable?)'}")
 
     def load_state(self, path: Path) -> None:
-        path, side = Path(path), _sidecar(Path(path))
-        try:
-            meta = json.loads(side.read_text())
-            size, digest, saved = int(meta["size"]), str(meta["blake2b"]), dict(meta["fingerprint"])
-        except FileNotFoundError:
-            raise RuntimeLoadError(f"{path}: no {side.name} beside it; not a localctx state file") from None
-        except (ValueError, KeyError, TypeError):
-            raise RuntimeLoadError(f"{side}: unreadable state metadata", "delete the state file") from None
-        if not path.exists() or path.stat().st_size != size or _hash_file(path) != digest:
-            raise RuntimeLoadError(f"{path}: the state file is missing, truncated or corrupt",
-                                   "delete it; it will be rebuilt")
-        now = self.fingerprint()
-        diff = [f"{k} {saved.get(k)!r} != {v!r}" for k, v in now.items() if saved.get(k) != v]
-        if diff:
-            raise RuntimeLoadError(f"{path}: stale state, saved with other settings ({'; '.join(diff)})",
-                                   "delete it; it will be rebuilt")
+        """Load a state file written by ``save_state``.  llama.cpp trusts what it reads, so the caller
+        checks size, checksum and fingerprint first; a file llama.cpp still rejects is a RuntimeLoadError."""
         cap = self.n_ctx
         out = (llama_cpp.llama_token * cap)()
         n_out = ctypes.c_size_t(0)
@@ -413,7 +328,7 @@ class LlamaEngine:
                                        len(tokens), self.n_ctx)
         self._clear()
         out: list[float] = []
-        with self._abortable(should_stop):
+        with self._abort.watch(should_stop):
             return self._logprobs_loop(tokens, out, progress, before_batch, should_stop)
 
     def _logprobs_loop(self, tokens: list[int], out: list[float], progress: Progress | None,
@@ -430,7 +345,7 @@ class LlamaEngine:
             if targets:
                 ptr = llama_cpp.llama_get_logits(self._ctx.ctx)
                 view = np.ctypeslib.as_array(ptr, shape=(len(chunk), self.n_vocab))  # no copy
-                out.extend(_logprobs(view, targets))
+                out.extend(logprobs_at(view, targets))
             if progress is not None:
                 progress(min(start + len(chunk), len(tokens)), len(tokens))
         return out
@@ -468,44 +383,3 @@ class LlamaEngine:
             self.close()
         except Exception:  # noqa: BLE001 - __del__ runs at interpreter exit too and must never raise
             pass
-
-
-# ---- helpers -----------------------------------------------------------------------------------
-def _logprobs(view: np.ndarray, targets: Sequence[int], rows: int = 64) -> list[float]:
-    """log softmax at the target ids, in small row blocks so temporaries stay O(rows x vocab)."""
-    out: list[float] = []
-    for r in range(0, len(targets), rows):
-        block = view[r:r + rows][: len(targets) - r]
-        m = block.max(axis=1)
-        lse = m.astype(np.float64) + np.log(np.exp(block - m[:, None]).sum(axis=1, dtype=np.float64))
-        picked = block[np.arange(len(block)), np.asarray(targets[r:r + len(block)])]
-        out.extend((picked - lse).tolist())
-    return out
-
-
-def _find_stop(text: str, stop: Sequence[str]) -> int | None:
-    hits = [i for s in stop if s and (i := text.find(s)) >= 0]
-    return min(hits) if hits else None
-
-
-def _stop_prefix_len(text: str, stop: Sequence[str]) -> int:
-    """Length of the longest tail of ``text`` that could begin a stop string (held back, not yielded)."""
-    best = 0
-    for s in stop:
-        for k in range(min(len(s) - 1, len(text)), best, -1):
-            if text.endswith(s[:k]):
-                best = k
-                break
-    return best
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
-
-
-def _hash_file(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()

@@ -86,12 +86,10 @@ def use_extra_bufts() -> bool:
 
 
 def default_threads() -> int:
-    try:
-        import psutil
+    """Physical cores, as llama.cpp chooses by default (extra hyper-threads do not speed up its kernels)."""
+    import psutil  # a dependency; imported here because only a load needs it
 
-        return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
-    except ImportError:  # pragma: no cover
-        return max(1, (os.cpu_count() or 2) // 2)
+    return max(1, psutil.cpu_count(logical=False) or os.cpu_count() or 1)
 
 
 def context_params(s: RuntimeSettings) -> Any:

@@ -42,7 +42,7 @@ class HubRef:
 
     @property
     def wants_file(self) -> bool:
-        return bool(self.selector) and self.selector.lower().endswith(".gguf")  # type: ignore[union-attr]
+        return self.selector is not None and self.selector.lower().endswith(".gguf")
 
     @property
     def spec(self) -> str:
@@ -106,6 +106,12 @@ class HubFile:
     path: str  # in the repo, POSIX
     size: int | None
     sha256: str | None  # the Hub's LFS oid; None for a non-LFS file or a cache listing
+    blob_id: str | None = None  # the git blob SHA-1 (the ETag of a non-LFS file); None in a cache listing
+
+    @property
+    def digest(self) -> str | None:
+        """The hash the download is checked against (and the cache blob's name): sha256 for LFS, else SHA-1."""
+        return self.sha256 or self.blob_id
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Cancelled, Engine, Progress
 from localctx.errors import LocalctxError
 from localctx.services import chat_budget as _budget
+from localctx.services import chat_parts
 from localctx.services.chat_budget import Budget, DocText, check_policy
-from localctx.services.chat_parts import IngestReport, TurnStats, _Load, _Turn, read_document, read_documents
+from localctx.services.chat_parts import Exchange, IngestReport, LoadOptions, TurnStats, read_document, read_documents
 from localctx.services.state_cache import StateCache, model_fingerprint, state_key
 from localctx.store import Document, Session, Store
 
@@ -36,14 +37,6 @@ __all__ = ["ChatSession", "IngestReport", "TurnStats", "read_document", "read_do
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 DOCS_INTRO = "Answer using the documents below; say so when they do not contain the answer."
-
-
-def _lcp(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 
@@ -65,7 +58,7 @@ class ChatSession:
         self.store = store
         self.state_cache = state_cache
         self.session = session
-        self.turns = [_Turn(u, a) for u, a in turns]
+        self.turns = [Exchange(u, a) for u, a in turns]
         self._kept = list(range(len(self.turns)))  # turns still in the prompt (policies may drop some)
         self.reply_tokens = min(reply_tokens, max(16, engine.n_ctx // 4))
         self.temperature = temperature
@@ -104,7 +97,7 @@ class ChatSession:
         check_policy(overflow)
         from localctx.core.chat_templates import resolve_template
 
-        load = _Load(force, on_plan, resolve_template(chat_template))  # a bad template fails before the load
+        load = LoadOptions(force, on_plan, resolve_template(chat_template))  # a bad template fails before the load
         owns_store = persist and store is None
         if owns_store:
             store = Store()
@@ -121,7 +114,7 @@ class ChatSession:
     @classmethod
     def _open(cls, model: str | Path | None, files: Sequence[str | Path], settings: RuntimeSettings | None,
               system: str | None, overflow: str, resume_id: str | None, flags: Flags, engine: Engine | None,
-              store: Store | None, state_cache: StateCache | None, use_state_cache: bool, load: _Load,
+              store: Store | None, state_cache: StateCache | None, use_state_cache: bool, load: LoadOptions,
               options: dict[str, Any]) -> ChatSession:
         session = None
         turns: list[tuple[str, str]] = []
@@ -199,7 +192,7 @@ class ChatSession:
         (a template may render the last message differently, or merge at the seam)."""
         alone = self._tokens(self._messages([], None, docs), generation=False)
         probe = self._tokens(self._messages([], "?", docs), generation=True)
-        return alone[:_lcp(alone, probe)]
+        return alone[:chat_parts.common_prefix_len(alone, probe)]
 
     def _fit_documents(self) -> list[int]:
         n_ctx = self.engine.n_ctx
@@ -268,6 +261,8 @@ class ChatSession:
                              gen_start=len(self._prefix))
             if cache is not None:
                 cache.save(self.engine, key, model=self.engine.path.name, documents=[d.name for d in self.documents])
+                if cache.last_error:
+                    self.notices.append(f"{cache.last_error}; the next open evaluates the documents again")
         self.ingest_report = IngestReport(len(self._prefix), evaluated, time.perf_counter() - t0, status, reason)
         return self.ingest_report
 
@@ -343,7 +338,7 @@ class ChatSession:
             ttft_s=None if first is None else first - t0,
             prompt_tok_s=dp / tp * 1000 if dp and tp > 0 else None, gen_tok_s=dg / tg * 1000 if dg and tg > 0 else None,
             total_s=time.perf_counter() - t0, stopped=reason == "cancelled", stop_reason=reason)
-        self.turns.append(_Turn(text, reply))
+        self.turns.append(Exchange(text, reply))
         self._kept.append(len(self.turns) - 1)
         if self.store is not None:
             if self.session is None:

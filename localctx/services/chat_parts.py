@@ -43,7 +43,9 @@ class TurnStats:
 
 
 @dataclass
-class _Turn:
+class Exchange:
+    """One turn's text: the user's message and the assistant's reply."""
+
     user: str
     assistant: str
 
@@ -75,9 +77,18 @@ def read_documents(files: Sequence[str | Path]) -> tuple[list[Document], list[st
 
 
 @dataclass(frozen=True)
-class _Load:
+class LoadOptions:
     """How ChatSession.open loads a model: past the memory gate or not, who sees the plan, template."""
 
     force: bool = False
     on_plan: Callable[[Any], None] | None = None
     template: str | None = None
+
+
+def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens two token lists share (what the KV cache can keep)."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i

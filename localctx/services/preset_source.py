@@ -1,6 +1,6 @@
 """Preset names (``qwen3-8b``, ``qwen3-8b:Q8_0``) as model references for `estimate` and `pull`.
 
-A preset that is pulled resolves like any model (models/presets.py registers it in the catalog).
+A preset that is pulled resolves like any model (the catalog lists cached presets as a source).
 One that is not here is still useful: `estimate` reads its header over HTTP from the preset's repo
 and file (nothing is downloaded), and `pull` downloads that repo and quant.  Offline, or when the Hub
 cannot be reached, the answer is the exact `localctx pull` command to run - one line, never a guess.

@@ -2,10 +2,18 @@
 
 A state is only valid for the exact model file, the runtime settings that shape the KV cache (n_ctx,
 RoPE/YaRN, K/V types, flash attention, SWA layout) and the exact prefix tokens; all of them go into
-the key.  Each ``<key>.kvstate`` has a ``<key>.kvmeta`` header (JSON) written after it with its size
-and sha256: a state whose header is missing, unreadable, from another format, or whose bytes do not
-match is deleted and rebuilt, never loaded (llama.cpp can crash on a bad state, see
-context-extension.md §3.4).  Total size is capped; the least recently used states go first.
+the key.  Each ``<key>.kvstate`` (llama.cpp's own file, written by the engine) has a ``<key>.kvmeta``
+header (JSON) with its size, its sha256 and the engine's fingerprint.  This is the one integrity layer:
+the file is hashed once when saved and once before it is loaded; a state whose header is missing,
+unreadable, from another format, stale or whose bytes do not match is deleted and rebuilt, never loaded
+(llama.cpp trusts a state file and can crash on a bad one).  Total size is capped; the least
+recently used states go first.
+
+Several processes share the folder.  A writer works under its own ``<name>.<pid>-<random>.partial``
+names and commits with two atomic renames (state, then header); a reader that meets a half-committed or
+vanished entry treats it as a miss.  A concurrent ``cache clear``, a second writer or a full disk makes
+a save fail with a reason (``last_error``), never an exception: the answer is still given.  Partials
+left by a killed process are listed (``partials()``) and evicted once their process is gone.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,7 +33,7 @@ from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Engine
 from localctx.errors import LocalctxError
 
-FORMAT = 1
+FORMAT = 2  # 2: the engine's fingerprint moved into the header (it wrote its own sidecar before)
 DEFAULT_MAX_BYTES = 10 * 1024**3
 #: settings that do not change what a KV state holds (threads, mapping, sampling seed, offload)
 _NOT_IN_KEY = {"n_threads", "use_mmap", "use_mlock", "seed", "extra", "n_gpu_layers", "n_batch", "n_ubatch"}
@@ -75,15 +84,27 @@ def model_fingerprint(path: Path) -> str:
         return str(hit["hash"])
     digest = _fingerprint(path, st.st_size)
     known[str(path)] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "hash": digest}
-    _write_json_atomic(index, known)
+    try:
+        _write_json_atomic(index, known)
+    except OSError:  # a full or read-only disk: the fingerprint is still right, only not remembered
+        pass
     return digest
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    tmp = _partial_name(path)
+    try:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _partial_name(path: Path) -> Path:
+    """A temporary name no other process or thread uses: ``<name>.<pid>-<random>.partial``."""
+    return path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
 
 
 # ---- keys and entries --------------------------------------------------------------------------
@@ -120,9 +141,23 @@ class CacheEntry:
     documents: list[str] = field(default_factory=list)
     n_ctx: int = 0
     format: int = FORMAT
+    fingerprint: dict[str, Any] = field(default_factory=dict)  # the engine's: what the state depends on
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Partial:
+    """A temporary file of a save in progress, or left behind by a process that was killed."""
+
+    path: Path
+    size: int
+    pid: int
+    alive: bool  # its process still runs (then it is a save in progress, not an orphan)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "size": self.size, "pid": self.pid, "orphaned": not self.alive}
 
 
 @dataclass(frozen=True)
@@ -144,10 +179,38 @@ def default_max_bytes() -> int:
         raise LocalctxError(f"LOCALCTX_STATE_CACHE_MAX_BYTES={raw!r} is not a number of bytes") from None
 
 
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _size(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError:  # removed meanwhile by another process
+        return 0
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, LocalctxError):
+        return exc.message
+    if isinstance(exc, FileNotFoundError):
+        return "it was removed while being written (a concurrent `localctx cache clear`?)"
+    return " ".join(f"{exc.strerror or exc}".split()) if isinstance(exc, OSError) else str(exc)
+
+
 class StateCache:
     def __init__(self, root: Path | None = None, max_bytes: int | None = None) -> None:
         self.root = Path(root) if root else paths.cache_dir() / "kv-states"
         self.max_bytes = default_max_bytes() if max_bytes is None else max_bytes
+        self.last_error: str | None = None  # why the last save failed (None: it did not)
 
     def state_path(self, key: str) -> Path:
         return self.root / f"{key}.kvstate"
@@ -156,31 +219,37 @@ class StateCache:
         return self.root / f"{key}.kvmeta"
 
     # ---- load ----------------------------------------------------------------------------
-    def _valid_entry(self, key: str, tokens: Sequence[int]) -> tuple[CacheEntry | None, str]:
+    def _valid_entry(self, engine: Engine, key: str, tokens: Sequence[int]) -> tuple[CacheEntry | None, str]:
         head, state = self.header_path(key), self.state_path(key)
         if not head.exists() and not state.exists():
             return None, ""
         try:
             entry = CacheEntry(**json.loads(head.read_text()))
+        except FileNotFoundError:
+            return None, "no header (a save was interrupted)"
         except (OSError, ValueError, TypeError) as exc:
             return None, f"unreadable header ({exc.__class__.__name__})"
         if entry.format != FORMAT or entry.key != key:
             return None, "header from another format or key"
         if entry.n_tokens != len(tokens) or entry.tokens_sha256 != tokens_digest(tokens):
             return None, "saved for other tokens"
+        now = engine.fingerprint()
+        diff = [f"{k} {entry.fingerprint.get(k)!r} != {v!r}" for k, v in now.items() if entry.fingerprint.get(k) != v]
+        if diff:
+            return None, f"stale: saved with other settings ({'; '.join(diff)})"
         try:
             size = state.stat().st_size
+            if size != entry.size:
+                return None, f"size {size} != {entry.size} in header"
+            if _sha256_file(state) != entry.sha256:
+                return None, "checksum mismatch"
         except OSError:
             return None, "state file missing"
-        if size != entry.size:
-            return None, f"size {size} != {entry.size} in header"
-        if _sha256_file(state) != entry.sha256:
-            return None, "checksum mismatch"
         return entry, ""
 
     def load(self, engine: Engine, key: str, tokens: Sequence[int]) -> Restore:
         """Load the state saved under ``key`` into ``engine`` if it is intact and holds ``tokens``."""
-        entry, reason = self._valid_entry(key, tokens)
+        entry, reason = self._valid_entry(engine, key, tokens)
         if entry is None:
             if not reason:
                 return Restore("miss")
@@ -195,27 +264,48 @@ class StateCache:
             self.remove(key)
             return Restore("rebuilt", "restored tokens differ")
         entry.last_used = time.time()
-        _write_json_atomic(self.header_path(key), entry.to_json())
+        try:
+            _write_json_atomic(self.header_path(key), entry.to_json())
+        except OSError:  # a full disk or a concurrent clear: the state was still loaded
+            pass
         return Restore("hit")
 
     # ---- save ----------------------------------------------------------------------------
     def save(self, engine: Engine, key: str, *, model: str = "", documents: Sequence[str] = ()) -> CacheEntry | None:
-        """Save the engine's current KV state under ``key`` (written to a temp file, checksummed, then
-        verified; the header last).  Returns None when the state alone exceeds the size cap."""
+        """Save the engine's current KV state under ``key``.  None when it was not saved: the state alone
+        exceeds the size cap, or the save failed (``last_error`` says why: disk full, not writable,
+        removed by a concurrent clear).  Never raises for those: a cache that cannot be written only
+        means the next open evaluates the documents again."""
+        self.last_error = None
+        state_tmp = _partial_name(self.state_path(key))
+        head_tmp = _partial_name(self.header_path(key))
+        try:
+            return self._save(engine, key, state_tmp, head_tmp, model, documents)
+        except (OSError, LocalctxError) as exc:
+            self.last_error = f"the KV state was not saved: {_why(exc)}"
+            for p in (state_tmp, head_tmp):
+                try:
+                    p.unlink(missing_ok=True)
+                except OSError:
+                    pass
+            return None
+
+    def _save(self, engine: Engine, key: str, state_tmp: Path, head_tmp: Path, model: str,
+              documents: Sequence[str]) -> CacheEntry | None:
         tokens = list(engine.cached_tokens)
         self.root.mkdir(parents=True, exist_ok=True)
-        state = self.state_path(key)
-        self.header_path(key).unlink(missing_ok=True)  # no header may describe a state being rewritten
-        engine.save_state(state)  # the adapter writes atomically (and may add its own sidecar)
-        size = state.stat().st_size
+        engine.save_state(state_tmp)
+        size = state_tmp.stat().st_size
         if size > self.max_bytes:
-            self.remove(key)
+            state_tmp.unlink(missing_ok=True)
             return None
-        digest = _sha256_file(state)
         now = time.time()
-        entry = CacheEntry(key=key, size=size, sha256=digest, n_tokens=len(tokens), tokens_sha256=tokens_digest(tokens),
-                           created_at=now, last_used=now, model=model, documents=list(documents), n_ctx=engine.n_ctx)
-        _write_json_atomic(self.header_path(key), entry.to_json())
+        entry = CacheEntry(key=key, size=size, sha256=_sha256_file(state_tmp), n_tokens=len(tokens),
+                           tokens_sha256=tokens_digest(tokens), created_at=now, last_used=now, model=model,
+                           documents=list(documents), n_ctx=engine.n_ctx, fingerprint=engine.fingerprint())
+        head_tmp.write_text(json.dumps(entry.to_json(), indent=1, sort_keys=True))
+        os.replace(state_tmp, self.state_path(key))  # a reader between the two renames sees a mismatch: a miss
+        os.replace(head_tmp, self.header_path(key))
         self.evict(keep=key)
         return entry
 
@@ -230,21 +320,41 @@ class StateCache:
                 continue
         return sorted(out, key=lambda e: e.last_used, reverse=True)
 
+    def partials(self) -> list[Partial]:
+        """Temporary files: saves in progress (their process runs) and orphans of killed processes."""
+        out = []
+        for p in self.root.glob("*.partial") if self.root.exists() else ():
+            tag = p.name.rsplit(".", 2)[-2]
+            try:
+                pid = int(tag.split("-", 1)[0])
+            except ValueError:
+                pid = -1  # a partial of an older localctx: no owner
+            out.append(Partial(p, _size(p), pid, _pid_alive(pid)))
+        return out
+
     def total_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.root.glob("*.kvstate")) if self.root.exists() else 0
+        if not self.root.exists():
+            return 0
+        return sum(_size(p) for p in self.root.glob("*.kvstate")) + sum(p.size for p in self.partials())
 
     def remove(self, key: str) -> None:
-        """Delete a state, its header and anything the adapter wrote beside it (``<key>.kvstate.*``)."""
-        self.header_path(key).unlink(missing_ok=True)
-        for p in self.root.glob(f"{key}.kvstate*"):
+        """Delete a state, its header and orphaned partials of it (a live writer's partials stay)."""
+        for p in (self.header_path(key), self.state_path(key)):
             p.unlink(missing_ok=True)
+        for part in self.partials():
+            if not part.alive and part.path.name.startswith(key):
+                part.path.unlink(missing_ok=True)
 
     def evict(self, keep: str | None = None) -> list[str]:
-        """Delete orphans (a state without header or the reverse), then least recently used entries
-        until the total fits ``max_bytes``."""
+        """Delete orphans (partials of dead processes, a state without header or the reverse), then the
+        least recently used entries until the total fits ``max_bytes``."""
         if not self.root.exists():
             return []
         removed = []
+        for part in self.partials():
+            if not part.alive:
+                part.path.unlink(missing_ok=True)
+                removed.append(part.path.name)
         states = {p.stem for p in self.root.glob("*.kvstate")}
         heads = {p.stem for p in self.root.glob("*.kvmeta")}
         for key in states ^ heads:
@@ -263,14 +373,20 @@ class StateCache:
         return removed
 
     def clear(self) -> tuple[int, int]:
-        """Delete every saved state; returns (count, bytes freed)."""
+        """Delete every saved state and partial; returns (states removed, bytes freed).  Files another
+        process removes or renames meanwhile are skipped; that process's save then fails softly."""
         if not self.root.exists():
             return 0, 0
         n, freed = 0, 0
         for p in list(self.root.iterdir()):
-            if p.suffix == ".kvstate":
-                n += 1
-                freed += p.stat().st_size
-            if p.is_file():
+            size = _size(p)
+            try:
+                if not p.is_file():
+                    continue
                 p.unlink()
+            except FileNotFoundError:
+                continue
+            if p.suffix in (".kvstate", ".partial"):  # headers are not counted in the cache's size either
+                freed += size
+            n += p.suffix == ".kvstate"
         return n, freed

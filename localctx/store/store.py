@@ -2,18 +2,22 @@
 
 Every turn is committed by ``add_turn`` before the caller can take the next prompt, so a process
 killed mid-reply loses only the reply in flight (tests/cli/test_chat.py kills one with SIGKILL).
+Every SQLite failure (a full disk, a lock held by another process, a read-only or damaged file) leaves
+``Store`` as a ``StoreError``: one line that says what happened and what to do.  A failing write
+rolls back its own transaction only; what was committed before stays.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from localctx import paths
 from localctx.errors import LocalctxError
@@ -63,14 +67,63 @@ def default_db_path() -> Path:
     return paths.data_dir() / "localctx.db"
 
 
+class StoreError(LocalctxError):
+    """SQLite could not read or write the session store."""
+
+    exit_code = 1
+
+
+def store_error(path: Path, exc: BaseException) -> StoreError:
+    """The SQLite (or OS) error as one line naming the file, what happened and what to do."""
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    low = msg.lower()
+    if "full" in low or "disk i/o" in low or "no space" in low or "too large" in low:
+        return StoreError(f"the session store {path} cannot be written: the disk is full or failing ({msg})",
+                          f"free some space on {path.parent}; sessions saved before are intact")
+    if "locked" in low or "busy" in low:
+        return StoreError(f"the session store {path} is locked by another localctx process ({msg})",
+                          "finish or close the other chat, then try again")
+    if "readonly" in low or "read-only" in low or "unable to open" in low or "permission" in low:
+        return StoreError(f"the session store {path} is not writable ({msg})",
+                          f"check the permissions of {path.parent}, or set LOCALCTX_HOME to a writable folder")
+    if "not a database" in low or "malformed" in low or "corrupt" in low:
+        return StoreError(f"the session store {path} is damaged ({msg})",
+                          f"move it aside (e.g. to {path.name}.bad) to start a new one")
+    return StoreError(f"the session store {path} failed: {msg}", "try again; if it repeats, run `localctx doctor`")
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+#: the turns table's columns that map one to one onto Turn fields (``stopped`` is stored as 0/1)
+_TURN_COLUMNS = ("session_id", "idx", "user", "assistant", "created_at", "prompt_tokens", "evaluated_tokens",
+                 "reply_tokens", "ttft_ms", "gen_tok_s")
+
+
+def _translated(method: _F) -> _F:
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            raise store_error(self.path, exc) from None
+
+    return cast(_F, wrapper)
+
+
 class Store:
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, timeout: float = 10.0) -> None:
         self.path = Path(path) if path else default_db_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=10.0)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        migrate(self.db)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=timeout)
+        except (sqlite3.Error, OSError) as exc:
+            raise store_error(self.path, exc) from None
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            migrate(self.db)
+        except (sqlite3.Error, OSError) as exc:
+            self.db.close()
+            raise store_error(self.path, exc) from None
 
     def close(self) -> None:
         self.db.close()
@@ -82,6 +135,7 @@ class Store:
         self.close()
 
     # ---- sessions --------------------------------------------------------------------------
+    @_translated
     def create_session(
         self,
         model: str,
@@ -109,6 +163,7 @@ class Store:
                 )
         return self.session(sid)
 
+    @_translated
     def session(self, ref: str) -> Session:
         """A session by id or unique id prefix."""
         rows = self.db.execute(
@@ -118,12 +173,15 @@ class Store:
         if not rows:
             raise LocalctxError(f"no session '{ref}'", "see `localctx sessions` for the saved sessions")
         if len(rows) > 1:
-            raise LocalctxError(f"session id '{ref}' is ambiguous ({len(rows)} match)", "give more characters of the id")
+            raise LocalctxError(f"session id '{ref}' is ambiguous ({len(rows)} match)",
+                                "give more characters of the id")
         return self._session(rows[0], with_documents=True)
 
+    @_translated
     def sessions(self, limit: int | None = None) -> list[Session]:
         """Sessions, most recently used first (documents' text not loaded)."""
-        sql = "SELECT id, created_at, updated_at, model, system, settings, overflow FROM sessions ORDER BY updated_at DESC"
+        sql = ("SELECT id, created_at, updated_at, model, system, settings, overflow FROM sessions"
+               " ORDER BY updated_at DESC")
         rows = self.db.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
         return [self._session(r, with_documents=False) for r in rows]
 
@@ -141,6 +199,7 @@ class Store:
             title=(title or "").strip().splitlines()[0][:80] if title and title.strip() else "",
         )
 
+    @_translated
     def documents(self, session_id: str, with_text: bool = True) -> list[Document]:
         text_col = "d.text" if with_text else "''"
         rows = self.db.execute(
@@ -150,6 +209,7 @@ class Store:
         ).fetchall()
         return [Document(sha256=r[0], name=r[1], path=r[2], text=r[3]) for r in rows]
 
+    @_translated
     def delete_session(self, session_id: str) -> None:
         with self.db:
             self.db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
@@ -158,6 +218,7 @@ class Store:
             )
 
     # ---- turns -----------------------------------------------------------------------------
+    @_translated
     def add_turn(
         self,
         session_id: str,
@@ -186,10 +247,10 @@ class Store:
             self.db.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id))
         return self.turns(session_id)[-1]
 
+    @_translated
     def turns(self, session_id: str) -> list[Turn]:
         rows = self.db.execute(
-            "SELECT session_id, idx, user, assistant, created_at, prompt_tokens, evaluated_tokens, reply_tokens,"
-            " ttft_ms, gen_tok_s, stopped FROM turns WHERE session_id = ? ORDER BY idx",
+            f"SELECT {', '.join(_TURN_COLUMNS)}, stopped FROM turns WHERE session_id = ? ORDER BY idx",
             (session_id,),
         ).fetchall()
-        return [Turn(*r[:10], stopped=bool(r[10])) for r in rows]
+        return [Turn(**dict(zip(_TURN_COLUMNS, r[:-1], strict=True)), stopped=bool(r[-1])) for r in rows]

@@ -51,6 +51,19 @@ def _tensor_case(name: str, ggml_type: int):
     return make
 
 
+def _smollm2_last_norm_f16(tmp_path: Path) -> Path:
+    """SmolLM2's header (its last tensor is output_norm.weight) over a hole, that tensor made F16: the
+    exact mutation that made llama.cpp abort; shrinking the last tensor breaks no offset."""
+    from localctx.models.catalog import _smollm2_path
+    from tests.fuzzing import sparse_copy
+
+    p = tmp_path / "smollm2-last-f16.gguf"
+    sparse_copy(_smollm2_path(), p)
+    assert read_gguf_header(p).tensors[-1].name == "output_norm.weight"
+    patch_tensor_type(p, "output_norm.weight", F16)
+    return p
+
+
 def _kv_case(extra: dict[str, Any]):
     return lambda tmp_path: _model(tmp_path, extra)
 
@@ -69,9 +82,13 @@ def _token_types(tmp_path: Path) -> Path:
 #: trigger -> (how to build it, words the one-line refusal must contain)
 CASES: dict[str, tuple[Any, str]] = {
     "norm F32->I32": (_tensor_case("output_norm.weight", I32), "output_norm.weight"),
-    "last norm F32->F16": (_tensor_case("blk.1.ffn_norm.weight", F16), "blk.1.ffn_norm.weight"),
+    "last norm F32->F16": (_smollm2_last_norm_f16, "output_norm.weight"),
+    "inner norm F32->F16": (_tensor_case("blk.0.ffn_norm.weight", F16), "offset"),
     "removed type id": (_tensor_case("blk.0.attn_norm.weight", Q4_2_REMOVED), "unknown ggml type"),
     "weight F32->I32": (_tensor_case("blk.0.attn_q.weight", I32), "blk.0.attn_q.weight"),
+    "zero layers": (_kv_case({".block_count": 0}), "block_count"),
+    "rope dims odd": (_kv_case({".rope.dimension_count": 15}), "rope.dimension_count"),
+    "rope dims > head": (_kv_case({".rope.dimension_count": 32}), "rope.dimension_count"),
     "rms eps NaN": (_kv_case({".attention.layer_norm_rms_epsilon": float("nan")}), "layer_norm_rms_epsilon"),
     "rms eps -1": (_kv_case({".attention.layer_norm_rms_epsilon": -1.0}), "layer_norm_rms_epsilon"),
     "rms eps 0": (_kv_case({".attention.layer_norm_rms_epsilon": 0.0}), "layer_norm_rms_epsilon"),
@@ -113,10 +130,15 @@ def test_reader_refuses_in_one_line(hostile: tuple[Path, str]) -> None:
     ["inspect", "{m}"], ["inspect", "{m}", "--json"], ["estimate", "{m}", "--ctx", "4k"],
     ["plan", "{m}", "--ctx", "8k"],
     ["ask", "{m}", "hi", "-t", "1", "--ctx", "256", "-n", "4"], ["ask", "{m}", "hi", "--json", "-t", "1"],
+    ["chat", "{m}", "-t", "1", "--ctx", "256"], ["summarize", "{doc}", "--model", "{m}", "-t", "1", "--ctx", "256"],
+    ["eval", "ppl", "{m}", "--file", "{doc}", "-t", "1", "--ctx", "256"],
 ])
-def test_commands_refuse_with_exit_2_and_nothing_on_stdout(hostile: tuple[Path, str], command: list[str]) -> None:
+def test_commands_refuse_with_exit_2_and_nothing_on_stdout(hostile: tuple[Path, str], command: list[str],
+                                                           tmp_path: Path) -> None:
     path, words = hostile
-    r = runner.invoke(app, [a.format(m=path) for a in command])
+    doc = tmp_path / "doc.txt"
+    doc.write_text("The archivist catalogued letters about salt and bridges. " * 20)
+    r = runner.invoke(app, [a.format(m=path, doc=doc) for a in command], input="hi\n")
     assert r.exit_code == 2, (command, r.output)
     assert r.stdout == "", r.stdout
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]

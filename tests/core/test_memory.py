@@ -24,7 +24,7 @@ def _header(path: Path, arch: str, kv: dict) -> Path:
     return write_gguf(path, arch, kv, [], vocab=32)
 
 
-# ---- published llama.cpp logs (memory-estimation.md §7) ------------------------------------------------
+# ---- published llama.cpp logs -------------------------------------------------------------------
 def test_gpt_oss_20b_swa_matches_published_log(tmp_path: Path) -> None:
     # llama.cpp#18996: ctx 16384, llama-server np=4 unified -> 384.00 MiB (16384 cells, 12 layers)
     # + 24.00 MiB (1024 cells)

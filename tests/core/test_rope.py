@@ -65,7 +65,7 @@ def test_named_methods(llama8k: ModelInfo) -> None:
 
 
 def test_formulas_match_published_numbers() -> None:
-    # context-extension.md §6: NTK d=128 b=1e4 s=2 -> 20 221; GradientAI Llama-2 4096->8192 -> 26 784 (koboldcpp #910)
+    # NTK d=128 b=1e4 s=2 -> 20 221; GradientAI Llama-2 4096->8192 -> 26 784 (koboldcpp #910)
     assert round(ntk_base(10000, 2, 128)) == 20221
     assert round(kobold_base(10000, 8192, 4096)) == 26784
     assert round(kobold_base(500000, 16384, 8192)) == 1776948
@@ -106,6 +106,8 @@ def test_self_extend(llama8k: ModelInfo, tmp_path: Path) -> None:
     (RuntimeSettings(n_ctx=16384, rope_freq_scale=0.0), "rope-freq-scale must be greater than 0"),
     (RuntimeSettings(n_ctx=16384, rope_freq_scale=-0.5), "rope-freq-scale must be greater than 0"),
     (RuntimeSettings(n_ctx=16384, rope_freq_base=-1.0), "rope-freq-base must be greater than 0"),
+    (RuntimeSettings(n_ctx=16384, rope_freq_base=float("nan")), "rope-freq-base must be greater than 0 and finite"),
+    (RuntimeSettings(n_ctx=16384, rope_freq_scale=float("inf")), "rope-freq-scale must be greater than 0 and finite"),
     (RuntimeSettings(n_ctx=16384, yarn_beta_fast=2.0, yarn_beta_slow=8.0), "beta-slow 8 is larger than"),
     (RuntimeSettings(n_ctx=16384, yarn_beta_slow=33.0), "beta-slow 33 is larger than --yarn-beta-fast 32"),
     (RuntimeSettings(n_ctx=4096, yarn_orig_ctx=8192), "yarn-orig-ctx 8192 is larger than the context 4096"),

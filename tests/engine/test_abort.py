@@ -50,6 +50,24 @@ def test_an_uncaught_cpp_exception_is_exit_1_with_nothing_on_stdout(tmp_path: Pa
     assert str(model) in p.stderr.splitlines()[-1] and "Traceback" not in p.stderr
 
 
+def test_an_abort_while_llama_cpp_loads_is_still_seen(tmp_path: Path) -> None:
+    """Two tokens with the same text: llama.cpp's vocabulary loader asserts while llama-cpp-python has
+    pointed stderr at /dev/null.  `ask` as a user runs it: exit 1, one line on stderr, stdout empty."""
+    toks = [f"<t{i}>" for i in range(64)]
+    toks[10] = toks[11]
+    model = llama_like(tmp_path / "dup-token.gguf", extra_kv={
+        "tokenizer.ggml.model": "llama", "tokenizer.ggml.tokens": toks, "tokenizer.ggml.scores": [0.0] * 64,
+        "tokenizer.ggml.token_type": [1] * 64, "tokenizer.ggml.bos_token_id": 1, "tokenizer.ggml.eos_token_id": 2})
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LOCALCTX_HOME": str(tmp_path / "home")}
+    p = subprocess.run([sys.executable, "-m", "localctx", "ask", str(model), "hi", "--json", "-t", "1", "--ctx", "256",
+                        "-n", "4"], capture_output=True, text=True, timeout=120, env=env)
+    assert (p.returncode, p.stdout) == (1, ""), (p.returncode, p.stdout[-500:], p.stderr[-2000:])
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and str(model) in lines[0] and "llama-vocab.cpp" in lines[0], p.stderr
+    assert "GGML_ASSERT" in lines[0] and "/tmp/pip" not in lines[0]
+
+
 def test_abort_line_is_one_line() -> None:
     assert "\n" not in abort_line(b"ggml.c:12: GGML_ASSERT(x)\nfailed\n")
     assert abort_line(None).endswith("try another file or other settings")
+    assert "/build/" not in abort_line(b"/build/x/ggml/src/ggml.c:12: GGML_ASSERT(eps >= 0.0f) failed")

@@ -82,3 +82,25 @@ def test_the_time_budget_stops_a_slow_template(engine, monkeypatch: pytest.Monke
 def test_the_template_cannot_reach_python(engine) -> None:
     with pytest.raises(LocalctxError, match="rejected the conversation"):
         _format(engine, "{{ messages.__class__.__mro__[1].__subclasses__() }}")
+
+
+def test_ctrl_c_interrupts_a_rendering_template(engine) -> None:
+    """SIGINT during a long render raises KeyboardInterrupt at once (it is not a template error), and the
+    trace function is gone afterwards."""
+    import signal
+    import sys
+
+    def interrupt(_sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    before = sys.gettrace()  # a coverage tool's tracer, or None
+    old = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _format(engine, "{% for i in range(99999) %}{% for j in range(99999) %}{{ i }}{% endfor %}{% endfor %}")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert time.monotonic() - t0 < chat_template.RENDER_SECONDS and sys.gettrace() is before

@@ -13,9 +13,12 @@ Authorization header on the redirect exactly as it does against huggingface.co):
 Nothing advertises Xet (no ``X-Xet-Hash``), so the plain HTTP download path runs.  Auth behaves as the
 Hub's does: a gated repo answers 401 (no token) or 403 (token without access) with ``X-Error-Code:
 GatedRepo``; a private or unknown repo answers 401 ``RepoNotFound``.  Test knobs: ``cut_first_get``
-(drop the first CDN response for a blob after N body bytes), ``corrupt`` (serve bytes that differ from
-the advertised sha256), ``etag_override`` (a hostile ETag, which names the blob file in the cache), and counters of
-connections, requests and body bytes per path.
+(drop the first CDN response for a blob after N body bytes), ``short_body`` (every response for a blob
+ends after N body bytes though its Content-Length promised more), ``trickle`` (a blob's body comes one byte
+every N seconds), ``corrupt`` (serve bytes that differ from the advertised hash), ``etag_override`` (a
+hostile ETag, which names the blob file in the cache), ``add_repo(no_lfs=...)`` (files served as plain git
+files: no ``lfs`` entry, verified by their git blob SHA-1) and ``hide_blob_id`` (a listing with no hash at
+all for those), and counters of connections, requests and body bytes per path.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import hashlib
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,7 +59,7 @@ class HubFile:
             f.seek(start)
             return f.read((end if end is not None else self.size) - start)
 
-    def entry(self, *, tree: bool) -> dict:
+    def entry(self, *, tree: bool, hide_blob_id: bool = False) -> dict:
         pointer = _lfs_pointer(self.sha256, self.size)
         if tree:  # tree / paths-info shape
             d: dict = {"type": "file", "path": self.path, "size": self.size,
@@ -65,6 +69,8 @@ class HubFile:
             return d
         d = {"rfilename": self.path, "size": self.size,
              "blobId": git_blob_oid(pointer) if self.lfs else git_blob_oid(self.read())}
+        if not self.lfs and hide_blob_id:
+            del d["blobId"]
         if self.lfs:
             d["lfs"] = {"sha256": self.sha256, "size": self.size, "pointerSize": len(pointer)}
         return d
@@ -98,14 +104,18 @@ class LoopbackHub:
         self.cut_first_get: dict[str, int] = {}  # sha256 -> bytes to send before dropping the connection
         self.corrupt: set[str] = set()  # sha256 of files served with flipped bytes
         self.etag_override: dict[str, str] = {}  # sha256 -> the X-Linked-Etag a hostile server would send
+        self.short_body: dict[str, int] = {}  # sha256 -> body bytes sent on every GET before the connection drops
+        self.trickle: dict[str, float] = {}  # sha256 -> seconds between single body bytes
+        self.hide_blob_id = False  # list non-LFS files without their git blob id (no hash to verify them by)
         self.requests: list[Request] = []
+        self.in_flight = 0  # requests whose handler has not finished (and so is not booked yet)
         self.connections = 0
         self._lock = threading.Lock()
         self._servers: list[ThreadingHTTPServer] = []
 
     # ---- content --------------------------------------------------------------------------------
     def add_repo(self, repo_id: str, files: dict[str, Path | bytes], *, access: str = "public",
-                 tokens: set[str] | None = None, commit: str | None = None) -> HubRepo:
+                 tokens: set[str] | None = None, commit: str | None = None, no_lfs: set[str] = frozenset()) -> HubRepo:
         entries = {}
         for path, src in files.items():
             data_len = src.stat().st_size if isinstance(src, Path) else len(src)
@@ -116,7 +126,7 @@ class LoopbackHub:
                         h.update(chunk)
             else:
                 h.update(src)
-            lfs = path.endswith(".gguf")
+            lfs = path.endswith(".gguf") and path not in no_lfs
             entries[path] = hf = HubFile(path, src, lfs, h.hexdigest(), data_len)
             if lfs:
                 self.blobs[hf.sha256] = hf
@@ -129,7 +139,15 @@ class LoopbackHub:
     def body_bytes(self, path_contains: str = "") -> int:
         return sum(r.body_bytes for r in self.requests if path_contains in r.path)
 
+    def settled(self, timeout: float = 30.0) -> None:
+        """Wait until every request's handler has finished: a handler books its request when it ends, which
+        can be after the client has read the whole (or a short) body."""
+        deadline = time.monotonic() + timeout
+        while self.in_flight and time.monotonic() < deadline:
+            time.sleep(0.02)
+
     def blob_requests(self, sha256: str) -> list[Request]:
+        self.settled()
         return [r for r in self.requests if r.path == f"/blobs/{sha256}" and r.method == "GET"]
 
     # ---- lifecycle ------------------------------------------------------------------------------
@@ -233,6 +251,15 @@ def _make_handler(hub: LoopbackHub, *, cdn: bool) -> type[BaseHTTPRequestHandler
             self._route()
 
         def _route(self) -> None:
+            with hub._lock:
+                hub.in_flight += 1
+            try:
+                self._dispatch()
+            finally:
+                with hub._lock:
+                    hub.in_flight -= 1
+
+        def _dispatch(self) -> None:
             url = urlsplit(self.path)
             parts = [unquote(p) for p in url.path.strip("/").split("/")]
             if cdn:
@@ -255,7 +282,8 @@ def _make_handler(hub: LoopbackHub, *, cdn: bool) -> type[BaseHTTPRequestHandler
                 return
             if not rest or rest[0] == "revision":
                 blobs = query.get("blobs", ["false"])[0].lower() == "true"
-                siblings = [f.entry(tree=False) if blobs else {"rfilename": f.path} for f in repo.files.values()]
+                siblings = [f.entry(tree=False, hide_blob_id=hub.hide_blob_id) if blobs else {"rfilename": f.path}
+                            for f in repo.files.values()]
                 return self._json(200, {"id": repo.repo_id, "modelId": repo.repo_id, "sha": repo.commit,
                                         "private": repo.access == "private", "gated": repo.access == "gated" and "auto",
                                         "disabled": False, "tags": ["gguf"], "siblings": siblings})
@@ -285,7 +313,10 @@ def _make_handler(hub: LoopbackHub, *, cdn: bool) -> type[BaseHTTPRequestHandler
             common = {"X-Repo-Commit": repo.commit, "Accept-Ranges": "bytes"}
             if not f.lfs:
                 data = f.read()
-                return self._send(200, data, {**common, "ETag": f'"{git_blob_oid(data)}"'})
+                etag = git_blob_oid(data)
+                if f.sha256 in hub.corrupt:
+                    data = bytes(b ^ 0xFF for b in data[:16]) + data[16:]
+                return self._send(200, data, {**common, "ETag": f'"{etag}"'})
             location = f"{hub.cdn}/blobs/{f.sha256}?filename={parts[-1]}"
             self._send(302, b"", {**common, "Location": location, "ETag": f'"{git_blob_oid(pointer)}"',
                                   "X-Linked-Etag": f'"{hub.etag_override.get(f.sha256, f.sha256)}"',
@@ -313,6 +344,8 @@ def _make_handler(hub: LoopbackHub, *, cdn: bool) -> type[BaseHTTPRequestHandler
             with hub._lock:
                 if f.sha256 in hub.cut_first_get:
                     cut = hub.cut_first_get.pop(f.sha256)
+                cut = hub.short_body.get(f.sha256, cut)
+                delay = hub.trickle.get(f.sha256)
             self.send_response(status)
             self.send_header("Content-Length", str(end - start))
             for k, v in headers.items():
@@ -322,7 +355,9 @@ def _make_handler(hub: LoopbackHub, *, cdn: bool) -> type[BaseHTTPRequestHandler
             limit = end if cut is None else min(end, start + cut)
             try:
                 while pos < limit:
-                    chunk = f.read(pos, min(limit, pos + (1 << 20)))
+                    if delay is not None:  # one byte, then a pause: a server that never quite stops
+                        time.sleep(delay)
+                    chunk = f.read(pos, min(limit, pos + (1 if delay is not None else 1 << 20)))
                     if f.sha256 in hub.corrupt:
                         chunk = bytes(b ^ 0xFF for b in chunk[:16]) + chunk[16:]
                     self.wfile.write(chunk)

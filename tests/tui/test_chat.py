@@ -152,7 +152,9 @@ def test_chat_snapshot(snap_compare, smollm2_path: Path, tmp_path: Path, monkeyp
                          what="the resumed session")
         await pilot.app.workers.wait_for_complete()
         screen.query_one("#chat-input").cursor_blink = False  # a blinking cursor is drawn or not by the clock
-        await pilot.pause(0.3)
+        # the log scrolls to the end with an animation: wait for it to finish, not for a fixed time
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
 
     assert snap_compare(app, terminal_size=(100, 30), run_before=resumed)
 
@@ -168,7 +170,6 @@ async def test_a_question_too_long_for_the_context_is_asked_about_and_given_back
         assert dialog.what == "conversation" and "does not fit" in dialog.message
         assert dialog.query("#clear") and not dialog.query("#summarize")
         await pilot.press("escape")
-        await pilot.pause(0.2)
-        assert app.screen is screen and screen.state == "idle"
+        await wait_until(pilot, lambda: app.screen is screen and screen.state == "idle", what="the dialog to close")
         assert screen.query_one("#chat-input").value == question  # the prompt comes back, nothing was sent
         assert not screen.query(ReplyMessage) and screen.session.turns == []
