@@ -71,7 +71,9 @@ async def test_a_turn_streams_text_into_the_log_and_is_saved(smollm2_path: Path)
         assert [(t.user, t.assistant) for t in saved] == [("Write a long story about a dragon who collects bells.",
                                                            reply.text)]
         meter = screen.query_one(TokenMeter)
-        assert meter.budget == screen.session.budget() and meter.budget.history > 0
+        # the meter is refreshed by a message after the turn ends: wait for it, a busy CPU delays it
+        await wait_until(pilot, lambda: meter.budget == screen.session.budget(), timeout=60, what="the meter update")
+        assert meter.budget.history > 0
 
 
 async def test_escape_stops_the_reply_and_keeps_what_was_said(smollm2_path: Path) -> None:
