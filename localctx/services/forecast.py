@@ -239,8 +239,10 @@ def bench_command(info: ModelInfo, s: RuntimeSettings) -> str:
     """The command that makes a calibration for these settings."""
     import shlex
 
+    from localctx.models.catalog import short_reference
+
     flags = speed_flags(s)
-    return f"localctx bench {shlex.quote(str(info.path))}" + (f" {flags}" if flags else "")
+    return f"localctx bench {shlex.quote(short_reference(info.path))}" + (f" {flags}" if flags else "")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ def test_plan_and_estimate_without_a_calibration_say_how_to_make_one() -> None:
     assert r.exit_code == 0, r.output
     assert "localctx bench" in r.stdout and "-t 1" in r.stdout
     d = json.loads(runner.invoke(app, ["plan", "smollm2", "-t", "1", "--json"]).stdout)
-    assert d["forecast"]["available"] is False and "localctx bench" in d["forecast"]["hint"]
+    assert d["forecast"]["available"] is False and "`localctx bench smollm2 -t 1`" in d["forecast"]["hint"]
     r = runner.invoke(app, ["estimate", "smollm2", "-t", "1", "--ctx", "4k"])
     assert r.exit_code == 0, r.output
     assert "localctx bench" in r.output and "ingest to fill" in r.stdout
