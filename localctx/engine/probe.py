@@ -58,26 +58,11 @@ def registry() -> tuple[list[str], list[dict[str, Any]]] | None:
 
     llama-cpp-python 0.3.36 binds no ggml_backend_* registry calls, so they are called through
     ctypes on the libggml it ships (same process, same library llama.cpp uses)."""
-    from localctx.engine.rpc import _load  # the copy llama.cpp itself links to
+    from localctx.engine import ggml_lib
 
-    lib = _load("ggml")
+    lib = ggml_lib.ggml()
     if lib is None:
         return None
-    vp = ctypes.c_void_p
-    lib.ggml_backend_reg_count.restype = ctypes.c_size_t
-    lib.ggml_backend_reg_get.restype = vp
-    lib.ggml_backend_reg_get.argtypes = [ctypes.c_size_t]
-    lib.ggml_backend_reg_name.restype = ctypes.c_char_p
-    lib.ggml_backend_reg_name.argtypes = [vp]
-    lib.ggml_backend_dev_count.restype = ctypes.c_size_t
-    lib.ggml_backend_dev_get.restype = vp
-    lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
-    lib.ggml_backend_dev_name.restype = ctypes.c_char_p
-    lib.ggml_backend_dev_name.argtypes = [vp]
-    lib.ggml_backend_dev_description.restype = ctypes.c_char_p
-    lib.ggml_backend_dev_description.argtypes = [vp]
-    lib.ggml_backend_dev_memory.restype = None
-    lib.ggml_backend_dev_memory.argtypes = [vp, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t)]
     llama_cpp.llama_backend_init()
     backends = []
     for i in range(lib.ggml_backend_reg_count()):

@@ -25,10 +25,10 @@ import struct
 import sys
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import llama_cpp
 
+from localctx.engine import ggml_lib
 from localctx.errors import LocalctxError
 
 #: protocol commands (the numbering is fixed by the protocol; HELLO is always 14)
@@ -80,29 +80,15 @@ class RpcServer:
 
 
 # ---- the library --------------------------------------------------------------------------------
-_LIBDIR = Path(llama_cpp.__file__).parent / "lib"
-_VP = ctypes.c_void_p
+_VP = ggml_lib.VP
 _ABORT_CB = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
-
-
-def _load(stem: str) -> ctypes.CDLL | None:
-    """The very library file llama.cpp's own library links to (its soname first): the wheel ships
-    ``libggml.so`` and ``libggml.so.0`` as separate copies, and a second copy would have its own
-    backend registry and abort callback, unseen by llama.cpp."""
-    for name in (f"lib{stem}.so.0", f"lib{stem}.0.dylib", f"lib{stem}.so", f"lib{stem}.dylib", f"{stem}.dll"):
-        p = _LIBDIR / name
-        if p.exists():
-            return ctypes.CDLL(str(p))
-    return None
-
-
 _LIBS: dict[str, ctypes.CDLL] = {}
 
 
 def _libs() -> tuple[ctypes.CDLL, ctypes.CDLL, ctypes.CDLL]:
-    """(libggml-rpc, libggml, libggml-base) with argument types declared once."""
+    """(libggml-rpc, libggml, libggml-base), the copies llama.cpp links to, with RPC's types declared."""
     if not _LIBS:
-        rpc, ggml, base = _load("ggml-rpc"), _load("ggml"), _load("ggml-base")
+        rpc, ggml, base = ggml_lib.load("ggml-rpc"), ggml_lib.ggml(), ggml_lib.load("ggml-base")
         if rpc is None or ggml is None or base is None:
             raise RpcError("this llama-cpp-python has no RPC backend (libggml-rpc is missing)",
                            "reinstall with scripts/install.sh (it builds llama.cpp with -DGGML_RPC=on)")
@@ -114,23 +100,6 @@ def _libs() -> tuple[ctypes.CDLL, ctypes.CDLL, ctypes.CDLL]:
         rpc.ggml_backend_rpc_start_server.restype = None
         rpc.ggml_backend_rpc_start_server.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t,
                                                       ctypes.c_size_t, ctypes.POINTER(_VP)]
-        ggml.ggml_backend_register.restype = None
-        ggml.ggml_backend_register.argtypes = [_VP]
-        ggml.ggml_backend_reg_dev_count.restype = ctypes.c_size_t
-        ggml.ggml_backend_reg_dev_count.argtypes = [_VP]
-        ggml.ggml_backend_reg_dev_get.restype = _VP
-        ggml.ggml_backend_reg_dev_get.argtypes = [_VP, ctypes.c_size_t]
-        ggml.ggml_backend_dev_by_name.restype = _VP
-        ggml.ggml_backend_dev_by_name.argtypes = [ctypes.c_char_p]
-        ggml.ggml_backend_dev_by_type.restype = _VP
-        ggml.ggml_backend_dev_by_type.argtypes = [ctypes.c_int]
-        ggml.ggml_backend_dev_count.restype = ctypes.c_size_t
-        ggml.ggml_backend_dev_get.restype = _VP
-        ggml.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
-        ggml.ggml_backend_dev_type.restype = ctypes.c_int
-        ggml.ggml_backend_dev_type.argtypes = [_VP]
-        ggml.ggml_backend_dev_name.restype = ctypes.c_char_p
-        ggml.ggml_backend_dev_name.argtypes = [_VP]
         base.ggml_set_abort_callback.restype = _VP
         base.ggml_set_abort_callback.argtypes = [_ABORT_CB]
         _LIBS.update(rpc=rpc, ggml=ggml, base=base)
@@ -139,7 +108,7 @@ def _libs() -> tuple[ctypes.CDLL, ctypes.CDLL, ctypes.CDLL]:
 
 def supported() -> bool:
     """Whether this llama.cpp build has the RPC backend."""
-    return bool(llama_cpp.llama_supports_rpc()) and _load("ggml-rpc") is not None
+    return bool(llama_cpp.llama_supports_rpc()) and ggml_lib.load("ggml-rpc") is not None
 
 
 # ---- talking to a server without llama.cpp (nothing here can abort the process) -------------------
