@@ -61,3 +61,19 @@ def cut_off(screen: Any) -> list[str]:
             if any(line.rstrip().endswith("…") for line in lines):
                 problems.append(f"#{w.id}: cut with an ellipsis: {[x for x in lines if x.rstrip().endswith('…')]}")
     return problems
+
+
+async def loaded(pilot: Any) -> Any:
+    """The Chat screen once its model is loaded and it waits for input."""
+    screen = pilot.app.screen
+    await wait_until(pilot, lambda: screen.session is not None and screen.state == "idle", timeout=120,
+                     what="the model to load")
+    return screen
+
+
+async def ask(pilot: Any, text: str) -> None:
+    """Type a question into Chat's input and send it."""
+    box = pilot.app.screen.query_one("#chat-input")
+    box.focus()
+    box.value = text
+    await pilot.press("enter")

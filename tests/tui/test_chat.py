@@ -13,7 +13,7 @@ from localctx.store import Store
 from localctx.tui.app import make_app
 from localctx.tui.dialogs import OverflowDialog
 from localctx.tui.widgets import ChatLog, Notice, ReplyMessage, TokenMeter
-from tests.tui._helpers import wait_until
+from tests.tui._helpers import ask, loaded, wait_until
 from tests.tui.conftest import FIXED_MACHINE
 
 pytestmark = [pytest.mark.anyio, pytest.mark.model]
@@ -29,20 +29,6 @@ def ledger(paragraphs: int) -> str:
     """Deterministic prose, about 45 SmolLM2 tokens a paragraph."""
     return "\n\n".join(f"In the year {1700 + i}, the archivist number {i} counted {17 + i * 11} letters about "
                        f"the salt road, bridge {i + 2} and a missing bell." for i in range(paragraphs))
-
-
-async def loaded(pilot):
-    screen = pilot.app.screen
-    await wait_until(pilot, lambda: screen.session is not None and screen.state == "idle", timeout=120,
-                     what="the model to load")
-    return screen
-
-
-async def ask(pilot, text: str) -> None:
-    box = pilot.app.screen.query_one("#chat-input")
-    box.focus()
-    box.value = text
-    await pilot.press("enter")
 
 
 async def test_a_turn_streams_text_into_the_log_and_is_saved(smollm2_path: Path) -> None:

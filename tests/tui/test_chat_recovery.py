@@ -13,7 +13,7 @@ from localctx.services.machine import MachineMemory
 from localctx.tui.app import make_app
 from localctx.tui.dialogs import FitDialog, TextPrompt
 from localctx.tui.widgets import ReplyMessage
-from tests.tui._helpers import error_notifications, text_of, wait_until
+from tests.tui._helpers import ask, error_notifications, loaded, text_of, wait_until
 from tests.tui.conftest import FIXED_MACHINE
 
 pytestmark = [pytest.mark.anyio, pytest.mark.model]
@@ -25,20 +25,6 @@ SMALL_MACHINE = MachineMemory(ram_total=1 << 30, ram_available=900 << 20)
 def chat_app(model: Path, *, machine: MachineMemory = FIXED_MACHINE, flags: RuntimeFlags = FLAGS):
     return make_app(machine=machine, model=str(model), flags=flags, mode="chat",
                     chat_options={"reply_tokens": 8, "temperature": 0.0, "seed": 1})
-
-
-async def loaded(pilot):
-    screen = pilot.app.screen
-    await wait_until(pilot, lambda: screen.session is not None and screen.state == "idle", timeout=120,
-                     what="the model to load")
-    return screen
-
-
-async def ask(pilot, text: str) -> None:
-    box = pilot.app.screen.query_one("#chat-input")
-    box.focus()
-    box.value = text
-    await pilot.press("enter")
 
 
 async def test_a_binary_attachment_is_one_error_and_chat_stays_usable(smollm2_path: Path, tmp_path: Path) -> None:
