@@ -13,9 +13,12 @@ stops growing at its window and a quantized KV cache reads fewer bytes.  Every m
 coefficients however long it is, so calibration points, a whole document ingest and a reply all
 refine the same least-squares fit.
 
-A model never calibrated on this machine is predicted from one that was: ``a`` scales with the
-weight FLOPs, ``c`` with the weight bytes, while ``b`` (ms per attention FLOP) and ``e`` (ms per KV
-byte) are properties of the machine and carry over unchanged — a roofline from measured throughput.
+A model never calibrated on this machine is predicted from one that was: ``a`` and ``c`` scale
+with the weight matrices' work, while ``b`` (ms per attention FLOP) and ``e`` (ms per KV byte) are
+properties of the machine and carry over unchanged — a roofline from measured throughput.  The
+weight work is counted in multiply-adds priced per ggml type (``KernelCosts``, measured on this
+machine by a kernel probe), because llama.cpp's CPU kernels differ up to several-fold in speed per
+multiply-add between quant types; without a probe it falls back to FLOPs (prompt) and bytes (gen).
 Pure: no llama.cpp, no I/O.
 """
 
@@ -28,6 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from localctx.core.ggml_types import row_bytes, type_id
+from localctx.core.kernel_costs import KernelCosts
 from localctx.core.model_info import ModelInfo
 from localctx.core.settings import RuntimeSettings
 
@@ -36,10 +40,13 @@ KINDS = (PROMPT, GEN)
 REPLY_TOKENS = 500  # the reply a forecast times ("time for a 500-token reply")
 #: the smallest error band a forecast claims, however well its calibration fitted
 MIN_BAND = 0.05
-#: extra band for a forecast scaled from another model (not measured on this one): llama.cpp's CPU
-#: kernels differ in speed per FLOP by quant type and matrix shape, which the roofline cannot see
-#: (gemma-3-270m ran 35-55% faster than SmolLM2-135M's constants predicted, docs/benchmarks.md)
+#: extra band for a forecast scaled from another model by FLOPs and bytes alone: llama.cpp's CPU
+#: kernels differ in speed per FLOP by quant type, which that roofline cannot see (gemma-3-270m ran
+#: 35-55% faster than SmolLM2-135M's constants predicted, docs/benchmarks.md)
 SCALED_BAND = 0.5
+#: the same with the weight work priced per type by this machine's kernel probe: what is left is
+#: attention, whose cost per FLOP still differs between models (docs/benchmarks.md)
+KERNEL_SCALED_BAND = 0.3
 
 
 # ---- the model's shape ---------------------------------------------------------------------------
@@ -59,6 +66,32 @@ class ModelShape:
     weight_flops: float  # per prompt token: 2 x block parameters (logits are computed once per batch)
     weight_bytes: float  # per generated token: block weights + output layer
     layers: tuple[AttnLayer, ...] = ()
+    block_macs: dict[str, float] = field(default_factory=dict)  # per token, by ggml type name
+    output_macs: dict[str, float] = field(default_factory=dict)  # the logits matrix, per generated token
+
+    def macs(self, kind: str) -> dict[str, float]:
+        """Weight multiply-adds per token by type: the blocks (prompt: logits once per batch, left
+        out), plus the output matrix (generation: logits for every token)."""
+        if kind == PROMPT:
+            return dict(self.block_macs)
+        out = dict(self.block_macs)
+        for t, n in self.output_macs.items():
+            out[t] = out.get(t, 0.0) + n
+        return out
+
+    def kernel_ms(self, kind: str, kernels: KernelCosts) -> float | None:
+        """ms per token of the weight matrices at this machine's measured speed per type (None: no
+        per-type counts, or a kind the probe did not measure)."""
+        macs = self.macs(kind)
+        if not macs:
+            return None
+        total = 0.0
+        for t, n in macs.items():
+            c = kernels.cost(kind, t)
+            if c is None:
+                return None
+            total += n * c
+        return total
 
     def attn_flops(self, start: int, n: int) -> float:
         """Attention FLOPs of ``n`` tokens evaluated from depth ``start`` (summed over tokens)."""
@@ -77,8 +110,18 @@ class ModelShape:
 
     def to_json(self) -> dict[str, Any]:
         return {"weight_flops": self.weight_flops, "weight_bytes": self.weight_bytes,
+                "block_macs": dict(self.block_macs), "output_macs": dict(self.output_macs),
                 "attn_layers": len(self.layers),
                 "windowed_layers": sum(1 for lay in self.layers if lay.window)}
+
+    @classmethod
+    def weights_from_json(cls, d: dict[str, Any]) -> ModelShape:
+        """The weight part of a stored shape (what scaling to another model needs)."""
+        def table(v: Any) -> dict[str, float]:
+            return {str(k): float(n) for k, n in v.items()} if isinstance(v, dict) else {}
+
+        return cls(float(d["weight_flops"]), float(d["weight_bytes"]), block_macs=table(d.get("block_macs")),
+                   output_macs=table(d.get("output_macs")))
 
 
 def sum_min(start: int, n: int, window: int | None) -> float:
@@ -117,12 +160,15 @@ def shape_of(info: ModelInfo, settings: RuntimeSettings) -> ModelShape:
             continue
         window = info.sliding_window if swa and info.sliding_window else None  # masked to it, full cache or not
         layers.append(AttnLayer(2.0 * heads * (hk + hv), kv_heads * (hk * bk + hv * bv), window))
+    frac = 1.0
     if info.n_expert and info.n_expert_used:  # MoE: only the used experts' FFN weights do work
         active = attn_params + (block_params - attn_params) * info.n_expert_used / info.n_expert
         frac = active / block_params if block_params else 1.0
         block_params, block_bytes = active, block_bytes * frac
     out_bytes = info.output_tensor_bytes + (info.input_tensor_bytes if info.tied_embeddings else 0)
-    return ModelShape(2.0 * block_params, block_bytes + out_bytes, tuple(layers))
+    block_macs = {t: n * frac for t, n in info.block_matrix_params.items()}
+    return ModelShape(2.0 * block_params, block_bytes + out_bytes, tuple(layers), block_macs,
+                      {t: float(n) for t, n in info.output_matrix_params.items()})
 
 
 # ---- measurements and the fit --------------------------------------------------------------------
@@ -217,10 +263,18 @@ def fit(shape: ModelShape, segments: Iterable[Segment], kind: str) -> CostFit | 
                    len(segs), max(s.start + s.n for s in segs))
 
 
-def scale_fit(cost: CostFit, source: ModelShape, target: ModelShape) -> CostFit:
+def scale_fit(cost: CostFit, source: ModelShape, target: ModelShape, kernels: KernelCosts | None = None) -> CostFit:
     """``cost`` (fitted on ``source``) carried to ``target`` on the same machine and settings: the
-    weight term in proportion to the weight FLOPs (prompt) or bytes (gen); the per-FLOP and per-byte
-    attention cost unchanged."""
+    weight term in proportion to the weight matrices' work priced by ``kernels`` (per type), or
+    without them to the weight FLOPs (prompt) or bytes (gen); the per-FLOP and per-byte attention
+    cost unchanged."""
+    src_k = source.kernel_ms(cost.kind, kernels) if kernels is not None else None
+    dst_k = target.kernel_ms(cost.kind, kernels) if kernels is not None else None
+    if kernels is not None and src_k and dst_k:
+        # the matrices' measured cost swapped for the target's; the rest of the source's time per
+        # token (norms, rope, graph overhead) carries over as it is
+        base = max(cost.base_ms - src_k, 0.0) + dst_k
+        return replace(cost, base_ms=base)
     src = source.weight_cost(cost.kind)
     ratio = target.weight_cost(cost.kind) / src if src > 0 else 1.0
     return replace(cost, base_ms=cost.base_ms * ratio)
@@ -255,20 +309,25 @@ class Forecast:
         return d
 
 
-def band_for(fits: Sequence[CostFit], depth: int, scaled: bool) -> float:
+def band_for(fits: Sequence[CostFit], depth: int, scaled_band: float = 0.0) -> float:
     """The error a forecast claims: twice the fit's rms error (at least ``MIN_BAND``), widened by
-    half per doubling past the deepest measurement, plus ``SCALED_BAND`` when scaled."""
+    half per doubling past the deepest measurement, plus ``scaled_band`` for a forecast scaled from
+    another model (``SCALED_BAND`` or ``KERNEL_SCALED_BAND``)."""
     base = max([MIN_BAND] + [2 * f.error for f in fits])
     deepest = min(f.max_depth for f in fits) if fits else 0
     if deepest and depth > deepest:
         base *= 1 + 0.5 * math.log2(depth / deepest)
-    return base + (SCALED_BAND if scaled else 0.0)
+    return base + scaled_band
 
 
 def forecast(shape: ModelShape, prompt: CostFit, gen: CostFit, n_ctx: int, *, source: str = "measured",
-             calibrated_on: str = "", reply_tokens: int = REPLY_TOKENS, observations: int = 0) -> Forecast:
+             calibrated_on: str = "", reply_tokens: int = REPLY_TOKENS, observations: int = 0,
+             scaled_band: float | None = None) -> Forecast:
     """Time to ingest ``n_ctx - reply_tokens`` tokens from an empty cache, generation speed at that
-    depth and the time of the reply."""
+    depth and the time of the reply.  ``scaled_band``: the extra band of a scaled forecast (default
+    ``SCALED_BAND`` when ``source`` is not "measured")."""
+    if scaled_band is None:
+        scaled_band = SCALED_BAND if source != "measured" else 0.0
     reply = max(1, min(reply_tokens, n_ctx // 2))
     doc = max(1, n_ctx - reply)
     ingest_ms = prompt.segment_ms(shape, 0, doc)
@@ -276,7 +335,7 @@ def forecast(shape: ModelShape, prompt: CostFit, gen: CostFit, n_ctx: int, *, so
     return Forecast(
         n_ctx=n_ctx, document_tokens=doc, ingest_s=ingest_ms / 1000, prompt_tok_s=doc / ingest_ms * 1000,
         gen_tok_s=gen.tok_s(shape, doc), reply_tokens=reply, reply_s=reply_ms / 1000,
-        band=band_for((prompt, gen), n_ctx, source != "measured"), source=source, calibrated_on=calibrated_on,
+        band=band_for((prompt, gen), n_ctx, scaled_band), source=source, calibrated_on=calibrated_on,
         fit_error={PROMPT: prompt.error, GEN: gen.error}, extrapolated=n_ctx > min(prompt.max_depth, gen.max_depth),
         observations=observations)
 

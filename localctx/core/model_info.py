@@ -81,6 +81,10 @@ class ModelInfo:
     layer_tensor_bytes: list[int] = field(default_factory=list, repr=False)
     input_tensor_bytes: int = 0
     output_tensor_bytes: int = 0
+    # weight-matrix elements by ggml type, for the speed forecast (llama.cpp's CPU kernels differ in
+    # speed per multiply-add by type): the blocks' 2-D+ tensors, and the output (logits) matrix
+    block_matrix_params: dict[str, int] = field(default_factory=dict, repr=False)
+    output_matrix_params: dict[str, int] = field(default_factory=dict, repr=False)
 
     # ---- per-layer helpers -------------------------------------------------------------------
     def head_count_kv(self, il: int) -> int:
@@ -227,6 +231,7 @@ def model_info_from_header(h: GGUFHeader) -> ModelInfo:
         names.add(t.name)
     tied = "output.weight" not in names and "token_embd.weight" in names
     layer_bytes, input_bytes, output_bytes = _placement_bytes(h, n_layer)
+    block_matrices, output_matrix = _matrix_params(h, "token_embd.weight" if tied else "output.weight")
 
     scaling_keys = {k[len(a) + 1:]: v for k, v in md.items() if k.startswith(f"{a}.rope.scaling.")}
     s_type = scaling_keys.get("rope.scaling.type")
@@ -316,6 +321,8 @@ def model_info_from_header(h: GGUFHeader) -> ModelInfo:
         layer_tensor_bytes=layer_bytes,
         input_tensor_bytes=input_bytes,
         output_tensor_bytes=output_bytes,
+        block_matrix_params=block_matrices,
+        output_matrix_params=output_matrix,
     )
 
 
@@ -336,6 +343,18 @@ def _placement_bytes(h: GGUFHeader, n_layer: int) -> tuple[list[int], int, int]:
         else:
             output_bytes += t.n_bytes  # output, output_norm, rope_freqs, cls, ...: the output layer
     return layers, input_bytes, output_bytes
+
+
+def _matrix_params(h: GGUFHeader, output_name: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Elements of the blocks' weight matrices by type name, and of the matrix that makes the logits."""
+    blocks: dict[str, int] = {}
+    output: dict[str, int] = {}
+    for t in h.tensors:
+        if t.name == output_name:
+            output[type_name(t.ggml_type)] = t.n_elements
+        elif len(t.shape) >= 2 and _LAYER_RE.match(t.name):
+            blocks[type_name(t.ggml_type)] = blocks.get(type_name(t.ggml_type), 0) + t.n_elements
+    return blocks, output
 
 
 def read_model_info(path: str | Path) -> ModelInfo:

@@ -142,3 +142,77 @@ def test_shape_of_real_models(smollm2_path: Path, gemma_path: Path) -> None:
 @pytest.mark.parametrize("s,text", [(3.14, "3.1 s"), (42, "42 s"), (250, "4 min 10 s"), (3900, "1 h 05 min")])
 def test_human_seconds(s: float, text: str) -> None:
     assert fc.human_seconds(s) == text
+
+
+# ---- the kernel probe's prices ---------------------------------------------------------------------
+#: ms per multiply-add on an imaginary machine: types differ several-fold, as llama.cpp's CPU kernels do
+PRICES = {fc.PROMPT: {"Q4_1": 6e-8, "Q5_0": 2.3e-8, "Q4_K": 1.4e-8, "Q6_K": 1.3e-8, "Q8_0": 2.1e-8},
+          fc.GEN: {"Q4_1": 1.1e-7, "Q5_0": 7.7e-8, "Q4_K": 4.2e-8, "Q6_K": 4.9e-8, "Q8_0": 8.1e-8}}
+DENSE_Q = fc.ModelShape(DENSE.weight_flops, DENSE.weight_bytes, DENSE.layers, {"Q4_1": 1.06e8}, {"Q8_0": 2.8e7})
+SWA_Q = fc.ModelShape(SWA.weight_flops, SWA.weight_bytes, SWA.layers,
+                      {"Q5_0": 6.3e7, "Q4_K": 2.4e7, "Q6_K": 1.2e7, "Q8_0": 1.5e6}, {"Q8_0": 1.68e8})
+
+
+def test_kernel_prices_carry_a_calibration_to_other_quant_types() -> None:
+    """A machine whose per-token cost is an overhead plus each type's price per multiply-add: the
+    model predicted from another's calibration with the probe's prices is exact, the FLOPs/bytes
+    roofline is not (it cannot see that a Q4_K multiply-add costs a quarter of a Q4_1 one)."""
+    prices = fc.KernelCosts(PRICES)
+    overhead = {fc.PROMPT: 0.7, fc.GEN: 2.5}  # norms, rope, graph: the same per token on both models
+    attn = {fc.PROMPT: 3e-8, fc.GEN: 1.3e-7}
+
+    def truth(shape: fc.ModelShape, kind: str) -> float:
+        return overhead[kind] + sum(n * PRICES[kind][t] for t, n in shape.macs(kind).items())
+
+    for kind, n in ((fc.PROMPT, 512), (fc.GEN, 16)):
+        segs = synthetic(DENSE_Q, kind, truth(DENSE_Q, kind), attn[kind], [0, 512, 1024, 2048], n)
+        cost = fc.fit(DENSE_Q, segs, kind)
+        assert cost is not None
+        scaled = fc.scale_fit(cost, DENSE_Q, SWA_Q, prices)
+        assert scaled.base_ms == pytest.approx(truth(SWA_Q, kind))
+        assert scaled.per_unit_ms == pytest.approx(attn[kind])  # attention's price carries over as it is
+        roof = fc.scale_fit(cost, DENSE_Q, SWA_Q)  # no probe: by FLOPs / bytes
+        assert abs(roof.base_ms / truth(SWA_Q, kind) - 1) > 0.3
+    # generation reads the output matrix every token, prompt work once per micro-batch
+    assert SWA_Q.macs(fc.GEN)["Q8_0"] == pytest.approx(1.68e8 + 1.5e6)
+    assert SWA_Q.macs(fc.PROMPT)["Q8_0"] == pytest.approx(1.5e6)
+
+
+def test_kernel_prices_for_an_unprobed_type_come_from_the_nearest_width() -> None:
+    prices = fc.KernelCosts(PRICES)
+    assert prices.cost(fc.PROMPT, "Q4_K") == PRICES[fc.PROMPT]["Q4_K"]
+    # Q5_1 (6 bits per weight) is priced like the probed type closest in bits: Q5_0 (5.5), not Q6_K (6.56)
+    assert prices.cost(fc.PROMPT, "Q5_1") == PRICES[fc.PROMPT]["Q5_0"]
+    assert prices.cost(fc.GEN, "BF16") == PRICES[fc.GEN]["Q8_0"]  # 16 bits: the widest probed
+    assert prices.cost(fc.PROMPT, "NOT_A_TYPE") is None
+    assert fc.KernelCosts({}).cost(fc.GEN, "Q4_0") is None
+    # without per-type counts (a record from before the probe existed) scaling falls back to the roofline
+    old = fc.ModelShape(DENSE.weight_flops, DENSE.weight_bytes)
+    assert old.kernel_ms(fc.PROMPT, prices) is None
+    cost = fc.CostFit(fc.PROMPT, 7.0, 3e-8, 0.01, 0.02, 8, 2048)
+    assert fc.scale_fit(cost, old, SWA_Q, prices).base_ms == pytest.approx(7.0 * SWA.weight_flops / DENSE.weight_flops)
+    assert fc.KernelCosts.from_json(prices.to_json()) == prices
+    assert fc.ModelShape.weights_from_json(SWA_Q.to_json()).macs(fc.GEN) == SWA_Q.macs(fc.GEN)
+
+
+def test_scaled_forecasts_claim_a_narrower_band_with_a_probe() -> None:
+    pp = fc.CostFit(fc.PROMPT, 3.0, 3e-8, 0.02, 0.03, 8, 8192)
+    tg = fc.CostFit(fc.GEN, 20.0, 1.3e-7, 0.02, 0.03, 8, 8192)
+    plain = fc.forecast(SWA_Q, pp, tg, 8192, source="scaled")
+    probed = fc.forecast(SWA_Q, pp, tg, 8192, source="scaled", scaled_band=fc.KERNEL_SCALED_BAND)
+    own = fc.forecast(SWA_Q, pp, tg, 8192)
+    assert own.band < probed.band < plain.band
+    assert probed.band == pytest.approx(own.band + fc.KERNEL_SCALED_BAND)
+
+
+def test_weight_matrices_by_type_of_real_models(smollm2_path: Path, gemma_path: Path) -> None:
+    smol, gem = read_model_info(smollm2_path), read_model_info(gemma_path)
+    # SmolLM2: every block matrix Q4_1; the tied Q8_0 token embedding makes the logits
+    assert set(smol.block_matrix_params) == {"Q4_1"}
+    assert smol.output_matrix_params == {"Q8_0": smol.n_vocab * smol.n_embd}
+    assert sum(smol.block_matrix_params.values()) + smol.n_vocab * smol.n_embd <= smol.n_params
+    # gemma-3-270m (Q4_K_M mix): several types in the blocks, and a 262K-row Q8_0 output matrix
+    assert {"Q5_0", "Q4_K", "Q6_K"} <= set(gem.block_matrix_params)
+    assert gem.output_matrix_params == {"Q8_0": gem.n_vocab * gem.n_embd}
+    shape = fc.shape_of(gem, RuntimeSettings())
+    assert shape.macs(fc.GEN)["Q8_0"] > 0.5 * sum(shape.macs(fc.GEN).values())
