@@ -34,6 +34,10 @@ def register(app: typer.Typer) -> None:
         repeats: Annotated[int, typer.Option("--repeats", min=1, max=9, help="Rounds over the depths (medians).")] = 2,
         gen_tokens: Annotated[int, typer.Option("--gen-tokens", min=2, max=256,
                                                 help="Tokens generated per generation measurement.")] = 16,
+        kernel_probe: Annotated[bool | None, typer.Option(
+            "--kernel-probe/--no-kernel-probe",
+            help="Also time each weight type on a small probe model (~40 s on 2 cores), which scales this calibration "
+                 "to models of other quant types; default: once per machine and settings.")] = None,
         json: JsonOpt = False,
         *,
         runtime: RuntimeFlags,
@@ -76,6 +80,18 @@ def register(app: typer.Typer) -> None:
                 raise SettingsError(f"a context of {engine.n_ctx:,} tokens leaves no room to measure a "
                                     f"micro-batch and a generation", "leave --ctx out, or give at least --ctx 1024")
             path, record = sf.save_calibration(engine, [t.segment() for t in timings])
+            probe = kernel_probe if kernel_probe is not None else not sf.has_kernels(engine.settings)
+            kernels_file = None
+            if probe:
+                engine.close()  # the probe loads its own small models
+                with Progress(TextColumn("kernel probe {task.description}"), BarColumn(), TimeElapsedColumn(),
+                              console=stderr, transient=True) as bar:
+                    task = bar.add_task("", total=1)
+
+                    def probing(done: int, total: int, label: str) -> None:
+                        bar.update(task, completed=done, total=total, description=label)
+
+                    kernels_file, _ = sf.probe_kernels(engine.settings, progress=probing)
             assert engine.info is not None
             shape = fc.shape_of(engine.info, engine.settings)
             fits = {k: fc.CostFit.from_json(v) for k, v in record["fits"].items()}
@@ -87,6 +103,7 @@ def register(app: typer.Typer) -> None:
         if json:
             emit_json({"model": str(engine.path), "settings": record["settings"], "machine": record["machine"],
                        "calibration_file": str(path), "clock": record["clock"],
+                       "kernel_probe_file": str(kernels_file) if kernels_file else None,
                        "measurements": [dataclasses.asdict(t) for t in timings], "by_depth": rows,
                        "fits": {k: f.to_json() for k, f in fits.items()}, "shape": shape.to_json(),
                        "forecast_at_trained_ctx": ctx_fc.to_json(), "seconds": round(elapsed, 2)})
@@ -105,6 +122,8 @@ def register(app: typer.Typer) -> None:
         if ctx_fc.forecast is not None:
             stdout.print(f"at the trained context {ctx_fc.forecast.n_ctx:,}: {ctx_fc.line}")
         info(f"calibration stored in {path} ({elapsed:.0f} s)")
+        if kernels_file:
+            info(f"kernel probe stored in {kernels_file}: other models are scaled from this calibration by it")
         speed = sf.speed_flags(engine.settings)
         hint(f"localctx plan {model or 'smollm2'} --ctx 32k{' ' + speed if speed else ''}  # shows the forecast")
 

@@ -79,9 +79,16 @@ def group_key(speed: dict[str, Any], machine: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def record_path(fingerprint: str, speed: dict[str, Any], machine: dict[str, Any] | None = None) -> Path:
+def group_dir(speed: dict[str, Any], machine: dict[str, Any] | None = None) -> Path:
     machine = machine if machine is not None else machine_identity()
-    return paths.data_dir() / "forecast" / group_key(speed, machine) / f"{fingerprint[:24]}.json"
+    return paths.data_dir() / "forecast" / group_key(speed, machine)
+
+
+def record_path(fingerprint: str, speed: dict[str, Any], machine: dict[str, Any] | None = None) -> Path:
+    return group_dir(speed, machine) / f"{fingerprint[:24]}.json"
+
+
+KERNELS_FILE = "kernels.json"  # the kernel probe of a (machine, settings) group, beside its calibrations
 
 
 def _fingerprint(path: Path) -> str:
@@ -180,6 +187,49 @@ def observe_counters(engine: Engine, before: Any, after: Any, *, prompt_start: i
         observe(engine, fc.GEN, gen_start, dg, tg)
 
 
+# ---- the kernel probe -----------------------------------------------------------------------------
+def kernel_costs(timings: Sequence[Any], clock: str = "counters") -> fc.KernelCosts:
+    """ms per multiply-add by kind and type from the probe's timings."""
+    per: dict[str, dict[str, float]] = {}
+    for t in timings:
+        cost = t.ms_per_mac(clock)
+        if cost > 0:
+            per.setdefault(t.kind, {})[t.type_name] = cost
+    return fc.KernelCosts(per)
+
+
+def read_kernels(folder: Path) -> fc.KernelCosts | None:
+    data = _read(folder / KERNELS_FILE)
+    try:
+        return fc.KernelCosts.from_json(data) if data else None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def has_kernels(settings: RuntimeSettings) -> bool:
+    return read_kernels(group_dir(speed_settings(settings))) is not None
+
+
+def probe_kernels(settings: RuntimeSettings, progress: Any = None, types: Sequence[str] | None = None
+                  ) -> tuple[Path, fc.KernelCosts]:
+    """Run the kernel probe with these settings and store it for their (machine, settings) group:
+    what scales a calibration to models of other quant types (``types``: default all the probe's)."""
+    import dataclasses
+    import tempfile
+
+    from localctx.engine.kernel_probe import run_probe
+
+    with tempfile.TemporaryDirectory(prefix="localctx-probe-") as tmp:
+        timings = run_probe(settings, Path(tmp), types, progress=progress)
+    costs = kernel_costs(timings)
+    speed = speed_settings(settings)
+    path = group_dir(speed) / KERNELS_FILE
+    _write(path, {"format": FORMAT, **costs.to_json(), "clock": "llama.cpp counters", "settings": speed,
+                  "machine": machine_identity(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                  "timings": [dataclasses.asdict(t) for t in timings]})
+    return path, costs
+
+
 # ---- the forecast ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SpeedForecast:
@@ -251,6 +301,14 @@ class _Source:
     source: str  # measured | scaled
     model: str
     observations: int = 0
+    kernels: bool = False  # scaled with this machine's measured per-type kernel speed
+
+    @property
+    def band(self) -> float:
+        """The extra error band of a scaled forecast (0: measured on this model)."""
+        if self.source == "measured":
+            return 0.0
+        return fc.KERNEL_SCALED_BAND if self.kernels else fc.SCALED_BAND
 
 
 def _source(info: ModelInfo, settings: RuntimeSettings, shape: fc.ModelShape) -> _Source | None:
@@ -264,8 +322,10 @@ def _source(info: ModelInfo, settings: RuntimeSettings, shape: fc.ModelShape) ->
     if hit is None:
         return None
     src, sfits = hit
-    src_shape = fc.ModelShape(float(src["shape"]["weight_flops"]), float(src["shape"]["weight_bytes"]))
-    return _Source({k: fc.scale_fit(f, src_shape, shape) for k, f in sfits.items()}, "scaled", str(src.get("model")))
+    src_shape = fc.ModelShape.weights_from_json(src["shape"])
+    kernels = read_kernels(own.parent)
+    return _Source({k: fc.scale_fit(f, src_shape, shape, kernels) for k, f in sfits.items()}, "scaled",
+                   str(src.get("model")), kernels=kernels is not None)
 
 
 def forecast_for(info: ModelInfo, settings: RuntimeSettings, n_ctx: int | None = None) -> SpeedForecast:
@@ -281,11 +341,17 @@ def forecast_for(info: ModelInfo, settings: RuntimeSettings, n_ctx: int | None =
             return SpeedForecast(None, f"no speed calibration for these settings on this machine: "
                                        f"`{bench_command(info, settings)}` makes one (about a minute)")
         f = fc.forecast(shape, src.fits[fc.PROMPT], src.fits[fc.GEN], n, source=src.source,
-                        calibrated_on=src.model, observations=src.observations)
+                        calibrated_on=src.model, observations=src.observations, scaled_band=src.band)
         hint = None if src.source == "measured" else f"`{bench_command(info, settings)}` measures this model"
         return SpeedForecast(f, hint)
     except Exception as exc:  # noqa: BLE001 - see the docstring
         return SpeedForecast(None, f"no speed forecast ({type(exc).__name__}: {exc})")
+
+
+def ingest_eta_text(eta: tuple[float, float, str]) -> str:
+    """``about 2 min 10 s (forecast ±15%, measured)``: an expected wait from ``expected_ingest``, worded
+    once for both front ends."""
+    return f"about {fc.human_seconds(eta[0])} (forecast ±{eta[1]:.0%}, {eta[2]})"
 
 
 def expected_ingest(engine: Engine, start: int, n: int) -> tuple[float, float, str] | None:
@@ -302,6 +368,6 @@ def expected_ingest(engine: Engine, start: int, n: int) -> tuple[float, float, s
     if src is None:
         return None
     pp = src.fits[fc.PROMPT]
-    band = fc.band_for((pp,), start + n, src.source != "measured")
+    band = fc.band_for((pp,), start + n, src.band)
     how = "measured" if src.source == "measured" else "scaled, not measured"
     return pp.segment_ms(shape, start, n) / 1000, band, how

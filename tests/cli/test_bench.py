@@ -25,9 +25,10 @@ def test_plan_and_estimate_without_a_calibration_say_how_to_make_one() -> None:
 
 def test_bench_then_plan_and_estimate_show_the_forecast(gemma_path, tmp_path, capsys) -> None:
     r = runner.invoke(app, ["bench", "smollm2", "-t", "1", "--depths", "0,256", "--repeats", "1",
-                            "--gen-tokens", "4", "--json"])
+                            "--gen-tokens", "4", "--no-kernel-probe", "--json"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
+    assert d["kernel_probe_file"] is None
     assert d["settings"]["threads"] == 1 and d["settings"]["type_k"] == "f16"
     assert [row["depth"] for row in d["by_depth"]] == [0, 256]
     assert all(row["prompt_tok_s"] > 0 and row["gen_tok_s"] > 0 for row in d["by_depth"])
@@ -84,3 +85,26 @@ def test_bench_refuses_bad_depths_in_one_line(depths: str) -> None:
     r = runner.invoke(app, ["bench", "smollm2", "-t", "1", "--depths", depths])
     assert r.exit_code == 2, r.output
     assert "--depths" in r.output and "Traceback" not in r.output
+
+
+def test_bench_runs_the_kernel_probe_once_per_machine_and_settings(gemma_path, monkeypatch) -> None:
+    from localctx.engine import kernel_probe
+
+    monkeypatch.setattr(kernel_probe, "PROBE_TYPES", ("Q8_0", "Q4_1"))  # the whole set takes ~30 s
+    args = ["bench", "smollm2", "-t", "1", "--depths", "0", "--repeats", "1", "--gen-tokens", "4"]
+    r = runner.invoke(app, args + ["--json"])
+    assert r.exit_code == 0, r.output
+    first = json.loads(r.stdout)["kernel_probe_file"]
+    assert first and json.loads(open(first).read())["per_mac"]["prompt"].keys() == {"Q8_0", "Q4_1"}
+    r = runner.invoke(app, args)  # already probed with these settings: not again
+    assert r.exit_code == 0, r.output
+    assert "kernel probe stored" not in r.output
+    r = runner.invoke(app, args + ["--kernel-probe", "--json"])  # asked for: again
+    assert json.loads(r.stdout)["kernel_probe_file"] == first
+    r = runner.invoke(app, ["bench", "smollm2", "-t", "2", "--depths", "0", "--repeats", "1", "--gen-tokens", "4",
+                            "--json"])  # other settings: their own probe
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["kernel_probe_file"] not in (None, first)
+    r = runner.invoke(app, ["estimate", str(gemma_path), "-t", "1", "--ctx", "4k", "--json"])
+    fc = json.loads(r.stdout)["plans"][0]["forecast"]
+    assert fc["source"] == "scaled" and fc["calibrated_on"] == "SmolLM2-135M-Instruct.Q4_1.gguf"

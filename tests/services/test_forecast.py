@@ -156,3 +156,39 @@ def test_a_sliding_window_model_calibrates_without_cutting_its_cache_back(gemma_
         assert sum(1 for t in timings if (t.kind, t.depth) == (fc.PROMPT, 700)) == repeats
     finally:
         engine.close()
+
+
+def test_the_kernel_probe_prices_a_scaled_forecast_by_weight_type(smollm2_path: Path, gemma_path: Path) -> None:
+    """With the probe stored beside SmolLM2's calibration, gemma's forecast is scaled by the measured
+    price of its Q5_0/Q4_K/Q6_K/Q8_0 matrices instead of FLOPs and bytes, and claims a narrower band;
+    a broken probe file is ignored (back to the plain roofline)."""
+    from localctx.services.runtime import load_engine
+
+    engine = load_engine(smollm2_path, flags={"n_ctx": 1400, "n_threads": 1})
+    try:
+        timings = cal.calibrate(engine, (0, 600), repeats=1, gen_tokens=4)
+        sf.save_calibration(engine, [t.segment() for t in timings])
+    finally:
+        engine.close()
+    settings, gemma = engine.settings, read_model_info(gemma_path)
+    plain = sf.forecast_for(gemma, settings, 4096).forecast
+    assert plain is not None and not sf.has_kernels(settings)
+
+    path, costs = sf.probe_kernels(settings, types=("Q8_0", "Q4_1"))
+    own_record = sf.record_path(sf._fingerprint(smollm2_path), sf.speed_settings(settings))
+    assert path.parent == own_record.parent and path.name == sf.KERNELS_FILE and sf.has_kernels(settings)
+    assert set(costs.per_mac) == {fc.PROMPT, fc.GEN} and set(costs.per_mac[fc.GEN]) == {"Q8_0", "Q4_1"}
+    stored = json.loads(path.read_text())
+    assert stored["settings"]["threads"] == 1 and len(stored["timings"]) == 4
+
+    probed = sf.forecast_for(gemma, settings, 4096).forecast
+    assert probed is not None and probed.source == "scaled" and probed.calibrated_on == smollm2_path.name
+    assert probed.band == pytest.approx(plain.band - fc.SCALED_BAND + fc.KERNEL_SCALED_BAND)
+    assert probed.prompt_tok_s != plain.prompt_tok_s and probed.gen_tok_s != plain.gen_tok_s
+    # the calibrated model itself is still measured, probe or not
+    assert sf.forecast_for(read_model_info(smollm2_path), settings, 4096).forecast.source == "measured"
+
+    path.write_text("{broken")
+    assert not sf.has_kernels(settings)
+    again = sf.forecast_for(gemma, settings, 4096).forecast
+    assert again is not None and again.band == pytest.approx(plain.band)
