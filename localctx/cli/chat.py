@@ -155,10 +155,9 @@ def _prepare(chat: ChatSession, show: bool) -> None:
     label = "reading the documents" if chat.documents else "reading the prompt"
     eta = chat.forecast_ingest() if chat.documents else None
     if show and eta is not None and eta[0] >= 2:
-        from localctx.core.forecast import human_seconds
+        from localctx.services.forecast import ingest_eta_text
 
-        info(f"[dim]documents: about {human_seconds(eta[0])} to evaluate them unless a saved KV state matches "
-             f"(forecast ±{eta[1]:.0%}, {eta[2]})[/]")
+        info(f"[dim]documents: {ingest_eta_text(eta)} to evaluate them unless a saved KV state matches[/]")
     with stop_on_sigint() as stop, ingest_progress(show and bool(chat.documents), label) as progress:
         r = chat.prepare(progress, should_stop=stop.requested)
     _notices(chat)

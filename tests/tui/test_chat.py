@@ -12,6 +12,7 @@ from localctx.services.chat import read_document
 from localctx.store import Store
 from localctx.tui.app import make_app
 from localctx.tui.dialogs import OverflowDialog
+from localctx.tui.screens._chat_messages import Ingesting
 from localctx.tui.widgets import ChatLog, Notice, ReplyMessage, TokenMeter
 from tests.tui._helpers import ask, loaded, wait_until
 from tests.tui.conftest import FIXED_MACHINE
@@ -161,3 +162,38 @@ async def test_a_question_too_long_for_the_context_is_asked_about_and_given_back
         await wait_until(pilot, lambda: app.screen is screen and screen.state == "idle", what="the dialog to close")
         assert screen.query_one("#chat-input").value == question  # the prompt comes back, nothing was sent
         assert not screen.query(ReplyMessage) and screen.session.turns == []
+
+
+async def test_documents_are_read_with_the_speed_forecast_beside_the_truth(smollm2_path: Path, tmp_path: Path) -> None:
+    """With a calibration for these settings, reading the documents shows the expected time while it
+    runs and, once read, the real time beside it (the same words as the CLI's)."""
+    from localctx.core import forecast as fc
+    from localctx.core.model_info import read_model_info
+    from localctx.services import forecast as sf
+
+    # a slow imaginary calibration (20 ms per prompt token), so the expected time is unmistakable
+    segs = [fc.Segment(fc.PROMPT, d, 512, 512 * 20.0) for d in (0, 512, 1024)]
+    segs += [fc.Segment(fc.GEN, d, 16, 16 * 30.0) for d in (0, 512, 1024)]
+    sf.store_calibration(read_model_info(smollm2_path), RuntimeSettings(n_ctx=2048, n_threads=1), segs)
+    doc = tmp_path / "ledger.txt"
+    doc.write_text(ledger(20))
+    seen: list[str] = []
+    app = chat_app(smollm2_path, files=(doc,))
+    async with app.run_test(size=(160, 30)) as pilot:
+        screen = app.screen
+        post = screen.post_message
+
+        def spy(msg) -> bool:  # what the ingest worker posts to the screen
+            if isinstance(msg, Ingesting):
+                seen.append(msg.eta)
+            return post(msg)
+
+        screen.post_message = spy
+        screen = await loaded(pilot)
+        eta = screen.session.ingest_forecast
+        assert eta is not None and eta[2] == "measured"
+        n = screen.session.ingest_report.n_tokens
+        assert eta[0] == pytest.approx(n * 0.020, rel=0.01)  # 20 ms a token, as calibrated
+        status = str(screen.query_one("#chat-status").content)
+        assert f"read in {screen.session.ingest_report.seconds:.1f} s, expected {sf.ingest_eta_text(eta)}" in status
+    assert seen and all(e == sf.ingest_eta_text(eta) for e in seen)  # every progress message carried it

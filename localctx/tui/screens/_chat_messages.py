@@ -18,9 +18,10 @@ class Delta(Message, namespace="chat_screen"):
 class Ingesting(Message, namespace="chat_screen"):
     """Document tokens evaluated so far; a newer one replaces any still queued."""
 
-    def __init__(self, done: int, total: int) -> None:
+    def __init__(self, done: int, total: int, eta: str = "") -> None:
         super().__init__()
         self.done, self.total = done, total
+        self.eta = eta  # the expected time of the whole ingest, from the speed forecast ("" without one)
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, Ingesting)

@@ -91,9 +91,11 @@ class ChatLoader:
             return saved.model, RuntimeSettings(**saved.settings), None
         return req.model, None, req.flags
 
-    def open(self, req: LoadRequest, progress: Callable[[int, int], None] | None = None) -> Any:
-        """Load (when needed), build the ChatSession and put its documents in the KV cache."""
+    def open(self, req: LoadRequest, progress: Callable[[int, int, str], None] | None = None) -> Any:
+        """Load (when needed), build the ChatSession and put its documents in the KV cache;
+        ``progress`` gets the tokens done, their total and the forecast's expected wait ("" without one)."""
         from localctx.services.chat import ChatSession
+        from localctx.services.forecast import ingest_eta_text
 
         model, settings, flags = self._target(req)
         self.close_session()
@@ -101,7 +103,9 @@ class ChatLoader:
         session = ChatSession.open(model, list(req.files), overflow=req.overflow, resume_id=req.resume_id,
                                    engine=engine, **dict(req.options))
         try:
-            session.prepare(progress=progress)
+            eta = session.forecast_ingest()
+            eta_text = ingest_eta_text(eta) if eta is not None else ""
+            session.prepare(progress=None if progress is None else lambda done, total: progress(done, total, eta_text))
         except BaseException:
             session.close()
             raise

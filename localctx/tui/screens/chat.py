@@ -116,8 +116,8 @@ class ChatScreen(Screen[None]):
 
     @work(exclusive=True, group="chat-open")
     async def _open_worker(self, req: LoadRequest) -> None:
-        def progress(done: int, total: int) -> None:
-            self.post_message(Ingesting(done, total))
+        def progress(done: int, total: int, eta: str) -> None:
+            self.post_message(Ingesting(done, total, eta))
 
         try:
             session = await self.loader.run(self.loader.open, req, progress)
@@ -136,7 +136,8 @@ class ChatScreen(Screen[None]):
         bar = self.query_one("#chat-progress", ProgressBar)
         bar.remove_class("hidden")
         bar.update(total=msg.total, progress=msg.done)
-        self._set_status(f"reading the documents: {msg.done:,} / {msg.total:,} tokens", "italic")
+        expected = f" · expected {msg.eta}" if msg.eta else ""
+        self._set_status(f"reading the documents: {msg.done:,} / {msg.total:,} tokens{expected}", "italic")
 
     async def _opened(self, session: Any, req: LoadRequest, error: BaseException | None) -> None:
         self.state = "idle"
@@ -198,7 +199,12 @@ class ChatScreen(Screen[None]):
         rep = s.ingest_report
         bits = [f"{Path(s.model_ref).name if '/' in s.model_ref else s.model_ref}", f"n_ctx {eng.n_ctx:,}"]
         if rep is not None and rep.cache != "off":
-            bits.append(f"documents {rep.n_tokens:,} tok (KV cache {rep.cache})")
+            read = ""
+            if rep.cache != "hit" and s.ingest_forecast is not None:  # the truth beside the forecast
+                from localctx.services.forecast import ingest_eta_text
+
+                read = f", read in {rep.seconds:.1f} s, expected {ingest_eta_text(s.ingest_forecast)}"
+            bits.append(f"documents {rep.n_tokens:,} tok (KV cache {rep.cache}{read})")
         if s.session is not None:
             bits.append(f"session {s.session.id}")
         self._set_status(" · ".join(bits))
