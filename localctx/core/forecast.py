@@ -298,6 +298,7 @@ class Forecast:
     fit_error: dict[str, float] = field(default_factory=dict)  # rms relative error per kind
     extrapolated: bool = False  # deeper than anything measured
     observations: int = 0  # real ingests/replies folded into the fit
+    kernel_probe: bool = False  # scaled with this machine's measured price per weight type
 
     @property
     def label(self) -> str:
@@ -322,7 +323,7 @@ def band_for(fits: Sequence[CostFit], depth: int, scaled_band: float = 0.0) -> f
 
 def forecast(shape: ModelShape, prompt: CostFit, gen: CostFit, n_ctx: int, *, source: str = "measured",
              calibrated_on: str = "", reply_tokens: int = REPLY_TOKENS, observations: int = 0,
-             scaled_band: float | None = None) -> Forecast:
+             scaled_band: float | None = None, kernel_probe: bool = False) -> Forecast:
     """Time to ingest ``n_ctx - reply_tokens`` tokens from an empty cache, generation speed at that
     depth and the time of the reply.  ``scaled_band``: the extra band of a scaled forecast (default
     ``SCALED_BAND`` when ``source`` is not "measured")."""
@@ -337,7 +338,7 @@ def forecast(shape: ModelShape, prompt: CostFit, gen: CostFit, n_ctx: int, *, so
         gen_tok_s=gen.tok_s(shape, doc), reply_tokens=reply, reply_s=reply_ms / 1000,
         band=band_for((prompt, gen), n_ctx, scaled_band), source=source, calibrated_on=calibrated_on,
         fit_error={PROMPT: prompt.error, GEN: gen.error}, extrapolated=n_ctx > min(prompt.max_depth, gen.max_depth),
-        observations=observations)
+        observations=observations, kernel_probe=kernel_probe)
 
 
 def human_seconds(s: float) -> str:

@@ -341,7 +341,8 @@ def forecast_for(info: ModelInfo, settings: RuntimeSettings, n_ctx: int | None =
             return SpeedForecast(None, f"no speed calibration for these settings on this machine: "
                                        f"`{bench_command(info, settings)}` makes one (about a minute)")
         f = fc.forecast(shape, src.fits[fc.PROMPT], src.fits[fc.GEN], n, source=src.source,
-                        calibrated_on=src.model, observations=src.observations, scaled_band=src.band)
+                        calibrated_on=src.model, observations=src.observations, scaled_band=src.band,
+                        kernel_probe=src.kernels)
         hint = None if src.source == "measured" else f"`{bench_command(info, settings)}` measures this model"
         return SpeedForecast(f, hint)
     except Exception as exc:  # noqa: BLE001 - see the docstring

@@ -108,3 +108,4 @@ def test_bench_runs_the_kernel_probe_once_per_machine_and_settings(gemma_path, m
     r = runner.invoke(app, ["estimate", str(gemma_path), "-t", "1", "--ctx", "4k", "--json"])
     fc = json.loads(r.stdout)["plans"][0]["forecast"]
     assert fc["source"] == "scaled" and fc["calibrated_on"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert fc["kernel_probe"] is True

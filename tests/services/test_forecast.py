@@ -172,7 +172,7 @@ def test_the_kernel_probe_prices_a_scaled_forecast_by_weight_type(smollm2_path: 
         engine.close()
     settings, gemma = engine.settings, read_model_info(gemma_path)
     plain = sf.forecast_for(gemma, settings, 4096).forecast
-    assert plain is not None and not sf.has_kernels(settings)
+    assert plain is not None and not sf.has_kernels(settings) and not plain.kernel_probe
 
     path, costs = sf.probe_kernels(settings, types=("Q8_0", "Q4_1"))
     own_record = sf.record_path(sf._fingerprint(smollm2_path), sf.speed_settings(settings))
@@ -183,6 +183,7 @@ def test_the_kernel_probe_prices_a_scaled_forecast_by_weight_type(smollm2_path: 
 
     probed = sf.forecast_for(gemma, settings, 4096).forecast
     assert probed is not None and probed.source == "scaled" and probed.calibrated_on == smollm2_path.name
+    assert probed.kernel_probe and probed.to_json()["kernel_probe"] is True
     assert probed.band == pytest.approx(plain.band - fc.SCALED_BAND + fc.KERNEL_SCALED_BAND)
     assert probed.prompt_tok_s != plain.prompt_tok_s and probed.gen_tok_s != plain.gen_tok_s
     # the calibrated model itself is still measured, probe or not
