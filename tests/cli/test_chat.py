@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from localctx.cli.app import app
 from localctx.services.chat_budget import suggest_ctx
 from localctx.store import Store, default_db_path
+from tests.cli._interactive import Interactive
 from tests.services.test_chat import make_document
 
 runner = CliRunner()
@@ -167,21 +168,8 @@ def test_session_survives_sigkill_mid_reply(tmp_path: Path) -> None:
 @pytest.mark.model
 def test_ctrl_c_stops_a_reply_keeps_the_session_and_exits_cleanly_at_the_prompt(tmp_path: Path) -> None:
     doc = _doc(tmp_path)
-    proc = subprocess.Popen([*LOCALCTX, "chat", "smollm2", "--file", str(doc), "--ctx", "1024", "-n", "200"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out = bytearray()
-    threading.Thread(target=lambda: [out.extend(b) for b in iter(lambda: proc.stdout.read1(64), b"")],
-                     daemon=True).start()
-    err = bytearray()
-    threading.Thread(target=lambda: [err.extend(b) for b in iter(lambda: proc.stderr.read1(64), b"")],
-                     daemon=True).start()
-
-    def wait(pred, what: str, timeout: float = 300) -> None:
-        end = time.time() + timeout
-        while not pred():
-            assert proc.poll() is None, f"chat exited early ({proc.returncode}): {err.decode()}"
-            assert time.time() < end, f"timed out waiting for {what}"
-            time.sleep(0.05)
+    chat = Interactive([*LOCALCTX, "chat", "smollm2", "--file", str(doc), "--ctx", "1024", "-n", "200"])
+    proc, out, err, wait = chat.proc, chat.out, chat.err, chat.wait
 
     try:
         wait(lambda: b"you> " in err, "the first prompt")

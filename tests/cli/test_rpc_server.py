@@ -23,6 +23,7 @@ import pytest
 
 from localctx.cli.rpc_server import is_loopback
 from localctx.engine import rpc
+from tests.cli._interactive import Interactive
 
 pytestmark = pytest.mark.model
 LOCALCTX = [sys.executable, "-m", "localctx"]
@@ -124,21 +125,9 @@ def test_server_killed_mid_reply_is_one_line_exit_1_and_the_session_is_kept(tmp_
     pair = [Server(), Server()]
     doc = tmp_path / "note.txt"
     doc.write_text("The archive opens at nine. The ledger is kept by Mara, who writes in green ink.\n")
-    proc = subprocess.Popen([*LOCALCTX, "chat", "smollm2", "--file", str(doc), "--ctx", "512", "-t", "1", "-n", "300",
-                             "--temp", "0", "-ngl", "20", "--rpc", ",".join(s.endpoint for s in pair)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = bytearray(), bytearray()
-    readers = [threading.Thread(target=lambda s=stream, b=buf: [b.extend(x) for x in iter(lambda: s.read1(64), b"")],
-                                daemon=True) for stream, buf in ((proc.stdout, out), (proc.stderr, err))]
-    for t in readers:
-        t.start()
-
-    def wait(pred, what: str, timeout: float = 300) -> None:
-        end = time.time() + timeout
-        while not pred():
-            assert proc.poll() is None, f"chat exited early ({proc.returncode}): {err.decode()}"
-            assert time.time() < end, f"timed out waiting for {what}"
-            time.sleep(0.05)
+    chat = Interactive([*LOCALCTX, "chat", "smollm2", "--file", str(doc), "--ctx", "512", "-t", "1", "-n", "300",
+                        "--temp", "0", "-ngl", "20", "--rpc", ",".join(s.endpoint for s in pair)])
+    proc, out, err, wait = chat.proc, chat.out, chat.err, chat.wait
 
     try:
         wait(lambda: b"you> " in err, "the first prompt")
@@ -157,8 +146,7 @@ def test_server_killed_mid_reply_is_one_line_exit_1_and_the_session_is_kept(tmp_
         for s in pair:
             s.proc.kill()
             s.proc.wait()
-    for t in readers:
-        t.join(timeout=60)  # the pipes are closed: the readers end once they have everything
+    chat.drain()  # the pipes are closed: the readers end once they have everything
     tail = [ln for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
     last = tail[-1].removeprefix("you> ")  # the chat prompt (stderr) precedes the reply on that line
     assert last.startswith("error: an RPC server stopped answering") and "\n" not in last, tail[-3:]
