@@ -12,7 +12,7 @@ from localctx.cli._options import JsonOpt
 
 def register(app: typer.Typer) -> None:
     cache_app = typer.Typer(help="Saved KV states of documents (what makes reopening a long document instant).",
-                            no_args_is_help=True)
+                            no_args_is_help=False)  # a bare `cache` is one error line, like `eval`
     app.add_typer(cache_app, name="cache")
 
     @cache_app.command("ls")

@@ -52,6 +52,7 @@ def test_version() -> None:
     (["ask", "smollm2"], ["Missing argument", "see `localctx ask --help`"]),
     (["summarize"], ["Missing argument", "see `localctx summarize --help`"]),
     (["eval"], ["localctx eval needs a command: passkey, ppl"]),
+    (["cache"], ["localctx cache needs a command: clear, ls"]),
     (["eval", "foo"], ["No such command 'foo'", "see `localctx eval --help`"]),
     (["plan", "smollm2", "-t", "abc"], ["'--threads'", "see `localctx plan --help`"]),
     (["eval", "passkey", "smollm2", "--trials", "0"], ["--trials", "see `localctx eval passkey --help`"]),
