@@ -239,11 +239,14 @@ def main() -> None:
             f"- (self-calibrated at the calibration depths themselves: CPU clock {c['self_cal']:.0%}, "
             f"counters {w['self_cal']:.0%})", "",
             "What limits the accuracy:", "",
-            f"- Other processes. The run shared 2 cores (load {min(la[0] for la in load):.0f}-"
-            f"{max(la[0] for la in load):.0f}); a measurement's wall time was {contention:.1f}x its CPU time. "
-            "The CPU clock removes the time the core was taken away, not the caches the neighbours evicted; "
-            "llama.cpp's counters (wall time) carry all of it, so their errors are mostly the neighbours', "
-            "while the CPU-clock errors are the cost model's own plus the cache noise.",
+            (f"- Other processes. The run shared 2 cores (load {min(la[0] for la in load):.0f}-"
+             f"{max(la[0] for la in load):.0f}); a measurement's wall time was {contention:.1f}x its CPU time. "
+             "The CPU clock removes the time the core was taken away, not the caches the neighbours evicted; "
+             "llama.cpp's counters (wall time) carry all of it, so their errors are mostly the neighbours', "
+             "while the CPU-clock errors are the cost model's own plus the cache noise."
+             if contention > 1.1 else
+             f"- Other processes: none to speak of (wall time {contention:.2f}x CPU time), so both clocks agree "
+             "and the errors are the cost model's own plus run-to-run noise (the spread column)."),
             "- Noise at the calibration depths sets the slope, and 8K is 4x past the deepest calibration point: a "
             "slope off by 10% moves the 8K forecast by about 7% (attention is most of the cost there). The spread "
             "column shows the noise per cell.",
