@@ -43,7 +43,8 @@ def register(app: typer.Typer) -> None:
         runtime: RuntimeFlags,
     ) -> None:
         """Measure prompt and generation speed at a few depths and store the calibration that
-        `plan`, `estimate`, chat and the TUI forecast from (about a minute on a laptop CPU).
+        `plan`, `estimate`, chat and the TUI forecast from (a minute or two on a laptop CPU; the first
+        run with these settings also times each weight type on a small probe model).
 
         The calibration is kept per model file, machine and the settings that change speed
         (-t, -fa, -ctk/-ctv, -ngl, -b/-ub): run it again with the flags you use.

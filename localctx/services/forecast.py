@@ -339,7 +339,7 @@ def forecast_for(info: ModelInfo, settings: RuntimeSettings, n_ctx: int | None =
         src = _source(info, settings, shape)
         if src is None:
             return SpeedForecast(None, f"no speed calibration for these settings on this machine: "
-                                       f"`{bench_command(info, settings)}` makes one (about a minute)")
+                                       f"`{bench_command(info, settings)}` makes one (a minute or two)")
         f = fc.forecast(shape, src.fits[fc.PROMPT], src.fits[fc.GEN], n, source=src.source,
                         calibrated_on=src.model, observations=src.observations, scaled_band=src.band,
                         kernel_probe=src.kernels)
