@@ -324,6 +324,11 @@ def _source(info: ModelInfo, settings: RuntimeSettings, shape: fc.ModelShape) ->
     src, sfits = hit
     src_shape = fc.ModelShape.weights_from_json(src["shape"])
     kernels = read_kernels(own.parent)
+    # the probe's prices apply only where both shapes can be priced (a record from before the probe
+    # has no per-type counts): otherwise the roofline, and the band and label say so
+    if kernels is not None and not all(src_shape.kernel_ms(k, kernels) and shape.kernel_ms(k, kernels)
+                                       for k in fc.KINDS):
+        kernels = None
     return _Source({k: fc.scale_fit(f, src_shape, shape, kernels) for k, f in sfits.items()}, "scaled",
                    str(src.get("model")), kernels=kernels is not None)
 

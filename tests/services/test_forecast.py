@@ -189,7 +189,16 @@ def test_the_kernel_probe_prices_a_scaled_forecast_by_weight_type(smollm2_path: 
     # the calibrated model itself is still measured, probe or not
     assert sf.forecast_for(read_model_info(smollm2_path), settings, 4096).forecast.source == "measured"
 
+    # a source record written before the probe existed (no per-type counts): the roofline, said so
+    record = json.loads(own_record.read_text())
+    for key in ("block_macs", "output_macs"):
+        record["shape"].pop(key)
+    own_record.write_text(json.dumps(record))
+    old = sf.forecast_for(gemma, settings, 4096).forecast
+    assert old is not None and not old.kernel_probe and old.band == pytest.approx(plain.band)
+    assert old.prompt_tok_s == pytest.approx(plain.prompt_tok_s)
+
     path.write_text("{broken")
     assert not sf.has_kernels(settings)
     again = sf.forecast_for(gemma, settings, 4096).forecast
-    assert again is not None and again.band == pytest.approx(plain.band)
+    assert again is not None and again.band == pytest.approx(plain.band) and not again.kernel_probe
