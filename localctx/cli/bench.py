@@ -13,7 +13,7 @@ from localctx.cli._options import JsonOpt, ModelArg
 from localctx.cli._runtime_opts import runtime_options
 from localctx.core.flags import RuntimeFlags
 from localctx.core.units import parse_tokens
-from localctx.errors import SettingsError
+from localctx.errors import LocalctxError, SettingsError
 
 
 def _depths(text: str) -> list[int]:
@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
 
         Example: localctx bench smollm2 -t 4
         """
-        from localctx.cli._output import emit_json, hint, info, stderr, stdout
+        from localctx.cli._output import emit_json, hint, info, stderr, stdout, warn
         from localctx.core import forecast as fc
         from localctx.services import calibration as cal
         from localctx.services import forecast as sf
@@ -92,7 +92,11 @@ def register(app: typer.Typer) -> None:
                     def probing(done: int, total: int, label: str) -> None:
                         bar.update(task, completed=done, total=total, description=label)
 
-                    kernels_file, _ = sf.probe_kernels(engine.settings, progress=probing)
+                    try:
+                        kernels_file, _ = sf.probe_kernels(engine.settings, progress=probing)
+                    except LocalctxError as exc:  # the calibration is stored; only the scaling lacks prices
+                        warn(f"{exc.message}; other models are scaled by FLOPs and bytes until "
+                             f"`localctx bench ... --kernel-probe` succeeds")
             assert engine.info is not None
             shape = fc.shape_of(engine.info, engine.settings)
             fits = {k: fc.CostFit.from_json(v) for k, v in record["fits"].items()}

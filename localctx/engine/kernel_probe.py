@@ -114,7 +114,7 @@ def write_probe_model(path: Path, shape: ProbeShape = ProbeShape(), seed: int = 
     return path
 
 
-def quantize(src: Path, dst: Path, type_name: str, threads: int = 2) -> Path:
+def quantize(src: Path, dst: Path, type_name: str, threads: int = 0) -> Path:
     """``src`` with every tensor (but the 1-D norms) quantised to ``type_name`` by llama.cpp
     (``threads`` 0: every core; quantising is not what the probe times)."""
     ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{_FTYPES.get(type_name, '?')}", None)
@@ -189,7 +189,7 @@ def run_probe(settings: RuntimeSettings, workdir: Path, types: Sequence[str] | N
             path = src if type_name == "F16" else workdir / f"probe-{type_name}.gguf"
             try:
                 if path != src:
-                    quantize(src, path, type_name, threads=0)
+                    quantize(src, path, type_name)
                 out.extend(time_model(path, type_name, settings, shape.block_macs, rounds=rounds))
             except RuntimeLoadError:
                 continue

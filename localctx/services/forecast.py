@@ -30,6 +30,7 @@ from localctx.core import forecast as fc
 from localctx.core.model_info import ModelInfo, read_model_info
 from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Engine
+from localctx.errors import RuntimeLoadError
 
 FORMAT = 1
 MAX_OBSERVATIONS = 64  # per kind; the oldest go first
@@ -219,9 +220,15 @@ def probe_kernels(settings: RuntimeSettings, progress: Any = None, types: Sequen
 
     from localctx.engine.kernel_probe import run_probe
 
-    with tempfile.TemporaryDirectory(prefix="localctx-probe-") as tmp:
-        timings = run_probe(settings, Path(tmp), types, progress=progress)
+    try:
+        with tempfile.TemporaryDirectory(prefix="localctx-probe-") as tmp:
+            timings = run_probe(settings, Path(tmp), types, progress=progress)
+    except OSError as exc:  # a full or read-only temp dir: the probe models could not be written
+        raise RuntimeLoadError(f"the kernel probe could not write its models: {exc.strerror or exc}",
+                               "free some space in the temp dir (TMPDIR)") from None
     costs = kernel_costs(timings)
+    if not costs.per_mac:
+        raise RuntimeLoadError("the kernel probe measured no weight type (llama.cpp could make or run none)")
     speed = speed_settings(settings)
     path = group_dir(speed) / KERNELS_FILE
     _write(path, {"format": FORMAT, **costs.to_json(), "clock": "llama.cpp counters", "settings": speed,

@@ -105,3 +105,18 @@ def test_bench_runs_the_kernel_probe_once_per_machine_and_settings_unless_asked(
     fc = json.loads(r.stdout)["plans"][0]["forecast"]
     assert fc["source"] == "scaled" and fc["calibrated_on"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert fc["kernel_probe"] is True
+
+
+def test_a_probe_that_measures_nothing_is_a_warning_and_the_calibration_stands(monkeypatch) -> None:
+    from localctx.engine import kernel_probe
+
+    monkeypatch.setattr(kernel_probe, "PROBE_TYPES", ("IQ1_S",))  # needs an importance matrix: never made
+    r = runner.invoke(app, ["bench", "smollm2", "-t", "1", "--depths", "0", "--repeats", "1", "--gen-tokens", "4",
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["kernel_probe_file"] is None and d["forecast_at_trained_ctx"]["available"]
+    warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1 and "measured no weight type" in warnings[0] and "Traceback" not in r.stderr
+    p = json.loads(runner.invoke(app, ["plan", "smollm2", "-t", "1", "--ctx", "4k", "--json"]).stdout)["forecast"]
+    assert p["available"] and p["source"] == "measured"
