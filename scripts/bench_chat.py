@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from localctx.core.conversation import ChatOptions
 from localctx.core.settings import RuntimeSettings
 from localctx.services.chat import ChatSession
 from localctx.services.state_cache import StateCache
@@ -137,7 +138,7 @@ def main() -> None:
     os.environ.setdefault("LOCALCTX_HOME", str(tmp / "home"))
     settings = RuntimeSettings(n_ctx=args.ctx, n_threads=args.threads)
     cache = StateCache(tmp / "kv")
-    opts = dict(state_cache=cache, persist=False, reply_tokens=args.gen, temperature=0.0)
+    opts = dict(state_cache=cache, persist=False, options=ChatOptions(reply_tokens=args.gen))
     loads = {}
 
     # ---- cold: evaluate the document, save its state, turn 1, turn 2 ----------------------------

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 CHILD = """
 import json, sys, time
 from localctx.core.flags import RuntimeFlags
+from localctx.core.sampling import CHAT_SAMPLING
 from localctx.services.runtime import load_engine
 rpc, ngl, n_prompt, n_gen = sys.argv[1] or None, int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 with load_engine("smollm2", flags=RuntimeFlags(ctx=1024, threads=1, gpu_layers=ngl, rpc=rpc, seed=0)) as eng:
@@ -34,7 +35,7 @@ with load_engine("smollm2", flags=RuntimeFlags(ctx=1024, threads=1, gpu_layers=n
     eng.ingest(toks[:8])  # warm-up: first graph, buffers touched
     # RPC graphs run asynchronously: the prompt is done only when the first token's logits are back
     t0 = time.perf_counter(); eng.ingest(toks)
-    stream = eng.stream(max_tokens=n_gen, temperature=0.0, repeat_penalty=1.1)
+    stream = eng.stream(max_tokens=n_gen, sampling=CHAT_SAMPLING)
     next(stream); t1 = time.perf_counter()
     c0 = eng.counters()
     rest = list(stream); t2 = time.perf_counter()

@@ -29,8 +29,9 @@ from localctx.cli._options import (
     TempOpt,
 )
 from localctx.cli._runtime_opts import runtime_options
+from localctx.core.conversation import ChatOptions
 from localctx.core.flags import RuntimeFlags, check_sampling
-from localctx.core.sampling import REPEAT_PENALTY
+from localctx.core.sampling import CHAT_SAMPLING, REPEAT_PENALTY
 
 if TYPE_CHECKING:
     from localctx.services.chat import ChatSession
@@ -274,15 +275,14 @@ def register(app: typer.Typer) -> None:
         from localctx.cli._output import info
         from localctx.services.chat import ChatSession
 
-        check_sampling(max_tokens, temp, repeat_penalty)
         if any(str(f) == "-" for f in file):
             from localctx.errors import LocalctxError
 
             raise LocalctxError("chat reads your messages from standard input, so --file - cannot be a document "
                                 "here", "give the document as a file, or use `localctx ask MODEL --file - QUESTION`")
-        session = ChatSession.open(model, file, system=system, overflow=overflow, resume_id=resume, flags=runtime,
-                                   reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty,
-                                   force=force, on_plan=say_saved, chat_template=chat_template)
+        options = chat_options(max_tokens, temp, repeat_penalty, system, overflow, chat_template)
+        session = ChatSession.open(model, file, options=options, resume_id=resume, flags=runtime,
+                                   force=force, on_plan=say_saved)
         with session:
             info(f"[bold]{_describe(session)}[/]  [dim](/help for commands)[/]")
             _notices(session)
@@ -308,10 +308,9 @@ def register(app: typer.Typer) -> None:
 
         if not question.strip():
             raise LocalctxError("the question is empty", 'ask something, e.g. localctx ask smollm2 "What is it about?"')
-        check_sampling(max_tokens, temp, repeat_penalty)
-        with ChatSession.open(model, file, system=system, overflow=overflow, flags=runtime, persist=False,
-                              reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty,
-                              force=force, on_plan=say_saved, chat_template=chat_template) as session:
+        options = chat_options(max_tokens, temp, repeat_penalty, system, overflow, chat_template)
+        with ChatSession.open(model, file, options=options, flags=runtime, persist=False,
+                              force=force, on_plan=say_saved) as session:
             _notices(session)
             _prepare(session, show=not json_ and sys.stderr.isatty())
             from localctx.cli._stop import stop_on_sigint
@@ -334,6 +333,15 @@ def register(app: typer.Typer) -> None:
                 why = "(-n)" if t.stop_reason == "length" else "(the context is full)"
                 more = "raise -n for more" if t.stop_reason == "length" else "raise --ctx for more"
                 warn(f"reply cut at {t.reply_tokens:,} tokens {why}; {more}")
+
+
+def chat_options(max_tokens: int, temp: float, repeat_penalty: float, system: str | None, overflow: str,
+                 chat_template: str | None) -> ChatOptions:
+    """The conversation's options from the command's flags (checked first: one line, exit 2)."""
+    check_sampling(max_tokens, temp, repeat_penalty)
+    return ChatOptions(reply_tokens=max_tokens, sampling=CHAT_SAMPLING.with_changes(
+        temperature=temp, repeat_penalty=repeat_penalty), system=system, overflow=overflow,
+        chat_template=chat_template)
 
 
 def say_saved(rp: Any) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from localctx.core.sampling import NO_REPEAT_PENALTY, REPEAT_LAST_N
+from localctx.core.sampling import GREEDY, SamplingSettings
 
 if TYPE_CHECKING:
     from localctx.core.model_info import ModelInfo
@@ -103,14 +103,12 @@ class Engine(Protocol):
         self,
         max_tokens: int,
         *,
-        temperature: float = 0.0,
-        seed: int | None = None,
+        sampling: SamplingSettings = GREEDY,
         stop: Sequence[str] = (),
         should_stop: Callable[[], bool] | None = None,
-        repeat_penalty: float = NO_REPEAT_PENALTY,
-        repeat_last_n: int = REPEAT_LAST_N,
     ) -> Iterator[str]:
-        """Generate after the cached tokens, yielding text pieces; generated tokens stay cached."""
+        """Generate after the cached tokens, yielding text pieces; generated tokens stay cached.
+        ``sampling.seed`` None: the runtime settings' seed."""
         ...
 
     @property

@@ -27,7 +27,7 @@ from localctx.core.chat_templates import PLAIN
 from localctx.core.flags import ROPE_FIELDS
 from localctx.core.model_info import ModelInfo
 from localctx.core.rope import ExtensionPlan
-from localctx.core.sampling import NO_REPEAT_PENALTY, REPEAT_LAST_N
+from localctx.core.sampling import GREEDY, SamplingSettings
 from localctx.core.settings import RuntimeSettings
 from localctx.engine import abort, chat_template
 from localctx.engine.base import Cancelled, Counters, LoadReport, Progress
@@ -233,13 +233,12 @@ class LlamaEngine:
         else:
             self.ingest(list(self._tokens))
 
-    def stream(self, max_tokens: int, *, temperature: float = 0.0, seed: int | None = None,
-               stop: Sequence[str] = (), should_stop: Callable[[], bool] | None = None,
-               repeat_penalty: float = NO_REPEAT_PENALTY, repeat_last_n: int = REPEAT_LAST_N) -> Iterator[str]:
+    def stream(self, max_tokens: int, *, sampling: SamplingSettings = GREEDY, stop: Sequence[str] = (),
+               should_stop: Callable[[], bool] | None = None) -> Iterator[str]:
         self.stop_reason = None
         self._ensure_logits()
-        sampler = make_sampler(self.n_vocab, temperature=temperature, seed=self.settings.seed if seed is None else seed,
-                               repeat_penalty=repeat_penalty, repeat_last_n=repeat_last_n)
+        seed = self.settings.seed if sampling.seed is None else sampling.seed
+        sampler = make_sampler(self._model, self.n_vocab, sampling, seed=seed)
         text = StopFilter(stop)
         try:
             for _ in range(max_tokens):

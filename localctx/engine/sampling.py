@@ -5,26 +5,35 @@ log-probabilities of given tokens (perplexity).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from llama_cpp import _internals as _ll
 
-from localctx.core.sampling import MIN_P, NO_REPEAT_PENALTY, TOP_P
+from localctx.core.sampling import NO_REPEAT_PENALTY, SamplingSettings
+
+#: where a DRY repetition ends: llama.cpp's default sequence breakers
+DRY_BREAKERS = ("\n", ":", "\"", "*")
 
 
-def make_sampler(n_vocab: int, *, temperature: float, seed: int, repeat_penalty: float,
-                 repeat_last_n: int) -> _ll.LlamaSampler:
-    """llama.cpp's sampler chain: the repeat penalty ahead of the choice (greedy too), then greedy at
-    temperature 0, else top-p, min-p, temperature and a seeded draw.  The caller closes it."""
+def make_sampler(model: Any, n_vocab: int, s: SamplingSettings, *, seed: int) -> _ll.LlamaSampler:
+    """llama.cpp's sampler chain, in its own order: the repeat penalty and DRY ahead of the choice
+    (greedy too), then greedy at temperature 0, else top-k, top-p, min-p, temperature and a seeded
+    draw.  ``model``: the LlamaModel (DRY tokenizes its sequence breakers).  The caller closes it."""
     sampler = _ll.LlamaSampler()
-    if repeat_penalty != NO_REPEAT_PENALTY:
-        sampler.add_penalties(n_vocab, repeat_last_n, repeat_penalty, 0.0, 0.0)
-    if temperature <= 0:
+    if s.repeat_penalty != NO_REPEAT_PENALTY:
+        sampler.add_penalties(n_vocab, s.repeat_last_n, s.repeat_penalty, 0.0, 0.0)
+    if s.dry_multiplier > 0:
+        sampler.add_dry(model, s.dry_multiplier, s.dry_base, s.dry_allowed_length, s.dry_penalty_last_n,
+                        list(DRY_BREAKERS))
+    if s.greedy:
         sampler.add_greedy()
     else:
-        sampler.add_top_p(TOP_P, 1)
-        sampler.add_min_p(MIN_P, 1)
-        sampler.add_temp(temperature)
+        if s.top_k > 0:
+            sampler.add_top_k(s.top_k)
+        sampler.add_top_p(s.top_p, 1)
+        sampler.add_min_p(s.min_p, 1)
+        sampler.add_temp(s.temperature)
         sampler.add_dist(seed)
     return sampler
 

@@ -64,7 +64,7 @@ def _timed_gen(engine: Engine, n: int, depth: int | None) -> Timing | None:
     """Generate up to ``n`` greedy tokens after what is cached, timed (None: it stopped at once)."""
     start = len(engine.cached_tokens)
     c0, t0 = engine.counters(), time.thread_time()
-    for _ in engine.stream(n, temperature=0.0):
+    for _ in engine.stream(n):
         pass
     c1, t1 = engine.counters(), time.thread_time()
     dg = c1.n_gen - c0.n_gen

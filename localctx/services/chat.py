@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localctx.core.chat_templates import PLAIN_STOPS
+from localctx.core.conversation import ChatOptions
 from localctx.core.flags import RuntimeFlags
-from localctx.core.sampling import REPEAT_PENALTY
 from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Cancelled, Engine, Progress
 from localctx.errors import LocalctxError
 from localctx.services import chat_budget as _budget
-from localctx.services import chat_parts
+from localctx.services import prompt as _prompt
 from localctx.services.chat_budget import Budget, DocText, check_policy
 from localctx.services.chat_parts import Exchange, IngestReport, LoadOptions, TurnStats, read_document, read_documents
 from localctx.services.state_cache import StateCache, model_fingerprint, state_key
@@ -33,38 +34,30 @@ from localctx.store import Document, Session, Store
 if TYPE_CHECKING:
     from localctx.services.runtime import Flags
 
-__all__ = ["ChatSession", "IngestReport", "TurnStats", "read_document", "read_documents"]
-
-DEFAULT_SYSTEM = "You are a helpful assistant."
-DOCS_INTRO = "Answer using the documents below; say so when they do not contain the answer."
-
-
+__all__ = ["ChatOptions", "ChatSession", "IngestReport", "TurnStats", "read_document", "read_documents"]
 
 
 class ChatSession:
     """One conversation on one loaded engine.  Build it with ``ChatSession.open``."""
 
     def __init__(self, engine: Engine, *, model_ref: str, documents: Sequence[Document] = (),
-                 system: str | None = None, overflow: str = "refuse", store: Store | None = None,
+                 options: ChatOptions | None = None, store: Store | None = None,
                  state_cache: StateCache | None = None, session: Session | None = None,
-                 turns: Sequence[tuple[str, str]] = (), reply_tokens: int = 512, temperature: float = 0.0,
-                 seed: int | None = None, question_room: int = 64, owns_engine: bool = False,
-                 repeat_penalty: float = REPEAT_PENALTY) -> None:
+                 turns: Sequence[tuple[str, str]] = (), owns_engine: bool = False) -> None:
         self.engine = engine
         self.model_ref = model_ref
         self.documents = list(documents)
-        self.system = system
-        self.overflow = check_policy(overflow)
+        self.options = options = options or ChatOptions()
+        self.system = options.system
+        self.overflow = check_policy(options.overflow)
         self.store = store
         self.state_cache = state_cache
         self.session = session
         self.turns = [Exchange(u, a) for u, a in turns]
         self._kept = list(range(len(self.turns)))  # turns still in the prompt (policies may drop some)
-        self.reply_tokens = min(reply_tokens, max(16, engine.n_ctx // 4))
-        self.temperature = temperature
-        self.repeat_penalty = repeat_penalty
-        self.seed = seed
-        self.question_room = question_room
+        self.reply_tokens = min(options.reply_tokens, max(16, engine.n_ctx // 4))
+        self.sampling = options.sampling
+        self.question_room = options.question_room
         self.notices: list[str] = []  # what a policy cut, what was rebuilt: for the front end to show
         self.last_turn: TurnStats | None = None
         self.ingest_report: IngestReport | None = None
@@ -73,37 +66,36 @@ class ChatSession:
         self._owns_engine = owns_engine
         self._owns_store = False
         self._cancel = False
-        self._bos = engine.tokenize("", add_bos=True)
-        self._stops = () if engine.has_chat_template else PLAIN_STOPS
+        self._stops = tuple(options.stop) + (() if engine.has_chat_template else PLAIN_STOPS)
         self._placed_docs = [DocText(d.name, d.text) for d in self.documents]
         self._prefix = self._fit_documents()
 
     # ---- construction --------------------------------------------------------------------------
     @classmethod
     def open(cls, model: str | Path | None, files: Sequence[str | Path] = (), settings: RuntimeSettings | None = None,
-             system: str | None = None, overflow: str = "refuse", resume_id: str | None = None, *,
+             options: ChatOptions | None = None, resume_id: str | None = None, *,
              flags: Flags = None, engine: Engine | None = None, store: Store | None = None, persist: bool = True,
              state_cache: StateCache | None = None, use_state_cache: bool = True, force: bool = False,
-             on_plan: Callable[[Any], None] | None = None, chat_template: str | None = None,
-             **options: Any) -> ChatSession:
+             on_plan: Callable[[Any], None] | None = None) -> ChatSession:
         """Load the model (or use ``engine``), read the files or the resumed session, and check that the
         documents fit.  ``flags``: the CLI's RuntimeFlags (flags > per-model config > defaults) when
         ``settings`` is not given.  The model loads through the one load gate (runtime.load_planned):
         a context that does not fit is refused before llama.cpp allocates anything unless ``force``;
         ``on_plan(run_plan)`` sees the plan first (to say which saved settings apply).
-        ``chat_template``: a built-in name or a Jinja file (``--chat-template``).
-        ``options``: reply_tokens, temperature, seed, question_room.  Nothing is evaluated yet: call
-        ``prepare`` (with a progress callback) or just ``send``."""
-        check_policy(overflow)
+        ``options``: reply room, sampling, stops, system prompt, overflow policy and chat template
+        (a built-in name or a Jinja file).  Nothing is evaluated yet: call ``prepare`` (with a progress
+        callback) or just ``send``."""
+        options = options or ChatOptions()
+        check_policy(options.overflow)
         from localctx.core.chat_templates import resolve_template
 
-        load = LoadOptions(force, on_plan, resolve_template(chat_template))  # a bad template fails before the load
+        load = LoadOptions(force, on_plan, resolve_template(options.chat_template))  # a bad template fails first
         owns_store = persist and store is None
         if owns_store:
             store = Store()
         try:
-            chat = cls._open(model, files, settings, system, overflow, resume_id, flags, engine, store, state_cache,
-                             use_state_cache, load, options)
+            chat = cls._open(model, files, settings, options, resume_id, flags, engine, store, state_cache,
+                             use_state_cache, load)
         except BaseException:
             if owns_store and store is not None:
                 store.close()
@@ -113,9 +105,9 @@ class ChatSession:
 
     @classmethod
     def _open(cls, model: str | Path | None, files: Sequence[str | Path], settings: RuntimeSettings | None,
-              system: str | None, overflow: str, resume_id: str | None, flags: Flags, engine: Engine | None,
-              store: Store | None, state_cache: StateCache | None, use_state_cache: bool, load: LoadOptions,
-              options: dict[str, Any]) -> ChatSession:
+              options: ChatOptions, resume_id: str | None, flags: Flags, engine: Engine | None,
+              store: Store | None, state_cache: StateCache | None, use_state_cache: bool,
+              load: LoadOptions) -> ChatSession:
         session = None
         turns: list[tuple[str, str]] = []
         notes: list[str] = []
@@ -131,7 +123,8 @@ class ChatSession:
                 # the settings the session ran with (its extension plan applied); runtime flags given now
                 # replace them as a whole: re-planning on top of a plan would keep stale RoPE values
                 settings = RuntimeSettings(**session.settings)
-            system = system if system is not None else session.system
+            if options.system is None:
+                options = replace(options, system=session.system)
             turns = [(t.user, t.assistant) for t in store.turns(session.id)]
         else:
             docs, notes = read_documents(files)
@@ -153,8 +146,8 @@ class ChatSession:
         if state_cache is None and use_state_cache and docs:
             state_cache = StateCache()
         try:
-            chat = cls(engine, model_ref=str(model), documents=docs, system=system, overflow=overflow, store=store,
-                       state_cache=state_cache, session=session, turns=turns, owns_engine=owns, **options)
+            chat = cls(engine, model_ref=str(model), documents=docs, options=options, store=store,
+                       state_cache=state_cache, session=session, turns=turns, owns_engine=owns)
         except BaseException:
             if owns:
                 engine.close()
@@ -164,35 +157,18 @@ class ChatSession:
         return chat
 
     # ---- rendering -----------------------------------------------------------------------------
-    def _system_text(self, docs: Sequence[DocText]) -> str:
-        base = self.system or DEFAULT_SYSTEM
-        if not docs:
-            return base
-        body = "\n\n".join(f'<document name="{d.name}">\n{d.text}\n</document>' for d in docs)
-        return f"{base}\n{DOCS_INTRO}\n\n{body}"
-
     def _messages(self, turns: Sequence[int], question: str | None, docs: Sequence[DocText] | None = None
                   ) -> list[dict[str, str]]:
-        msgs = [{"role": "system", "content": self._system_text(self._placed_docs if docs is None else docs)}]
-        for i in turns:
-            msgs += [{"role": "user", "content": self.turns[i].user},
-                     {"role": "assistant", "content": self.turns[i].assistant}]
-        if question is not None:
-            msgs.append({"role": "user", "content": question})
-        return msgs
+        system = _prompt.system_text(self.system, self._placed_docs if docs is None else docs)
+        return _prompt.conversation_messages(system, [(self.turns[i].user, self.turns[i].assistant) for i in turns],
+                                             question)
 
     def _tokens(self, messages: list[dict[str, str]], generation: bool) -> list[int]:
-        toks = self.engine.tokenize(self.engine.format_chat(messages, add_generation_prompt=generation), add_bos=False)
-        if self._bos and toks[:1] != self._bos:
-            toks = self._bos + toks
-        return toks
+        return _prompt.prompt_tokens(self.engine, messages, generation=generation)
 
     def _prefix_tokens(self, docs: Sequence[DocText]) -> list[int]:
-        """Tokens of the system message with the documents, cut to what every later turn shares
-        (a template may render the last message differently, or merge at the seam)."""
-        alone = self._tokens(self._messages([], None, docs), generation=False)
-        probe = self._tokens(self._messages([], "?", docs), generation=True)
-        return alone[:chat_parts.common_prefix_len(alone, probe)]
+        """Tokens of the system message with the documents, cut to what every later turn shares."""
+        return _prompt.stable_prefix(self.engine, self._messages([], None, docs))
 
     def _fit_documents(self) -> list[int]:
         n_ctx = self.engine.n_ctx
@@ -310,9 +286,8 @@ class ChatSession:
 
         args = (text, pieces, prompt, evaluated, c0, t0)
         try:
-            for piece in self.engine.stream(max_tokens, temperature=self.temperature, seed=self.seed,
-                                            stop=self._stops, should_stop=stop,
-                                            repeat_penalty=self.repeat_penalty):
+            for piece in self.engine.stream(max_tokens, sampling=self.sampling, stop=self._stops,
+                                            should_stop=stop):
                 if first is None:
                     first = time.perf_counter()
                 pieces.append(piece)

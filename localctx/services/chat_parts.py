@@ -73,9 +73,6 @@ def read_documents(files: Sequence[str | Path]) -> tuple[list[Document], list[st
             notes.append(f"{exc.message}; it is left out of the context")
     return docs, notes
 
-
-
-
 @dataclass(frozen=True)
 class LoadOptions:
     """How ChatSession.open loads a model: past the memory gate or not, who sees the plan, template."""
@@ -83,12 +80,3 @@ class LoadOptions:
     force: bool = False
     on_plan: Callable[[Any], None] | None = None
     template: str | None = None
-
-
-def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many leading tokens two token lists share (what the KV cache can keep)."""
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i

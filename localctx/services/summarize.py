@@ -19,6 +19,7 @@ from typing import Any
 
 from localctx.core.chunking import Chunk, TokenizedText, plan_chunks, tokenize_text
 from localctx.core.extract import Extracted
+from localctx.core.sampling import GREEDY, SamplingSettings
 from localctx.engine.base import Cancelled, Engine
 from localctx.errors import LocalctxError
 from localctx.services.runtime import Flags
@@ -54,7 +55,7 @@ class SummarizeOptions:
     final_tokens: int | None = None  # cap of the final summary; None: from length
     chunk_tokens: int | None = None  # cap of each chunk; None: as large as the context allows
     fan_in: int | None = None  # most summaries merged in one step (>= 2); None: as many as fit the context
-    temperature: float = 0.0
+    sampling: SamplingSettings = GREEDY
 
     def caps(self) -> tuple[int, int]:
         if self.length not in LENGTHS:
@@ -233,7 +234,7 @@ class _Run:
                 step.evaluated_tokens = self.engine.ingest(prompt, progress=self._tick, should_stop=self.should_stop)
             except Cancelled:
                 raise SummaryCancelled() from None
-            text = "".join(self.engine.stream(step.max_output, temperature=self.opts.temperature,
+            text = "".join(self.engine.stream(step.max_output, sampling=self.opts.sampling,
                                               should_stop=self.should_stop))
             step.stop_reason = self.engine.stop_reason
             if step.stop_reason == "cancelled":
@@ -253,7 +254,7 @@ class _Run:
         o = self.opts
         return Checkpoint({"v": PROMPT_VERSION, "file": self.src.sha256, "engine": engine_identity(self.engine),
                            "length": o.length, "focus": o.focus, "caps": [self.map_cap, self.final_cap],
-                           "chunk": chunk_budget, "temperature": o.temperature}, o.fresh)
+                           "chunk": chunk_budget, "sampling": o.sampling.to_json()}, o.fresh)
 
     def plan(self) -> SummaryPlan:
         single, chunk_budget, _, _ = self._budgets()
@@ -288,7 +289,7 @@ class _Run:
             chunks=chunks, levels=levels, summary=final.summary,
             tokens_evaluated=sum(s.evaluated_tokens for s in ran), tokens_generated=sum(s.output_tokens for s in ran),
             seconds=time.perf_counter() - t0, resumed_steps=self.resumed, checkpoint=str(ckpt.path),
-            settings={"map_tokens": self.map_cap, "final_tokens": self.final_cap, "temperature": o.temperature})
+            settings={"map_tokens": self.map_cap, "final_tokens": self.final_cap, "sampling": o.sampling.to_json()})
 
     def _map_reduce(self, ckpt: Checkpoint, chunks: list[Chunk], merge_in: int, final_in: int) -> list[list[Step]]:
         mh_text, mt_fmt = map_instruction(self.name, self.map_cap, self.opts)

@@ -19,6 +19,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from localctx.core.conversation import ChatOptions
 from localctx.core.flags import RuntimeFlags
 from localctx.errors import LocalctxError
 from localctx.models.catalog import DEFAULT_MODEL
@@ -52,7 +53,7 @@ class LocalctxApp(App[None]):
 
     def __init__(self, *, machine: MachineMemory | None = None, model: str | None = None,
                  flags: RuntimeFlags | None = None, mode: str = "plan", files: Iterable[str | Path] = (),
-                 chat_options: dict[str, Any] | None = None, summary_options: dict[str, Any] | None = None) -> None:
+                 chat_options: ChatOptions | None = None, summary_options: dict[str, Any] | None = None) -> None:
         # the first screen: set before App.__init__, which builds the screen stack of DEFAULT_MODE
         # DEFAULT_MODE is a ClassVar in Textual's types but read per instance: this changes this app only
         self.DEFAULT_MODE = mode if mode in self.MODES else "plan"  # type: ignore[misc]  # see above
@@ -62,9 +63,9 @@ class LocalctxApp(App[None]):
         self.flags: RuntimeFlags = flags or RuntimeFlags()
         self.start_files: list[Path] = [Path(f) for f in files]
         self.pending_summarize: Path | None = None  # handed from Chat's overflow dialog to Summarize
-        #: ChatSession.open options (reply_tokens, temperature, seed) and SummarizeOptions fields
-        #: (map_tokens, final_tokens, chunk_tokens) that the screens have no control for
-        self.chat_options: dict[str, Any] = dict(chat_options or {})
+        #: the conversation's options (reply room, sampling, system prompt, ...) and SummarizeOptions
+        #: fields (map_tokens, final_tokens, chunk_tokens) that the screens have no control for
+        self.chat_options: ChatOptions = chat_options or ChatOptions()
         self.summary_options: dict[str, Any] = dict(summary_options or {})
         # catalog reads from worker threads one at a time: resolving a bundled model may assemble its
         # file (gemma-3-270m: 240 MB from chunk packages) and two concurrent assemblies corrupt it
@@ -152,7 +153,7 @@ class LocalctxApp(App[None]):
 
 
 def make_app(*, machine: MachineMemory | None = None, model: str | None = None, flags: RuntimeFlags | None = None,
-             mode: str = "plan", files: Iterable[str | Path] = (), chat_options: dict[str, Any] | None = None,
+             mode: str = "plan", files: Iterable[str | Path] = (), chat_options: ChatOptions | None = None,
              summary_options: dict[str, Any] | None = None) -> LocalctxApp:
     """Build the app exactly as ``localctx tui`` does (tests call this too)."""
     return LocalctxApp(machine=machine, model=model, flags=flags, mode=mode, files=files, chat_options=chat_options,

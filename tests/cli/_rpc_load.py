@@ -20,7 +20,7 @@ def main() -> None:
                          flash_attn=sys.argv[4] if len(sys.argv) > 4 else None)
     with load_engine("smollm2", flags=flags) as eng:
         eng.ingest(eng.tokenize(PROMPT, add_bos=True))
-        text = "".join(eng.stream(max_tokens=32, temperature=0.0))
+        text = "".join(eng.stream(max_tokens=32))
         a = eng.report.applied
         print(json.dumps({"text": text, "weights": a.get("model_buffers", {}), "kv": a.get("kv_buffers", {}),
                           "compute": eng.report.compute_bytes}))

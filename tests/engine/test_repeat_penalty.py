@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from localctx.core.sampling import SamplingSettings
 from localctx.core.settings import RuntimeSettings
 from localctx.services.runtime import load_engine
 
@@ -19,7 +20,7 @@ def test_repeat_penalty_breaks_a_greedy_loop(smollm2_path: Path) -> None:
         runs = {}
         for penalty in (1.0, 1.5):
             eng.ingest(prompt)
-            text = "".join(eng.stream(48, temperature=0.0, repeat_penalty=penalty))
+            text = "".join(eng.stream(48, sampling=SamplingSettings(repeat_penalty=penalty)))
             toks = eng.tokenize(text)
             runs[penalty] = (text, len(set(toks)) / max(1, len(toks)))
     assert runs[1.0][0] != runs[1.5][0]

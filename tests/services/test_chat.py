@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from localctx.core.conversation import ChatOptions
+from localctx.core.sampling import SamplingSettings
 from localctx.core.settings import RuntimeSettings
 from localctx.errors import ContextOverflowError, LocalctxError, SettingsError
 from localctx.services.chat import ChatSession, read_document, read_documents
@@ -83,7 +85,7 @@ def test_trim_documents_says_what_it_cut() -> None:
 def test_turn_two_evaluates_only_its_new_tokens(engine, tmp_path: Path) -> None:
     doc = write_doc(tmp_path, 12)
     chat = ChatSession.open("smollm2", [doc], engine=engine, store=Store(tmp_path / "s.db"),
-                            state_cache=StateCache(tmp_path / "kv"), reply_tokens=24)
+                            state_cache=StateCache(tmp_path / "kv"), options=ChatOptions(reply_tokens=24))
     report = chat.prepare()
     assert report.evaluated == report.n_tokens > 500  # the document, evaluated once
     drain(chat.send("Who catalogued letters in the year 1700?"))
@@ -109,7 +111,8 @@ def test_reopen_loads_the_state_and_answers_like_a_cold_run(smollm2_path: Path, 
     doc = write_doc(tmp_path, 10)
     cache = StateCache(tmp_path / "kv")
     q = "Which bridge needed repair?"
-    opts = dict(state_cache=cache, persist=False, reply_tokens=6, temperature=0.8, seed=42)
+    opts = dict(state_cache=cache, persist=False,
+                options=ChatOptions(reply_tokens=6, sampling=SamplingSettings(temperature=0.8, seed=42)))
 
     settings = RuntimeSettings(n_ctx=2048)
     with ChatSession.open("smollm2", [doc], settings, **opts) as cold:  # loads (and closes) its own engine
@@ -221,7 +224,8 @@ def test_document_larger_than_the_context_is_refused_with_the_numbers(engine, tm
 @pytest.mark.parametrize("policy", ["drop-oldest", "truncate-middle"])
 def test_document_larger_than_the_context_under_each_policy(engine, tmp_path: Path, policy: str) -> None:
     doc = write_doc(tmp_path, 45)
-    chat = ChatSession.open("smollm2", [doc], engine=engine, persist=False, overflow=policy, reply_tokens=16)
+    chat = ChatSession.open("smollm2", [doc], engine=engine, persist=False,
+                            options=ChatOptions(overflow=policy, reply_tokens=16))
     notes = chat.drain_notices()
     assert len(notes) == 1 and policy in notes[0] and "ledger.txt" in notes[0]
     placed = chat._placed_docs[0].text
@@ -242,8 +246,8 @@ def test_document_larger_than_the_context_under_each_policy(engine, tmp_path: Pa
 def test_history_overflow_under_each_policy(smollm2_path: Path, tmp_path: Path, policy: str) -> None:
     doc = write_doc(tmp_path, 4)
     long_q = "Please repeat this list back: " + ", ".join(f"item {i}" for i in range(60))
-    with ChatSession.open("smollm2", [doc], RuntimeSettings(n_ctx=1024), persist=False, overflow=policy,
-                          reply_tokens=8) as chat:
+    with ChatSession.open("smollm2", [doc], RuntimeSettings(n_ctx=1024), persist=False,
+                          options=ChatOptions(overflow=policy, reply_tokens=8)) as chat:
         doc_tokens = chat.prepare().n_tokens
         for _ in range(2):
             drain(chat.send(long_q))
@@ -268,7 +272,8 @@ def test_history_overflow_under_each_policy(smollm2_path: Path, tmp_path: Path, 
 def test_turns_are_stored_stopped_replies_kept_and_sessions_resume(engine, tmp_path: Path) -> None:
     doc = write_doc(tmp_path, 3)
     store = Store(tmp_path / "s.db")
-    chat = ChatSession.open("smollm2", [doc], engine=engine, store=store, reply_tokens=40, system="Be brief.")
+    chat = ChatSession.open("smollm2", [doc], engine=engine, store=store,
+                            options=ChatOptions(reply_tokens=40, system="Be brief."))
     a1 = drain(chat.send("Name one archivist."))
     pieces = []
     for piece in chat.send("Tell me everything about the salt prices.", should_stop=lambda: len(pieces) >= 3):
@@ -314,7 +319,7 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(LocalctxError, match="is a directory"):
         read_document(tmp_path)
     with pytest.raises(SettingsError, match="unknown overflow policy"):
-        ChatSession.open("smollm2", overflow="shift", persist=False)
+        ChatSession.open("smollm2", options=ChatOptions(overflow="shift"), persist=False)
 
 
 def test_state_key_covers_what_shapes_the_kv_cache_only() -> None:
@@ -333,7 +338,8 @@ def test_a_stop_while_the_prompt_is_evaluated_adds_no_turn(engine, tmp_path: Pat
     doc = tmp_path / "ledger.txt"
     doc.write_text(make_document(3))
     store = Store(tmp_path / "s.db")
-    chat = ChatSession.open("smollm2", [doc], engine=engine, store=store, reply_tokens=8, use_state_cache=False)
+    chat = ChatSession.open("smollm2", [doc], engine=engine, store=store, options=ChatOptions(reply_tokens=8),
+                            use_state_cache=False)
     chat.prepare()
     assert "".join(chat.send("Who opens the ledger?", should_stop=lambda: True)) == ""
     t = chat.last_turn
@@ -341,3 +347,20 @@ def test_a_stop_while_the_prompt_is_evaluated_adds_no_turn(engine, tmp_path: Pat
     assert chat.turns == [] and chat.session is None  # nothing committed: no empty reply in the store
     assert "".join(chat.send("Who opens the ledger?"))  # the engine goes on from the document prefix
     assert len(chat.turns) == 1 and len(store.turns(chat.session.id)) == 1
+
+
+@pytest.mark.model
+def test_a_turn_evaluates_exactly_the_shared_prompt_step(engine, tmp_path: Path) -> None:
+    """The message-to-prompt step is one function: what ChatSession evaluates for a turn is what any other
+    door (the HTTP server) gets from the same messages through services.prompt."""
+    from localctx.services import prompt
+
+    doc = write_doc(tmp_path, 3)
+    chat = ChatSession.open("smollm2", [doc], engine=engine, persist=False, use_state_cache=False,
+                            options=ChatOptions(reply_tokens=4, system="Be brief."))
+    drain(chat.send("Who opens the ledger?"))
+    messages = prompt.conversation_messages(
+        prompt.system_text("Be brief.", [DocText("ledger.txt", read_document(doc).text)]), [], "Who opens the ledger?")
+    assert chat.last_turn is not None
+    assert chat.last_turn.prompt_tokens == len(prompt.prompt_tokens(engine, messages))
+    assert engine.cached_tokens[:chat.last_turn.prompt_tokens] == prompt.prompt_tokens(engine, messages)

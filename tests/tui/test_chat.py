@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from localctx.core.conversation import ChatOptions
 from localctx.core.flags import RuntimeFlags
+from localctx.core.sampling import CHAT_SAMPLING
 from localctx.core.settings import RuntimeSettings
 from localctx.services.chat import read_document
 from localctx.store import Store
@@ -23,7 +25,7 @@ FLAGS = RuntimeFlags(ctx=2048, threads=1)  # one llama.cpp thread: two spinning 
 
 def chat_app(model: Path, files: tuple[Path, ...] = (), reply_tokens: int = 24):
     return make_app(machine=FIXED_MACHINE, model=str(model), flags=FLAGS, mode="chat", files=files,
-                    chat_options={"reply_tokens": reply_tokens, "temperature": 0.0, "seed": 1})
+                    chat_options=ChatOptions(reply_tokens=reply_tokens, sampling=CHAT_SAMPLING.with_changes(seed=1)))
 
 
 def ledger(paragraphs: int) -> str:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 import localctx.engine.llamacpp as llamacpp
+from localctx.core.conversation import ChatOptions
 from localctx.core.flags import RuntimeFlags
+from localctx.core.sampling import CHAT_SAMPLING
 from localctx.services.machine import MachineMemory
 from localctx.tui.app import make_app
 from localctx.tui.dialogs import FitDialog, TextPrompt
@@ -24,7 +26,7 @@ SMALL_MACHINE = MachineMemory(ram_total=1 << 30, ram_available=900 << 20)
 
 def chat_app(model: Path, *, machine: MachineMemory = FIXED_MACHINE, flags: RuntimeFlags = FLAGS):
     return make_app(machine=machine, model=str(model), flags=flags, mode="chat",
-                    chat_options={"reply_tokens": 8, "temperature": 0.0, "seed": 1})
+                    chat_options=ChatOptions(reply_tokens=8, sampling=CHAT_SAMPLING.with_changes(seed=1)))
 
 
 async def test_a_binary_attachment_is_one_error_and_chat_stays_usable(smollm2_path: Path, tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from localctx.core.conversation import ChatOptions
 from localctx.core.flags import RuntimeFlags
+from localctx.core.sampling import CHAT_SAMPLING
 from localctx.services.summarize import SummaryEvent
 from localctx.tui.app import make_app
 from localctx.tui.screens.summarize import SummarizeScreen
@@ -88,7 +90,8 @@ async def test_chat_at_80x24_cuts_nothing_after_a_turn(smollm2_path: Path, tmp_p
     doc = tmp_path / "a-rather-long-document-name-for-a-narrow-sidebar.md"
     doc.write_text("The bell of the salt road rang 17 times in 1700.")
     app = make_app(machine=FIXED_MACHINE, model=str(smollm2_path), flags=RuntimeFlags(ctx=2048, threads=1),
-                   mode="chat", files=(doc,), chat_options={"reply_tokens": 8, "temperature": 0.0, "seed": 1})
+                   mode="chat", files=(doc,),
+                   chat_options=ChatOptions(reply_tokens=8, sampling=CHAT_SAMPLING.with_changes(seed=1)))
     async with app.run_test(size=NARROW) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.session is not None and screen.state == "idle", timeout=120,

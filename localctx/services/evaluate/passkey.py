@@ -99,7 +99,7 @@ def _passkey_trial(engine: LlamaEngine, run: MethodRun, depth: float, trial: int
     else:  # prefix reuse: only the tokens after the common prefix are evaluated
         n = len(prompt.tokens)
         engine.ingest(prompt.tokens, progress=lambda k, todo: tick(n - todo + k), should_stop=should_stop)
-    answer = "".join(engine.stream(MAX_ANSWER_TOKENS, temperature=0.0, stop=["\n", "."]))
+    answer = "".join(engine.stream(MAX_ANSWER_TOKENS, stop=["\n", "."]))
     return PasskeyTrial(method=run.method, n_ctx=run.n_ctx, depth=depth, trial=trial, key=key, answer=answer,
                         correct=pk.is_correct(answer, key), needle_pos=prompt.needle_pos, n_prompt=prompt.n_tokens,
                         seconds=round(time.monotonic() - t0, 2))

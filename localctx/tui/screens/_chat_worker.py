@@ -11,10 +11,11 @@ refuses a connection used from another thread.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from localctx.core.conversation import ChatOptions
 from localctx.core.flags import RuntimeFlags
 from localctx.core.settings import RuntimeSettings
 from localctx.errors import LocalctxError
@@ -29,7 +30,7 @@ class LoadRequest:
     overflow: str = "refuse"
     resume_id: str | None = None
     new_conversation: bool = False  # clear the log when it opens
-    options: tuple[tuple[str, Any], ...] = ()  # ChatSession.open options (reply_tokens, temperature, seed)
+    options: ChatOptions = field(default_factory=ChatOptions)  # reply room, sampling, ...; overflow apart
 
     @staticmethod
     def engine_key_of(app: Any) -> tuple[str, RuntimeFlags]:
@@ -63,8 +64,9 @@ class LoadRequest:
         return self.model or "the saved session's model"
 
 
-def _options(app: Any) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted(getattr(app, "chat_options", {}).items()))
+def _options(app: Any) -> ChatOptions:
+    options = getattr(app, "chat_options", None)
+    return options if isinstance(options, ChatOptions) else ChatOptions()
 
 
 class ChatLoader:
@@ -100,8 +102,8 @@ class ChatLoader:
         model, settings, flags = self._target(req)
         self.close_session()
         engine = self.host.engine_for(model, settings, flags)
-        session = ChatSession.open(model, list(req.files), overflow=req.overflow, resume_id=req.resume_id,
-                                   engine=engine, **dict(req.options))
+        session = ChatSession.open(model, list(req.files), options=replace(req.options, overflow=req.overflow),
+                                   resume_id=req.resume_id, engine=engine)
         try:
             eta = session.forecast_ingest()
             eta_text = ingest_eta_text(eta) if eta is not None else ""

@@ -1,0 +1,76 @@
+"""Chat messages -> the tokens the engine evaluates: the one step shared by ``chat``, ``ask``, the TUI
+and the HTTP server, so the same messages evaluate the same tokens whichever door they came in by
+(and a KV state saved by one is found by the others).
+
+Documents go into the system message, each in a ``<document name="...">`` element after the
+instruction to answer from them.  The model's own chat template renders the messages (a model without
+one gets a plain completion prompt, or ``--chat-template``); the BOS token is added once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from localctx.engine.base import Engine
+
+DEFAULT_SYSTEM = "You are a helpful assistant."
+DOCS_INTRO = "Answer using the documents below; say so when they do not contain the answer."
+
+Message = dict[str, str]
+
+
+class NamedText(Protocol):
+    """A document as the prompt sees it: its name and its (possibly trimmed) text."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+def system_text(system: str | None, docs: Sequence[NamedText]) -> str:
+    """The system message: the user's system prompt (or the default), then the documents."""
+    base = system or DEFAULT_SYSTEM
+    if not docs:
+        return base
+    body = "\n\n".join(f'<document name="{d.name}">\n{d.text}\n</document>' for d in docs)
+    return f"{base}\n{DOCS_INTRO}\n\n{body}"
+
+
+def conversation_messages(system: str, exchanges: Sequence[tuple[str, str]], question: str | None) -> list[Message]:
+    """The system message, the earlier exchanges (user, assistant) in order, then the question."""
+    msgs = [{"role": "system", "content": system}]
+    for user, assistant in exchanges:
+        msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    if question is not None:
+        msgs.append({"role": "user", "content": question})
+    return msgs
+
+
+def prompt_tokens(engine: Engine, messages: Sequence[Message], *, generation: bool = True) -> list[int]:
+    """The tokens of ``messages`` as the engine's chat template renders them; ``generation`` adds the
+    assistant's turn opener.  BOS is added once, whether or not the template writes it."""
+    bos = engine.tokenize("", add_bos=True)
+    toks = engine.tokenize(engine.format_chat(list(messages), add_generation_prompt=generation), add_bos=False)
+    if bos and toks[:1] != bos:
+        toks = bos + toks
+    return toks
+
+
+def stable_prefix(engine: Engine, messages: Sequence[Message]) -> list[int]:
+    """The tokens of ``messages`` that every later turn keeps as they are: a template may render the
+    last message differently once another follows, or merge tokens at the seam."""
+    alone = prompt_tokens(engine, messages, generation=False)
+    probe = prompt_tokens(engine, [*messages, {"role": "user", "content": "?"}], generation=True)
+    return alone[:common_prefix_len(alone, probe)]
+
+
+def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens two token lists share (what the KV cache can keep)."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
