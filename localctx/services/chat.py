@@ -134,7 +134,7 @@ class ChatSession:
             system = system if system is not None else session.system
             turns = [(t.user, t.assistant) for t in store.turns(session.id)]
         else:
-            docs, notes = read_documents(files)
+            docs, notes = read_documents(files, chat_parts.known_ctx(settings, flags, engine))
         if model is None:
             from localctx.models.catalog import DEFAULT_MODEL
 
@@ -396,3 +396,4 @@ class ChatSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
