@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -170,6 +170,7 @@ def test_doctor_with_a_huge_host_and_a_lying_server_is_bounded(fake: type[FakeSe
 
 
 # ---- a server that passes the probe and fails llama.cpp's own connection ------------------------------------
+@pytest.mark.model
 @pytest.mark.parametrize("after", ["close", "garbage"])
 def test_a_server_failing_after_the_probe_ends_ask_in_one_line(fake: type[FakeServer], tmp_path: Path,
                                                                after: str) -> None:
@@ -196,3 +197,68 @@ def test_rpc_server_rejects_ipv6_with_its_reason_without_a_bind(tmp_path: Path) 
     with pytest.raises(LocalctxError) as err:
         check_listen_host("::")
     assert "an IPv6 address" in err.value.one_line()
+
+
+class CountingProxy:
+    """Forwards 127.0.0.1 connections to ``target`` and calls ``on_connection(n)`` as the n-th opens."""
+
+    def __init__(self, target: str, on_connection: Callable[[int], None]) -> None:
+        self.target, self.on_connection, self.count = target, on_connection, 0
+        self.lst = socket.socket()
+        self.lst.bind(("127.0.0.1", 0))
+        self.lst.listen(16)
+        self.endpoint = f"127.0.0.1:{self.lst.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.lst.accept()
+            except OSError:
+                return
+            self.count += 1
+            self.on_connection(self.count)
+            try:
+                up = socket.create_connection(rpc.split_endpoint(self.target), timeout=5)
+                up.settimeout(None)
+            except OSError:
+                conn.close()
+                continue
+            for a, b in ((conn, up), (up, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("kill_at", [6, 9])
+def test_a_real_server_killed_during_the_load_is_one_line(tmp_path: Path, kill_at: int) -> None:
+    """A real rpc-server killed -9 as llama.cpp's n-th connection opens (the first ones are the probes,
+    then ggml registers the server and sends the weights): ``ask`` exits 1 with one line; it used to
+    exit 1 with nothing when ggml aborted during the load, with fd 2 pointed at /dev/null."""
+    from tests.cli.test_rpc_server import Server
+
+    srv = Server()
+    proxy = CountingProxy(srv.endpoint, lambda n: srv.proc.kill() if n == kill_at else None)
+    ask = subprocess.run([*LOCALCTX, "ask", "smollm2", "-t", "1", "--ctx", "512", "-n", "4", "-ngl", "99",
+                          "--rpc", proxy.endpoint, "hi"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                         timeout=180, env=dict(os.environ, LOCALCTX_HOME=str(tmp_path)))
+    srv.proc.kill()
+    srv.proc.wait()
+    proxy.lst.close()
+    lines = [ln for ln in ask.stderr.splitlines() if ln.strip()]
+    assert proxy.count >= kill_at and ask.returncode == 1, ask.stderr[-3000:]
+    assert lines and lines[-1].startswith("error: ") and "RPC" in lines[-1], ask.stderr[-3000:]
+    assert "Traceback" not in ask.stderr and ask.stdout == ""
