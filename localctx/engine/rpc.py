@@ -153,13 +153,13 @@ def query(endpoint: str, timeout: float = CONNECT_TIMEOUT_S) -> RpcServer:
     server is unreachable, is not an RPC server, speaks a protocol this build cannot use, claims an
     implausible number of devices, or does not finish answering within ``timeout`` seconds in all."""
     host, port = split_endpoint(endpoint)
+    deadline = time.monotonic() + timeout
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except (OSError, UnicodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise RpcError(f"RPC server {endpoint} is unreachable ({reason})",
                        f"start it there with `localctx rpc-server --port {port}` or fix --rpc") from None
-    deadline = time.monotonic() + timeout
     try:
         with sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
