@@ -44,6 +44,8 @@ PROTOCOL = (7, 0, 0)
 CONNECT_TIMEOUT_S = 5.0
 #: more devices than one server could have: a reply above this is garbage, not a machine
 MAX_DEVICES = 64
+#: a load with RPC devices that makes no progress this long has a server that stopped answering
+LOAD_STALL_S = 120.0
 
 
 class RpcError(LocalctxError):
@@ -247,6 +249,11 @@ def _on_abort(message: bytes | None) -> None:
                 "reply is lost; a chat session keeps its completed turns: localctx sessions)")
     else:
         line = f"error: llama.cpp aborted: {text}"
+    _exit_with(line)
+
+
+def _exit_with(line: str) -> None:
+    """End the process now with ``line``: ggml's state is broken (or stuck), nothing else may run."""
     try:
         if sys.stdout is not None and sys.stdout.isatty():
             _restore_terminal()
@@ -259,6 +266,36 @@ def _on_abort(message: bytes | None) -> None:
             os.write(abort.stderr_fd(), (line + "\n").encode("utf-8", "replace"))
         finally:
             os._exit(1)
+
+
+class LoadWatch:
+    """ggml's RPC client has no timeouts: a server that passed the probe and then stops answering
+    leaves a load blocked in ``recv`` for ever.  While a load with RPC devices runs, llama.cpp's
+    progress callback (one call per tensor sent) feeds this watch; ``LOAD_STALL_S`` seconds without
+    progress end the process with one line, as a server dying mid-load does."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self._done = threading.Event()
+        self.callback = llama_cpp.llama_progress_callback(self._progress)
+
+    def _progress(self, _fraction: float, _data: object) -> bool:
+        self.last = time.monotonic()
+        return True  # go on loading
+
+    def __enter__(self) -> LoadWatch:
+        threading.Thread(target=self._watch, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.5):
+            idle = time.monotonic() - self.last
+            if idle > LOAD_STALL_S:
+                _exit_with(f"error: an RPC server stopped answering during the load (no progress for {idle:.0f} s) "
+                           "— restart the server and try again")
 
 
 def _restore_terminal() -> None:

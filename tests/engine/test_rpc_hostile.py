@@ -25,7 +25,7 @@ LOCALCTX = [sys.executable, "-m", "localctx"]
 
 class FakeServer:
     """``devices``: what DEVICE_COUNT answers; ``after``: what happens on any other command
-    (``close`` or ``garbage``); ``trickle_s``: send each reply one byte at a time, this far apart."""
+    (``close``, ``garbage`` or ``silent``); ``trickle_s``: send each reply one byte at a time, this far apart."""
 
     def __init__(self, devices: int = 1, after: str = "close", trickle_s: float = 0.0) -> None:
         self.devices, self.after, self.trickle_s = devices, after, trickle_s
@@ -69,6 +69,9 @@ class FakeServer:
                         reply = struct.pack("<QQ", 8 << 30, 16 << 30)
                     elif self.after == "garbage":
                         conn.sendall(b"\xff" * 64)
+                        return
+                    elif self.after == "silent":
+                        self.stop.wait()
                         return
                     else:
                         return
@@ -179,6 +182,19 @@ def test_a_server_failing_after_the_probe_ends_ask_in_one_line(fake: type[FakeSe
     assert r.returncode == 1
     line = _one_error_line(r)  # it used to exit 1 with nothing at all: ggml aborted while fd 2 was /dev/null
     assert line.startswith("error: an RPC server stopped answering"), r.stderr[-2000:]
+
+
+@pytest.mark.model
+def test_a_server_silent_after_the_probe_ends_the_load_in_one_line(fake: type[FakeServer]) -> None:
+    """ggml's client has no timeout: without the load watch this child would wait in recv for ever."""
+    srv = fake(after="silent")
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "tests.engine._rpc_stall", srv.endpoint, "3"], capture_output=True,
+                       text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 1 and r.stdout == "", r.stderr[-3000:]
+    assert lines and lines[-1].startswith("error: an RPC server stopped answering during the load"), r.stderr[-3000:]
+    assert time.monotonic() - t0 < 60
 
 
 # ---- rpc-server's listening address -----------------------------------------------------------------------
