@@ -38,6 +38,15 @@ def test_ask_with_stdout_closed_is_one_line(tmp_path: Path) -> None:
     assert r.returncode == 2 and err.strip().splitlines() == [err.strip()] and "standard output is closed" in err
 
 
+def test_summarize_to_a_closed_stdout_is_one_line_unless_it_writes_a_file(tmp_path: Path) -> None:
+    doc = tmp_path / "note.txt"
+    doc.write_text("A short note.\n")
+    r = _run(["summarize", str(doc), "-t", "1"], 1, tmp_path)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and "standard output is closed" in err and "--out" in err
+    assert err.strip().splitlines() == [err.strip()]
+
+
 def test_ask_with_stderr_closed_still_prints_the_answer(tmp_path: Path) -> None:
     r = _run(ASK, 2, tmp_path)
     assert r.returncode == 0
