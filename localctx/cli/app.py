@@ -141,6 +141,9 @@ for _module in COMMAND_MODULES:
 
 
 def main() -> None:
+    from localctx.cli._streams import reopen_closed
+
+    reopen_closed()  # before anything can open a file onto a free descriptor 0-2 or write to None
     app()
 
 

@@ -47,15 +47,16 @@ def register(app: typer.Typer) -> None:
         run with these settings also times each weight type on a small probe model).
 
         The calibration is kept per model file, machine and the settings that change speed
-        (-t, -fa, -ctk/-ctv, -ngl, -b/-ub): run it again with the flags you use.
+        (-t, -fa, -ctk/-ctv, -ngl, -b/-ub): run it again with the flags you use.  Ctrl-C stops it within
+        a batch (exit 130); a calibration is stored only once every depth is measured.
 
         Example: localctx bench smollm2 -t 4
         """
-        from localctx.cli._output import emit_json, hint, info, stderr, stdout, warn
+        from localctx.cli._output import emit_json, error_line, hint, info, stdout
+        from localctx.cli._stop import stop_on_sigint
         from localctx.core import forecast as fc
         from localctx.services import calibration as cal
         from localctx.services import forecast as sf
-        from localctx.services.runtime import load_engine
 
         ds = _depths(depths)
         flags = runtime
@@ -65,44 +66,21 @@ def register(app: typer.Typer) -> None:
                 pos = max(d, 1, pos) + gen_tokens + chunk
             flags = dataclasses.replace(runtime, ctx=-(-(pos + 64) // 256) * 256)
         t0 = time.perf_counter()
-        engine = load_engine(model, flags=flags)
-        try:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            with Progress(TextColumn("calibrating {task.description}"), BarColumn(), TimeElapsedColumn(),
-                          console=stderr, transient=True) as bar:
-                task = bar.add_task(engine.path.name, total=1)
-
-                def update(done: int, total: int, label: str) -> None:
-                    bar.update(task, completed=done, total=total, description=f"{engine.path.name}: {label}")
-
-                timings = cal.calibrate(engine, ds, repeats=repeats, gen_tokens=gen_tokens, progress=update)
-            if not {t.kind for t in timings} >= {fc.PROMPT, fc.GEN}:
-                raise SettingsError(f"a context of {engine.n_ctx:,} tokens leaves no room to measure a "
-                                    f"micro-batch and a generation", "leave --ctx out, or give at least --ctx 1024")
-            path, record = sf.save_calibration(engine, [t.segment() for t in timings])
-            probe = kernel_probe if kernel_probe is not None else not sf.has_kernels(engine.settings)
-            kernels_file = None
-            if probe:
-                engine.close()  # the probe loads its own small models
-                with Progress(TextColumn("kernel probe {task.description}"), BarColumn(), TimeElapsedColumn(),
-                              console=stderr, transient=True) as bar:
-                    task = bar.add_task("", total=1)
-
-                    def probing(done: int, total: int, label: str) -> None:
-                        bar.update(task, completed=done, total=total, description=label)
-
-                    try:
-                        kernels_file, _ = sf.probe_kernels(engine.settings, progress=probing)
-                    except LocalctxError as exc:  # the calibration is stored; only the scaling lacks prices
-                        warn(f"{exc.message}; other models are scaled by FLOPs and bytes until "
-                             f"`localctx bench ... --kernel-probe` succeeds")
-            assert engine.info is not None
-            shape = fc.shape_of(engine.info, engine.settings)
-            fits = {k: fc.CostFit.from_json(v) for k, v in record["fits"].items()}
-            ctx_fc = sf.forecast_for(engine.info, engine.settings, engine.info.ctx_train or engine.n_ctx)
-        finally:
-            engine.close()
+        with stop_on_sigint() as stop:
+            stored: list[Any] = []  # the calibration file, once saved: what a Ctrl-C after it keeps
+            try:
+                timings, path, record, kernels_file, engine = _measure(
+                    model, flags, ds, repeats, gen_tokens, kernel_probe, stop.requested, stored)
+            except cal.Cancelled:
+                error_line(f"interrupted: the calibration is stored in {stored[0]}; the kernel probe was stopped "
+                           "and is not stored (run bench again with --kernel-probe)" if stored else
+                           "interrupted: bench stopped before the last measurement; nothing was stored "
+                           "(a calibration needs every depth): run it again")
+                raise typer.Exit(130) from None
+        assert engine.info is not None
+        shape = fc.shape_of(engine.info, engine.settings)
+        fits = {k: fc.CostFit.from_json(v) for k, v in record["fits"].items()}
+        ctx_fc = sf.forecast_for(engine.info, engine.settings, engine.info.ctx_train or engine.n_ctx)
         rows = _rows(timings, ds)
         elapsed = time.perf_counter() - t0
         if json:
@@ -131,6 +109,58 @@ def register(app: typer.Typer) -> None:
             info(f"kernel probe stored in {kernels_file}: other models are scaled from this calibration by it")
         speed = sf.speed_flags(engine.settings)
         hint(f"localctx plan {model or 'smollm2'} --ctx 32k{' ' + speed if speed else ''}  # shows the forecast")
+
+
+def _measure(model: str | None, flags: RuntimeFlags, ds: list[int], repeats: int, gen_tokens: int,
+             kernel_probe: bool | None, should_stop: Any, stored: list[Any]) -> tuple[Any, ...]:
+    """Load, calibrate, store, then probe the kernels when asked or never done: (timings, calibration
+    file, record, kernel probe file or None, the closed engine).  ``should_stop`` (Ctrl-C) ends it with
+    ``Cancelled`` between measurements or inside a batch; ``stored`` gets the calibration file once saved."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from localctx.cli._output import stderr, warn
+    from localctx.core import forecast as fc
+    from localctx.services import calibration as cal
+    from localctx.services import forecast as sf
+    from localctx.services.runtime import load_engine
+
+    engine = load_engine(model, flags=flags)
+    try:
+        with Progress(TextColumn("calibrating {task.description}"), BarColumn(), TimeElapsedColumn(),
+                      console=stderr, transient=True) as bar:
+            task = bar.add_task(engine.path.name, total=1)
+
+            def update(done: int, total: int, label: str) -> None:
+                bar.update(task, completed=done, total=total, description=f"{engine.path.name}: {label}")
+
+            timings = cal.calibrate(engine, ds, repeats=repeats, gen_tokens=gen_tokens, progress=update,
+                                    should_stop=should_stop)
+        if not {t.kind for t in timings} >= {fc.PROMPT, fc.GEN}:
+            raise SettingsError(f"a context of {engine.n_ctx:,} tokens leaves no room to measure a "
+                                f"micro-batch and a generation", "leave --ctx out, or give at least --ctx 1024")
+        path, record = sf.save_calibration(engine, [t.segment() for t in timings])
+        stored.append(path)
+        probe = kernel_probe if kernel_probe is not None else not sf.has_kernels(engine.settings)
+        kernels_file = None
+        if probe:
+            engine.close()  # the probe loads its own small models
+            with Progress(TextColumn("kernel probe {task.description}"), BarColumn(), TimeElapsedColumn(),
+                          console=stderr, transient=True) as bar:
+                task = bar.add_task("", total=1)
+
+                def probing(done: int, total: int, label: str) -> None:
+                    if should_stop():  # between weight types: each takes a few seconds
+                        raise cal.Cancelled
+                    bar.update(task, completed=done, total=total, description=label)
+
+                try:
+                    kernels_file, _ = sf.probe_kernels(engine.settings, progress=probing)
+                except LocalctxError as exc:  # the calibration is stored; only the scaling lacks prices
+                    warn(f"{exc.message}; other models are scaled by FLOPs and bytes until "
+                         f"`localctx bench ... --kernel-probe` succeeds")
+    finally:
+        engine.close()
+    return timings, path, record, kernels_file, engine
 
 
 def _rate(v: float | None) -> str:

@@ -273,8 +273,10 @@ def register(app: typer.Typer) -> None:
         Example: localctx chat smollm2 --file notes.txt --ctx 16k
         """
         from localctx.cli._output import info
+        from localctx.cli._streams import require_open
         from localctx.services.chat import ChatSession
 
+        require_open(0, 1, why="chat reads your messages and writes its replies there")
         if any(str(f) == "-" for f in file):
             from localctx.errors import LocalctxError
 
@@ -303,9 +305,11 @@ def register(app: typer.Typer) -> None:
         Example: localctx ask smollm2 --file book.txt "Who is the narrator?" --json
         """
         from localctx.cli._output import emit_json, warn
+        from localctx.cli._streams import require_open
         from localctx.errors import LocalctxError
         from localctx.services.chat import ChatSession
 
+        require_open(1, why="the answer would be lost")
         if not question.strip():
             raise LocalctxError("the question is empty", 'ask something, e.g. localctx ask smollm2 "What is it about?"')
         options = chat_options(max_tokens, temp, repeat_penalty, system, overflow, chat_template)

@@ -49,6 +49,10 @@ def register(app: typer.Typer) -> None:
         from localctx.services.summarize import SummarizeOptions, SummaryCancelled, open_engine
         from localctx.services.summarize import summarize as run
 
+        if out is None:
+            from localctx.cli._streams import require_open
+
+            require_open(1, why="the summary would be lost; give --out FILE")
         if length not in LENGTH_CHOICES:
             raise LocalctxError(f"unknown --length '{length}'", "use short, medium or long")
         if out is not None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from localctx.core import html_text
+from localctx.core.docread import DEFAULT_MAX_BYTES, check_zip_sizes, read_path, read_stdin
 from localctx.errors import LocalctxError
 
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".rst", ".org", ".log", ".csv", ".tsv", ".json",
@@ -44,26 +46,19 @@ class Extracted:
     sha256: str  # of the file's bytes: the checkpoint key
 
 
-def extract(path: Path | str) -> Extracted:
+def extract(path: Path | str, max_bytes: int = DEFAULT_MAX_BYTES) -> Extracted:
     """Read ``path`` (``-``: standard input) and return its text, normalized to ``\\n`` newlines;
-    raise LocalctxError (EmptyDocumentError for a file without text)."""
+    raise LocalctxError (EmptyDocumentError for a file without text).  ``max_bytes`` caps the bytes
+    read and, for EPUB, unpacked (``docread.max_bytes_for`` gives it for a context)."""
     if str(path) == STDIN:
         import sys
 
-        return extract_bytes(Path("stdin"), sys.stdin.buffer.read())
+        return extract_bytes(Path("stdin"), read_stdin(getattr(sys.stdin, "buffer", None), max_bytes), max_bytes)
     path = Path(path).expanduser()
-    if path.is_dir():
-        raise LocalctxError(f"{path}: is a directory", "pass the files inside it")
-    if not path.exists():
-        raise LocalctxError(f"{path}: no such file", "check the path")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise LocalctxError(f"{path}: cannot read ({exc.strerror})") from None
-    return extract_bytes(path, data)
+    return extract_bytes(path, read_path(path, max_bytes), max_bytes)
 
 
-def extract_bytes(path: Path, data: bytes) -> Extracted:
+def extract_bytes(path: Path, data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Extracted:
     """The text of ``data`` read from ``path`` (whose name and suffix guide the format)."""
     import hashlib
 
@@ -73,7 +68,7 @@ def extract_bytes(path: Path, data: bytes) -> Extracted:
     if data.startswith(b"%PDF"):
         kind, text = "pdf", _pdf(path, data)
     elif data.startswith(b"PK\x03\x04"):
-        kind, text = _zip(path, data, suffix)
+        kind, text = _zip(path, data, suffix, max_bytes)
     elif suffix in KNOWN_UNSUPPORTED:
         raise _unsupported(path, suffix)
     else:
@@ -102,8 +97,12 @@ def _unsupported(path: Path, suffix: str) -> LocalctxError:
 
 
 def _decode(path: Path, data: bytes) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 by its BOM: broken units become U+FFFD, few allowed
+        text = data.decode("utf-16", errors="replace")
+        if text.count("\ufffd") > len(text) * 0.01:
+            raise LocalctxError(f"{path}: starts like UTF-16 text but is not valid UTF-16",
+                                "save it again as UTF-8 or UTF-16")
+        return text
     sample = data[:65536]
     if b"\x00" in sample:
         raise LocalctxError(f"{path}: looks like a binary file, not text", f"supported: {SUPPORTED}")
@@ -142,36 +141,23 @@ def _pdf(path: Path, data: bytes) -> str:
 
 
 # ---- HTML / EPUB -------------------------------------------------------------------------------------
-_BLOCKS = ("p", "div", "li", "tr", "blockquote", "pre", "section", "article", "dd", "dt", "table", "ul", "ol")
-
-
 def html_to_text(html: str) -> str:
     """Visible text of an HTML page with headings as Markdown ``#`` lines and blocks as paragraphs."""
-    bs4 = _need("bs4", "HTML", package="beautifulsoup4")
-    soup = bs4.BeautifulSoup(html, "html.parser")
-    for tag in soup(["script", "style", "noscript", "template", "svg", "head", "nav"]):
-        tag.decompose()
-    for level in range(1, 7):
-        for h in soup.find_all(f"h{level}"):
-            title = " ".join(h.get_text(" ").split())
-            h.replace_with(f"\n\n{'#' * level} {title}\n\n" if title else "")
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    for tag in soup.find_all(_BLOCKS):
-        tag.insert_before("\n\n")
-        tag.insert_after("\n\n")
-    text = soup.get_text()
-    lines = [" ".join(line.split()) for line in text.split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return html_text.html_to_text(html, _need("bs4", "HTML", package="beautifulsoup4"))
 
 
-def _zip(path: Path, data: bytes, suffix: str) -> tuple[str, str]:
+def _zip(path: Path, data: bytes, suffix: str, max_bytes: int) -> tuple[str, str]:
     if suffix in KNOWN_UNSUPPORTED:  # .docx/.pptx/.xlsx/.odt are ZIPs too: name the format, don't guess
         raise _unsupported(path, suffix)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            mimetype = zf.read("mimetype").decode("ascii", "replace").strip() if "mimetype" in zf.namelist() else ""
-    except zipfile.BadZipFile:
+            check_zip_sizes(path, zf, max_bytes)  # bounds everything ebooklib unpacks below too
+            if "mimetype" in zf.namelist():
+                with zf.open("mimetype") as member:
+                    mimetype = member.read(64).decode("ascii", "replace").strip()
+            else:
+                mimetype = ""
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError):
         raise LocalctxError(f"{path}: a damaged ZIP/EPUB file") from None
     if mimetype != "application/epub+zip" and suffix != ".epub":
         raise _unsupported(path, suffix)

@@ -165,17 +165,45 @@ def flags_to_overrides(f: RuntimeFlags) -> dict[str, Any]:
 MAX_RPC_SERVERS = 16  # GGML_RPC_MAX_SERVERS
 
 
+#: a DNS name's limit; longer hosts are refused before the resolver (its IDNA codec raises on them)
+MAX_HOST_CHARS = 253
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+
+
+def rpc_host_problem(host: str) -> str | None:
+    """Why ``host`` cannot be an RPC server's address for llama.cpp, or None.  llama.cpp's RPC client
+    resolves names with ``gethostbyname`` and connects over IPv4 only, so an IPv6 literal (bracketed
+    or not) is refused by name rather than failing inside ggml."""
+    if host.startswith("[") and host.endswith("]") or ":" in host:
+        return "is an IPv6 address; llama.cpp's RPC connects over IPv4 only (use an IPv4 address or an SSH tunnel)"
+    if not host or len(host) > MAX_HOST_CHARS:
+        return f"is not a host name (1-{MAX_HOST_CHARS} characters)"
+    if not set(host) <= _HOST_CHARS or any(not 0 < len(label) < 64 for label in host.rstrip(".").split(".")):
+        return "is not a host name or IPv4 address (letters, digits, '-' and '.' only)"
+    return None
+
+
+def split_rpc_endpoint(part: str) -> tuple[str, int]:
+    """``host:port`` or ``[ipv6]:port`` -> (host, port); SettingsError in one line otherwise."""
+    host, sep, port = part.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(f"cannot read --rpc endpoint '{part[:80]}'",
+                            "use HOST:PORT[,HOST:PORT...], e.g. 127.0.0.1:50052")
+    problem = rpc_host_problem(host)
+    if problem:
+        raise SettingsError(f"--rpc host '{host[:80]}{'...' if len(host) > 80 else ''}' {problem}",
+                            "use HOST:PORT[,HOST:PORT...], e.g. 127.0.0.1:50052")
+    return host, int(port)
+
+
 def parse_rpc(text: str) -> str:
     """``host:port[,host:port...]`` -> the same, normalised (spaces dropped); SettingsError otherwise."""
     out: list[str] = []
     for part in (p.strip() for p in str(text).split(",")):
-        host, sep, port = part.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or " " in host:
-            raise SettingsError(f"cannot read --rpc endpoint '{part}'",
-                                "use HOST:PORT[,HOST:PORT...], e.g. 127.0.0.1:50052")
-        if part in out:
+        host, port = split_rpc_endpoint(part)
+        if f"{host}:{port}" in out:
             raise SettingsError(f"--rpc lists {part} twice", "give each server once")
-        out.append(f"{host}:{int(port)}")
+        out.append(f"{host}:{port}")
     if len(out) > MAX_RPC_SERVERS:
         raise SettingsError(f"--rpc lists {len(out)} servers; llama.cpp takes at most {MAX_RPC_SERVERS}")
     return ",".join(out)

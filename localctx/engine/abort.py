@@ -51,9 +51,14 @@ def abort_line(message: bytes | None) -> str:
     return " ".join(line.split())
 
 
+def stderr_fd() -> int:
+    """The descriptor of the real stderr, for a line written while a load has fd 2 pointed elsewhere."""
+    return _stderr[0] if _stderr else 2
+
+
 def _on_abort(message: bytes | None) -> None:
     try:
-        os.write(_stderr[0] if _stderr else 2, (abort_line(message) + "\n").encode("utf-8", "replace"))
+        os.write(stderr_fd(), (abort_line(message) + "\n").encode("utf-8", "replace"))
     finally:
         os._exit(1)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from localctx.core.model_info import ModelInfo
 from localctx.core.rope import ExtensionPlan
 from localctx.core.sampling import GREEDY, SamplingSettings
 from localctx.core.settings import RuntimeSettings
-from localctx.engine import abort, chat_template
+from localctx.engine import abort, chat_template, rpc
 from localctx.engine.base import Cancelled, Counters, LoadReport, Progress
 from localctx.engine.cancel import AbortWatch
 from localctx.engine.llamalog import first_error, parse_load_lines
@@ -58,10 +59,13 @@ class LlamaEngine:
         self._ctx: Any = None
         self._batch: Any = None
         abort.set_model(self.path)
-        with capture() as lines:
+        watch = rpc.LoadWatch() if self.settings.rpc_servers else None
+        with capture() as lines, watch or nullcontext():
             try:
-                self._model = _ll.LlamaModel(path_model=str(self.path), params=model_params(self.settings),
-                                             verbose=False)
+                params = model_params(self.settings)
+                if watch is not None:
+                    params.progress_callback = watch.callback
+                self._model = _ll.LlamaModel(path_model=str(self.path), params=params, verbose=False)
             except ValueError as exc:
                 raise RuntimeLoadError(f"llama.cpp could not load {self.path.name}: "
                                        f"{first_error(lines) or exc}") from None

@@ -7,6 +7,7 @@ messages) even after something else, such as llama-cpp-python's ``Llama`` class,
 
 from __future__ import annotations
 
+import _thread
 import ctypes
 import threading
 from collections import deque
@@ -53,7 +54,12 @@ SINK = _LogSink()
 def _log_callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
     try:
         SINK.feed(int(level), text.decode("utf-8", "replace"))
-    except Exception:  # noqa: BLE001 - an exception must never propagate into C
+    except KeyboardInterrupt:
+        # a Ctrl-C whose handler ran inside this callback: ctypes would print it as "ignored" and drop
+        # it.  Posted again from another thread, once this callback has returned, it reaches the
+        # main thread's Python code (posted from here, it would fire inside this callback again)
+        threading.Timer(0.01, _thread.interrupt_main).start()
+    except BaseException:  # noqa: BLE001 - an exception must never propagate into C
         pass
 
 

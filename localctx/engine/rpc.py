@@ -24,11 +24,13 @@ import socket
 import struct
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 
 import llama_cpp
 
-from localctx.engine import ggml_lib
+from localctx.core.flags import split_rpc_endpoint
+from localctx.engine import abort, ggml_lib
 from localctx.errors import LocalctxError
 
 #: protocol commands (the numbering is fixed by the protocol; HELLO is always 14)
@@ -40,6 +42,10 @@ _CONN_CAPS = 24
 #: the protocol the pinned llama.cpp speaks (its rpc-server banner: "Starting RPC server v7.0.0")
 PROTOCOL = (7, 0, 0)
 CONNECT_TIMEOUT_S = 5.0
+#: more devices than one server could have: a reply above this is garbage, not a machine
+MAX_DEVICES = 64
+#: a load with RPC devices that makes no progress this long has a server that stopped answering
+LOAD_STALL_S = 120.0
 
 
 class RpcError(LocalctxError):
@@ -112,9 +118,13 @@ def supported() -> bool:
 
 
 # ---- talking to a server without llama.cpp (nothing here can abort the process) -------------------
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+def _recv_exact(sock: socket.socket, n: int, deadline: float) -> bytes:
     buf = b""
     while len(buf) < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no complete answer in time")
+        sock.settimeout(left)
         chunk = sock.recv(n - len(buf))
         if not chunk:
             raise ConnectionError("connection closed")
@@ -122,44 +132,58 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return buf
 
 
-def _call(sock: socket.socket, cmd: int, payload: bytes, reply_size: int) -> bytes:
+def _call(sock: socket.socket, cmd: int, payload: bytes, reply_size: int, deadline: float) -> bytes:
+    sock.settimeout(max(deadline - time.monotonic(), 0.001))
     sock.sendall(struct.pack("<BQ", cmd, len(payload)) + payload)
-    size = struct.unpack("<Q", _recv_exact(sock, 8))[0]
+    size = struct.unpack("<Q", _recv_exact(sock, 8, deadline))[0]
     if size != reply_size:
         raise ConnectionError(f"unexpected reply of {size} bytes")
-    return _recv_exact(sock, size)
+    return _recv_exact(sock, size, deadline)
 
 
 def split_endpoint(endpoint: str) -> tuple[str, int]:
-    host, _, port = endpoint.rpartition(":")
-    return host, int(port)
+    """(host, port) of an endpoint llama.cpp can use; RpcError in one line for one it cannot (an IPv6
+    address, a host that is no host name), before any resolver or ggml sees it."""
+    try:
+        return split_rpc_endpoint(endpoint)
+    except LocalctxError as exc:
+        raise RpcError(exc.message, exc.hint) from None
 
 
 def query(endpoint: str, timeout: float = CONNECT_TIMEOUT_S) -> RpcServer:
     """Connect, say HELLO, and read every device's free/total memory; RpcError in one line if the
-    server is unreachable, is not an RPC server, or speaks a protocol this build cannot use."""
+    server is unreachable, is not an RPC server, speaks a protocol this build cannot use, claims an
+    implausible number of devices, or does not finish answering within ``timeout`` seconds in all."""
     host, port = split_endpoint(endpoint)
+    deadline = time.monotonic() + timeout
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
-    except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise RpcError(f"RPC server {endpoint} is unreachable ({reason})",
                        f"start it there with `localctx rpc-server --port {port}` or fix --rpc") from None
     try:
         with sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            hello = _call(sock, _CMD_HELLO, bytes(_CONN_CAPS), 4 + _CONN_CAPS)
+            hello = _call(sock, _CMD_HELLO, bytes(_CONN_CAPS), 4 + _CONN_CAPS, deadline)
             version = (hello[0], hello[1], hello[2])
             mine = own_version()
             if version[0] != mine[0] or version[1] > mine[1]:
                 raise RpcError(f"RPC server {endpoint} speaks protocol {'.'.join(map(str, version))}, this "
                                f"build speaks {'.'.join(map(str, mine))}",
                                "run the same localctx/llama.cpp version on every machine")
-            count = struct.unpack("<I", _call(sock, _CMD_DEVICE_COUNT, b"", 4))[0]
+            count = struct.unpack("<I", _call(sock, _CMD_DEVICE_COUNT, b"", 4, deadline))[0]
+            if count > MAX_DEVICES:
+                raise RpcError(f"RPC server {endpoint} claims {count:,} devices (at most {MAX_DEVICES} are plausible)",
+                               "check the port: that is not a working llama.cpp rpc-server")
             devices = []
             for i in range(count):
-                free, total = struct.unpack("<QQ", _call(sock, _CMD_GET_DEVICE_MEMORY, struct.pack("<I", i), 16))
+                free, total = struct.unpack("<QQ", _call(sock, _CMD_GET_DEVICE_MEMORY, struct.pack("<I", i), 16,
+                                                         deadline))
                 devices.append(RpcDevice(endpoint, i, free, total))
+    except TimeoutError:
+        raise RpcError(f"RPC server {endpoint} did not finish answering within {timeout:g} s",
+                       "check the server: it accepted the connection but stopped answering") from None
     except (OSError, ConnectionError, struct.error) as exc:
         raise RpcError(f"{endpoint} did not answer as an llama.cpp RPC server ({exc})",
                        "check the port, and that both ends run the same localctx version") from None
@@ -181,6 +205,7 @@ def register(endpoints: tuple[str, ...]) -> list[int]:
     the device handles in ``endpoints`` order, for ``llama_model_params.devices``."""
     servers = [query(e) for e in endpoints]
     rpc, ggml, _ = _libs()
+    guard_aborts()  # ggml connects again inside add_server: a server gone by then aborts there
     handles: list[int] = []
     with _LOCK:
         for srv in servers:
@@ -194,7 +219,6 @@ def register(endpoints: tuple[str, ...]) -> list[int]:
                 _REGISTERED[srv.endpoint] = [ggml.ggml_backend_reg_dev_get(reg, i)
                                              for i in range(ggml.ggml_backend_reg_dev_count(reg))]
             handles.extend(_REGISTERED[srv.endpoint])
-    guard_aborts()
     return handles
 
 
@@ -221,19 +245,57 @@ def _on_abort(message: bytes | None) -> None:
     text = (message or b"").decode("utf-8", "replace").strip()
     if "RPC" in text or "Remote" in text:
         text = text.split(": ", 1)[-1]
-        line = (f"error: an RPC server stopped answering ({text}) — the reply was cut short (a chat session "
-                "keeps its completed turns: localctx sessions); restart the server and try again")
+        line = (f"error: an RPC server stopped answering ({text}) — restart the server and try again (a cut "
+                "reply is lost; a chat session keeps its completed turns: localctx sessions)")
     else:
         line = f"error: llama.cpp aborted: {text}"
+    _exit_with(line)
+
+
+def _exit_with(line: str) -> None:
+    """End the process now with ``line``: ggml's state is broken (or stuck), nothing else may run."""
     try:
-        if sys.stdout.isatty():
+        if sys.stdout is not None and sys.stdout.isatty():
             _restore_terminal()
             sys.stdout.write("\n")  # end the cut reply's line
             sys.stdout.flush()
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
     finally:
-        os._exit(1)
+        # to the copy of stderr taken before any load: llama-cpp-python points fd 2 at /dev/null while
+        # it loads a model, and a server that dies during the load must not end the process unseen
+        try:
+            os.write(abort.stderr_fd(), (line + "\n").encode("utf-8", "replace"))
+        finally:
+            os._exit(1)
+
+
+class LoadWatch:
+    """ggml's RPC client has no timeouts: a server that passed the probe and then stops answering
+    leaves a load blocked in ``recv`` for ever.  While a load with RPC devices runs, llama.cpp's
+    progress callback (one call per tensor sent) feeds this watch; ``LOAD_STALL_S`` seconds without
+    progress end the process with one line, as a server dying mid-load does."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self._done = threading.Event()
+        self.callback = llama_cpp.llama_progress_callback(self._progress)
+
+    def _progress(self, _fraction: float, _data: object) -> bool:
+        self.last = time.monotonic()
+        return True  # go on loading
+
+    def __enter__(self) -> LoadWatch:
+        threading.Thread(target=self._watch, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.5):
+            idle = time.monotonic() - self.last
+            if idle > LOAD_STALL_S:
+                _exit_with(f"error: an RPC server stopped answering during the load (no progress for {idle:.0f} s) "
+                           "— restart the server and try again")
 
 
 def _restore_terminal() -> None:

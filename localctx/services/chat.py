@@ -127,7 +127,7 @@ class ChatSession:
                 options = replace(options, system=session.system)
             turns = [(t.user, t.assistant) for t in store.turns(session.id)]
         else:
-            docs, notes = read_documents(files)
+            docs, notes = read_documents(files, chat_parts.known_ctx(settings, flags, engine))
         if model is None:
             from localctx.models.catalog import DEFAULT_MODEL
 
@@ -371,3 +371,4 @@ class ChatSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+

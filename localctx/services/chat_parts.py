@@ -50,25 +50,35 @@ class Exchange:
     assistant: str
 
 
-def read_document(path: Path | str) -> Document:
+def read_document(path: Path | str, n_ctx: int | None = None) -> Document:
     """A document as ``summarize`` reads it (text, Markdown, PDF, HTML, EPUB; ``-`` = standard input),
-    through the one extractor; LocalctxError (exit 2) for a missing, binary or unsupported file, and
-    EmptyDocumentError for one without text."""
+    through the one extractor; LocalctxError (exit 2) for a missing, binary, unsupported or too large
+    file (the cap follows ``n_ctx`` where it is known), and EmptyDocumentError for one without text."""
+    from localctx.core.docread import max_bytes_for
     from localctx.core.extract import STDIN, extract
 
-    x = extract(path)
+    x = extract(path, max_bytes_for(n_ctx))
     where = "(stdin)" if str(path) == STDIN else str(x.path.resolve())
     return Document(sha256=x.sha256, name=x.path.name, path=where, text=x.text)
 
 
-def read_documents(files: Sequence[str | Path]) -> tuple[list[Document], list[str]]:
+def known_ctx(settings: Any, flags: Any, engine: Any) -> int | None:
+    """The context documents go into, where it is known before the model loads (it caps their size):
+    a loaded engine's, the given settings', or ``--ctx``."""
+    for n in (getattr(engine, "n_ctx", None), getattr(settings, "n_ctx", None), getattr(flags, "ctx", None)):
+        if isinstance(n, int) and n > 0:
+            return n
+    return None
+
+
+def read_documents(files: Sequence[str | Path], n_ctx: int | None = None) -> tuple[list[Document], list[str]]:
     """The documents that have text, and a notice for each empty one (left out, never silently)."""
     from localctx.core.extract import EmptyDocumentError
 
     docs, notes = [], []
     for f in files:
         try:
-            docs.append(read_document(f))
+            docs.append(read_document(f, n_ctx))
         except EmptyDocumentError as exc:
             notes.append(f"{exc.message}; it is left out of the context")
     return docs, notes

@@ -8,6 +8,7 @@ cleanly.  A port that is taken is found before ggml tries it (ggml would only lo
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 import socket
 import threading
@@ -16,14 +17,29 @@ from typing import Any
 
 from localctx.core.units import human_bytes
 from localctx.engine.rpc import RpcError
+from localctx.errors import LocalctxError
 
 POLL_S = 0.2
+
+
+def check_listen_host(host: str) -> None:
+    """llama.cpp's RPC server parses ``host:port`` at the first colon and binds with ``inet_addr``: it
+    listens on an IPv4 address only, and a name or an IPv6 address makes it return with no message."""
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        six = ":" in host
+        raise LocalctxError(f"--host {host[:80]}: {'an IPv6 address' if six else 'not an IPv4 address'}; llama.cpp's "
+                       "RPC server listens on an IPv4 address only",
+                       "use --host 127.0.0.1 (this machine), 0.0.0.0 (every interface) or one IPv4 address "
+                       "of this machine") from None
 
 
 class RpcServe:
     def __init__(self, host: str, port: int, *, threads: int | None = None, devices: list[str] | None = None,
                  cache_dir: str | None = None) -> None:
-        self.host, self.port = host, port
+        host = host.removeprefix("[").removesuffix("]")
+        self.host, self.port = ("127.0.0.1" if host == "localhost" else host), port
         self.threads = threads
         self.device_names = devices
         self.cache_dir = cache_dir
@@ -42,9 +58,9 @@ class RpcServe:
         if not rpc.supported():
             raise RpcError("this llama.cpp build has no RPC backend",
                            "reinstall with scripts/install.sh (it builds llama.cpp with -DGGML_RPC=on)")
+        check_listen_host(self.host)
         try:
-            fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-            with socket.socket(fam, socket.SOCK_STREAM) as s:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 s.bind((self.host, self.port))
         except OSError as exc:
