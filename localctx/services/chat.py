@@ -25,6 +25,7 @@ from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Cancelled, Engine, Progress
 from localctx.errors import LocalctxError
 from localctx.services import chat_budget as _budget
+from localctx.services import chat_parts
 from localctx.services import prompt as _prompt
 from localctx.services.chat_budget import Budget, DocText, check_policy
 from localctx.services.chat_parts import Exchange, IngestReport, LoadOptions, TurnStats, read_document, read_documents
