@@ -33,6 +33,10 @@ def register(app: typer.Typer) -> None:
         """
         from localctx.errors import LocalctxError
 
+        if model is not None:  # a model that is not here: the resolver's answer, as in every command
+            from localctx.services.models import resolve_reference
+
+            resolve_reference(model)
         if screen not in SCREENS:
             raise LocalctxError(f"unknown screen '{screen}'", f"use one of: {', '.join(SCREENS)}")
         runtime.overrides()  # bad flags fail here, with the CLI's message, before the screen opens
