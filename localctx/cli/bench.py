@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from localctx.cli._options import JsonOpt, ModelArg
+from localctx.cli._options import ForceOpt, JsonOpt, ModelArg
 from localctx.cli._runtime_opts import runtime_options
 from localctx.core.flags import RuntimeFlags
 from localctx.core.units import parse_tokens
@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
             "--kernel-probe/--no-kernel-probe",
             help="Also time each weight type on a small probe model (~40 s on 2 cores), which scales this calibration "
                  "to models of other quant types; default: once per machine and settings.")] = None,
+        force: ForceOpt = False,
         json: JsonOpt = False,
         *,
         runtime: RuntimeFlags,
@@ -65,7 +66,7 @@ def register(app: typer.Typer) -> None:
                 pos = max(d, 1, pos) + gen_tokens + chunk
             flags = dataclasses.replace(runtime, ctx=-(-(pos + 64) // 256) * 256)
         t0 = time.perf_counter()
-        engine = load_engine(model, flags=flags)
+        engine = load_engine(model, flags=flags, force=force)
         try:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -129,8 +130,10 @@ def register(app: typer.Typer) -> None:
         info(f"calibration stored in {path} ({elapsed:.0f} s)")
         if kernels_file:
             info(f"kernel probe stored in {kernels_file}: other models are scaled from this calibration by it")
-        speed = sf.speed_flags(engine.settings)
-        hint(f"localctx plan {model or 'smollm2'} --ctx 32k{' ' + speed if speed else ''}  # shows the forecast")
+        from localctx.core.flags import command_line
+
+        given = {k: v for k, v in runtime.overrides().items() if k != "n_ctx"}
+        hint(command_line("localctx plan", model or "smollm2", {"n_ctx": "32k", **given}) + "  # shows the forecast")
 
 
 def _rate(v: float | None) -> str:
