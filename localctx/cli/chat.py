@@ -300,6 +300,8 @@ def register(app: typer.Typer) -> None:
             json_: JsonOpt = False, *, runtime: RuntimeFlags) -> None:
         """One question about documents, no session: for scripts (--json adds token counts and timings).
 
+        Piped standard input is a document too: cat notes.txt | localctx ask smollm2 "What is due?"
+
         Example: localctx ask smollm2 --file book.txt "Who is the narrator?" --json
         """
         from localctx.cli._output import emit_json, warn
@@ -309,6 +311,9 @@ def register(app: typer.Typer) -> None:
         if not question.strip():
             raise LocalctxError("the question is empty", 'ask something, e.g. localctx ask smollm2 "What is it about?"')
         options = chat_options(max_tokens, temp, repeat_penalty, system, overflow, chat_template)
+        from localctx.cli._stdin import with_piped_stdin
+
+        file = with_piped_stdin(file)
         with ChatSession.open(model, file, options=options, flags=runtime, persist=False,
                               force=force, on_plan=say_saved) as session:
             _notices(session)
