@@ -365,7 +365,7 @@ def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:
         "answer": answer,
         "model": str(session.engine.path),
         "n_ctx": session.engine.n_ctx,
-        "documents": [{"name": d.name, "path": d.path, "sha256": d.sha256} for d in session.documents],
+        "documents": session.document_report(),
         "tokens": {"documents": r.n_tokens, "prompt": t.prompt_tokens, "evaluated": r.evaluated + t.evaluated_tokens,
                    "reply": t.reply_tokens, "n_ctx": b.n_ctx},
         "timings": {"load_s": session.load_seconds, "ingest_s": r.seconds, "ingest_tok_s": r.tok_s,
@@ -375,5 +375,5 @@ def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:
                         ("seconds", "band", "source"), session.ingest_forecast, strict=True))},
         "state_cache": r.cache,
         "stop_reason": t.stop_reason,
-        "notices": session.drain_notices(),
+        "notices": session.all_notices(),
     }

@@ -89,8 +89,17 @@ Detokenize = Callable[[Sequence[int]], str]
 
 @dataclass(frozen=True)
 class DocText:
+    """A document's text as placed in the prompt; after a cut, how many of its tokens the policy dropped."""
+
     name: str
     text: str
+    tokens: int | None = None  # the whole document's tokens (counted when a policy had to cut)
+    dropped: int = 0
+    policy: str | None = None  # the --overflow policy that cut it; None: placed whole
+
+    def to_json(self) -> dict[str, Any]:
+        kept = None if self.tokens is None else self.tokens - self.dropped
+        return {"tokens": self.tokens, "kept_tokens": kept, "dropped_tokens": self.dropped, "cut": self.policy}
 
 
 def trim_documents(docs: Sequence[DocText], excess: int, policy: str, tokenize: Tokenize,
@@ -115,7 +124,7 @@ def trim_documents(docs: Sequence[DocText], excess: int, policy: str, tokenize: 
     out, notices = [], []
     for d, t, n in zip(docs, toks, cut, strict=True):
         if n == 0:
-            out.append(d)
+            out.append(DocText(d.name, d.text, len(t)))
             continue
         if policy == "drop-oldest":
             kept = detokenize(t[n:])
@@ -127,7 +136,7 @@ def trim_documents(docs: Sequence[DocText], excess: int, policy: str, tokenize: 
                     f"{detokenize(t[head + n:])}")
             notices.append(f"{d.name}: cut {n:,} of {len(t):,} tokens from the middle to fit (--overflow "
                            "truncate-middle)")
-        out.append(DocText(d.name, text))
+        out.append(DocText(d.name, text, len(t), n, policy))
     return out, notices
 
 
