@@ -27,7 +27,15 @@ from localctx.errors import LocalctxError
 from localctx.services import chat_budget as _budget
 from localctx.services import prompt as _prompt
 from localctx.services.chat_budget import Budget, DocText, check_policy
-from localctx.services.chat_parts import Exchange, IngestReport, LoadOptions, TurnStats, read_document, read_documents
+from localctx.services.chat_parts import (
+    Exchange,
+    IngestReport,
+    LoadOptions,
+    TurnStats,
+    read_document,
+    read_documents,
+    resumed_documents,
+)
 from localctx.services.state_cache import StateCache, model_fingerprint, state_key
 from localctx.store import Document, Session, Store
 
@@ -59,6 +67,7 @@ class ChatSession:
         self.sampling = options.sampling
         self.question_room = options.question_room
         self.notices: list[str] = []  # what a policy cut, what was rebuilt: for the front end to show
+        self._shown_notices: list[str] = []  # those drained already (all_notices returns both)
         self.last_turn: TurnStats | None = None
         self.ingest_report: IngestReport | None = None
         self.ingest_forecast: tuple[float, float, str] | None = None  # (s, band, label) before evaluating
@@ -117,7 +126,7 @@ class ChatSession:
             if store is None:
                 raise LocalctxError("--resume needs the session store (not available with persist=False)")
             session = store.session(resume_id)
-            docs = session.documents
+            docs, notes = resumed_documents(session.documents)
             model = model or session.model
             if settings is None and not (isinstance(flags, RuntimeFlags) and flags.overrides()):
                 # the settings the session ran with (its extension plan applied); runtime flags given now
@@ -358,7 +367,18 @@ class ChatSession:
 
     def drain_notices(self) -> list[str]:
         out, self.notices = self.notices, []
+        self._shown_notices += out
         return out
+
+    def all_notices(self) -> list[str]:
+        """Every notice of this session, shown already or not: what a script's JSON must carry."""
+        self.drain_notices()
+        return list(self._shown_notices)
+
+    def document_report(self) -> list[dict[str, Any]]:
+        """Each document and what of it is in the prompt: all of it, or what a policy kept and dropped."""
+        return [{"name": d.name, "path": d.path, "sha256": d.sha256, **placed.to_json()}
+                for d, placed in zip(self.documents, self._placed_docs, strict=True)]
 
     def close(self) -> None:
         if self._owns_engine:
