@@ -166,30 +166,52 @@ def _toml_key(s: str) -> str:
     return s if all(c.isalnum() or c in "-_" for c in s) else _toml_str(s)
 
 
-def register_model(path: str | Path, name: str) -> Path:
-    """Register a GGUF file under a name (validated: it must be a readable GGUF)."""
+@dataclass(frozen=True)
+class Registration:
+    """What `models add` did: the file, and what the name meant before (said, never silently changed)."""
+
+    path: Path
+    previous: str | None = None  # the file the name pointed to before
+    shadows: str | None = None  # the preset the name now hides (reached as owner/repo:QUANT instead)
+
+
+def register_model(path: str | Path, name: str, *, replace: bool = False) -> Registration:
+    """Register a GGUF file under a name (validated: it must be a readable GGUF).  A name that is
+    registered already or is a preset's is refused unless ``replace``."""
     from localctx.core.gguf_reader import read_gguf_header
 
     p = Path(path).expanduser().resolve()
     read_gguf_header(p)  # raises GGUFError with the exact problem
     if not name or any(c.isspace() for c in name) or "/" in name:
         raise LocalctxError(f"invalid model name '{name}'", "use letters, digits, '-', '_' or '.'")
-    builtin = {e.name for e in bundled_entries()}
-    if name in builtin:
+    if any(b.named(name.lower()) for b in BUNDLED):
         raise LocalctxError(f"'{name}' is the name of a bundled model", "choose another --name")
     reg = _load_registry()
+    previous = reg.get(name)
+    try:
+        preset = presets.get_preset(name)
+    except LocalctxError:  # a broken preset file: `localctx presets` reports it
+        preset = None
+    shadows = f"{preset.name} ({preset.repo}:{preset.default_quant})" if preset is not None else None
+    if previous is not None and previous != str(p) and not replace:
+        raise LocalctxError(f"'{name}' is registered already, for {previous}",
+                            "give --force to re-point it, or choose another --name")
+    if shadows is not None and not replace:
+        raise LocalctxError(f"'{name}' is the name of the preset {shadows}",
+                            "choose another --name, or give --force to take it")
     reg[name] = str(p)
     _save_registry(reg)
-    return p
+    return Registration(p, previous if previous != str(p) else None, shadows)
 
 
-def unregister_model(name: str) -> bool:
+def unregister_model(name: str) -> str | None:
+    """Forget a registered name; returns the path it pointed to (None: it was not registered)."""
     reg = _load_registry()
     if name not in reg:
-        return False
-    del reg[name]
+        return None
+    was = reg.pop(name)
     _save_registry(reg)
-    return True
+    return was
 
 
 def registered_entries() -> list[CatalogEntry]:

@@ -77,6 +77,7 @@ class ChatSession:
         self._cancel = False
         self._stops = tuple(options.stop) + (() if engine.has_chat_template else PLAIN_STOPS)
         self._placed_docs = [DocText(d.name, d.text) for d in self.documents]
+        self.notices += _budget.context_notices(engine, options.reply_tokens, self.reply_tokens)
         self._prefix = self._fit_documents()
 
     # ---- construction --------------------------------------------------------------------------

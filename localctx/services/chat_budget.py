@@ -70,6 +70,21 @@ def ways_out(model: str, needed: int, what: str, plan_note: str = "") -> str:
     return "; ".join(ways)
 
 
+def context_notices(engine: Any, asked_reply: int, reply: int) -> list[str]:
+    """What the session changed from what was asked, said once: a context llama.cpp rounded up, a reply
+    reserve capped at a quarter of the context."""
+    out = []
+    settings = getattr(engine, "settings", None)
+    asked_ctx = getattr(settings, "n_ctx", None)
+    if asked_ctx and asked_ctx != engine.n_ctx:
+        out.append(f"n_ctx is {engine.n_ctx:,}, not the {asked_ctx:,} asked: llama.cpp rounds the context to a "
+                   "multiple of 256")
+    if reply < asked_reply:
+        out.append(f"the reply reserve is {reply:,} tokens, not {asked_reply:,} (-n): at most a quarter of n_ctx "
+                   f"{engine.n_ctx:,}; raise --ctx for longer replies")
+    return out
+
+
 def overflow_error(model: str, what: str, parts: dict[str, int], n_ctx: int,
                    plan_note: str = "") -> ContextOverflowError:
     """``what`` is "documents" or "conversation"; ``parts`` name every term of the sum."""
