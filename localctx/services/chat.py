@@ -54,6 +54,8 @@ class ChatSession:
                  turns: Sequence[tuple[str, str]] = (), owns_engine: bool = False) -> None:
         self.engine = engine
         self.model_ref = model_ref
+        #: the model as the user named it and the flags this engine runs with, for hints that repeat a command
+        self.hint_ref = _budget.command_ref(model_ref, getattr(engine, "settings", None))
         self.documents = list(documents)
         self.options = options = options or ChatOptions()
         self.system = options.system
@@ -193,13 +195,13 @@ class ChatSession:
                 return prefix
             parts = {"documents": len(prefix), "reply reserve": self.reply_tokens, "question room": self.question_room}
             if self.overflow == "refuse" or not original:
-                raise _budget.overflow_error(self.model_ref, "documents" if original else "conversation", parts, n_ctx,
+                raise _budget.overflow_error(self.hint_ref, "documents" if original else "conversation", parts, n_ctx,
                                      self._plan_note(need))
             excess += need - n_ctx + 32  # the policy's marker costs tokens too: cut a little more, re-measure
             self._placed_docs, notes = _budget.trim_documents(
                 original, excess, self.overflow,
                 lambda t: self.engine.tokenize(t, add_bos=False, special=False), self.engine.detokenize)
-        raise _budget.overflow_error(self.model_ref, "documents", parts, n_ctx)
+        raise _budget.overflow_error(self.hint_ref, "documents", parts, n_ctx)
 
     def _plan_note(self, needed: int) -> str:
         return _budget.plan_note(self.engine, needed)
@@ -264,7 +266,7 @@ class ChatSession:
                 b = self.budget()
                 parts = {"documents": b.documents, "history": b.history,
                          "this message": len(toks) - b.documents - b.history, "reply reserve": self.reply_tokens}
-                raise _budget.overflow_error(self.model_ref, "conversation", parts, n_ctx,
+                raise _budget.overflow_error(self.hint_ref, "conversation", parts, n_ctx,
                                              self._plan_note(sum(parts.values())))
             gone = self._kept.pop(drop)
             self.notices.append(f"turn {gone + 1} left the context to make room (--overflow {self.overflow}); "

@@ -56,8 +56,36 @@ def suggest_ctx(needed: int) -> int:
     return -(-needed // 1024) * 1024
 
 
+#: the settings a repeated command keeps (the context is the one it changes; RoPE values are re-planned)
+_REPEATED = ("n_threads", "type_k", "type_v", "flash_attn", "n_gpu_layers", "n_batch", "n_ubatch", "swa_full",
+             "kv_unified", "n_seq", "rpc", "tensor_split", "rpc_mem")
+
+
+def command_ref(model: str, settings: Any) -> str:
+    """``MODEL -t 1 -ctk q8_0``: the model as named and the flags of ``settings`` that differ from the
+    defaults, to repeat in a hint (``localctx plan {ref} --ctx N``).  A file path (a resumed session
+    stores one) becomes its catalog name when it has one, never a path inside site-packages."""
+    import shlex
+    from pathlib import Path
+
+    from localctx.core.flags import describe_settings
+    from localctx.core.settings import RuntimeSettings
+    from localctx.models.catalog import short_reference
+
+    if model.lower().endswith(".gguf") and Path(model).is_file():
+        model = short_reference(Path(model))
+
+    if settings is None:
+        return shlex.quote(model)
+    default = RuntimeSettings()
+    given = {k: getattr(settings, k) for k in _REPEATED if getattr(settings, k, None) != getattr(default, k)}
+    flags = describe_settings(given)
+    return shlex.quote(model) + (" " + " ".join(shlex.quote(w) for w in shlex.split(flags)) if flags else "")
+
+
 def ways_out(model: str, needed: int, what: str, plan_note: str = "") -> str:
-    """The hint of an overflow error: every way out, each as the exact thing to type."""
+    """The hint of an overflow error: every way out, each as the exact thing to type (``model``: the
+    model and the flags to repeat, from ``command_ref``)."""
     ctx = suggest_ctx(needed)
     ways = [f"raise the context: --ctx {ctx} (`localctx plan {model} --ctx {ctx}` shows the auto extension plan "
             f"and whether it fits memory{'; ' + plan_note if plan_note else ''})"]
