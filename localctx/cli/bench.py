@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from localctx.cli._options import JsonOpt, ModelArg
+from localctx.cli._options import ForceOpt, JsonOpt, ModelArg
 from localctx.cli._runtime_opts import runtime_options
 from localctx.core.flags import RuntimeFlags
 from localctx.core.units import parse_tokens
@@ -38,6 +38,7 @@ def register(app: typer.Typer) -> None:
             "--kernel-probe/--no-kernel-probe",
             help="Also time each weight type on a small probe model (~40 s on 2 cores), which scales this calibration "
                  "to models of other quant types; default: once per machine and settings.")] = None,
+        force: ForceOpt = False,
         json: JsonOpt = False,
         *,
         runtime: RuntimeFlags,
@@ -70,7 +71,7 @@ def register(app: typer.Typer) -> None:
             stored: list[Any] = []  # the calibration file, once saved: what a Ctrl-C after it keeps
             try:
                 timings, path, record, kernels_file, engine = _measure(
-                    model, flags, ds, repeats, gen_tokens, kernel_probe, stop.requested, stored)
+                    model, flags, ds, repeats, gen_tokens, kernel_probe, stop.requested, stored, force)
             except cal.Cancelled:
                 error_line(f"interrupted: the calibration is stored in {stored[0]}; the kernel probe was stopped "
                            "and is not stored (run bench again with --kernel-probe)" if stored else
@@ -107,12 +108,14 @@ def register(app: typer.Typer) -> None:
         info(f"calibration stored in {path} ({elapsed:.0f} s)")
         if kernels_file:
             info(f"kernel probe stored in {kernels_file}: other models are scaled from this calibration by it")
-        speed = sf.speed_flags(engine.settings)
-        hint(f"localctx plan {model or 'smollm2'} --ctx 32k{' ' + speed if speed else ''}  # shows the forecast")
+        from localctx.core.flags import command_line
+
+        given = {k: v for k, v in runtime.overrides().items() if k != "n_ctx"}
+        hint(command_line("localctx plan", model or "smollm2", {"n_ctx": "32k", **given}) + "  # shows the forecast")
 
 
 def _measure(model: str | None, flags: RuntimeFlags, ds: list[int], repeats: int, gen_tokens: int,
-             kernel_probe: bool | None, should_stop: Any, stored: list[Any]) -> tuple[Any, ...]:
+             kernel_probe: bool | None, should_stop: Any, stored: list[Any], force: bool) -> tuple[Any, ...]:
     """Load, calibrate, store, then probe the kernels when asked or never done: (timings, calibration
     file, record, kernel probe file or None, the closed engine).  ``should_stop`` (Ctrl-C) ends it with
     ``Cancelled`` between measurements or inside a batch; ``stored`` gets the calibration file once saved."""
@@ -124,7 +127,7 @@ def _measure(model: str | None, flags: RuntimeFlags, ds: list[int], repeats: int
     from localctx.services import forecast as sf
     from localctx.services.runtime import load_engine
 
-    engine = load_engine(model, flags=flags)
+    engine = load_engine(model, flags=flags, force=force)
     try:
         with Progress(TextColumn("calibrating {task.description}"), BarColumn(), TimeElapsedColumn(),
                       console=stderr, transient=True) as bar:

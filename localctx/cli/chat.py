@@ -302,6 +302,8 @@ def register(app: typer.Typer) -> None:
             json_: JsonOpt = False, *, runtime: RuntimeFlags) -> None:
         """One question about documents, no session: for scripts (--json adds token counts and timings).
 
+        Piped standard input is a document too: cat notes.txt | localctx ask smollm2 "What is due?"
+
         Example: localctx ask smollm2 --file book.txt "Who is the narrator?" --json
         """
         from localctx.cli._output import emit_json, warn
@@ -313,6 +315,9 @@ def register(app: typer.Typer) -> None:
         if not question.strip():
             raise LocalctxError("the question is empty", 'ask something, e.g. localctx ask smollm2 "What is it about?"')
         options = chat_options(max_tokens, temp, repeat_penalty, system, overflow, chat_template)
+        from localctx.cli._stdin import with_piped_stdin
+
+        file = with_piped_stdin(file)
         with ChatSession.open(model, file, options=options, flags=runtime, persist=False,
                               force=force, on_plan=say_saved) as session:
             _notices(session)
@@ -364,7 +369,7 @@ def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:
         "answer": answer,
         "model": str(session.engine.path),
         "n_ctx": session.engine.n_ctx,
-        "documents": [{"name": d.name, "path": d.path, "sha256": d.sha256} for d in session.documents],
+        "documents": session.document_report(),
         "tokens": {"documents": r.n_tokens, "prompt": t.prompt_tokens, "evaluated": r.evaluated + t.evaluated_tokens,
                    "reply": t.reply_tokens, "n_ctx": b.n_ctx},
         "timings": {"load_s": session.load_seconds, "ingest_s": r.seconds, "ingest_tok_s": r.tok_s,
@@ -374,5 +379,5 @@ def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:
                         ("seconds", "band", "source"), session.ingest_forecast, strict=True))},
         "state_cache": r.cache,
         "stop_reason": t.stop_reason,
-        "notices": session.drain_notices(),
+        "notices": session.all_notices(),
     }

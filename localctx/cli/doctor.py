@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         t.add_row("python / platform", f"{rep.python} on {rep.platform}")
         t.add_row("llama-cpp-python", rep.llama_cpp_python or "not installed")
         t.add_row("llama.cpp backends", ", ".join(rep.backends) or "-")
-        t.add_row("GPU offload", "yes" if rep.gpu_offload else "no (CPU only)")
+        t.add_row("GPU offload", rep.offload_line())
         t.add_row("RPC (other machines)", "yes: `localctx rpc-server` there, --rpc HOST:PORT here" if rep.rpc
                   else "no: this llama.cpp was built without -DGGML_RPC=on")
         for srv in rep.rpc_servers:

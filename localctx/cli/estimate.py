@@ -109,18 +109,15 @@ def kv_label(k: str, v: str) -> str:
 def model_info(ref: str | None) -> Any:
     """The header of MODEL: local, pulled, or (a Hub reference or a preset not pulled yet) read
     remotely; offline, a preset that is not here says the exact `localctx pull` to run."""
-    from localctx.errors import ModelNotFoundError
+    from localctx.errors import PresetNotPulledError
     from localctx.services.memory import load_model_info
 
     try:
         return load_model_info(ref)
-    except ModelNotFoundError:
+    except PresetNotPulledError as missing:
         from localctx.services.preset_source import remote_preset_info
 
-        found = remote_preset_info(ref)
-        if found is None:
-            raise
-        return found
+        return remote_preset_info(missing)
 
 
 def _render(info: Any, columns: list[dict[str, Any]], best: dict[str, int], checks: list[Any]) -> None:

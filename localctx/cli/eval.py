@@ -191,9 +191,9 @@ def register(app: typer.Typer) -> None:
     @runtime_options
     def ppl(
         model: ModelArg = None,
-        file: Annotated[str, typer.Option("--file", "-f",
-                                          help="The text to score (plain text, Markdown, PDF, HTML, EPUB).",
-                                          show_default=False)] = "",
+        file: Annotated[str, typer.Option(
+            "--file", "-f", help="The text to score (plain text, Markdown, PDF, HTML, EPUB; - reads stdin).",
+            show_default=False)] = "",
         method: MethodOpt = None,
         bucket: Annotated[int, typer.Option("--bucket", min=1,
                                             help="Report perplexity per this many positions.")] = 2048,

@@ -48,19 +48,29 @@ def register(app: typer.Typer) -> None:
     def add(
         path: Annotated[str, typer.Argument(help="Path to a .gguf file.")],
         name: Annotated[str, typer.Option("--name", help="Name to use for it.")],
+        force: Annotated[bool, typer.Option("--force", help="Re-point a name that is registered already, or "
+                                            "take a preset's name (the preset is then reached as REPO:QUANT).")]
+        = False,
     ) -> None:
         """Register a GGUF file under a name, e.g. `localctx models add ~/m/q.gguf --name qwen`."""
         from localctx.cli._output import info
         from localctx.models.catalog import register_model
 
-        p = register_model(path, name)
-        info(f"registered [bold]{name}[/] → {p}")
+        reg = register_model(path, name, replace=force)
+        if reg.previous is not None:
+            info(f"'{name}' pointed to {reg.previous}; it now points to {reg.path}")
+        if reg.shadows is not None:
+            info(f"'{name}' now names this file, not the preset {reg.shadows}")
+        info(f"registered [bold]{name}[/] → {reg.path}")
 
     @models_app.command("forget")
     def forget(name: Annotated[str, typer.Argument(help="A registered name.")]) -> None:
         """Remove a registered name (the file itself is left alone)."""
+        from localctx.cli._output import info
         from localctx.errors import LocalctxError
         from localctx.models.catalog import unregister_model
 
-        if not unregister_model(name):
+        was = unregister_model(name)
+        if was is None:
             raise LocalctxError(f"'{name}' is not a registered model", "see `localctx models`")
+        info(f"forgot '{name}' (it pointed to {was}; the file is left alone)")

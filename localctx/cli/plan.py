@@ -117,4 +117,7 @@ def register(app: typer.Typer) -> None:
             fixes = [f"--ctx {largest}" if largest else None, kv_fix, "fewer -ngl" if rp.machine.gpus else None]
             warn("this context does not fit the memory free now; try " + ", or ".join(f for f in fixes if f))
         else:
-            hint(f"localctx chat {model or 'smollm2'} --ctx {s.n_ctx}")
+            from localctx.core.flags import command_line
+
+            given = {k: v for k, v in runtime.overrides().items() if k != "n_ctx"}
+            hint(command_line("localctx chat", model or "smollm2", {"n_ctx": s.n_ctx, **given}))

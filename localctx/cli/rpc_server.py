@@ -13,7 +13,11 @@ from typing import Annotated
 
 import typer
 
-LOOPBACK_HINT = "ssh -N -L 50052:127.0.0.1:50052 user@this-machine  (then --rpc 127.0.0.1:50052 there)"
+
+def tunnel_hint(port: int) -> str:
+    """The SSH tunnel that reaches a loopback server on ``port`` from another machine."""
+    return f"ssh -N -L {port}:127.0.0.1:{port} user@this-machine  (then --rpc 127.0.0.1:{port} there)"
+
 SECURITY_WARNING = ("llama.cpp's RPC protocol has no authentication or encryption: anyone who can reach "
                     "{endpoint} can run code paths in this process and read what it computes. Bind to "
                     "127.0.0.1 and use an SSH tunnel, or only use a network you trust.")
@@ -63,7 +67,7 @@ def register(app: typer.Typer) -> None:
         use = f"<this machine's address>:{port}" if host in ("0.0.0.0", "::") else srv.endpoint
         info(f"listening on {srv.endpoint} - use it with: --rpc {use}   (Ctrl-C stops)")
         if is_loopback(host):
-            info(f"other machines: tunnel over SSH, e.g. {LOOPBACK_HINT}")
+            info(f"other machines: tunnel over SSH, e.g. {tunnel_hint(port)}")
         srv.run()
         info("rpc-server stopped")
         if srv.started:  # ggml's server thread is still blocked in accept(): end without waiting for it

@@ -14,7 +14,7 @@ from localctx.cli._options import JsonOpt
 def register(app: typer.Typer) -> None:
     @app.command()
     def sessions(json_: JsonOpt = False,
-                 limit: Annotated[int, typer.Option("--limit", help="Show at most this many.")] = 50) -> None:
+                 limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many.")] = 50) -> None:
         """Saved chat sessions, most recent first (continue one with `localctx chat --resume ID`)."""
         from localctx.store import Store
 

@@ -33,6 +33,14 @@ def register(app: typer.Typer) -> None:
         """
         from localctx.errors import LocalctxError
 
+        if model is not None:  # a model that is not here: the resolver's answer, as in every command
+            from localctx.services.models import resolve_reference
+
+            resolve_reference(model)
+        if any(str(f) == "-" for f in file or ()):
+            raise LocalctxError("the terminal UI reads the keyboard from standard input, so --file - cannot be "
+                                "a document here", "give the document as a file, or use `localctx ask MODEL "
+                                "--file - QUESTION`")
         if screen not in SCREENS:
             raise LocalctxError(f"unknown screen '{screen}'", f"use one of: {', '.join(SCREENS)}")
         runtime.overrides()  # bad flags fail here, with the CLI's message, before the screen opens

@@ -10,6 +10,7 @@ Headings found in HTML/EPUB become Markdown ``#`` lines so the chunker can cut a
 from __future__ import annotations
 
 import io
+import logging
 import re
 import zipfile
 from dataclasses import dataclass
@@ -125,6 +126,7 @@ def _looks_like_html(text: str) -> bool:
 # ---- PDF -------------------------------------------------------------------------------------------
 def _pdf(path: Path, data: bytes) -> str:
     pypdf = _need("pypdf", "PDF")
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings about a broken file: ours is the one line
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted:

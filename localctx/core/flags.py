@@ -88,6 +88,15 @@ def describe_settings(values: dict[str, Any]) -> str:
     return " ".join(o for o in out if o)
 
 
+def command_line(command: str, model: str, values: dict[str, Any]) -> str:
+    """A command to repeat, as the user would type it: the model as they named it and these settings
+    as flags (``localctx chat smollm2 --ctx 8192 -t 1``), each word quoted for the shell."""
+    import shlex
+
+    flags = describe_settings(values)
+    return " ".join([command, shlex.quote(model), *(shlex.quote(w) for w in shlex.split(flags))])
+
+
 def _positive(name: str, value: float | int | None, flag: str) -> None:
     if value is not None and value <= 0:
         raise SettingsError(f"{flag} must be greater than 0 (got {value})")

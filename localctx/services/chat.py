@@ -28,7 +28,15 @@ from localctx.services import chat_budget as _budget
 from localctx.services import chat_parts
 from localctx.services import prompt as _prompt
 from localctx.services.chat_budget import Budget, DocText, check_policy
-from localctx.services.chat_parts import Exchange, IngestReport, LoadOptions, TurnStats, read_document, read_documents
+from localctx.services.chat_parts import (
+    Exchange,
+    IngestReport,
+    LoadOptions,
+    TurnStats,
+    read_document,
+    read_documents,
+    resumed_documents,
+)
 from localctx.services.state_cache import StateCache, model_fingerprint, state_key
 from localctx.store import Document, Session, Store
 
@@ -47,6 +55,8 @@ class ChatSession:
                  turns: Sequence[tuple[str, str]] = (), owns_engine: bool = False) -> None:
         self.engine = engine
         self.model_ref = model_ref
+        #: the model as the user named it and the flags this engine runs with, for hints that repeat a command
+        self.hint_ref = _budget.command_ref(model_ref, getattr(engine, "settings", None))
         self.documents = list(documents)
         self.options = options = options or ChatOptions()
         self.system = options.system
@@ -60,6 +70,7 @@ class ChatSession:
         self.sampling = options.sampling
         self.question_room = options.question_room
         self.notices: list[str] = []  # what a policy cut, what was rebuilt: for the front end to show
+        self._shown_notices: list[str] = []  # those drained already (all_notices returns both)
         self.last_turn: TurnStats | None = None
         self.ingest_report: IngestReport | None = None
         self.ingest_forecast: tuple[float, float, str] | None = None  # (s, band, label) before evaluating
@@ -69,6 +80,7 @@ class ChatSession:
         self._cancel = False
         self._stops = tuple(options.stop) + (() if engine.has_chat_template else PLAIN_STOPS)
         self._placed_docs = [DocText(d.name, d.text) for d in self.documents]
+        self.notices += _budget.context_notices(engine, options.reply_tokens, self.reply_tokens)
         self._prefix = self._fit_documents()
 
     # ---- construction --------------------------------------------------------------------------
@@ -118,7 +130,7 @@ class ChatSession:
             if store is None:
                 raise LocalctxError("--resume needs the session store (not available with persist=False)")
             session = store.session(resume_id)
-            docs = session.documents
+            docs, notes = resumed_documents(session.documents)
             model = model or session.model
             if settings is None and not (isinstance(flags, RuntimeFlags) and flags.overrides()):
                 # the settings the session ran with (its extension plan applied); runtime flags given now
@@ -184,13 +196,13 @@ class ChatSession:
                 return prefix
             parts = {"documents": len(prefix), "reply reserve": self.reply_tokens, "question room": self.question_room}
             if self.overflow == "refuse" or not original:
-                raise _budget.overflow_error(self.model_ref, "documents" if original else "conversation", parts, n_ctx,
+                raise _budget.overflow_error(self.hint_ref, "documents" if original else "conversation", parts, n_ctx,
                                      self._plan_note(need))
             excess += need - n_ctx + 32  # the policy's marker costs tokens too: cut a little more, re-measure
             self._placed_docs, notes = _budget.trim_documents(
                 original, excess, self.overflow,
                 lambda t: self.engine.tokenize(t, add_bos=False, special=False), self.engine.detokenize)
-        raise _budget.overflow_error(self.model_ref, "documents", parts, n_ctx)
+        raise _budget.overflow_error(self.hint_ref, "documents", parts, n_ctx)
 
     def _plan_note(self, needed: int) -> str:
         return _budget.plan_note(self.engine, needed)
@@ -255,7 +267,7 @@ class ChatSession:
                 b = self.budget()
                 parts = {"documents": b.documents, "history": b.history,
                          "this message": len(toks) - b.documents - b.history, "reply reserve": self.reply_tokens}
-                raise _budget.overflow_error(self.model_ref, "conversation", parts, n_ctx,
+                raise _budget.overflow_error(self.hint_ref, "conversation", parts, n_ctx,
                                              self._plan_note(sum(parts.values())))
             gone = self._kept.pop(drop)
             self.notices.append(f"turn {gone + 1} left the context to make room (--overflow {self.overflow}); "
@@ -359,7 +371,18 @@ class ChatSession:
 
     def drain_notices(self) -> list[str]:
         out, self.notices = self.notices, []
+        self._shown_notices += out
         return out
+
+    def all_notices(self) -> list[str]:
+        """Every notice of this session, shown already or not: what a script's JSON must carry."""
+        self.drain_notices()
+        return list(self._shown_notices)
+
+    def document_report(self) -> list[dict[str, Any]]:
+        """Each document and what of it is in the prompt: all of it, or what a policy kept and dropped."""
+        return [{"name": d.name, "path": d.path, "sha256": d.sha256, **placed.to_json()}
+                for d, placed in zip(self.documents, self._placed_docs, strict=True)]
 
     def close(self) -> None:
         if self._owns_engine:

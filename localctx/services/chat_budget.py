@@ -56,8 +56,36 @@ def suggest_ctx(needed: int) -> int:
     return -(-needed // 1024) * 1024
 
 
+#: the settings a repeated command keeps (the context is the one it changes; RoPE values are re-planned)
+_REPEATED = ("n_threads", "type_k", "type_v", "flash_attn", "n_gpu_layers", "n_batch", "n_ubatch", "swa_full",
+             "kv_unified", "n_seq", "rpc", "tensor_split", "rpc_mem")
+
+
+def command_ref(model: str, settings: Any) -> str:
+    """``MODEL -t 1 -ctk q8_0``: the model as named and the flags of ``settings`` that differ from the
+    defaults, to repeat in a hint (``localctx plan {ref} --ctx N``).  A file path (a resumed session
+    stores one) becomes its catalog name when it has one, never a path inside site-packages."""
+    import shlex
+    from pathlib import Path
+
+    from localctx.core.flags import describe_settings
+    from localctx.core.settings import RuntimeSettings
+    from localctx.models.catalog import short_reference
+
+    if model.lower().endswith(".gguf") and Path(model).is_file():
+        model = short_reference(Path(model))
+
+    if settings is None:
+        return shlex.quote(model)
+    default = RuntimeSettings()
+    given = {k: getattr(settings, k) for k in _REPEATED if getattr(settings, k, None) != getattr(default, k)}
+    flags = describe_settings(given)
+    return shlex.quote(model) + (" " + " ".join(shlex.quote(w) for w in shlex.split(flags)) if flags else "")
+
+
 def ways_out(model: str, needed: int, what: str, plan_note: str = "") -> str:
-    """The hint of an overflow error: every way out, each as the exact thing to type."""
+    """The hint of an overflow error: every way out, each as the exact thing to type (``model``: the
+    model and the flags to repeat, from ``command_ref``)."""
     ctx = suggest_ctx(needed)
     ways = [f"raise the context: --ctx {ctx} (`localctx plan {model} --ctx {ctx}` shows the auto extension plan "
             f"and whether it fits memory{'; ' + plan_note if plan_note else ''})"]
@@ -68,6 +96,21 @@ def ways_out(model: str, needed: int, what: str, plan_note: str = "") -> str:
     else:
         ways += ["/clear the history", "or --overflow drop-oldest | truncate-middle to drop earlier turns"]
     return "; ".join(ways)
+
+
+def context_notices(engine: Any, asked_reply: int, reply: int) -> list[str]:
+    """What the session changed from what was asked, said once: a context llama.cpp rounded up, a reply
+    reserve capped at a quarter of the context."""
+    out = []
+    settings = getattr(engine, "settings", None)
+    asked_ctx = getattr(settings, "n_ctx", None)
+    if asked_ctx and asked_ctx != engine.n_ctx:
+        out.append(f"n_ctx is {engine.n_ctx:,}, not the {asked_ctx:,} asked: llama.cpp rounds the context to a "
+                   "multiple of 256")
+    if reply < asked_reply:
+        out.append(f"the reply reserve is {reply:,} tokens, not {asked_reply:,} (-n): at most a quarter of n_ctx "
+                   f"{engine.n_ctx:,}; raise --ctx for longer replies")
+    return out
 
 
 def overflow_error(model: str, what: str, parts: dict[str, int], n_ctx: int,
@@ -89,8 +132,17 @@ Detokenize = Callable[[Sequence[int]], str]
 
 @dataclass(frozen=True)
 class DocText:
+    """A document's text as placed in the prompt; after a cut, how many of its tokens the policy dropped."""
+
     name: str
     text: str
+    tokens: int | None = None  # the whole document's tokens (counted when a policy had to cut)
+    dropped: int = 0
+    policy: str | None = None  # the --overflow policy that cut it; None: placed whole
+
+    def to_json(self) -> dict[str, Any]:
+        kept = None if self.tokens is None else self.tokens - self.dropped
+        return {"tokens": self.tokens, "kept_tokens": kept, "dropped_tokens": self.dropped, "cut": self.policy}
 
 
 def trim_documents(docs: Sequence[DocText], excess: int, policy: str, tokenize: Tokenize,
@@ -115,7 +167,7 @@ def trim_documents(docs: Sequence[DocText], excess: int, policy: str, tokenize: 
     out, notices = [], []
     for d, t, n in zip(docs, toks, cut, strict=True):
         if n == 0:
-            out.append(d)
+            out.append(DocText(d.name, d.text, len(t)))
             continue
         if policy == "drop-oldest":
             kept = detokenize(t[n:])
@@ -127,7 +179,7 @@ def trim_documents(docs: Sequence[DocText], excess: int, policy: str, tokenize: 
                     f"{detokenize(t[head + n:])}")
             notices.append(f"{d.name}: cut {n:,} of {len(t):,} tokens from the middle to fit (--overflow "
                            "truncate-middle)")
-        out.append(DocText(d.name, text))
+        out.append(DocText(d.name, text, len(t), n, policy))
     return out, notices
 
 

@@ -90,3 +90,32 @@ class LoadOptions:
     force: bool = False
     on_plan: Callable[[Any], None] | None = None
     template: str | None = None
+
+
+def resumed_documents(docs: Sequence[Document]) -> tuple[list[Document], list[str]]:
+    """A resumed session's documents, each under the name of the file it was read from (the store
+    keeps one row per content, named by whichever file brought it first), and a notice for each file
+    that changed or is gone since: the conversation goes on from the text stored with it either way."""
+    import hashlib
+    from dataclasses import replace
+
+    out, notes = [], []
+    for d in docs:
+        if d.path == "(stdin)" or not d.path:
+            out.append(d)
+            continue
+        path = Path(d.path)
+        d = replace(d, name=path.name)
+        out.append(d)
+        try:
+            now = hashlib.sha256(path.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            notes.append(f"{d.name}: the file is gone ({path}); continuing from the text stored with the session")
+            continue
+        except OSError as exc:
+            notes.append(f"{d.name}: cannot read {path} ({exc.strerror}); continuing from the stored text")
+            continue
+        if now != d.sha256:
+            notes.append(f"{d.name}: the file changed since this session read it; continuing from the stored "
+                         f"text (to read it again, start a new chat with --file {path})")
+    return out, notes

@@ -34,7 +34,24 @@ class DoctorReport:
     rpc_servers: list[dict[str, Any]] = field(default_factory=list)  # --rpc: each server's answer
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "gpu_devices": self.gpu_devices(), "offload": self.offload_line()}
+
+    def gpu_devices(self) -> list[str]:
+        """The GPUs llama.cpp (or the machine probe) sees here; not the CPU, not RPC servers."""
+        seen = [d["name"] for d in self.devices if not str(d.get("name", "")).upper().startswith(("CPU", "RPC"))]
+        return seen or [g.name for g in self.memory.gpus]
+
+    def offload_line(self) -> str:
+        """What llama.cpp's "supports GPU offload" means on this machine: the build can, and is there a GPU?
+        (An RPC-only build says yes too: its devices are other machines.)"""
+        gpus = self.gpu_devices()
+        if not self.gpu_offload:
+            return "no: this llama.cpp build runs on the CPU only"
+        if gpus:
+            return f"yes: -ngl places layers on {', '.join(gpus)}"
+        via = [b for b in self.backends if b.upper() not in ("CPU",)]
+        return (f"the build supports it ({', '.join(via) or 'a GPU backend'}), but there is no GPU here: layers "
+                "stay on the CPU" + (" unless --rpc sends them to another machine" if self.rpc else ""))
 
 
 def reinstall_command(backend: str) -> str:

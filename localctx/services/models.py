@@ -41,5 +41,10 @@ def list_models() -> list[ModelRow]:
     return rows
 
 
+def resolve_reference(ref: str | None) -> Path:
+    """The file a model reference names (the catalog's one resolver; see its errors)."""
+    return resolve_model(ref)
+
+
 def inspect_model(ref: str | None) -> ModelInfo:
     return read_model_info(resolve_model(ref))

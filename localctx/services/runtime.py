@@ -180,36 +180,63 @@ def context_for(info: ModelInfo, settings: RuntimeSettings, n_ctx: int,
 # ---- the gate -------------------------------------------------------------------------------------
 def ways_out(rp: RunPlan) -> tuple[int, str | None]:
     """(largest context that fits with these settings, KV flags that make the asked context fit)."""
+    largest, kv = _ways_out(rp)
+    return largest, None if kv is None else f"-ctk {kv} -ctv {kv} -fa on"
+
+
+def _ways_out(rp: RunPlan) -> tuple[int, str | None]:
     largest = max_context(rp.info, rp.settings, rp.machine)
-    kv_fix = None
     for k, v in _KV_WAYS_OUT:
         if (rp.settings.type_k, rp.settings.type_v) == (k, v):
             continue
         trial = rp.settings.with_(type_k=k, type_v=v, flash_attn=True)
-        if verdict(plan_for_machine(rp.info, trial, rp.machine), rp.machine).fits:
-            kv_fix = f"-ctk {k} -ctv {v} -fa on"
-            break
-    return largest, kv_fix
+        try:
+            fits = verdict(plan_for_machine(rp.info, trial, rp.machine), rp.machine).fits
+        except SettingsError:  # a head size this KV type cannot hold: not a way out for this model
+            continue
+        if fits:
+            return largest, k
+    return largest, None
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the gate refuses a plan and the ways out, for each front end to word with its own controls."""
+
+    message: str  # the numbers, in one line
+    need: int
+    usable: int
+    n_ctx: int
+    largest: int  # the largest context that fits with these settings (0: not even 256 tokens)
+    kv_type: str | None  # a K and V cache type (with flash attention) that makes n_ctx fit
+
+    def cli_hint(self) -> str:
+        """The ways out as the loading commands' flags (each of them has --force)."""
+        hints = [f"the largest context that fits with these settings is {self.largest:,} (--ctx {self.largest})"
+                 if self.largest else "not even 256 tokens fit with these settings"]
+        if self.kv_type:
+            hints.append(f"-ctk {self.kv_type} -ctv {self.kv_type} -fa on would make {self.n_ctx:,} fit")
+        hints.append("--force loads anyway")
+        return "; ".join(hints)
+
+
+def refusal(rp: RunPlan) -> Refusal | None:
+    """The gate's answer for a plan: None when it may load, else why not and the ways out."""
+    if rp.verdict.fits is not False:
+        return None
+    largest, kv_type = _ways_out(rp)
+    short = next(d for d in rp.verdict.devices if d.fits is False)
+    summary = rp.verdict.summary.removeprefix("does not fit: ")  # said once, not twice
+    n_ctx = rp.settings.n_ctx or 0
+    return Refusal(f"{rp.info.path.name} at {n_ctx:,} tokens does not fit this machine: {summary}",
+                   short.need, short.usable or 0, n_ctx, largest, kv_type)
 
 
 def check_fits(rp: RunPlan) -> None:
     """Refuse a plan that does not fit, in one line with the numbers and every way out."""
-    if rp.verdict.fits is not False:
-        return
-    n_ctx = rp.settings.n_ctx or 0
-    largest, kv_fix = ways_out(rp)
-    short = next(d for d in rp.verdict.devices if d.fits is False)
-    summary = rp.verdict.summary.removeprefix("does not fit: ")  # said once, not twice
-    parts = [f"{rp.info.path.name} at {n_ctx:,} tokens does not fit this machine: {summary}"]
-    hints = []
-    if largest:
-        hints.append(f"the largest context that fits with these settings is {largest:,} (--ctx {largest})")
-    else:
-        hints.append("not even 256 tokens fit with these settings")
-    if kv_fix:
-        hints.append(f"{kv_fix} would make {n_ctx:,} fit")
-    hints.append("--force loads anyway")
-    raise InsufficientMemoryError(parts[0], short.need, short.usable or 0, "; ".join(hints))
+    r = refusal(rp)
+    if r is not None:
+        raise InsufficientMemoryError(r.message, r.need, r.usable, r.cli_hint())
 
 
 def load_planned(rp: RunPlan, *, force: bool = False) -> LlamaEngine:

@@ -25,11 +25,17 @@ from localctx.services.machine import MachineMemory
 
 
 class LoadRefused(InsufficientMemoryError):
-    """The gate's refusal, plus the largest context that fits with the same settings (0: none does)."""
+    """The gate's refusal, its ways out worded with what the TUI offers (the dialog's buttons and the
+    Plan screen's fields, no command-line flags), and the largest context that fits (0: none does)."""
 
-    def __init__(self, error: InsufficientMemoryError, n_ctx: int, largest: int) -> None:
-        super().__init__(error.message, error.required_bytes, error.available_bytes, error.hint)
-        self.n_ctx, self.largest = n_ctx, largest
+    def __init__(self, refusal: Any) -> None:
+        ways = [f"the largest context that fits with these settings is {refusal.largest:,}" if refusal.largest
+                else "not even 256 tokens fit with these settings"]
+        if refusal.kv_type:
+            ways.append(f"K and V cache {refusal.kv_type} with flash attention on (set in Plan) would make "
+                        f"{refusal.n_ctx:,} fit")
+        super().__init__(refusal.message, refusal.need, refusal.usable, "; ".join(ways))
+        self.n_ctx, self.largest = refusal.n_ctx, refusal.largest
 
 
 class EngineHost:
@@ -54,18 +60,17 @@ class EngineHost:
 
         Raises LoadRefused when the plan does not fit; anything else the gate raises (bad model, bad
         settings, llama.cpp's own refusal) as it is."""
-        from localctx.services.runtime import check_fits, load_planned, make_plan, ways_out
+        from localctx.services.runtime import load_planned, make_plan, refusal
 
         ident = (model, repr(settings) if settings is not None else repr(flags))
         if self.engine is not None and self._ident == ident:
             return self.engine
         self.close()
         rp = make_plan(model, flags, settings=settings, machine=self.machine)
-        try:
-            check_fits(rp)
-        except InsufficientMemoryError as exc:
-            raise LoadRefused(exc, rp.settings.n_ctx or 0, ways_out(rp)[0]) from None
-        self.engine = load_planned(rp)
+        refused = refusal(rp)
+        if refused is not None:
+            raise LoadRefused(refused)
+        self.engine = load_planned(rp, force=True)  # judged just above
         self.plan = rp
         self._ident = ident
         self.key = (model, flags) if settings is None and flags is not None else None

@@ -156,6 +156,13 @@ def test_server_killed_mid_reply_is_one_line_exit_1_and_the_session_is_kept(tmp_
     assert s["turns"] == 1  # the completed turn is stored; the cut reply is not
 
 
+def test_the_ssh_hint_names_the_port_the_server_listens_on() -> None:
+    server = Server()
+    rc, text = server.stop()
+    assert rc == 0 and f"ssh -N -L {server.port}:127.0.0.1:{server.port} " in text
+    assert f"--rpc 127.0.0.1:{server.port} there" in text and "50052" not in text
+
+
 def test_loopback_detection() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")

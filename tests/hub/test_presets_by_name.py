@@ -78,4 +78,15 @@ def test_offline_estimate_of_a_preset_says_the_pull_to_run(preset_dir: Path) -> 
     r = runner.invoke(app, ["estimate", "tiny-1b"])  # tests run with HF_HUB_OFFLINE=1
     assert r.exit_code == 2
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "run `localctx pull tiny-1b` when online" in lines[0]
+    assert lines == ["error: 'tiny-1b' is a preset that is not pulled — run `localctx pull tiny-1b`"]
+
+
+def test_an_unreachable_hub_is_exit_1_for_a_preset_as_for_a_repo(preset_dir: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
+    repo = runner.invoke(app, ["estimate", f"{REPO}:Q4_K_M"])
+    preset = runner.invoke(app, ["estimate", "tiny-1b"])
+    assert repo.exit_code == preset.exit_code == 1, repo.output + preset.output
+    assert "cannot reach the Hub" in preset.stderr and "run `localctx pull tiny-1b` when the Hub is reachable" \
+        in preset.stderr and len(preset.stderr.strip().splitlines()) == 1

@@ -74,6 +74,9 @@ async def test_a_context_that_does_not_fit_is_refused_and_the_largest_that_fits_
         [line] = error_notifications(app)
         assert "32,768 tokens does not fit" in line and "3,584" in line and "kept free" in line
         dialog = app.screen
+        said = " ".join(text_of(dialog.query_one("#fit-message")).split())
+        assert "--" not in line and "--" not in said  # no command-line flags: the ways out are buttons and Plan
+        assert "largest context that fits with these settings is 3,584" in said
         assert dialog.largest == 3584
         await pilot.pause()
         assert await pilot.click("#use-largest")

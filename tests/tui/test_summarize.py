@@ -94,7 +94,7 @@ async def test_a_context_that_does_not_fit_is_refused_and_the_largest_that_fits_
                          what="the offer and the refusal's notification")
         assert built == [] and app.host.engine is None  # refused before llama.cpp saw anything
         [line] = error_notifications(app)
-        assert "32,768 tokens does not fit" in line and "--ctx 3584" in line
+        assert "32,768 tokens does not fit" in line and "fits with these settings is 3,584" in line and "--" not in line
         await pilot.pause()
         assert await pilot.click("#use-largest")
         await wait_until(pilot, lambda: screen.result is not None, timeout=300, what="the summary at 3,584")

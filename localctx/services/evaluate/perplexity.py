@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localctx.core import ppl as pplmath
-from localctx.core.extract import extract
+from localctx.core.extract import STDIN, extract
 from localctx.core.model_info import ModelInfo
 from localctx.core.settings import RuntimeSettings
 from localctx.engine.self_extend import SelfExtend
@@ -79,7 +79,10 @@ class PplReport:
 
 
 def read_text(path: Path | str) -> str:
-    """The text of a document (plain text, Markdown, PDF, HTML, EPUB: whatever ``core.extract`` reads)."""
+    """The text of a document (plain text, Markdown, PDF, HTML, EPUB: whatever ``core.extract`` reads;
+    ``-`` is standard input)."""
+    if str(path) == STDIN:
+        return extract(STDIN).text
     p = Path(path)
     if not p.is_file():
         raise LocalctxError(f"{p}: no such file", "give a text file with --file")

