@@ -9,8 +9,12 @@ from typing import Any
 
 from rich.console import Console, RenderableType
 
+from tests.slowness import scaled
+
 
 async def wait_until(pilot: Any, predicate: Callable[[], object], timeout: float = 60.0, what: str = "") -> None:
+    """Until ``predicate()`` holds, or ``timeout`` seconds on a quiet machine (scaled to this one) pass."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
