@@ -70,6 +70,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, models_dir: P
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("LOCALCTX_DEBUG", raising=False)
+    # a quiet machine for what doctor and plan print (the suite itself keeps the real one busy);
+    # tests of the busy-machine notice set their own load
+    monkeypatch.setenv("LOCALCTX_LOAD", "0")
     return home
 
 
