@@ -271,7 +271,7 @@ def register(app: typer.Typer) -> None:
 
         Example: localctx chat smollm2 --file notes.txt --ctx 16k
         """
-        from localctx.cli._output import info
+        from localctx.cli._output import before_load, info
         from localctx.services.chat import ChatSession
 
         check_sampling(max_tokens, temp, repeat_penalty)
@@ -282,7 +282,7 @@ def register(app: typer.Typer) -> None:
                                 "here", "give the document as a file, or use `localctx ask MODEL --file - QUESTION`")
         session = ChatSession.open(model, file, system=system, overflow=overflow, resume_id=resume, flags=runtime,
                                    reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty,
-                                   force=force, on_plan=say_saved, chat_template=chat_template)
+                                   force=force, on_plan=before_load, chat_template=chat_template)
         with session:
             info(f"[bold]{_describe(session)}[/]  [dim](/help for commands)[/]")
             _notices(session)
@@ -302,7 +302,7 @@ def register(app: typer.Typer) -> None:
 
         Example: localctx ask smollm2 --file book.txt "Who is the narrator?" --json
         """
-        from localctx.cli._output import emit_json, warn
+        from localctx.cli._output import before_load, emit_json, warn
         from localctx.errors import LocalctxError
         from localctx.services.chat import ChatSession
 
@@ -311,7 +311,7 @@ def register(app: typer.Typer) -> None:
         check_sampling(max_tokens, temp, repeat_penalty)
         with ChatSession.open(model, file, system=system, overflow=overflow, flags=runtime, persist=False,
                               reply_tokens=max_tokens, temperature=temp, repeat_penalty=repeat_penalty,
-                              force=force, on_plan=say_saved, chat_template=chat_template) as session:
+                              force=force, on_plan=before_load, chat_template=chat_template) as session:
             _notices(session)
             _prepare(session, show=not json_ and sys.stderr.isatty())
             from localctx.cli._stop import stop_on_sigint
@@ -334,14 +334,6 @@ def register(app: typer.Typer) -> None:
                 why = "(-n)" if t.stop_reason == "length" else "(the context is full)"
                 more = "raise -n for more" if t.stop_reason == "length" else "raise --ctx for more"
                 warn(f"reply cut at {t.reply_tokens:,} tokens {why}; {more}")
-
-
-def say_saved(rp: Any) -> None:
-    """Name the saved per-model settings a load applies (``plan --save``), before it loads."""
-    if rp.saved_line:
-        from localctx.cli._output import info
-
-        info(rp.saved_line)
 
 
 def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:
