@@ -23,6 +23,22 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ[REQUIRE_THREADS_ENV] = str(_session_log)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """pytest-timeout's wall (the ini's ``timeout``, a guard against hangs) scales like the tests' own
+    limits: in a run with a model test, the slowness factor is measured here, once."""
+    ini = float(config.getini("timeout") or 0)
+    if not ini or config.getoption("timeout", None) is not None:  # --timeout given: the user's wall
+        return
+    if not any(i.get_closest_marker("model") or {"smollm2_path", "gemma_path"} & set(getattr(i, "fixturenames", ()))
+               for i in items):
+        return
+    factor = slowness.slowness()
+    if factor > 1:
+        for item in items:
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(ini * factor))
+
+
 @pytest.fixture(autouse=True)
 def pinned_threads_required(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fails the test in whose run a model was loaded without a thread count, in this process or in a
