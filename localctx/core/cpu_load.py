@@ -73,7 +73,7 @@ class CpuLoad:
         """What a speed forecast (measured on free cores) must add while the machine is busy."""
         if not self.busy:
             return None
-        return f"measured on free cores; {self.notice()}: expect it slower"
+        return f"measured on free cores, expect it slower now: {self.notice()}"
 
     def to_json(self) -> dict[str, Any]:
         return {"load_1m": round(self.load_1m, 2), "cores": self.cores, "threads": self.threads,

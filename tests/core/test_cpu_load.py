@@ -36,7 +36,6 @@ def test_the_notice_names_the_load_the_threads_and_the_fix() -> None:
     one = CpuLoad(2.5, 2, 1, threads_given=True).notice()
     assert one is not None and "every thread shares its core" in one and "-t" not in one
     note = CpuLoad(2.5, 2, 1, threads_given=True).forecast_note()
-    assert note is not None and note.startswith("measured on free cores; this machine is busy")
-    assert note.endswith("expect it slower")
+    assert note is not None and note.startswith("measured on free cores, expect it slower now: this machine is busy")
     assert CpuLoad(0.2, 2, 2, False).threads_text == "2 (the default: one per core)"
     assert CpuLoad(0.2, 2, 1, True).threads_text == "1 (-t)"
