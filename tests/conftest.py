@@ -27,8 +27,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """pytest-timeout's wall (the ini's ``timeout``, a guard against hangs) scales like the tests' own
     limits: in a run with a model test, the slowness factor is measured here, once."""
     ini = float(config.getini("timeout") or 0)
-    if not ini or config.getoption("timeout", None) is not None:  # --timeout given: the user's wall
-        return
+    if not ini or config.getoption("timeout", None) is not None or config.option.collectonly:
+        return  # no wall, or the user's own (--timeout), or nothing will run
     if not any(i.get_closest_marker("model") or {"smollm2_path", "gemma_path"} & set(getattr(i, "fixturenames", ()))
                for i in items):
         return
