@@ -11,8 +11,9 @@ def forecast_rows(sf: Any) -> list[tuple[str, str]]:
     """(label, text) rows for a services.forecast.SpeedForecast: the ingest that fills the context,
     generation speed at that depth, the reply, and how sure it is; or how to get one."""
     f = sf.forecast
+    busy = [("busy", sf.busy_note)] if sf.busy_note else []
     if f is None:
-        return [("speed", sf.hint or "no speed forecast")]
+        return [("speed", sf.hint or "no speed forecast"), *busy]
     where = "measured on this model" if f.source == "measured" else f"scaled from {f.calibrated_on}, not measured"
     sure = f"±{f.band:.0%}, {where}"
     if f.source == "measured":
@@ -26,6 +27,7 @@ def forecast_rows(sf: Any) -> list[tuple[str, str]]:
         ("generation", f"{f.gen_tok_s:,.1f} tok/s at depth {f.document_tokens:,}; "
                        f"a {f.reply_tokens}-token reply ~{human_seconds(f.reply_s)}"),
         ("forecast", sure),
+        *busy,
     ]
 
 

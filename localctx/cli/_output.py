@@ -49,3 +49,12 @@ def hint(msg: str) -> None:
 def error_line(msg: str) -> None:
     # one line, no markup interpretation of the message (paths can contain [brackets])
     stderr.print("error: " + msg, markup=False, highlight=False, soft_wrap=True)
+
+
+def before_load(rp: Any) -> None:
+    """What a command says once its plan is made, before it loads: the saved per-model settings it
+    applies (``plan --save``), and a warning when its threads would compete with other work."""
+    if rp.saved_line:
+        info(rp.saved_line)
+    if rp.busy_line:
+        warn(rp.busy_line)

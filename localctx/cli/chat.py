@@ -272,7 +272,7 @@ def register(app: typer.Typer) -> None:
 
         Example: localctx chat smollm2 --file notes.txt --ctx 16k
         """
-        from localctx.cli._output import info
+        from localctx.cli._output import before_load, info
         from localctx.cli._streams import require_open
         from localctx.services.chat import ChatSession
 
@@ -284,7 +284,7 @@ def register(app: typer.Typer) -> None:
                                 "here", "give the document as a file, or use `localctx ask MODEL --file - QUESTION`")
         options = chat_options(max_tokens, temp, repeat_penalty, system, overflow, chat_template)
         session = ChatSession.open(model, file, options=options, resume_id=resume, flags=runtime,
-                                   force=force, on_plan=say_saved)
+                                   force=force, on_plan=before_load)
         with session:
             info(f"[bold]{_describe(session)}[/]  [dim](/help for commands)[/]")
             _notices(session)
@@ -306,7 +306,7 @@ def register(app: typer.Typer) -> None:
 
         Example: localctx ask smollm2 --file book.txt "Who is the narrator?" --json
         """
-        from localctx.cli._output import emit_json, warn
+        from localctx.cli._output import before_load, emit_json, warn
         from localctx.cli._streams import require_open
         from localctx.errors import LocalctxError
         from localctx.services.chat import ChatSession
@@ -319,7 +319,7 @@ def register(app: typer.Typer) -> None:
 
         file = with_piped_stdin(file)
         with ChatSession.open(model, file, options=options, flags=runtime, persist=False,
-                              force=force, on_plan=say_saved) as session:
+                              force=force, on_plan=before_load) as session:
             _notices(session)
             _prepare(session, show=not json_ and sys.stderr.isatty())
             from localctx.cli._stop import stop_on_sigint
@@ -351,14 +351,6 @@ def chat_options(max_tokens: int, temp: float, repeat_penalty: float, system: st
     return ChatOptions(reply_tokens=max_tokens, sampling=CHAT_SAMPLING.with_changes(
         temperature=temp, repeat_penalty=repeat_penalty), system=system, overflow=overflow,
         chat_template=chat_template)
-
-
-def say_saved(rp: Any) -> None:
-    """Name the saved per-model settings a load applies (``plan --save``), before it loads."""
-    if rp.saved_line:
-        from localctx.cli._output import info
-
-        info(rp.saved_line)
 
 
 def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:

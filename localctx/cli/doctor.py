@@ -49,6 +49,9 @@ def register(app: typer.Typer) -> None:
             mem = f", {human_bytes(d['free'])} free of {human_bytes(d['total'])}" if d.get("total") else ""
             t.add_row(f"device {d['name']}", f"{d['description']}{mem}")
         t.add_row("CPU features", " ".join(rep.cpu_features) or "-")
+        if (cpu := rep.cpu_load) is not None:
+            t.add_row("CPU load", f"{cpu.load_text}; llama.cpp threads {cpu.threads_text}"
+                      + ("" if cpu.busy else ", the cores are free for them"))
         t.add_row("RAM", f"{human_bytes(m.ram_available)} available of {human_bytes(m.ram_total)}")
         for g in m.gpus:
             t.add_row(f"GPU {g.index}", f"{g.name} ({g.backend}): {human_bytes(g.free_bytes)} free of "
@@ -58,6 +61,8 @@ def register(app: typer.Typer) -> None:
         stdout.print(t)
         for p in rep.problems:
             warn(p)
+        if rep.cpu_load is not None and (busy := rep.cpu_load.notice()):
+            warn(busy)
         for f in rep.fixes:
             stdout.print(f"fix: [bold]{f}[/]")
         for n in m.notes:

@@ -41,6 +41,7 @@ def register(app: typer.Typer) -> None:
 
         Example: localctx summarize book.txt --ctx 4k --length short --out book-summary.md
         """
+        from localctx.cli._output import before_load
         from localctx.cli._stop import stop_on_sigint
         from localctx.core.chat_templates import resolve_template
         from localctx.core.extract import extract
@@ -60,7 +61,7 @@ def register(app: typer.Typer) -> None:
         template = resolve_template(chat_template)
         docs = [extract(f) for f in files]  # every bad input fails before the model loads
         opts = SummarizeOptions(length=length, focus=focus, fresh=fresh)
-        engine = open_engine(model, runtime, force=force, on_plan=_say_saved)
+        engine = open_engine(model, runtime, force=force, on_plan=before_load)
         if template is not None:
             engine.set_chat_template(template)
         results = []
@@ -76,13 +77,6 @@ def register(app: typer.Typer) -> None:
         finally:
             engine.close()
         _render(results, out, json)
-
-
-def _say_saved(rp: Any) -> None:
-    if rp.saved_line:
-        from localctx.cli._output import info
-
-        info(rp.saved_line)
 
 
 def _render(results: list[Any], out: Path | None, as_json: bool) -> None:

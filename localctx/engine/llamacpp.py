@@ -35,7 +35,7 @@ from localctx.engine.base import Cancelled, Counters, LoadReport, Progress
 from localctx.engine.cancel import AbortWatch
 from localctx.engine.llamalog import first_error, parse_load_lines
 from localctx.engine.logsink import capture, recent_error
-from localctx.engine.params import context_params, error_hint, model_params
+from localctx.engine.params import context_params, error_hint, model_params, require_pinned_threads
 from localctx.engine.sampling import logprobs_at, make_sampler
 from localctx.engine.stops import StopFilter
 from localctx.engine.vocab import Vocab
@@ -58,6 +58,7 @@ class LlamaEngine:
         self._model: Any = None
         self._ctx: Any = None
         self._batch: Any = None
+        require_pinned_threads(self.settings.n_threads, f"loading {self.path.name}")
         abort.set_model(self.path)
         watch = rpc.LoadWatch() if self.settings.rpc_servers else None
         with capture() as lines, watch or nullcontext():

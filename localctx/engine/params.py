@@ -85,6 +85,31 @@ def use_extra_bufts() -> bool:
     return True
 
 
+#: set by the test suite (tests/conftest.py): a load with the thread count unset is refused (and, when the
+#: value is a file path, recorded there), because llama.cpp's default of one spinning thread per core
+#: crawls on a shared machine and turns a seconds-long test into a timeout
+REQUIRE_THREADS_ENV = "LOCALCTX_REQUIRE_THREADS"
+UNPINNED_MESSAGE = "a model was loaded in the test suite without threads: pass -t 1 / n_threads=1"
+
+
+def require_pinned_threads(n_threads: int | None, what: str) -> None:
+    """Refuse ``what`` (a model load, an RPC server) when the test suite asks for pinned threads and
+    none were given.  Outside the test suite (variable unset) this does nothing."""
+    flag = os.environ.get(REQUIRE_THREADS_ENV)
+    if not flag or n_threads is not None:
+        return
+    import sys
+
+    line = f"{UNPINNED_MESSAGE} ({what}; pid {os.getpid()}; argv {' '.join(sys.argv)})"
+    if flag != "1":  # a file the suite reads after each test: the refusal is seen even if a test swallows it
+        try:
+            with open(flag, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
+        except OSError:
+            pass
+    raise SettingsError(line)
+
+
 def default_threads() -> int:
     """Physical cores, as llama.cpp chooses by default (extra hyper-threads do not speed up its kernels)."""
     import psutil  # a dependency; imported here because only a load needs it

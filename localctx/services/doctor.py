@@ -7,6 +7,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from localctx.core.cpu_load import CpuLoad
 from localctx.services.machine import MachineMemory, machine_memory
 
 #: CMAKE_ARGS that make pip build llama-cpp-python with a backend (llama-cpp-python's README)
@@ -32,9 +33,13 @@ class DoctorReport:
     fixes: list[str] = field(default_factory=list)
     rpc: bool = False  # this build has llama.cpp's RPC backend (`localctx rpc-server`, --rpc)
     rpc_servers: list[dict[str, Any]] = field(default_factory=list)  # --rpc: each server's answer
+    #: the load average against the cores, for the default thread count (None: no load average here)
+    cpu_load: CpuLoad | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "gpu_devices": self.gpu_devices(), "offload": self.offload_line()}
+        out = {**asdict(self), "gpu_devices": self.gpu_devices(), "offload": self.offload_line()}
+        out["cpu_load"] = self.cpu_load.to_json() if self.cpu_load is not None else None
+        return out
 
     def gpu_devices(self) -> list[str]:
         """The GPUs llama.cpp (or the machine probe) sees here; not the CPU, not RPC servers."""
@@ -80,6 +85,7 @@ def diagnose(mem: MachineMemory | None = None, rpc_endpoints: tuple[str, ...] = 
     """Probe this install.  ``mem`` replaces the machine probe (what a test or the TUI already has);
     ``rpc_endpoints``: RPC servers to check (never registered with llama.cpp here)."""
     from localctx.engine.probe import backend_report
+    from localctx.services.cpu import cpu_load
 
     br = backend_report()
     mem = mem or machine_memory()
@@ -111,4 +117,5 @@ def diagnose(mem: MachineMemory | None = None, rpc_endpoints: tuple[str, ...] = 
         fixes=fixes,
         rpc=bool(br["rpc"]),
         rpc_servers=servers,
+        cpu_load=cpu_load(None),
     )

@@ -20,13 +20,14 @@ import os
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from localctx import paths
 from localctx.core import forecast as fc
+from localctx.core.cpu_load import CpuLoad
 from localctx.core.model_info import ModelInfo, read_model_info
 from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Engine
@@ -244,14 +245,23 @@ class SpeedForecast:
 
     forecast: fc.Forecast | None
     hint: str | None = None
+    load: CpuLoad | None = None  # the machine's load now, for these settings' threads
 
     @property
     def line(self) -> str:
         return fc.summary(self.forecast) if self.forecast is not None else (self.hint or "no speed forecast")
 
+    @property
+    def busy_note(self) -> str | None:
+        """While other work holds the cores: what that does to this forecast and to the thread count."""
+        if self.load is None:
+            return None
+        return self.load.forecast_note() if self.forecast is not None else self.load.notice()
+
     def to_json(self) -> dict[str, Any]:
         return {**(self.forecast.to_json() if self.forecast else {}), "available": self.forecast is not None,
-                "hint": self.hint}
+                "hint": self.hint, "cpu_load": self.load.to_json() if self.load is not None else None,
+                "busy_note": self.busy_note}
 
 
 def _fits(data: dict[str, Any] | None) -> dict[str, fc.CostFit] | None:
@@ -343,6 +353,12 @@ def _source(info: ModelInfo, settings: RuntimeSettings, shape: fc.ModelShape) ->
 def forecast_for(info: ModelInfo, settings: RuntimeSettings, n_ctx: int | None = None) -> SpeedForecast:
     """The speed forecast for ``info`` at ``n_ctx`` (default: the settings' context).  Never raises:
     a plan must not fail because its forecast could not be made."""
+    from localctx.services.cpu import load_now
+
+    return replace(_forecast_for(info, settings, n_ctx), load=load_now(settings.n_threads))
+
+
+def _forecast_for(info: ModelInfo, settings: RuntimeSettings, n_ctx: int | None) -> SpeedForecast:
     n = n_ctx or settings.n_ctx or info.ctx_train
     if not Path(info.path).is_file():
         return SpeedForecast(None, "a speed forecast needs the model file on this machine")

@@ -93,8 +93,9 @@ class RpcServe:
     def run(self) -> int:
         """Serve until Ctrl-C/SIGTERM (returns 0); RpcError if ggml's loop ends by itself."""
         from localctx.engine import rpc
-        from localctx.engine.params import default_threads
+        from localctx.engine.params import default_threads, require_pinned_threads
 
+        require_pinned_threads(self.threads, f"serving on {self.endpoint}")
         threads = self.threads or default_threads()
         cache = str(Path(self.cache_dir).expanduser()) if self.cache_dir else None
         old_int = signal.signal(signal.SIGINT, self.stop)

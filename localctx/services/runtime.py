@@ -128,6 +128,12 @@ class RunPlan:
         """"using saved settings for this model: -ctk q8_0" when any apply, else None."""
         return saved_line(self.saved)
 
+    @property
+    def busy_line(self) -> str | None:
+        """Before a load: the busy-machine notice when these threads compete with other work for the cores."""
+        load = self.forecast.load if self.forecast is not None else None
+        return load.notice() if load is not None and load.oversubscribed else None
+
     def to_json(self) -> dict[str, Any]:
         s = self.settings.to_json()
         s.pop("extra", None)

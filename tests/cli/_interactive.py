@@ -8,6 +8,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from tests.slowness import scaled
+
 
 class Interactive:
     def __init__(self, argv: Sequence[str]) -> None:
@@ -27,11 +29,12 @@ class Interactive:
     def drain(self, timeout: float = 60) -> None:
         """Once the command has ended: wait until everything it printed is collected."""
         for t in self._readers:
-            t.join(timeout=timeout)
+            t.join(timeout=scaled(timeout))
 
     def wait(self, pred: Callable[[], object], what: str, timeout: float = 300) -> None:
-        """Until ``pred()`` holds; fails if the command exits first or ``timeout`` seconds pass."""
-        end = time.time() + timeout
+        """Until ``pred()`` holds; fails if the command exits first or ``timeout`` seconds (on a quiet
+        machine: scaled to this one) pass."""
+        end = time.time() + scaled(timeout)
         while not pred():
             assert self.proc.poll() is None, f"exited early ({self.proc.returncode}): {self.err.decode()}"
             assert time.time() < end, f"timed out waiting for {what}"

@@ -21,7 +21,9 @@ from localctx.cli.app import app
 from localctx.services.chat_budget import suggest_ctx
 from localctx.store import Store, default_db_path
 from tests.cli._interactive import Interactive
+from tests.pinning import T1
 from tests.services.test_chat import make_document
+from tests.slowness import scaled
 
 runner = CliRunner()
 LOCALCTX = [sys.executable, "-m", "localctx"]
@@ -36,7 +38,7 @@ def _doc(tmp_path: Path, paragraphs: int = 3) -> Path:
 @pytest.mark.model
 def test_ask_json_then_reopen_from_the_saved_state(tmp_path: Path) -> None:
     doc = _doc(tmp_path)
-    args = ["ask", "smollm2", "--file", str(doc), "Who opens the ledger?", "--ctx", "1024", "-n", "16", "--json"]
+    args = ["ask", "smollm2", "--file", str(doc), "Who opens the ledger?", "--ctx", "1024", "-n", "16", "--json", *T1]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     cold = json.loads(r.stdout)
@@ -66,8 +68,8 @@ def test_ask_json_then_reopen_from_the_saved_state(tmp_path: Path) -> None:
 @pytest.mark.model
 def test_document_that_does_not_fit_is_refused_with_numbers(tmp_path: Path) -> None:
     doc = _doc(tmp_path, 30)
-    r = subprocess.run([*LOCALCTX, "ask", "smollm2", "--file", str(doc), "Summarize.", "--ctx", "1024"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run([*LOCALCTX, "ask", "smollm2", "--file", str(doc), "Summarize.", "--ctx", "1024", *T1],
+                       capture_output=True, text=True, timeout=scaled(300))
     assert r.returncode == 1 and r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: the documents do not fit: documents ")
@@ -98,8 +100,8 @@ def test_chat_multiline_input_commands_and_sessions(tmp_path: Path) -> None:
     doc = _doc(tmp_path)
     script = 'Who opens the ledger?\n/tokens\nline one \\\nline two\n"""\nblock a\n\nblock b\n"""\n/save {md}\n/quit\n'
     md = tmp_path / "t.md"
-    r = subprocess.run([*LOCALCTX, "chat", "smollm2", "--file", str(doc), "--ctx", "1024", "-n", "8", "--temp", "0"],
-                       input=script.format(md=md), capture_output=True, text=True, timeout=600)
+    r = subprocess.run([*LOCALCTX, "chat", "smollm2", "--file", str(doc), "--ctx", "1024", "-n", "8", "--temp", "0",
+                        *T1], input=script.format(md=md), capture_output=True, text=True, timeout=scaled(600))
     assert r.returncode == 0, r.stderr
     assert "[documents " in r.stderr and "of n_ctx 1,024]" in r.stderr  # the budget before every prompt
     assert "documents came from: miss" in r.stderr and "evaluated (the rest reused from the KV cache)" in r.stderr
@@ -117,7 +119,7 @@ def test_chat_multiline_input_commands_and_sessions(tmp_path: Path) -> None:
 @pytest.mark.model
 def test_session_survives_sigkill_mid_reply(tmp_path: Path) -> None:
     doc = _doc(tmp_path)
-    proc = subprocess.Popen([*LOCALCTX, "chat", "smollm2", "--file", str(doc), "--ctx", "1024", "-n", "64"],
+    proc = subprocess.Popen([*LOCALCTX, "chat", "smollm2", "--file", str(doc), "--ctx", "1024", "-n", "64", *T1],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     out = bytearray()
     reader = threading.Thread(target=lambda: [out.extend(b) for b in iter(lambda: proc.stdout.read1(64), b"")],
@@ -136,7 +138,7 @@ def test_session_survives_sigkill_mid_reply(tmp_path: Path) -> None:
             db.close()
 
     def wait(pred, what: str, timeout: float = 300) -> None:
-        end = time.time() + timeout
+        end = time.time() + scaled(timeout)
         while not pred():
             assert proc.poll() is None, f"chat exited early ({proc.returncode})"
             assert time.time() < end, f"timed out waiting for {what}"
@@ -151,7 +153,7 @@ def test_session_survives_sigkill_mid_reply(tmp_path: Path) -> None:
         proc.stdin.flush()
         wait(lambda: len(out) > seen + 4, "the second reply to start")
         os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        proc.wait(timeout=scaled(30))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -168,7 +170,7 @@ def test_session_survives_sigkill_mid_reply(tmp_path: Path) -> None:
 @pytest.mark.model
 def test_ctrl_c_stops_a_reply_keeps_the_session_and_exits_cleanly_at_the_prompt(tmp_path: Path) -> None:
     doc = _doc(tmp_path)
-    chat = Interactive([*LOCALCTX, "chat", "smollm2", "--file", str(doc), "--ctx", "1024", "-n", "200"])
+    chat = Interactive([*LOCALCTX, "chat", "smollm2", "--file", str(doc), "--ctx", "1024", "-n", "200", *T1])
     proc, out, err, wait = chat.proc, chat.out, chat.err, chat.wait
 
     try:
@@ -180,7 +182,7 @@ def test_ctrl_c_stops_a_reply_keeps_the_session_and_exits_cleanly_at_the_prompt(
         wait(lambda: err.count(b"you> ") == 2, "the next prompt")
         assert b"stopped (kept)" in err
         proc.send_signal(signal.SIGINT)  # Ctrl-C at the prompt: a clean exit
-        assert proc.wait(timeout=60) == 0
+        assert proc.wait(timeout=scaled(60)) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -193,7 +195,7 @@ def test_ctrl_c_stops_a_reply_keeps_the_session_and_exits_cleanly_at_the_prompt(
 
     # resume it: the document comes back from the saved KV state, the history is there
     r = subprocess.run([*LOCALCTX, "chat", "--resume", s["id"]], input="/tokens\n/quit\n", capture_output=True,
-                       text=True, timeout=300)
+                       text=True, timeout=scaled(300))
     assert r.returncode == 0, r.stderr
     assert "loaded from the saved KV state" in r.stderr and "documents came from: hit" in r.stderr
     history = int(re.search(r"history\s+([\d,]+)", r.stderr).group(1).replace(",", ""))

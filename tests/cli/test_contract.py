@@ -165,3 +165,21 @@ def test_readme_names_every_runtime_flag() -> None:
         decls = (opt.default, *opt.param_decls)  # Typer keeps the first declaration in .default
         long = next(d for d in decls if d.startswith("--"))
         assert long in section or (long.startswith("--yarn-") and "--yarn-*" in section), long
+
+
+@pytest.mark.parametrize("command", ["ask", "chat", "summarize"])
+def test_a_busy_machine_is_named_before_a_load_with_threads_that_compete(
+        command: str, loads: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = tmp_path / "a.txt"
+    doc.write_text("The ferry to Oslo leaves at nine.\n")
+    base = {"ask": ["ask", "smollm2", "When?"], "chat": ["chat", "smollm2"],
+            "summarize": ["summarize", str(doc), "--model", "smollm2"]}[command] + ["--ctx", "512"]
+    monkeypatch.setenv("LOCALCTX_LOAD", "1.2,2")  # one core's worth of other work
+    r = runner.invoke(app, base, input="")
+    assert r.exit_code == 1 and "stand-in: not loaded" in r.stderr  # said before the load
+    busy = " ".join(r.stderr.split()).split("warning: ", 1)[1]
+    assert busy.startswith("this machine is busy (load average 1.20 on 2 cores, ~1 spare): the default of 2 threads")
+    assert "-t 1 is faster now" in busy
+    r = runner.invoke(app, [*base, "-t", "1"], input="")  # one thread fits the spare core: nothing to say
+    assert "stand-in: not loaded" in r.stderr and "busy" not in r.stderr
+    assert len(loads) == 2

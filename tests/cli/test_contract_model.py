@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from localctx.cli.app import app
 from localctx.core.flags import RuntimeFlags
+from tests.slowness import scaled
 
 pytestmark = pytest.mark.model
 runner = CliRunner()
@@ -126,7 +127,7 @@ def test_ctrl_c_stops_long_work_within_seconds(command: str, tmp_path: Path, smo
     proc = subprocess.Popen([sys.executable, "-m", "localctx", *args, "-t", "1"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + scaled(240)
         while not _mapped(proc.pid, smollm2_path.name):  # the model is loaded: the long work starts
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.05)
@@ -136,14 +137,14 @@ def test_ctrl_c_stops_long_work_within_seconds(command: str, tmp_path: Path, smo
             time.sleep(0.05)
         t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=scaled(60))
         took = time.monotonic() - t0
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, err
     assert "stopping…" in err and "Traceback" not in err
-    assert took < 5, f"took {took:.1f} s to stop"
+    assert took < scaled(5), f"took {took:.1f} s to stop"
     if command == "summarize":
         assert "run the same command again to resume" in err
     else:

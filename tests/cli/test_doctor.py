@@ -41,3 +41,38 @@ def test_gpu_without_backend_gets_the_reinstall_command() -> None:
 def test_doctor_human_output() -> None:
     r = runner.invoke(app, ["doctor"])
     assert r.exit_code == 0 and "llama.cpp backends" in r.stdout and "RAM" in r.stdout
+
+
+def test_a_busy_machine_is_named_with_the_thread_count_that_fits(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("LOCALCTX_LOAD", "3.5,2")
+    r = runner.invoke(app, ["doctor"])
+    assert r.exit_code == 0, r.output
+    assert "load average 3.50 on 2 cores; llama.cpp threads 2 (the default: one per core)" in r.stdout
+    (line,) = [ln for ln in r.stderr.splitlines() if "busy" in ln]
+    assert line.startswith("warning: this machine is busy (load average 3.50 on 2 cores, no spare core)")
+    assert "-t 1 is faster now" in r.stderr.replace("\n", " ")
+    d = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)["cpu_load"]
+    assert (d["busy"], d["spare_cores"], d["threads"], d["suggested_threads"]) == (True, 0, 2, 1)
+    assert d["notice"].startswith("this machine is busy")
+
+    monkeypatch.setenv("LOCALCTX_LOAD", "0.2,2")
+    r = runner.invoke(app, ["doctor"])
+    assert "the cores are free for them" in r.stdout and "busy" not in r.stderr
+    assert json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)["cpu_load"]["notice"] is None
+
+
+def test_the_real_load_average_is_read_when_none_is_given(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from localctx.services.cpu import cpu_load
+
+    monkeypatch.delenv("LOCALCTX_LOAD")
+    before = os.getloadavg()[0]
+    got = cpu_load(None)
+    after = os.getloadavg()[0]
+    assert got is not None and min(before, after) - 0.5 <= got.load_1m <= max(before, after) + 0.5
+    assert got.cores == len(os.sched_getaffinity(0)) and got.threads == psutil.cpu_count(logical=False)
+    assert not got.threads_given and cpu_load(1).threads == 1
+    monkeypatch.setenv("LOCALCTX_LOAD", "lots")
+    r = runner.invoke(app, ["doctor"])
+    assert r.exit_code == 2 and "cannot read LOCALCTX_LOAD='lots'" in r.stderr and "Traceback" not in r.output

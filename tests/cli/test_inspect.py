@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from localctx.cli.app import app
 from tests.gguf_factory import llama_like
+from tests.slowness import scaled
 
 runner = CliRunner()
 
@@ -106,6 +107,6 @@ def test_bad_input_through_the_real_process(tmp_path: Path, smollm2_path: Path) 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     for case in ("truncated data", "absurd string length", "wrong magic"):
         p = subprocess.run([sys.executable, "-m", "localctx", "inspect", str(files[case])], capture_output=True,
-                           text=True, timeout=60, env=env)
+                           text=True, timeout=scaled(60), env=env)
         assert p.returncode == 2, (case, p.stderr)
         assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr, p.stderr

@@ -88,3 +88,46 @@ def test_presets_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     r = runner.invoke(app, ["presets"])
     assert r.exit_code == 2
     assert r.stderr.strip().count("\n") == 0 and "broken.toml" in r.stderr and "missing field 'repo'" in r.stderr
+
+
+def _rows(out: str) -> dict[str, str]:
+    """The plan table's rows, label -> text (wrapped cells joined)."""
+    rows: dict[str, str] = {}
+    label = ""
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) != 2:
+            continue
+        label = cells[0] or label
+        rows[label] = f"{rows.get(label, '')} {cells[1]}".strip() if cells[0] == "" else cells[1]
+    return rows
+
+
+def test_a_busy_machine_shows_in_the_speed_rows(monkeypatch: pytest.MonkeyPatch, smollm2_path: Path) -> None:
+    from localctx.core import forecast as fc
+    from localctx.core.model_info import read_model_info
+    from localctx.core.settings import RuntimeSettings
+    from localctx.services import forecast as sf
+
+    monkeypatch.setenv("LOCALCTX_LOAD", "3.5,2")
+    rows = _rows(runner.invoke(app, ["plan", "smollm2", "--ctx", "4k"]).stdout)
+    assert "localctx bench smollm2" in rows["speed"]
+    assert rows["busy"] == ("this machine is busy (load average 3.50 on 2 cores, no spare core): the default of 2 "
+                            "threads (one per core) competes with that work and can run many times slower; "
+                            "-t 1 is faster now")
+    # a measured forecast holds on free cores: it says it will be slower now
+    segs = [fc.Segment(fc.PROMPT, d, 512, 512 * 2.0) for d in (0, 512, 1024)]
+    segs += [fc.Segment(fc.GEN, d, 16, 16 * 10.0) for d in (0, 512, 1024)]
+    sf.store_calibration(read_model_info(smollm2_path), RuntimeSettings(n_ctx=2048, n_threads=1), segs)
+    rows = _rows(runner.invoke(app, ["plan", "smollm2", "--ctx", "4k", "-t", "1"]).stdout)
+    assert rows["ingest"].startswith("~") and "measured on this model" in rows["forecast"]
+    assert rows["busy"].startswith("measured on free cores, expect it slower now: this machine is busy (load "
+                                   "average 3.50 on 2 cores, no spare core): every thread shares its core")
+    d = json.loads(runner.invoke(app, ["plan", "smollm2", "--ctx", "4k", "-t", "1", "--json"]).stdout)["forecast"]
+    assert d["available"] and d["busy_note"] == rows["busy"]
+    assert (d["cpu_load"]["threads"], d["cpu_load"]["threads_given"], d["cpu_load"]["busy"]) == (1, True, True)
+
+    monkeypatch.setenv("LOCALCTX_LOAD", "0.3,2")  # quiet: nothing to add
+    assert "busy" not in _rows(runner.invoke(app, ["plan", "smollm2", "--ctx", "4k", "-t", "1"]).stdout)
+    d = json.loads(runner.invoke(app, ["plan", "smollm2", "--ctx", "4k", "--json"]).stdout)["forecast"]
+    assert d["busy_note"] is None and d["cpu_load"]["busy"] is False

@@ -24,6 +24,7 @@ import pytest
 from localctx.cli.rpc_server import is_loopback
 from localctx.engine import rpc
 from tests.cli._interactive import Interactive
+from tests.slowness import scaled
 
 pytestmark = pytest.mark.model
 LOCALCTX = [sys.executable, "-m", "localctx"]
@@ -43,7 +44,7 @@ class Server:
         self.endpoint = f"127.0.0.1:{self.port}"
         self.proc = subprocess.Popen([*LOCALCTX, "rpc-server", "--port", str(self.port), "-t", "1"],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        end = time.time() + 120
+        end = time.time() + scaled(120)
         while True:  # wait for the state: the server answers the protocol's HELLO
             assert self.proc.poll() is None, self.proc.communicate()
             try:
@@ -56,7 +57,7 @@ class Server:
     def stop(self) -> tuple[int, str]:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        out, err = self.proc.communicate(timeout=60)
+        out, err = self.proc.communicate(timeout=scaled(60))
         return self.proc.returncode, out + err
 
 
@@ -71,7 +72,7 @@ def servers() -> Iterator[list[Server]]:
 
 def _child(*args: str) -> dict:
     r = subprocess.run([sys.executable, "-m", "tests.cli._rpc_load", *args], capture_output=True, text=True,
-                       timeout=600, cwd=ROOT)
+                       timeout=scaled(600), cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -94,7 +95,7 @@ def test_split_across_cpu_and_two_servers_matches_one_process_and_the_plan(
         plan_args += ["-fa", "off"]
     if split:
         plan_args += ["--tensor-split", split]
-    r = subprocess.run([*LOCALCTX, *plan_args], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([*LOCALCTX, *plan_args], capture_output=True, text=True, timeout=scaled(300))
     assert r.returncode == 0, r.stderr
     (plan,) = json.loads(r.stdout)["plans"]
     assert plan["verdict"]["fits"] is True and len(plan["verdict"]["devices"]) == 1 + n  # RAM + each server
@@ -114,7 +115,7 @@ def test_split_across_cpu_and_two_servers_matches_one_process_and_the_plan(
 def test_unreachable_server_is_one_line_before_llama_cpp_sees_it() -> None:
     port = _free_port()
     r = subprocess.run([*LOCALCTX, "ask", "smollm2", "Hi", "--ctx", "256", "-t", "1", "--rpc", f"127.0.0.1:{port}"],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=scaled(300))
     assert r.returncode == 1
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert lines[-1].startswith("error:") and "unreachable" in lines[-1] and f"127.0.0.1:{port}" in lines[-1]
@@ -139,7 +140,7 @@ def test_server_killed_mid_reply_is_one_line_exit_1_and_the_session_is_kept(tmp_
         proc.stdin.flush()
         wait(lambda: len(out) > first_reply + 16, "the second reply to start")
         pair[1].proc.kill()  # the server dies mid-reply
-        assert proc.wait(timeout=120) == 1, err.decode("utf-8", "replace")[-3000:]
+        assert proc.wait(timeout=scaled(120)) == 1, err.decode("utf-8", "replace")[-3000:]
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -151,7 +152,7 @@ def test_server_killed_mid_reply_is_one_line_exit_1_and_the_session_is_kept(tmp_
     last = tail[-1].removeprefix("you> ")  # the chat prompt (stderr) precedes the reply on that line
     assert last.startswith("error: an RPC server stopped answering") and "\n" not in last, tail[-3:]
     assert "Traceback" not in err.decode("utf-8", "replace")
-    r = subprocess.run([*LOCALCTX, "sessions", "--json"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([*LOCALCTX, "sessions", "--json"], capture_output=True, text=True, timeout=scaled(120))
     (s,) = json.loads(r.stdout)
     assert s["turns"] == 1  # the completed turn is stored; the cut reply is not
 
@@ -171,7 +172,7 @@ def test_loopback_detection() -> None:
 def test_doctor_checks_each_server(servers: list[Server]) -> None:
     dead = f"127.0.0.1:{_free_port()}"
     r = subprocess.run([*LOCALCTX, "doctor", "--json", "--rpc", f"{servers[0].endpoint},{dead}"],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=scaled(300))
     assert r.returncode == 1  # one server is not usable
     d = json.loads(r.stdout)
     assert d["rpc"] is True
@@ -179,14 +180,15 @@ def test_doctor_checks_each_server(servers: list[Server]) -> None:
     assert ok["ok"] and ok["protocol"] == ".".join(map(str, rpc.PROTOCOL))
     assert ok["devices"][0]["total"] == servers[0].info.devices[0].total and ok["devices"][0]["free"] > 0
     assert not bad["ok"] and "unreachable" in bad["error"] and dead in bad["error"]
-    r = subprocess.run([*LOCALCTX, "doctor", "--rpc", servers[1].endpoint], capture_output=True, text=True, timeout=300)
+    r = subprocess.run([*LOCALCTX, "doctor", "--rpc", servers[1].endpoint], capture_output=True, text=True,
+                       timeout=scaled(300))
     assert r.returncode == 0 and f"RPC {servers[1].endpoint}" in r.stdout and "protocol 7.0.0" in r.stdout
 
 
 def test_offline_plan_with_rpc_mem_contacts_no_server_and_the_gate_checks_every_device() -> None:
     nowhere = f"127.0.0.1:{_free_port()}"  # nothing listens: --rpc-mem must be enough to plan
     r = subprocess.run([*LOCALCTX, "plan", "smollm2", "--ctx", "512", "-ngl", "99", "--rpc", nowhere,
-                        "--rpc-mem", "8G", "--json"], capture_output=True, text=True, timeout=300)
+                        "--rpc-mem", "8G", "--json"], capture_output=True, text=True, timeout=scaled(300))
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     (server,) = d["rpc"]["servers"]
@@ -194,7 +196,7 @@ def test_offline_plan_with_rpc_mem_contacts_no_server_and_the_gate_checks_every_
     assert [v["device"] for v in d["verdict"]["devices"]] == ["RAM", f"RPC0[{nowhere}]"]
     # a server too small for its share: refused by the gate, naming it, before anything is contacted
     r = subprocess.run([*LOCALCTX, "ask", "smollm2", "Hi", "--ctx", "512", "-t", "1", "-ngl", "99", "--rpc", nowhere,
-                        "--rpc-mem", "16M"], capture_output=True, text=True, timeout=300)
+                        "--rpc-mem", "16M"], capture_output=True, text=True, timeout=scaled(300))
     assert r.returncode == 1
     (line,) = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert line.startswith("error:") and f"RPC0[{nowhere}] needs" in line and "--force" in line
@@ -204,12 +206,12 @@ def test_saved_settings_hold_the_servers_and_an_empty_rpc_drops_them() -> None:
     nowhere = f"127.0.0.1:{_free_port()}"
     base = [*LOCALCTX, "plan", "smollm2", "--ctx", "512", "--json"]
     r = subprocess.run([*base, "--rpc", nowhere, "--rpc-mem", "4G", "--save"], capture_output=True, text=True,
-                       timeout=300)
+                       timeout=scaled(300))
     assert r.returncode == 0, r.stderr
-    d = json.loads(subprocess.run(base, capture_output=True, text=True, timeout=300).stdout)
+    d = json.loads(subprocess.run(base, capture_output=True, text=True, timeout=scaled(300)).stdout)
     assert d["settings"]["rpc"] == nowhere and d["saved_settings"]["rpc"] == nowhere
     assert [s["endpoint"] for s in d["rpc"]["servers"]] == [nowhere]
-    d = json.loads(subprocess.run([*base, "--rpc", ""], capture_output=True, text=True, timeout=300).stdout)
+    d = json.loads(subprocess.run([*base, "--rpc", ""], capture_output=True, text=True, timeout=scaled(300)).stdout)
     assert d["settings"]["rpc"] is None and d["rpc"] is None
 
 
@@ -257,13 +259,13 @@ def test_server_killed_under_a_terminal_gives_the_terminal_back(tmp_path: Path) 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     try:
-        end = time.time() + 300
+        end = time.time() + scaled(300)
         while len(screen) < 24:  # the reply is streaming
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             assert time.time() < end, "the reply did not start"
             time.sleep(0.05)
         pair[0].proc.kill()
-        assert proc.wait(timeout=120) == 1
+        assert proc.wait(timeout=scaled(120)) == 1
         err = proc.stderr.read().decode() if proc.stderr else ""
         attrs_after = termios.tcgetattr(master)
     finally:
@@ -271,7 +273,7 @@ def test_server_killed_under_a_terminal_gives_the_terminal_back(tmp_path: Path) 
             proc.kill()
         pair[0].proc.kill()
         pair[0].proc.wait()
-    reader.join(timeout=30)
+    reader.join(timeout=scaled(30))
     os.close(master)
     assert b"\x1b[?1049l" in screen and b"\x1b[?25h" in screen  # alternate screen left, cursor shown
     assert attrs_after[3] & termios.ICANON and attrs_after[3] & termios.ECHO

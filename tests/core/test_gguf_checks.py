@@ -23,6 +23,7 @@ from localctx.core.gguf_reader import read_gguf_header
 from localctx.core.model_info import read_model_info
 from localctx.errors import GGUFError
 from tests.gguf_factory import llama_like
+from tests.slowness import scaled
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parents[2]
@@ -150,7 +151,7 @@ def test_real_process_ask_on_a_swapped_norm_type(tmp_path: Path) -> None:
     path = _tensor_case("output_norm.weight", I32)(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     p = subprocess.run([sys.executable, "-m", "localctx", "ask", str(path), "hi", "--json", "-t", "1", "--ctx", "256",
-                        "-n", "4"], capture_output=True, text=True, timeout=120, env=env)
+                        "-n", "4"], capture_output=True, text=True, timeout=scaled(120), env=env)
     assert p.returncode == 2 and p.stdout == "", (p.returncode, p.stdout[:500])
     assert p.stderr.count("\n") == 1 and "output_norm.weight" in p.stderr, p.stderr
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from localctx.engine.abort import abort_line
 from tests.core.test_gguf_checks import I32, patch_tensor_type
 from tests.gguf_factory import llama_like
+from tests.slowness import scaled
 
 REPO = Path(__file__).resolve().parents[2]
 #: the engine opened directly, past the load gate's checks, on a file llama.cpp aborts on
@@ -30,8 +31,8 @@ def test_an_unforeseen_abort_is_one_line_and_exit_1(tmp_path: Path) -> None:
     patch_tensor_type(model, "output_norm.weight", I32)  # ggml's binary_op aborts: unsupported types
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("GGML_NO_BACKTRACE", None)
-    p = subprocess.run([sys.executable, "-c", _BYPASS, str(model)], capture_output=True, text=True, timeout=120,
-                       env=env)
+    p = subprocess.run([sys.executable, "-c", _BYPASS, str(model)], capture_output=True, text=True,
+                       timeout=scaled(120), env=env)
     assert p.returncode == 1, (p.returncode, p.stderr[-2000:])
     assert p.stdout == "loaded\n"  # no backtrace, no "survived"
     lines = p.stderr.splitlines()
@@ -44,7 +45,7 @@ def test_an_uncaught_cpp_exception_is_exit_1_with_nothing_on_stdout(tmp_path: Pa
     model = llama_like(tmp_path / "no-byte-tokens.gguf")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     p = subprocess.run([sys.executable, "-c", _BYPASS, str(model), "h\u00e9llo"], capture_output=True, text=True,
-                       timeout=120, env=env)
+                       timeout=scaled(120), env=env)
     assert p.returncode == 1, (p.returncode, p.stderr[-2000:])
     assert p.stdout == "loaded\n"
     assert str(model) in p.stderr.splitlines()[-1] and "Traceback" not in p.stderr
@@ -60,7 +61,7 @@ def test_an_abort_while_llama_cpp_loads_is_still_seen(tmp_path: Path) -> None:
         "tokenizer.ggml.token_type": [1] * 64, "tokenizer.ggml.bos_token_id": 1, "tokenizer.ggml.eos_token_id": 2})
     env = {**os.environ, "PYTHONPATH": str(REPO), "LOCALCTX_HOME": str(tmp_path / "home")}
     p = subprocess.run([sys.executable, "-m", "localctx", "ask", str(model), "hi", "--json", "-t", "1", "--ctx", "256",
-                        "-n", "4"], capture_output=True, text=True, timeout=120, env=env)
+                        "-n", "4"], capture_output=True, text=True, timeout=scaled(120), env=env)
     assert (p.returncode, p.stdout) == (1, ""), (p.returncode, p.stdout[-500:], p.stderr[-2000:])
     lines = p.stderr.splitlines()
     assert len(lines) == 1 and str(model) in lines[0] and "llama-vocab.cpp" in lines[0], p.stderr

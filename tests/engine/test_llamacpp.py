@@ -140,10 +140,11 @@ def test_quantized_v_without_flash_attention_shows_llama_cpp_error(smollm2_path:
     from localctx.engine.llamacpp import LlamaEngine
 
     with pytest.raises(RuntimeLoadError) as exc:
-        LlamaEngine(smollm2_path, RuntimeSettings(n_ctx=256, type_k="q8_0", type_v="q8_0", flash_attn=False))
+        LlamaEngine(smollm2_path, RuntimeSettings(n_ctx=256, type_k="q8_0", type_v="q8_0", flash_attn=False,
+                                                     n_threads=1))
     assert "quantized V cache requires flash_attn" in exc.value.message
     assert exc.value.hint and "-fa" in exc.value.hint
-    with LlamaEngine(smollm2_path, RuntimeSettings(n_ctx=256, type_k="q8_0", type_v="q8_0")) as ok:
+    with LlamaEngine(smollm2_path, RuntimeSettings(n_ctx=256, type_k="q8_0", type_v="q8_0", n_threads=1)) as ok:
         assert ok.report.applied["kv_caches"][0]["type_v"] == "q8_0"  # auto enables flash attention
 
 

@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.slowness import scaled
+
 
 def git_blob_oid(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
@@ -142,7 +144,7 @@ class LoopbackHub:
     def settled(self, timeout: float = 30.0) -> None:
         """Wait until every request's handler has finished: a handler books its request when it ends, which
         can be after the client has read the whole (or a short) body."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         while self.in_flight and time.monotonic() < deadline:
             time.sleep(0.02)
 

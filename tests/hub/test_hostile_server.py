@@ -16,6 +16,7 @@ from localctx.hub import client as hub
 from localctx.hub.cache import PARTIAL_SUFFIX
 from tests.hub.conftest import REPO
 from tests.hub.loopback_hub import LoopbackHub, closed_port, git_blob_oid
+from tests.slowness import scaled
 
 Q4 = "Tiny-Q4_K_M.gguf"
 
@@ -26,7 +27,7 @@ def _cache(repo: str) -> Path:
 
 def _requests(server: LoopbackHub, sha: str, n: int) -> list:
     """The blob's GETs once ``n`` are booked (a handler books its request when it ends; wait for that)."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + scaled(30)
     while len(server.blob_requests(sha)) < n and time.monotonic() < deadline:
         server.settled()
         time.sleep(0.02)

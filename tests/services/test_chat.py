@@ -46,7 +46,7 @@ def write_doc(tmp_path: Path, paragraphs: int, name: str = "ledger.txt") -> Path
 def load(path: Path, n_ctx: int = 2048):
     from localctx.services.runtime import load_engine
 
-    return load_engine(str(path), RuntimeSettings(n_ctx=n_ctx))
+    return load_engine(str(path), RuntimeSettings(n_ctx=n_ctx, n_threads=1))
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_reopen_loads_the_state_and_answers_like_a_cold_run(smollm2_path: Path, 
     opts = dict(state_cache=cache, persist=False,
                 options=ChatOptions(reply_tokens=6, sampling=SamplingSettings(temperature=0.8, seed=42)))
 
-    settings = RuntimeSettings(n_ctx=2048)
+    settings = RuntimeSettings(n_ctx=2048, n_threads=1)
     with ChatSession.open("smollm2", [doc], settings, **opts) as cold:  # loads (and closes) its own engine
         r1 = cold.prepare()
         assert (r1.cache, r1.evaluated) == ("miss", r1.n_tokens)
@@ -246,7 +246,7 @@ def test_document_larger_than_the_context_under_each_policy(engine, tmp_path: Pa
 def test_history_overflow_under_each_policy(smollm2_path: Path, tmp_path: Path, policy: str) -> None:
     doc = write_doc(tmp_path, 4)
     long_q = "Please repeat this list back: " + ", ".join(f"item {i}" for i in range(60))
-    with ChatSession.open("smollm2", [doc], RuntimeSettings(n_ctx=1024), persist=False,
+    with ChatSession.open("smollm2", [doc], RuntimeSettings(n_ctx=1024, n_threads=1), persist=False,
                           options=ChatOptions(overflow=policy, reply_tokens=8)) as chat:
         doc_tokens = chat.prepare().n_tokens
         for _ in range(2):

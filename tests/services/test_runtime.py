@@ -45,7 +45,7 @@ def test_corrupt_gguf_never_reaches_llama_cpp(tmp_path: Path, smollm2_path: Path
 
 @pytest.mark.model
 def test_load_engine_applies_flags(smollm2_path: Path) -> None:
-    with load_engine("smollm2", flags=RuntimeFlags(ctx=512, threads=2)) as e:
+    with load_engine("smollm2", flags=RuntimeFlags(ctx=512, threads=1)) as e:
         assert e.path == smollm2_path
         assert e.n_ctx == 512 and e.report.applied["n_ctx"] == 512
         assert e.info.ctx_train == 8192
@@ -55,7 +55,7 @@ def test_load_engine_applies_flags(smollm2_path: Path) -> None:
 
 @pytest.mark.model
 def test_settings_llama_cpp_would_reject_are_refused_before_it_sees_them(smollm2_path: Path) -> None:
-    flags = RuntimeFlags(ctx=256, cache_type_v="q4_0", flash_attn="off")
+    flags = RuntimeFlags(ctx=256, cache_type_v="q4_0", flash_attn="off", threads=1)
     with pytest.raises(SettingsError, match="quantized V cache") as exc:
         load_engine(smollm2_path, flags=flags, force=True)  # even --force does not pass settings llama.cpp rejects
     assert exc.value.exit_code == 2 and exc.value.hint == "add -fa on, or use -ctv f16"

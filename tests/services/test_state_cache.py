@@ -17,6 +17,7 @@ from localctx.core.settings import RuntimeSettings
 from localctx.services import state_cache as sc
 from localctx.services.state_cache import StateCache
 from tests.services.test_chat import make_document
+from tests.slowness import scaled
 
 pytestmark = pytest.mark.model
 REPO = Path(__file__).resolve().parents[2]
@@ -135,7 +136,7 @@ def test_two_writers_and_a_clear_at_once(smollm2_path: Path, tmp_path: Path) -> 
         clears += 1
         time.sleep(0.005)  # pacing, not waiting: leave the writers some of a shared CPU
     for w in writers:
-        out, err = w.communicate(timeout=300)
+        out, err = w.communicate(timeout=scaled(300))
         assert w.returncode == 0 and "Traceback" not in err, err[-2000:]
         assert out.startswith("failed ")
     assert clears > 0
@@ -182,8 +183,8 @@ def test_a_full_disk_costs_the_cache_not_the_answer(tmp_path: Path) -> None:
     doc.write_text(make_document(3))
     env = {**os.environ, "PYTHONPATH": str(REPO), "LOCALCTX_HOME": str(tmp_path / "home")}
     p = subprocess.run([sys.executable, "-m", "localctx", "ask", "smollm2", "--file", str(doc), "Who opens it?",
-                        "--ctx", "1024", "-n", "4", "-t", "1", "--json"], capture_output=True, text=True, timeout=300,
-                       env=env, preexec_fn=_limit_file_size)
+                        "--ctx", "1024", "-n", "4", "-t", "1", "--json"], capture_output=True, text=True,
+                       timeout=scaled(300), env=env, preexec_fn=_limit_file_size)
     assert p.returncode == 0, p.stderr[-2000:]
     out = json.loads(p.stdout)
     assert out["answer"] and out["state_cache"] == "miss"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from localctx.store import Store, StoreError
+from tests.slowness import scaled
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,8 +85,8 @@ def _tiny_files() -> None:
 
 def test_the_cli_on_a_full_disk_says_so_in_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "LOCALCTX_HOME": str(tmp_path / "home")}
-    p = subprocess.run([sys.executable, "-m", "localctx", "sessions"], capture_output=True, text=True, timeout=120,
-                       env=env, preexec_fn=_tiny_files)
+    p = subprocess.run([sys.executable, "-m", "localctx", "sessions"], capture_output=True, text=True,
+                       timeout=scaled(120), env=env, preexec_fn=_tiny_files)
     assert p.returncode == 1 and p.stdout == "", (p.returncode, p.stdout, p.stderr)
     lines = p.stderr.splitlines()
     assert len(lines) == 1 and "session store" in lines[0] and "Traceback" not in p.stderr, p.stderr

@@ -9,8 +9,12 @@ from typing import Any
 
 from rich.console import Console, RenderableType
 
+from tests.slowness import scaled
+
 
 async def wait_until(pilot: Any, predicate: Callable[[], object], timeout: float = 60.0, what: str = "") -> None:
+    """Until ``predicate()`` holds, or ``timeout`` seconds on a quiet machine (scaled to this one) pass."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -26,7 +30,7 @@ def plain(renderable: RenderableType, width: int = 100) -> str:
 
 
 def error_notifications(app: Any) -> list[str]:
-    return [n.message for n in app._notifications if n.severity == "error"]  # private: textual 8.2
+    return [n.message for n in _errors(app)]
 
 
 def text_of(widget: Any, width: int = 100) -> str:
@@ -64,11 +68,22 @@ def cut_off(screen: Any) -> list[str]:
 
 
 async def loaded(pilot: Any) -> Any:
-    """The Chat screen once its model is loaded and it waits for input."""
-    screen = pilot.app.screen
-    await wait_until(pilot, lambda: screen.session is not None and screen.state == "idle", timeout=120,
-                     what="the model to load")
+    """The Chat screen once its model is loaded and it waits for input.  A new error notification ends
+    the wait at once (a refused load would otherwise be waited for until the time limit)."""
+    app, screen = pilot.app, pilot.app.screen
+    before = set(map(id, _errors(app)))
+
+    def new_errors() -> list[str]:
+        return [n.message for n in _errors(app) if id(n) not in before]
+
+    await wait_until(pilot, lambda: (screen.session is not None and screen.state == "idle") or new_errors(),
+                     timeout=120, what="the model to load")
+    assert not new_errors(), new_errors()
     return screen
+
+
+def _errors(app: Any) -> list[Any]:
+    return [n for n in app._notifications if n.severity == "error"]  # private: textual 8.2
 
 
 async def ask(pilot: Any, text: str) -> None:

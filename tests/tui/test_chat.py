@@ -125,7 +125,8 @@ def test_chat_snapshot(snap_compare, smollm2_path: Path, tmp_path: Path, monkeyp
     doc = tmp_path / "notes.md"
     doc.write_text(ledger(4))
     with Store() as store:
-        s = store.create_session(str(smollm2_path), RuntimeSettings(n_ctx=2048).to_json(), [read_document(doc)])
+        s = store.create_session(str(smollm2_path), RuntimeSettings(n_ctx=2048, n_threads=1).to_json(),
+                                 [read_document(doc)])
         store.add_turn(s.id, "What do the notes count?", "They count **letters**:\n\n- 17 in 1700\n- 28 in 1701")
         store.add_turn(s.id, "Which bridge comes first?", "Bridge `2`.")
     app = chat_app(smollm2_path)
