@@ -170,7 +170,7 @@ class ServingCore:
             waiting = sum(not j.cancelled for j in self._queue)
             busy = self.running is not None
         lm = self.loaded
-        return {"state": "busy" if busy else "idle", "queued": waiting, "served": self.served,
+        return {"state": "busy" if busy else "idle", "queued": waiting, "accepted": self._seq, "served": self.served,
                 "model": lm.ref if lm else None, "counters": self.counters}
 
     def close(self, timeout: float | None = None) -> None:
