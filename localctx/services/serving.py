@@ -219,7 +219,10 @@ class ServingCore:
         job.notices += rendered.notices
         c0 = engine.counters()
         evaluated, state = 0, "off"
-        if self.state_cache is not None and len(rendered.prefix) >= self.state_min_tokens:
+        # documents always go through the saved states (as `ask` and `chat` do); a plain system prompt
+        # only when it is long enough for a file read to beat evaluating it
+        long_prefix = len(rendered.prefix) >= self.state_min_tokens
+        if self.state_cache is not None and rendered.prefix and (req.documents or long_prefix):
             if lm.fingerprint is None:
                 from localctx.services.state_cache import model_fingerprint
 
