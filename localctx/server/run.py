@@ -99,6 +99,6 @@ def serve(core: ServingCore, config: ServerConfig, listen: Listen, models: Seque
         server.run(sockets=[sock])
     finally:
         sock.close()
-        core.close()
+        core.close(cancel=True)  # after a drain nothing is left; after a second Ctrl-C, stop now
     emit_line({"event": "stopped"} if log else "localctx serve: stopped", log)
 

@@ -173,10 +173,14 @@ class ServingCore:
         return {"state": "busy" if busy else "idle", "queued": waiting, "accepted": self._seq, "served": self.served,
                 "model": lm.ref if lm else None, "counters": self.counters}
 
-    def close(self, timeout: float | None = None) -> None:
-        """Let the queued jobs finish (the front end stops taking new ones first), then unload."""
+    def close(self, timeout: float | None = None, *, cancel: bool = False) -> None:
+        """Let the queued jobs finish (the front end stops taking new ones first), then unload;
+        ``cancel``: stop the running job and drop the queued ones instead (a second Ctrl-C)."""
         with self._cv:
             self._closing = True
+            if cancel:
+                for job in [*self._queue, *([self.running] if self.running else [])]:
+                    job.cancel()
             self._cv.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)

@@ -18,7 +18,7 @@ from tests.server.serve_proc import FLAGS, ServeProcess
 pytestmark = pytest.mark.model
 
 
-def _document(topic: str, n: int = 30) -> str:
+def _document(topic: str, n: int = 14) -> str:
     # what localctx reads from a text file: \n newlines, one at the end
     return "".join(f"{topic} {i}: the box in room {i} holds {i * 7} marbles and {i % 5} keys.\n" for i in range(n))
 
@@ -40,14 +40,14 @@ def test_a_document_read_by_ask_is_served_from_its_saved_state(server: ServeProc
     resp = _ask_with(client, "facts.txt", doc.read_text(), question)
     u = resp.usage
     cached = u.prompt_tokens_details.cached_tokens
-    assert cached > 600 and u.prompt_tokens - cached < 40  # the document came from the state ask saved
+    assert cached > 300 and u.prompt_tokens - cached < 40  # the document came from the state ask saved
 
 
 def test_a_restarted_server_starts_from_the_state_it_saved(server: ServeProcess, client: Any,
                                                           serve_env: dict[str, str]) -> None:
     text = _document("Note")
     cold = _ask_with(client, "notes.txt", text, "What is in room 2?").usage
-    assert cold.prompt_tokens - cold.prompt_tokens_details.cached_tokens > 600  # read cold, then saved
+    assert cold.prompt_tokens - cold.prompt_tokens_details.cached_tokens > 300  # read cold, then saved
     import openai
 
     second = ServeProcess(["smollm2", *FLAGS, "--api-key", API_KEY], serve_env)
