@@ -106,3 +106,27 @@ def test_a_full_queue_answers_503_with_retry_after(server: ServeProcess) -> None
         for t in threads:
             t.join(60)
     assert results == [None] * 8  # the ones that were let in all got their answer
+
+
+def test_a_client_that_leaves_during_prompt_work_stops_it(server: ServeProcess) -> None:
+    import json
+    import socket
+
+    before = server.wait_health(lambda h: h["state"] == "idle", 60)
+    served = before["served"]
+    prompt = " ".join(f"item{i}" for i in range(400))  # long enough that reading it takes many seconds here
+    body = json.dumps({"model": "smollm2", "prompt": prompt, "max_tokens": 4, "stream": True}).encode()
+    host, port = server.base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Authorization: Bearer " + API_KEY.encode() + b"\r\nContent-Length: "
+                 + str(len(body)).encode() + b"\r\n\r\n" + body)
+    server.wait_health(lambda h: h["state"] == "busy", 30)  # the prompt is being evaluated; no token yet
+    sock.close()
+    t0 = time.monotonic()
+    after = server.wait_health(lambda h: h["state"] == "idle" and h["served"] > served, 2.0)
+    assert time.monotonic() - t0 < 2.0
+    # the prompt (~1,200 tokens) was not read to the end
+    assert after["counters"]["prompt_tokens_evaluated"] - before["counters"]["prompt_tokens_evaluated"] < 900
+    r = _client(server).completions.create(model="smollm2", prompt="Hello", max_tokens=2, temperature=0)
+    assert r.usage.completion_tokens == 2
