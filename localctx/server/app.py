@@ -182,7 +182,7 @@ class Routes:
         if first[0] == "error":
             raise from_localctx(first[1])
         if parsed.stream:
-            return _JobStream(_sse(events, first, ids, parsed.include_usage, job), job)
+            return _JobStream(_sse(events, first, ids, parsed.include_usage), job)
         pieces = []
         ev: Event | None = first
         while ev is not None and ev[0] == "piece":
@@ -231,8 +231,7 @@ def _data(obj: Any) -> str:
     return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
 
 
-async def _sse(events: asyncio.Queue[Event], first: Event, ids: _Ids, include_usage: bool,
-               job: Job) -> AsyncIterator[str]:
+async def _sse(events: asyncio.Queue[Event], first: Event, ids: _Ids, include_usage: bool) -> AsyncIterator[str]:
     chat = ids.kind == "chat.completion"
 
     def chunk(delta: str | None, finish: str | None = None) -> dict[str, Any]:
