@@ -39,7 +39,7 @@ class QueueFull(LocalctxError):
     exit_code = 1
 
     def __init__(self, waiting: int, retry_after: int) -> None:
-        super().__init__(f"the server is busy: {waiting} requests are waiting (the queue holds {waiting})",
+        super().__init__(f"the server is busy: {waiting} requests are already waiting (--queue {waiting})",
                          f"retry after {retry_after} s, or start the server with a longer --queue")
         self.retry_after = retry_after
 
