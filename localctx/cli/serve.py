@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from localctx.cli._options import ChatTemplateOpt, ForceOpt, MaxTokensOpt, TempOpt
+from localctx.cli._options import ChatTemplateOpt, ForceOpt
 from localctx.cli._runtime_opts import runtime_options
 from localctx.core.conversation import REPLY_TOKENS
 from localctx.core.flags import RuntimeFlags, check_sampling
@@ -35,8 +35,11 @@ def register(app: typer.Typer) -> None:
         cors_origin: Annotated[list[str] | None, typer.Option(
             "--cors-origin", help="A browser origin allowed to call the API (repeatable; default: none).",
             show_default=False)] = None,
-        max_tokens: MaxTokensOpt = REPLY_TOKENS,
-        temp: TempOpt = 0.7,
+        max_tokens: Annotated[int, typer.Option(
+            "--max-tokens", "-n", help="Reply room reserved for a request that sends no max_tokens (its reply may "
+            "use all the context left).")] = REPLY_TOKENS,
+        temp: Annotated[float, typer.Option(
+            "--temp", help="Sampling temperature of a request that sends none (0: greedy).")] = 0.7,
         overflow: Annotated[str, typer.Option(
             "--overflow", help="When a request does not fit n_ctx: refuse (default, HTTP 400 with the numbers), "
             "drop-oldest or truncate-middle; a request's \"overflow\" field overrides it.")] = "refuse",
