@@ -68,3 +68,24 @@ def test_a_restarted_server_starts_from_the_state_it_saved(server: ServeProcess,
         assert second.wait_line(lambda s: "localctx serve: stopped" in s, 5) == "localctx serve: stopped"
     finally:
         second.stop(signal.SIGKILL)
+
+
+def test_a_sliding_window_model_loads_on_request_and_reopens_from_its_state(server: ServeProcess,
+                                                                           client: Any) -> None:
+    """gemma-3-270m (sliding-window attention) is not the model the server started with: it is planned and
+    loaded on its first request (the loaded one swapped out), and its document's saved state is found again
+    after another model has been in between."""
+    text = _document("Shelf")
+
+    def ask(model: str, question: str) -> Any:
+        return client.chat.completions.create(model=model, messages=[{"role": "user", "content": question}],
+                                              max_tokens=2, temperature=0,
+                                              extra_body={"documents": [{"name": "shelf.txt", "text": text}]}).usage
+
+    cold = ask("gemma-3-270m", "What is on shelf 1?")
+    assert server.health()["model"] == "gemma-3-270m"
+    assert cold.prompt_tokens - cold.prompt_tokens_details.cached_tokens > 300
+    client.completions.create(model="smollm2", prompt="Hi", max_tokens=1)  # swaps gemma out
+    assert server.health()["model"] == "smollm2"
+    warm = ask("gemma-3-270m", "What is on shelf 4?")
+    assert warm.prompt_tokens - warm.prompt_tokens_details.cached_tokens < 40  # from the saved state
