@@ -26,12 +26,15 @@ ALLOWED: dict[str, set[str]] = {
     "services": {"core", "errors", "paths", "engine", "hub", "models", "store"},
     "cli": {"core", "errors", "paths", "hub", "models", "services", "store"},
     "tui": {"core", "errors", "paths", "hub", "models", "services", "store"},
+    # the HTTP server: a third front end beside cli/ and tui/, over the same services
+    "server": {"core", "errors", "paths", "models", "services"},
     "__main__": {"cli"},
 }
 
 # (importing module, imported room): `localctx tui` is a command whose whole job is to start the
 # terminal UI (cli/app.py calls it too, for a bare `localctx`); nothing else in cli/ reaches into tui/.
-EXCEPTIONS = {("localctx.cli.tui", "tui")}
+# `localctx serve` likewise only starts the HTTP server; nothing else in cli/ reaches into server/.
+EXCEPTIONS = {("localctx.cli.tui", "tui"), ("localctx.cli.serve", "server")}
 
 # third-party packages -> the only rooms allowed to import them
 THIRD_PARTY: dict[str, set[str]] = {
@@ -41,6 +44,9 @@ THIRD_PARTY: dict[str, set[str]] = {
     "typer": {"cli"},
     "click": {"cli"},
     "rich": {"cli", "tui"},
+    "starlette": {"server"},
+    "uvicorn": {"server"},
+    "fastapi": set(),
 }
 
 
@@ -132,3 +138,7 @@ def test_the_checker_sees_function_level_and_relative_imports() -> None:
     assert check("from localctx import __version__, paths\n", "localctx.core.x") == [
         "1: core imports localctx.paths (core may use: errors)"]
     assert check("from localctx.tui.app import run\n", "localctx.cli.chat") != []
+    assert check("from localctx.server.run import serve\n", "localctx.cli.serve") == []
+    assert check("from localctx.server.run import serve\n", "localctx.cli.chat") != []
+    assert check("from localctx.cli.app import app\n", "localctx.server.app") != []
+    assert check("import starlette\n", "localctx.services.serving") != []

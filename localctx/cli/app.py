@@ -29,6 +29,7 @@ from localctx.cli import (
     presets,
     pull,
     rpc_server,
+    serve,
     sessions,
     summarize,
     tui,
@@ -120,7 +121,7 @@ app = typer.Typer(
 #: by name: a missing module is a broken install and fails here, loudly.
 COMMAND_MODULES = (
     models, inspect, doctor, estimate, plan, bench, presets, pull, chat, sessions, cache, summarize, eval_command,
-    tui, rpc_server,
+    tui, rpc_server, serve,
 )
 
 

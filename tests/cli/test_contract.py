@@ -141,8 +141,8 @@ def test_summarize_reads_stdin_and_names_an_empty_one(loads: list[str]) -> None:
 
 
 HELP_COMMANDS = [["estimate"], ["plan"], ["ask"], ["chat"], ["summarize"], ["eval", "passkey"], ["eval", "ppl"],
-                 ["tui"]]
-LOADING = {"ask", "chat", "summarize", "eval passkey", "eval ppl"}
+                 ["tui"], ["serve"]]
+LOADING = {"ask", "chat", "summarize", "eval passkey", "eval ppl", "serve"}
 
 
 @pytest.mark.parametrize("command", HELP_COMMANDS, ids=" ".join)
