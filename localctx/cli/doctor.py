@@ -49,6 +49,8 @@ def register(app: typer.Typer) -> None:
             mem = f", {human_bytes(d['free'])} free of {human_bytes(d['total'])}" if d.get("total") else ""
             t.add_row(f"device {d['name']}", f"{d['description']}{mem}")
         t.add_row("CPU features", " ".join(rep.cpu_features) or "-")
+        if rep.cpu_weights:
+            t.add_row("CPU weight path", f"{rep.cpu_weights['path']}: {rep.cpu_weights['reason']}")
         t.add_row("RAM", f"{human_bytes(m.ram_available)} available of {human_bytes(m.ram_total)}")
         for g in m.gpus:
             t.add_row(f"GPU {g.index}", f"{g.name} ({g.backend}): {human_bytes(g.free_bytes)} free of "

@@ -128,6 +128,18 @@ def extra_bufts() -> dict[str, int]:
     return out
 
 
+def gpu_present() -> bool:
+    """Whether ggml registered a GPU device (discrete or integrated) that layers could go to."""
+    from localctx.engine import ggml_lib
+
+    lib = ggml_lib.ggml()
+    if lib is None:
+        return False
+    llama_cpp.llama_backend_init()
+    return any(lib.ggml_backend_dev_type(lib.ggml_backend_dev_get(i)) in (1, 2)
+               for i in range(lib.ggml_backend_dev_count()))
+
+
 def _cpu_device() -> int:
     from localctx.engine import ggml_lib
 

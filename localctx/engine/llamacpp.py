@@ -60,7 +60,7 @@ class LlamaEngine:
         abort.set_model(self.path)
         with capture() as lines:
             try:
-                self._model = _ll.LlamaModel(path_model=str(self.path), params=model_params(self.settings),
+                self._model = _ll.LlamaModel(path_model=str(self.path), params=model_params(self.settings, self.path),
                                              verbose=False)
             except ValueError as exc:
                 raise RuntimeLoadError(f"llama.cpp could not load {self.path.name}: "

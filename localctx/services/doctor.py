@@ -32,6 +32,9 @@ class DoctorReport:
     fixes: list[str] = field(default_factory=list)
     rpc: bool = False  # this build has llama.cpp's RPC backend (`localctx rpc-server`, --rpc)
     rpc_servers: list[dict[str, Any]] = field(default_factory=list)  # --rpc: each server's answer
+    #: where the CPU keeps weight matrices: path (llama.cpp default / CPU_REPACK without AMX / plain
+    #: CPU buffer), reason, and the extra buffer types this build has
+    cpu_weights: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +84,10 @@ def diagnose(mem: MachineMemory | None = None, rpc_endpoints: tuple[str, ...] = 
         problems.append("this llama.cpp build has no RPC backend: --rpc cannot be used")
         fixes.append("bash scripts/install.sh  (builds llama.cpp with -DGGML_RPC=on)")
     problems.extend(s["error"] for s in servers if not s["ok"])
+    weights = br.get("cpu_weights", {})
+    if weights.get("path") == "llama.cpp default" and "AMX" in weights.get("extra_buffer_types", []):
+        problems.append("weights go to llama.cpp's AMX buffer (LOCALCTX_REPACK), which crashes this build's first "
+                        "decode: unset LOCALCTX_REPACK or set it to cpu")
     return DoctorReport(
         python=sys.version.split()[0],
         platform=f"{platform.system()} {platform.machine()}",
@@ -94,4 +101,5 @@ def diagnose(mem: MachineMemory | None = None, rpc_endpoints: tuple[str, ...] = 
         fixes=fixes,
         rpc=bool(br["rpc"]),
         rpc_servers=servers,
+        cpu_weights=weights,
     )
