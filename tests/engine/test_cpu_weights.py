@@ -122,3 +122,18 @@ def test_doctor_reports_the_path_and_why() -> None:
     assert rep.cpu_weights["path"] == chosen.name and rep.cpu_weights["reason"] == chosen.reason
     assert rep.cpu_weights["extra_buffer_types"] == list(cpu_weights.extra_bufts())
     assert not any("AMX" in p for p in rep.problems)
+
+
+def test_speed_calibrations_are_keyed_by_the_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from localctx.services.forecast import machine_identity
+
+    monkeypatch.delenv("LOCALCTX_REPACK", raising=False)
+    machine_identity.cache_clear()
+    try:
+        assert machine_identity()["repack"] == cpu_weights.choose().calibration_key
+        # the kernel probe's and the calibrations' folder: another path is another machine
+        monkeypatch.setenv("LOCALCTX_REPACK", "0")
+        machine_identity.cache_clear()
+        assert machine_identity()["repack"] is False
+    finally:
+        machine_identity.cache_clear()
