@@ -6,7 +6,8 @@ AVX2/AVX-512) and, on CPUs with AMX tiles, AMX.  ``use_extra_bufts`` turns them 
 and on AMX CPUs the vendored llama.cpp (0.3.36) segfaults in its first decode when weights sit in
 the AMX buffer (``scripts/repro_amx.py`` shows which buffer crashes for which types).  CPU_REPACK
 alone runs fine there, so on those machines localctx loads with the extra buffers off and names the
-weight matrices CPU_REPACK can take through ``tensor_buft_overrides``.
+weight matrices CPU_REPACK can take through ``tensor_buft_overrides`` - of the types whose repacked
+kernels are the faster ones there (``REPACK_TYPES``).
 
 llama.cpp puts an overridden tensor in the named buffer without checking it, so each tensor is
 tested the way llama.cpp tests it for its own choice (``weight_buft_supported``): a mul_mat of the
@@ -20,7 +21,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,10 +29,18 @@ from typing import Any
 
 import llama_cpp
 
-#: the three ways weights can be kept (``doctor`` and the calibration key use these names)
+from localctx.core.ggml_types import type_id
+
+#: the ways weights can be kept (``doctor`` and the calibration key use these names)
 LLAMA_DEFAULT = "llama.cpp default"
 CPU_REPACK = "CPU_REPACK without AMX"
+CPU_REPACK_ALL = "CPU_REPACK without AMX, every type it takes"
 PLAIN = "plain CPU buffer"
+#: the types CPU_REPACK gets on the AMX path.  Its x86 kernels (repack.cpp) take Q4_0, IQ4_NL, Q4_K,
+#: Q2_K and MXFP4, but on an AMX-class CPU only the first two beat the plain buffer's prompt kernels
+#: (measured with scripts/bench_cpu_path.py: ~1.5x; Q4_K ~0.7x and Q2_K ~0.8x, whose plain AVX-512
+#: kernels are faster for prompts though slower for single tokens; MXFP4 unmeasured)
+REPACK_TYPES = ("Q4_0", "IQ4_NL")
 
 #: GGUF tensor kinds that llama.cpp's tensor table (llama-arch.cpp) multiplies with GGML_OP_MUL_MAT
 _MUL_MAT_KINDS = ("attn_q", "attn_k", "attn_v", "attn_qkv", "attn_output", "attn_q_a", "attn_q_b",
@@ -42,7 +51,8 @@ _MUL_MAT_ID_KINDS = ("ffn_gate_exps", "ffn_up_exps", "ffn_down_exps")
 _BLOCK = re.compile(r"^blk\.(\d+)\.([a-z_]+)\.weight$")
 _ENV = "LOCALCTX_REPACK"
 #: LOCALCTX_REPACK values: llama.cpp's default extra buffers (AMX included), CPU_REPACK only, none
-ENV_VALUES = {"1": LLAMA_DEFAULT, "all": LLAMA_DEFAULT, "cpu": CPU_REPACK, "0": PLAIN, "off": PLAIN}
+ENV_VALUES = {"1": LLAMA_DEFAULT, "all": LLAMA_DEFAULT, "cpu": CPU_REPACK, "cpu-all": CPU_REPACK_ALL,
+              "0": PLAIN, "off": PLAIN}
 
 
 @dataclass(frozen=True)
@@ -57,10 +67,15 @@ class WeightPath:
         return self.name == LLAMA_DEFAULT
 
     @property
+    def repack_types(self) -> tuple[str, ...] | None:
+        """The types named into CPU_REPACK (None: every type it takes; empty: no overrides)."""
+        return REPACK_TYPES if self.name == CPU_REPACK else None if self.name == CPU_REPACK_ALL else ()
+
+    @property
     def calibration_key(self) -> bool | str:
         """What the speed-calibration key records: True/False for llama.cpp's own switch (the values
-        measurements were stored under before CPU_REPACK-only existed), the name for the new path."""
-        return self.name if self.name == CPU_REPACK else self.use_extra_bufts
+        measurements were stored under before the CPU_REPACK paths existed), the name for those."""
+        return self.name if self.name in (CPU_REPACK, CPU_REPACK_ALL) else self.use_extra_bufts
 
 
 # ---- ggml, through ctypes ------------------------------------------------------------------------
@@ -200,21 +215,22 @@ def _choose(env: str | None) -> WeightPath:
     names = ", ".join(bufts) or "none"
     if env is not None and env.strip().lower() in ENV_VALUES:
         name = ENV_VALUES[env.strip().lower()]
-        if name == CPU_REPACK and "CPU_REPACK" not in bufts:
+        if name in (CPU_REPACK, CPU_REPACK_ALL) and "CPU_REPACK" not in bufts:
             return WeightPath(PLAIN, f"{_ENV}={env}, but this llama.cpp build has no CPU_REPACK buffer")
         return WeightPath(name, f"{_ENV}={env} (extra buffer types in this build: {names})")
     bad = f"{_ENV}={env} is not one of {', '.join(ENV_VALUES)}, so ignored; " if env else ""
     if "AMX" in bufts or (not bufts and cpu_has_amx()):
         why = "weights in the AMX buffer crash this llama.cpp build's first decode (scripts/repro_amx.py)"
         if "CPU_REPACK" in bufts:
-            return WeightPath(CPU_REPACK, f"{bad}{why}; CPU_REPACK alone does not, so it is kept")
+            return WeightPath(CPU_REPACK, f"{bad}{why}; CPU_REPACK alone does not, so it is kept for "
+                                          f"{', '.join(REPACK_TYPES)} weights (the types it speeds up here)")
         return WeightPath(PLAIN, f"{bad}{why}, and this build has no CPU_REPACK buffer")
     return WeightPath(LLAMA_DEFAULT, f"{bad}no AMX buffer in this build (extra buffer types: {names})")
 
 
 def choose() -> WeightPath:
     """The path loads take on this machine: llama.cpp's defaults unless its AMX buffer is present
-    (then CPU_REPACK alone), ``LOCALCTX_REPACK`` first (1/all, cpu, 0/off)."""
+    (then CPU_REPACK alone), ``LOCALCTX_REPACK`` first (1/all, cpu, cpu-all, 0/off)."""
     return _choose(os.environ.get(_ENV))
 
 
@@ -229,12 +245,16 @@ def _op_for(name: str) -> str | None:
     return "mul_mat" if kind in _MUL_MAT_KINDS else "mul_mat_id" if kind in _MUL_MAT_ID_KINDS else None
 
 
-def repack_targets(tensors: Sequence[Any], buft_name: str = "CPU_REPACK") -> list[str]:
+def repack_targets(tensors: Sequence[Any], buft_name: str = "CPU_REPACK",
+                   types: Collection[str] | None = None) -> list[str]:
     """Names of the weight tensors (``TensorInfo``-like: ``name``, ``ggml_type``, ``shape``) that
-    ``buft_name`` can hold for the op llama.cpp uses them with."""
+    ``buft_name`` can hold for the op llama.cpp uses them with (of ``types`` only, unless None)."""
+    ids = None if types is None else {type_id(t) for t in types}
     out = []
     for t in tensors:
         op = _op_for(t.name)
+        if ids is not None and int(t.ggml_type) not in ids:
+            continue
         if op is not None and buft_takes(buft_name, int(t.ggml_type), tuple(int(d) for d in t.shape), op):
             out.append(t.name)
     return out
@@ -254,10 +274,11 @@ def override_patterns(names: Sequence[str]) -> list[str]:
     return singles + [rf"^blk\.(?:{'|'.join(ids)})\.{kind}\.weight$" for kind, ids in blocks.items()]
 
 
-def override_array(path: str | Path, buft_name: str = "CPU_REPACK") -> tuple[Any, int] | None:
+def override_array(path: str | Path, buft_name: str = "CPU_REPACK",
+                   types: Collection[str] | None = None) -> tuple[Any, int] | None:
     """A NULL-terminated ``llama_model_tensor_buft_override`` array putting ``path``'s eligible weight
-    matrices in ``buft_name``, and how many tensors it names; None when there are none (or the header
-    cannot be read: llama.cpp's own load reports that)."""
+    matrices (of ``types``, or all) in ``buft_name``, and how many tensors it names; None when there
+    are none (or the header cannot be read: llama.cpp's own load reports that)."""
     from localctx.core.gguf_reader import read_gguf_header
     from localctx.errors import GGUFError
 
@@ -268,7 +289,7 @@ def override_array(path: str | Path, buft_name: str = "CPU_REPACK") -> tuple[Any
         header = read_gguf_header(path)
     except (GGUFError, OSError):
         return None
-    names = repack_targets(header.tensors, buft_name)
+    names = repack_targets(header.tensors, buft_name, types)
     if not names:
         return None
     patterns = override_patterns(names)

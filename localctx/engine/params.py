@@ -87,9 +87,10 @@ def _cpu_weight_buffers(p: Any, s: RuntimeSettings, path: str | Path | None, *, 
 
     path_choice = cpu_weights.choose()
     p.use_extra_bufts = path_choice.use_extra_bufts
-    if path_choice.name != cpu_weights.CPU_REPACK or path is None or offloads or s.rpc_servers:
+    types = path_choice.repack_types
+    if types == () or path is None or offloads or s.rpc_servers:
         return
-    made = cpu_weights.override_array(path)
+    made = cpu_weights.override_array(path, "CPU_REPACK", types)
     if made is not None:
         _KEEP.append(made[0])
         p.tensor_buft_overrides = ctypes.cast(made[0], ctypes.c_void_p)

@@ -22,8 +22,6 @@ from localctx.engine.kernel_probe import PROBE_TYPES, ProbeShape, quantize, writ
 
 #: every matrix a multiple of 256 wide and of 8 rows: the shapes each repack kernel accepts
 SHAPE = ProbeShape(n_embd=256, n_ff=512, n_layer=1, n_head=4, n_head_kv=2, vocab=256)
-#: the types CPU_REPACK has x86 kernels for in this llama.cpp (repack.cpp), AVX2/AVX-512 assumed
-X86_REPACKED = {"Q4_0", "Q4_K", "IQ4_NL", "Q2_K"}
 
 CHILD = """
 import json, sys
@@ -58,7 +56,7 @@ def test_each_probe_type_loads_and_decodes_on_the_chosen_path(probe_f16: Path, t
     chosen = cpu_weights.choose()
     if chosen.name == cpu_weights.CPU_REPACK:
         assert "AMX" not in buffers
-        assert ("CPU_REPACK" in buffers) == (type_name in X86_REPACKED), buffers
+        assert ("CPU_REPACK" in buffers) == (type_name in cpu_weights.REPACK_TYPES), buffers
     elif chosen.name == cpu_weights.PLAIN:
         assert set(buffers) <= {"CPU", "CPU_Mapped"}
 
@@ -77,7 +75,8 @@ def test_an_amx_cpu_takes_cpu_repack_without_amx(monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.parametrize(("value", "name"), [("1", cpu_weights.LLAMA_DEFAULT), ("all", cpu_weights.LLAMA_DEFAULT),
                                              ("0", cpu_weights.PLAIN), ("off", cpu_weights.PLAIN),
-                                             ("cpu", cpu_weights.CPU_REPACK)])
+                                             ("cpu", cpu_weights.CPU_REPACK),
+                                             ("cpu-all", cpu_weights.CPU_REPACK_ALL)])
 def test_the_env_override_names_the_path(monkeypatch: pytest.MonkeyPatch, value: str, name: str) -> None:
     monkeypatch.setenv("LOCALCTX_REPACK", value)
     chosen = cpu_weights.choose()
@@ -93,7 +92,8 @@ def test_an_unknown_env_value_is_ignored_and_said(monkeypatch: pytest.MonkeyPatc
 
 def test_only_mul_mat_weights_cpu_repack_can_take_are_named(gemma_path: Path) -> None:
     tensors = read_gguf_header(gemma_path).tensors
-    names = cpu_weights.repack_targets(tensors)
+    assert cpu_weights.repack_targets(tensors, types=cpu_weights.REPACK_TYPES) == []  # its Q4_K stays plain
+    names = cpu_weights.repack_targets(tensors)  # every type CPU_REPACK takes (LOCALCTX_REPACK=cpu-all)
     by_name = {t.name: t for t in tensors}
     assert names and {by_name[n].type_name for n in names} == {"Q4_K"}
     assert "token_embd.weight" not in names  # read by row, and its tied output copy has the same name
@@ -102,6 +102,16 @@ def test_only_mul_mat_weights_cpu_repack_can_take_are_named(gemma_path: Path) ->
     patterns = [re.compile(p) for p in cpu_weights.override_patterns(names)]
     assert len(patterns) < 8  # one per tensor kind: llama.cpp compiles each once per tensor
     assert [t.name for t in tensors if any(p.search(t.name) for p in patterns)] == names
+
+
+def test_the_output_matrix_is_named_but_never_the_token_embedding(probe_f16: Path, tmp_path: Path) -> None:
+    q = quantize(probe_f16, tmp_path / "q4_0.gguf", "Q4_0", 1)  # pure: token_embd and output Q4_0 too
+    names = cpu_weights.repack_targets(read_gguf_header(q).tensors, types=cpu_weights.REPACK_TYPES)
+    assert "output.weight" in names and "token_embd.weight" not in names
+    assert len(names) == 1 + 7 * SHAPE.n_layer  # q, k, v, o, gate, up, down per block
+    made = cpu_weights.override_array(q, "CPU_REPACK", cpu_weights.REPACK_TYPES)
+    assert made is not None and made[1] == len(names)
+    assert cpu_weights.override_array(q, "CPU_REPACK", ("Q8_0",)) is None
 
 
 def test_buft_takes_follows_llama_cpp_shape_rules() -> None:
