@@ -95,6 +95,7 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts to try")
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
     args = ap.parse_args()
     types = [t for t in args.types.split(",") if t]
     threads = [int(t) for t in args.threads.split(",") if t]
@@ -115,10 +116,23 @@ def main() -> None:
                 res = {m: run_case(path, m, n, args.timeout) for m in modes}
                 rows.append((type_name, n, res))
                 print(f"{type_name:7} -t {n}  " + "  ".join(f"{m}={r}" for m, r in res.items()), flush=True)
-    print(f"\n| type | threads | {' | '.join(modes)} |\n|---|---|{'---|' * len(modes)}")
-    for type_name, n, res in rows:
-        print(f"| {type_name} | {n} | {' | '.join(res[m] for m in modes)} |")
+    table = [f"| type | threads | {' | '.join(modes)} |", f"|---|---|{'---|' * len(modes)}"]
+    table += [f"| {type_name} | {n} | {' | '.join(res[m] for m in modes)} |" for type_name, n, res in rows]
+    print("\n" + "\n".join(table))
     print(f"\n({time.monotonic() - t0:.0f} s; '-': no tensor of that type fits that buffer here)")
+    if args.write:
+        from scripts._benchmd import write_section
+
+        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+        text = (f"## Which CPU weight buffer crashes (`scripts/repro_amx.py`)\n\n{cpu}, llama-cpp-python "
+                f"{llama_cpp.__version__}, extra buffer types {', '.join(cpu_weights.extra_bufts()) or 'none'}. "
+                "A 1-layer random-weight llama model with every matrix of one type, loaded through "
+                "llama-cpp-python's low-level API in a fresh process per case, a 32-token batch and two single "
+                "tokens decoded. `plain`: extra buffers off; `default`: llama.cpp's defaults (AMX first, then "
+                "CPU_REPACK); `AMX` / `CPU_REPACK`: extra buffers off and the weights that buffer can take named "
+                "through `tensor_buft_overrides`; `-`: no tensor of that type fits that buffer here.\n\n"
+                + "\n".join(table) + f"\n\n{time.monotonic() - t0:.0f} s.\n")
+        print("wrote", write_section("amx_repro", text))
 
 
 if __name__ == "__main__":

@@ -41,3 +41,4 @@ def test_gpu_without_backend_gets_the_reinstall_command() -> None:
 def test_doctor_human_output() -> None:
     r = runner.invoke(app, ["doctor"])
     assert r.exit_code == 0 and "llama.cpp backends" in r.stdout and "RAM" in r.stdout
+    assert "CPU weight path" in r.stdout
