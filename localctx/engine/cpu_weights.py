@@ -29,7 +29,7 @@ from typing import Any
 
 import llama_cpp
 
-from localctx.core.ggml_types import type_id
+from localctx.core.ggml_types import quant_sizes, type_id
 
 #: the ways weights can be kept (``doctor`` and the calibration key use these names)
 LLAMA_DEFAULT = "llama.cpp default"
@@ -169,7 +169,9 @@ def buft_takes(buft_name: str, ggml_type: int, shape: tuple[int, ...], op: str =
     ``op`` (``mul_mat`` or ``mul_mat_id``): llama.cpp's own ``weight_buft_supported`` test."""
     buft = extra_bufts().get(buft_name)
     lib = _base()
-    if buft is None or lib is None or len(shape) > 3:
+    block = quant_sizes().get(ggml_type, (0, 0))[0]
+    # ggml aborts the process on a type it does not know or a row that is not whole blocks
+    if buft is None or lib is None or not 1 <= len(shape) <= 3 or block <= 0 or min(shape) <= 0 or shape[0] % block:
         return False
     ne = tuple(shape) + (1,) * (3 - len(shape))
     ctx = lib.ggml_init(_InitParams(lib.ggml_tensor_overhead() * 8, None, True))

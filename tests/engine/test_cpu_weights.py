@@ -122,6 +122,9 @@ def test_buft_takes_follows_llama_cpp_shape_rules() -> None:
     assert not cpu_weights.buft_takes("CPU_REPACK", q4_0, (256, 60))  # rows not a multiple of 8
     assert not cpu_weights.buft_takes("CPU_REPACK", q5_0, (256, 64))  # no repack kernel for the type
     assert not cpu_weights.buft_takes("NO_SUCH_BUFFER", q4_0, (256, 64))
+    # what ggml would abort on is refused before it is asked
+    assert not cpu_weights.buft_takes("CPU_REPACK", q4_0, (250, 64))  # a row that is not whole blocks
+    assert not cpu_weights.buft_takes("CPU_REPACK", 999, (256, 64))  # no such type
 
 
 def test_doctor_reports_the_path_and_why() -> None:
