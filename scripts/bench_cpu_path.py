@@ -48,38 +48,53 @@ def q4_0_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
-def measure(model: Path, env: str, threads: int) -> dict[str, float]:
-    """Tokens per second for each prompt length and for generation, by the wall clock and by this
-    thread's CPU time (with one thread llama.cpp computes on the calling thread, so the second is
-    what the kernels cost, whatever else the shared cores run), one load of ``model``."""
+def compare(model: Path, threads: int, rounds: int, prompts: tuple[int, ...]) -> dict[str, dict[str, float]]:
+    """Per path, tokens per second for each prompt length and for generation, by the wall clock and by
+    this thread's CPU time (with one thread llama.cpp computes on the calling thread, so the second
+    is what the kernels cost, whatever else the shared cores run).  Both paths are loaded at once and
+    every measurement alternates between them, so a change in the machine's load hits both; the
+    best of ``rounds`` is kept."""
     from localctx.core.settings import RuntimeSettings
     from localctx.engine.llamacpp import LlamaEngine
 
-    os.environ["LOCALCTX_REPACK"] = env
-    eng = LlamaEngine(model, RuntimeSettings(n_ctx=max(PROMPTS) + 128, n_threads=threads))
+    engines = {}
     try:
-        out: dict[str, float] = {"repack_mib": eng.report.applied.get("model_buffers", {}).get("CPU_REPACK", 0) / 2**20}
-        toks = [100 + (i * 7919) % (eng.n_vocab - 100) for i in range(max(PROMPTS) + N_GEN)]
-        eng.ingest(toks[:8])  # warm-up: the first graph, the mapped weights paged in
+        for name, env in PATHS.items():
+            os.environ["LOCALCTX_REPACK"] = env
+            engines[name] = LlamaEngine(model, RuntimeSettings(n_ctx=max(prompts) + 128, n_threads=threads))
+        best: dict[str, dict[str, float]] = {
+            name: {"repack_mib": eng.report.applied.get("model_buffers", {}).get("CPU_REPACK", 0) / 2**20}
+            for name, eng in engines.items()}
+        vocab = next(iter(engines.values())).n_vocab
+        toks = [100 + (i * 7919) % (vocab - 100) for i in range(max(prompts) + N_GEN)]
+        for eng in engines.values():
+            eng.ingest(toks[:8])  # warm-up: the first graph, the mapped weights paged in
 
-        def timed(key: str, n_tokens: int, run: Callable[[], object]) -> None:
+        def timed(name: str, key: str, n_tokens: int, run: Callable[[], object]) -> None:
             w0, c0 = time.perf_counter(), time.thread_time()
             run()
-            out[key] = n_tokens / (time.perf_counter() - w0)
-            out[key + " cpu"] = n_tokens / max(1e-9, time.thread_time() - c0)
+            wall, cpu = n_tokens / (time.perf_counter() - w0), n_tokens / max(1e-9, time.thread_time() - c0)
+            b = best[name]
+            b[key], b[key + " cpu"] = max(b.get(key, 0.0), wall), max(b.get(key + " cpu", 0.0), cpu)
+            print(f"  {model.name} {name} {key}: {wall:.1f} tok/s wall, {cpu:.1f} CPU", flush=True)
 
-        def decode_one_by_one(n: int) -> None:
+        def decode_one_by_one(eng: LlamaEngine, n: int) -> None:
             for k in range(n + 1, n + N_GEN + 1):
                 eng.ingest(toks[:k])
 
-        for n in PROMPTS:
-            eng.ingest([])
-            timed(f"prompt {n}", n, partial(eng.ingest, toks[:n]))
-            if n == PROMPTS[0]:
-                timed("gen", N_GEN, partial(decode_one_by_one, n))
-        return out
+        for r in range(rounds):
+            for n in prompts:
+                order = list(engines.items()) if r % 2 == 0 else list(reversed(engines.items()))
+                for name, eng in order:
+                    eng.ingest([])
+                    timed(name, f"prompt {n}", n, partial(eng.ingest, toks[:n]))
+                if n == prompts[0]:
+                    for name, eng in order:
+                        timed(name, "gen", N_GEN, partial(decode_one_by_one, eng, n))
+        return best
     finally:
-        eng.close()
+        for eng in engines.values():
+            eng.close()
 
 
 def kernel_table(rounds: int) -> list[str]:
@@ -117,35 +132,36 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-t", "--threads", default="1", help="comma-separated thread counts")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--prompts", default=",".join(map(str, PROMPTS)), help="prompt lengths, comma-separated")
+    ap.add_argument("--models", default="gemma,smollm2")
+    ap.add_argument("--no-kernels", action="store_true", help="skip the per-type kernel table")
     ap.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    ap.add_argument("--section", default="cpu_path", help="the docs/benchmarks.md section to (re)write")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",") if t]
+    prompts = tuple(int(p) for p in args.prompts.split(",") if p)
     os.environ.setdefault("LOCALCTX_MODELS_DIR", str(Path(tempfile.gettempdir()) / "localctx-bench-models"))
     from localctx.engine import cpu_weights
     from localctx.models.catalog import _gemma3_path, _smollm2_path
 
     t_start = time.monotonic()
     loads = [os.getloadavg()[0]]
-    kernels = kernel_table(2)
+    kernels = [] if args.no_kernels else kernel_table(2)
     loads.append(os.getloadavg()[0])
     with tempfile.TemporaryDirectory(prefix="bench-cpu-path-") as tmp:
-        models = {"gemma-3-270m Q4_K_M": _gemma3_path(),
-                  "SmolLM2-135M Q4_0": q4_0_copy(_smollm2_path(), Path(tmp) / "smollm2-q4_0.gguf")}
+        models = {}
+        if "gemma" in args.models:
+            models["gemma-3-270m Q4_K_M"] = _gemma3_path()
+        if "smollm2" in args.models:
+            models["SmolLM2-135M Q4_0"] = q4_0_copy(_smollm2_path(), Path(tmp) / "smollm2-q4_0.gguf")
         best: dict[tuple[str, int, str], dict[str, float]] = {}
         for label, path in models.items():
             for n in threads:
-                for r in range(args.rounds):
-                    order = list(PATHS.items()) if r % 2 == 0 else list(reversed(PATHS.items()))
-                    for name, env in order:
-                        res = measure(path, env, n)
-                        loads.append(os.getloadavg()[0])
-                        old = best.setdefault((label, n, name), res)
-                        for k, v in res.items():
-                            old[k] = max(old[k], v)
-                        print(f"{label} -t {n} round {r + 1} {name}: "
-                              + ", ".join(f"{k} {v:.1f}" for k, v in res.items()), flush=True)
+                for name, res in compare(path, n, args.rounds, prompts).items():
+                    best[(label, n, name)] = res
+                loads.append(os.getloadavg()[0])
     elapsed = time.monotonic() - t_start
-    keys = [f"prompt {n}" for n in PROMPTS] + ["gen"]
+    keys = [f"prompt {n}" for n in prompts] + ["gen"]
     lines = ["| model | threads | measure | before: wall / CPU tok/s | now: wall / CPU tok/s | now / before (CPU) |",
              "|---|---|---|---|---|---|"]
     for label in models:
@@ -161,7 +177,7 @@ def main() -> None:
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
     import llama_cpp
 
-    kernel_md = "\n".join(kernels)
+    kernel_md = "\n".join(kernels) or "(per-type table: see the section written without --no-kernels)"
     section = f"""## CPU weight path on an AMX CPU (`scripts/bench_cpu_path.py`)
 
 {cpu}, llama-cpp-python {llama_cpp.__version__}; extra buffer types in this build:
@@ -176,12 +192,13 @@ llama.cpp's own `supports_op` test) - for the types whose repacked kernels are f
 (The kernel probe's random-weight model, 1024 wide, every matrix one type; best of 2 rounds by this thread's CPU
 time, one thread. `LOCALCTX_REPACK=cpu-all` repacks the last two as well.)
 
-Whole models, through localctx's engine, both paths in one process, alternating, best of {args.rounds} round(s):
-prompts of {PROMPTS[0]} and {PROMPTS[1]} tokens from an empty cache (default batch sizes), generation = {N_GEN}
-single-token decodes after the {PROMPTS[0]}-token prompt. Threads pinned with `-t`; the machine has 2 cores
-shared with other work (load average {min(loads):.1f}-{max(loads):.1f} during the run), so wall-clock rates
-are several times below an idle machine's and the ratio is taken from this thread's CPU time (with one thread
-llama.cpp computes on the calling thread). {elapsed / 60:.0f} minutes.
+Whole models, through localctx's engine, both paths loaded at once in one process, every measurement
+alternating between them, best of {args.rounds} round(s): prompts of {' and '.join(map(str, prompts))} tokens
+from an empty cache (default batch sizes), generation = {N_GEN} single-token decodes after the
+{prompts[0]}-token prompt. Threads pinned with `-t`; the machine has 2 cores shared with other work (load
+average {min(loads):.1f}-{max(loads):.1f} during the run), so wall-clock rates are several times below an idle
+machine's and the ratio is taken from this thread's CPU time (with one thread llama.cpp computes on the
+calling thread). {elapsed / 60:.0f} minutes.
 
 {table}
 
@@ -192,7 +209,7 @@ so it runs exactly as before.
     if args.write:
         from scripts._benchmd import write_section
 
-        print("wrote", write_section("cpu_path", section))
+        print("wrote", write_section(args.section, section))
 
 
 if __name__ == "__main__":
