@@ -204,7 +204,8 @@ calling thread). {elapsed / 60:.0f} minutes.
 
 The SmolLM2 copy is `llama_model_quantize` Q4_0 of the shipped Q4_1 file (its tied embedding stays Q8_0, read
 by row, not repacked). gemma's matrices are Q4_K, Q5_0, Q6_K and Q8_0: none of them is repacked on this path,
-so it runs exactly as before.
+so it runs exactly as before - its two columns are one configuration loaded twice, and their spread is this
+shared machine's noise floor for the run.
 """
     if args.write:
         from scripts._benchmd import write_section
