@@ -61,12 +61,13 @@ def direct_llama(model: Path, engine_settings: RuntimeSettings, flash_attn: bool
     from localctx.engine import llamacpp as adapter
 
     p = adapter.context_params(engine_settings)
-    mp = adapter.model_params(engine_settings)
+    mp = adapter.model_params(engine_settings, model)
     default_mp = ll.llama_model_default_params
 
     def same_model_params():  # the adapter's CPU-repacking choice (see engine/llamacpp.py) applies here too
         q = default_mp()
         q.use_extra_bufts = mp.use_extra_bufts
+        q.tensor_buft_overrides = mp.tensor_buft_overrides
         return q
 
     ll.llama_model_default_params = same_model_params

@@ -52,6 +52,8 @@ def register(app: typer.Typer) -> None:
         if (cpu := rep.cpu_load) is not None:
             t.add_row("CPU load", f"{cpu.load_text}; llama.cpp threads {cpu.threads_text}"
                       + ("" if cpu.busy else ", the cores are free for them"))
+        if rep.cpu_weights:
+            t.add_row("CPU weight path", f"{rep.cpu_weights['path']}: {rep.cpu_weights['reason']}")
         t.add_row("RAM", f"{human_bytes(m.ram_available)} available of {human_bytes(m.ram_total)}")
         for g in m.gpus:
             t.add_row(f"GPU {g.index}", f"{g.name} ({g.backend}): {human_bytes(g.free_bytes)} free of "

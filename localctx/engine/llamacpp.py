@@ -63,7 +63,7 @@ class LlamaEngine:
         watch = rpc.LoadWatch() if self.settings.rpc_servers else None
         with capture() as lines, watch or nullcontext():
             try:
-                params = model_params(self.settings)
+                params = model_params(self.settings, self.path)
                 if watch is not None:
                     params.progress_callback = watch.callback
                 self._model = _ll.LlamaModel(path_model=str(self.path), params=params, verbose=False)

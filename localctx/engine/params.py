@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+from pathlib import Path
 from typing import Any
 
 import llama_cpp
@@ -23,13 +24,15 @@ def _kv_type(name: str) -> int:
         raise SettingsError(f"unknown KV cache type '{name}'", "use f16, q8_0, q4_0, ...") from None
 
 
-def model_params(s: RuntimeSettings) -> Any:
+def model_params(s: RuntimeSettings, path: str | Path | None = None) -> Any:
+    """``path``: the model file, whose weight matrices CPU_REPACK can take are named when that is
+    this machine's CPU weight path (see ``cpu_weights``); without it they stay in the plain buffer."""
     p = llama_cpp.llama_model_default_params()
     ngl = s.n_gpu_layers
     if ngl is None:
         ngl = -1 if llama_cpp.llama_supports_gpu_offload() else 0
     p.n_gpu_layers = 0x7FFFFFFF if ngl < 0 else ngl
-    p.use_extra_bufts = use_extra_bufts()
+    _cpu_weight_buffers(p, s, path, offloads=bool(ngl) and _offload_targets(s))
     if s.use_mmap and s.use_mlock:
         p.load_mode = llama_cpp.LLAMA_LOAD_MODE_MMAP_MLOCK
     elif s.use_mlock:
@@ -68,21 +71,29 @@ def _offload_devices(p: Any, s: RuntimeSettings) -> None:
         p.tensor_split = ctypes.cast(arr_f, ctypes.POINTER(ctypes.c_float))
 
 
-def use_extra_bufts() -> bool:
-    """llama.cpp's CPU weight repacking ("extra buffer types": AMX/REPACK) makes every llama_decode
-    segfault on AMX CPUs with the 0.3.36 build (seen on a Sapphire Rapids-class CPU), so it is off when
-    the CPU reports AMX.  LOCALCTX_REPACK=1/0 overrides."""
-    env = os.environ.get("LOCALCTX_REPACK")
-    if env in ("0", "1"):
-        return env == "1"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return " amx_int8" not in line and " amx_tile" not in line
-    except OSError:
-        pass
-    return True
+def _offload_targets(s: RuntimeSettings) -> bool:
+    """Whether llama.cpp has somewhere to offload layers: a GPU here or an RPC server (a build with
+    RPC reports ``llama_supports_gpu_offload`` with no GPU at all)."""
+    from localctx.engine import cpu_weights, rpc
+
+    return bool(s.rpc_servers) or rpc.registered() or cpu_weights.gpu_present()
+
+
+def _cpu_weight_buffers(p: Any, s: RuntimeSettings, path: str | Path | None, *, offloads: bool) -> None:
+    """llama.cpp's extra buffers, or none plus CPU_REPACK overrides (``cpu_weights.choose``).  The
+    overrides pin tensors to a CPU buffer whatever llama.cpp would offload, so a load that offloads
+    layers (GPU, RPC) keeps every weight in the plain buffer instead."""
+    from localctx.engine import cpu_weights
+
+    path_choice = cpu_weights.choose()
+    p.use_extra_bufts = path_choice.use_extra_bufts
+    types = path_choice.repack_types
+    if types == () or path is None or offloads or s.rpc_servers:
+        return
+    made = cpu_weights.override_array(path, "CPU_REPACK", types)
+    if made is not None:
+        _KEEP.append(made[0])
+        p.tensor_buft_overrides = ctypes.cast(made[0], ctypes.c_void_p)
 
 
 #: set by the test suite (tests/conftest.py): a load with the thread count unset is refused (and, when the

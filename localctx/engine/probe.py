@@ -13,7 +13,7 @@ from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import LoadReport
 from localctx.engine.llamalog import first_error, parse_load_lines
 from localctx.engine.logsink import capture
-from localctx.engine.params import context_params, error_hint, model_params, use_extra_bufts
+from localctx.engine.params import context_params, error_hint, model_params
 from localctx.errors import RuntimeLoadError
 
 
@@ -27,7 +27,7 @@ def dry_run_report(path: str | Path, settings: RuntimeSettings) -> LoadReport:
     """Create model + context with ``no_alloc`` (llama.cpp sizes every buffer, allocates none) and
     return what it logged; ``applied['model_bytes']`` is llama_model_size.  The dry run requires
     mmap off (llama.cpp asserts), which changes nothing in the sizes it reports."""
-    mp = model_params(settings)
+    mp = model_params(settings, path)
     mp.no_alloc = True
     mp.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE
     with capture() as lines:
@@ -111,7 +111,9 @@ def backend_report() -> dict[str, Any]:
         report["notes"].append("ggml library not found next to llama_cpp: backend list unavailable")
         return report
     report["backends"], report["devices"] = reg
-    if not use_extra_bufts():
-        report["notes"].append("CPU weight repacking (AMX/REPACK buffers) is off: it crashes llama.cpp 0.3.36 on "
-                               "this AMX CPU; set LOCALCTX_REPACK=1 to force it on")
+    from localctx.engine import cpu_weights
+
+    path = cpu_weights.choose()
+    report["cpu_weights"] = {"path": path.name, "reason": path.reason,
+                             "extra_buffer_types": list(cpu_weights.extra_bufts())}
     return report

@@ -35,6 +35,9 @@ class DoctorReport:
     rpc_servers: list[dict[str, Any]] = field(default_factory=list)  # --rpc: each server's answer
     #: the load average against the cores, for the default thread count (None: no load average here)
     cpu_load: CpuLoad | None = None
+    #: where the CPU keeps weight matrices: path (llama.cpp default / CPU_REPACK without AMX / plain
+    #: CPU buffer), reason, and the extra buffer types this build has
+    cpu_weights: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         out = {**asdict(self), "gpu_devices": self.gpu_devices(), "offload": self.offload_line()}
@@ -104,6 +107,10 @@ def diagnose(mem: MachineMemory | None = None, rpc_endpoints: tuple[str, ...] = 
         problems.append("this llama.cpp build has no RPC backend: --rpc cannot be used")
         fixes.append("bash scripts/install.sh  (builds llama.cpp with -DGGML_RPC=on)")
     problems.extend(s["error"] for s in servers if not s["ok"])
+    weights = br.get("cpu_weights", {})
+    if weights.get("path") == "llama.cpp default" and "AMX" in weights.get("extra_buffer_types", []):
+        problems.append("weights go to llama.cpp's AMX buffer (LOCALCTX_REPACK), which crashes this build's first "
+                        "decode: unset LOCALCTX_REPACK or set it to cpu")
     return DoctorReport(
         python=sys.version.split()[0],
         platform=f"{platform.system()} {platform.machine()}",
@@ -118,4 +125,5 @@ def diagnose(mem: MachineMemory | None = None, rpc_endpoints: tuple[str, ...] = 
         rpc=bool(br["rpc"]),
         rpc_servers=servers,
         cpu_load=cpu_load(None),
+        cpu_weights=weights,
     )

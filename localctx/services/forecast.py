@@ -53,14 +53,14 @@ def _cpu_name() -> str:
 @lru_cache(maxsize=1)
 def machine_identity() -> dict[str, Any]:
     """The CPU, its core count, and what llama.cpp runs on here (backends, devices, repacking)."""
-    from localctx.engine.params import use_extra_bufts
+    from localctx.engine.cpu_weights import choose
     from localctx.engine.probe import backend_report
 
     rep = backend_report()
     return {"cpu": _cpu_name(), "cores": os.cpu_count() or 1, "llama_cpp": rep.get("version"),
             "backends": sorted(set(rep.get("backends", []))),
             "devices": sorted(d.get("description") or d.get("name", "?") for d in rep.get("devices", [])),
-            "repack": use_extra_bufts()}
+            "repack": choose().calibration_key}
 
 
 def speed_settings(s: RuntimeSettings) -> dict[str, Any]:

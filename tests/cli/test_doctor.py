@@ -41,6 +41,7 @@ def test_gpu_without_backend_gets_the_reinstall_command() -> None:
 def test_doctor_human_output() -> None:
     r = runner.invoke(app, ["doctor"])
     assert r.exit_code == 0 and "llama.cpp backends" in r.stdout and "RAM" in r.stdout
+    assert "CPU weight path" in r.stdout
 
 
 def test_a_busy_machine_is_named_with_the_thread_count_that_fits(monkeypatch) -> None:  # type: ignore[no-untyped-def]
