@@ -108,19 +108,22 @@ def kv_label(k: str, v: str) -> str:
 
 def model_info(ref: str | None) -> Any:
     """The header of MODEL: local, pulled, or (a Hub reference or a preset not pulled yet) read
-    remotely; offline, a preset that is not here says the exact `localctx pull` to run."""
+    remotely; offline, a preset that is not here says the exact `localctx pull` to run.  A model
+    llama.cpp cannot load is refused as `inspect` refuses it, never planned as if it fit."""
+    from localctx.core.model_info import check_loadable
     from localctx.errors import ModelNotFoundError
     from localctx.services.memory import load_model_info
 
     try:
-        return load_model_info(ref)
+        info = load_model_info(ref)
     except ModelNotFoundError:
         from localctx.services.preset_source import remote_preset_info
 
-        found = remote_preset_info(ref)
-        if found is None:
+        info = remote_preset_info(ref)
+        if info is None:
             raise
-        return found
+    check_loadable(info)
+    return info
 
 
 def _render(info: Any, columns: list[dict[str, Any]], best: dict[str, int], checks: list[Any]) -> None:

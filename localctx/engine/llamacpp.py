@@ -34,6 +34,7 @@ from localctx.engine.base import Cancelled, Counters, LoadReport, Progress
 from localctx.engine.cancel import AbortWatch
 from localctx.engine.llamalog import first_error, parse_load_lines
 from localctx.engine.logsink import capture, recent_error
+from localctx.engine.metadata import read_metadata
 from localctx.engine.params import context_params, error_hint, model_params
 from localctx.engine.sampling import logprobs_at, make_sampler
 from localctx.engine.stops import StopFilter
@@ -86,7 +87,7 @@ class LlamaEngine:
         self._template_override: str | None = None  # --chat-template
         self._abort = AbortWatch(self._ctx.ctx)  # Ctrl-C lands inside a batch of prompt work
         self.stop_reason: str | None = None  # why the last stream ended: eos|stop|length|context|cancelled
-        self.metadata: dict[str, str] = self._model.metadata()
+        self.metadata: dict[str, str] = read_metadata(self._model.model)
         self.yarn_active = (self.settings.rope_scaling == "yarn" or (
             self.settings.rope_scaling is None and self.metadata.get(
                 f"{self.metadata.get('general.architecture', '')}.rope.scaling.type") == "yarn"))
