@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         Example: localctx summarize book.txt --ctx 4k --length short --out book-summary.md
         """
         from localctx.cli._stop import stop_on_sigint
-        from localctx.core.chat_templates import resolve_template
+        from localctx.core.chat_templates import resolve_template, template_origin
         from localctx.core.extract import extract
         from localctx.core.outpath import check_output_path
         from localctx.errors import LocalctxError
@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
         opts = SummarizeOptions(length=length, focus=focus, fresh=fresh)
         engine = open_engine(model, runtime, force=force, on_plan=_say_saved)
         if template is not None:
-            engine.set_chat_template(template)
+            engine.set_chat_template(template, template_origin(chat_template))
         results = []
         try:
             with stop_on_sigint() as stop:

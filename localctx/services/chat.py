@@ -95,9 +95,10 @@ class ChatSession:
         ``options``: reply_tokens, temperature, seed, question_room.  Nothing is evaluated yet: call
         ``prepare`` (with a progress callback) or just ``send``."""
         check_policy(overflow)
-        from localctx.core.chat_templates import resolve_template
+        from localctx.core.chat_templates import resolve_template, template_origin
 
-        load = LoadOptions(force, on_plan, resolve_template(chat_template))  # a bad template fails before the load
+        # a template that cannot be read fails before the load
+        load = LoadOptions(force, on_plan, resolve_template(chat_template), template_origin(chat_template))
         owns_store = persist and store is None
         if owns_store:
             store = Store()
@@ -149,7 +150,7 @@ class ChatSession:
                 load.on_plan(rp)
             engine = runtime.load_planned(rp, force=load.force)
         if load.template is not None:
-            engine.set_chat_template(load.template)
+            engine.set_chat_template(load.template, load.template_origin)
         if state_cache is None and use_state_cache and docs:
             state_cache = StateCache()
         try:

@@ -83,6 +83,7 @@ class LoadOptions:
     force: bool = False
     on_plan: Callable[[Any], None] | None = None
     template: str | None = None
+    template_origin: str | None = None  # how errors name the template (None: the model file's own)
 
 
 def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
