@@ -82,14 +82,14 @@ def _say_saved(rp: Any) -> None:
 
 
 def _render(results: list[Any], out: Path | None, as_json: bool) -> None:
-    from localctx.cli._output import emit_json, hint, info
+    """The Markdown to ``--out`` (also with ``--json``) or else to stdout; ``--json``: the structured
+    results on stdout."""
+    from localctx.cli._output import emit_json, hint, info, shown
 
     for r in results:
         if r.resumed_steps:
-            info(f"{r.source}: resumed {r.resumed_steps} finished steps from {r.checkpoint} (--fresh to redo)")
-    if as_json:
-        emit_json({"summaries": [r.to_json() for r in results]})
-        return
+            info(f"{shown(r.source)}: resumed {r.resumed_steps} finished steps from {shown(r.checkpoint)} "
+                 "(--fresh to redo)")
     text = "\n".join(r.to_markdown() for r in results)
     if out is not None:
         from localctx.errors import LocalctxError
@@ -98,8 +98,11 @@ def _render(results: list[Any], out: Path | None, as_json: bool) -> None:
             out.write_text(text, "utf-8")
         except OSError as exc:
             raise LocalctxError(f"--out {out}: {exc.strerror or exc}") from None
-        info(f"wrote {out}")
-    else:
+        info(f"wrote {shown(out)}")
+    if as_json:
+        emit_json({"summaries": [r.to_json() for r in results]})
+        return
+    if out is None:
         import sys
 
         sys.stdout.write(text)
@@ -114,13 +117,13 @@ class _Bar:
     def __init__(self, name: str) -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from localctx.cli._output import stderr
+        from localctx.cli._output import shown, stderr
 
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[steps]}"),
             TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn(),
             console=stderr, transient=True)
-        self.task = self.progress.add_task(f"summarizing {name}", total=None, steps="", rate="")
+        self.task = self.progress.add_task(f"summarizing {shown(name)}", total=None, steps="", rate="")
         self._t0: float | None = None
         self._base = 0
         self._steps = "0 steps"
