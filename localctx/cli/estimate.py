@@ -129,10 +129,10 @@ def model_info(ref: str | None) -> Any:
 def _render(info: Any, columns: list[dict[str, Any]], best: dict[str, int], checks: list[Any]) -> None:
     from rich.table import Table
 
-    from localctx.cli._output import hint, stdout, warn
+    from localctx.cli._output import hint, shown, stdout, warn
 
     first = columns[0]["plan"]
-    t = Table(title=f"{info.path.name} ({info.arch}, trained context {info.ctx_train:,})")
+    t = Table(title=f"{shown(info.path.name)} ({shown(info.arch)}, trained context {info.ctx_train:,})")
     t.add_column("component", style="bold", no_wrap=True)
     for c in columns:
         for dev in c["plan"].devices:

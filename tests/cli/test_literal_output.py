@@ -27,3 +27,17 @@ def test_errors_echo_user_text_literally(args: list[str], shown: str, tmp_path: 
     assert len(lines) == 1 and lines[0].startswith("error: ") and shown in lines[0], lines
     assert "\x1b" not in p.stderr and "\x07" not in p.stderr and "\u202e" not in p.stderr
     assert "🅱" not in p.stderr and "😄" not in p.stderr
+
+
+def test_inspect_shows_a_models_text_as_text(tmp_path: Path) -> None:
+    """A name from the file with markup, an emoji code and an escape sequence: shown as written (it was
+    a MarkupError traceback)."""
+    from tests.gguf_factory import llama_like
+
+    model = llama_like(tmp_path / "[q4] model.gguf", extra_kv={"general.name": "[/bold] :smile: \x1b[31mred"})
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LOCALCTX_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    p = subprocess.run([sys.executable, "-m", "localctx", "inspect", str(model)], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "[q4] model.gguf" in p.stdout and "[/bold] :smile: \\x1b[31mred" in p.stdout, p.stdout
+    assert "\x1b" not in p.stdout and "Traceback" not in p.stderr
