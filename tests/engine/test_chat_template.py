@@ -196,3 +196,28 @@ def test_a_chat_template_file_that_does_not_compile_is_named(tmp_path: Path, smo
     lines = p.stderr.splitlines()
     assert len(lines) == 1 and f"the chat template file {bad} does not compile" in lines[0], lines
     assert "model file" not in lines[0]
+
+
+def test_a_hostile_chat_template_file_is_one_line_under_2gb(tmp_path: Path, smollm2_path: Path) -> None:
+    """The real command with a 2 GB address space: `ask --chat-template` with a template that rendered
+    a 90 MB prompt is refused in one line, exit 2."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    big = tmp_path / "big.jinja"
+    big.write_text('{{ ["x"*9999999] * 9 }}')
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "LOCALCTX_HOME": str(tmp_path / "h")}
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "localctx", "ask", str(smollm2_path), "hi", "--chat-template", str(big),
+                        "-t", "1", "--ctx", "256", "-n", "4"], capture_output=True, text=True, timeout=300, env=env,
+                       preexec_fn=limit)
+    assert time.monotonic() - t0 < 60
+    assert (p.returncode, p.stdout) == (2, ""), p.stderr[-2000:]
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and f"the chat template file {big}" in lines[0] and "characters" in lines[0], lines
+    assert "MemoryError" not in p.stderr
