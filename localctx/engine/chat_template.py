@@ -107,6 +107,8 @@ def _size(x: Any) -> int:
         return len(x)
     if isinstance(x, (list, tuple)):
         return sum(len(i) if isinstance(i, str) else 8 for i in x)
+    if isinstance(x, dict):  # a translation table, keyword values: what a call may insert
+        return sum((len(k) if isinstance(k, str) else 8) + (len(v) if isinstance(v, str) else 8) for k, v in x.items())
     return 0
 
 
@@ -137,8 +139,10 @@ def _check_call(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str, 
     for n in ints:  # a width, a fill count, an indent: never anywhere near this in a chat template
         b.text(n, f"'{name}' with the argument {n:,}")
     lines = value.count("\n") + 1 if isinstance(value, str) else 1
-    if name in ("indent", "center", "ljust", "rjust", "zfill", "expandtabs"):
+    if name in ("indent", "center", "ljust", "rjust", "zfill"):
         grow = lines * (sum(ints) + sum(strs))
+    elif name == "expandtabs":
+        grow = (value.count("\t") + lines if isinstance(value, str) else 1) * (sum(ints) or 8)
     elif name == "wordwrap":
         grow = (base // max(1, ints[0] if ints else 79) + lines) * max(strs or [1])
     elif name == "tojson":
@@ -155,8 +159,8 @@ def _check_call(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str, 
         fmt = value if isinstance(value, str) else args[0] if args and isinstance(args[0], str) else ""
         _check_widths(fmt, every)
         grow = sum(_size(a) for a in every)
-    else:
-        grow = sum(strs) * (base + 1) if base else 0
+    else:  # anything else may insert each text argument (a replacement, a translation) at every character
+        grow = sum(_size(a) for a in every) * (base + 1) if base else 0
     b.text(base + grow, f"the result of '{name}'")
 
 

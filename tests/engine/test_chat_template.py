@@ -124,6 +124,8 @@ UNBOUNDED = {
     "{{ messages|tojson(indent=999999) }}": "tojson",
     "{{ strftime_now('%999999999Y') }}": "formatted field",
     "{% for i in range(100) %}{{ 'x' * 100000 }}{% endfor %}": "characters",
+    "{{ ('\t' * 100000).expandtabs(100000) }}": "expandtabs",
+    "{{ ('a' * 100000).translate({97: 'x' * 100000}) }}": "translate",
 }
 
 
