@@ -15,7 +15,8 @@ loops, ``9**(9**7)`` folded into one C-level big-integer operation that no Ctrl-
   method a template calls (a width, a fill count, a repetition, a format width, a replacement's growth),
   lists are repeated to at most ``MAX_ITEMS`` items, and no text may grow past the render's cap on
   characters: a generous ``CHARS_PER_TOKEN`` per token of the context (a prompt past it could never fit);
-- the rendered prompt itself is counted as it is joined and stopped at the same cap;
+- the rendered prompt, and the output of every block (``{% set %}``, a macro), is counted as it grows
+  and stopped at the same cap;
 - ``lipsum`` (lorem ipsum, no use in a chat prompt) is not offered.
 
 Budgets are module constants so tests can lower them.
@@ -186,12 +187,40 @@ def bounded_join(parts: Iterable[Any]) -> str:
     return "".join(out)
 
 
+class _BoundedBuffer(list[Any]):
+    """The output buffer of a ``{% set %}`` block, a macro or a filter block: counted as it fills (those
+    join only at their end, so a loop could append gigabytes before any join saw them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chars = 0
+
+    def _count(self, x: Any) -> None:
+        self.chars += len(x) if isinstance(x, str) else 0
+        _budget().text(self.chars, "text")
+
+    def append(self, x: Any) -> None:
+        self._count(x)
+        super().append(x)
+
+    def extend(self, xs: Iterable[Any]) -> None:
+        xs = tuple(xs)
+        for x in xs:
+            self._count(x)
+        super().extend(xs)
+
+
 def _env_class() -> type:
     from jinja2.compiler import CodeGenerator
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     class BoundedCodeGenerator(CodeGenerator):
-        """``~`` joins through ``bounded_join`` (Jinja's own ``str_join`` is not intercepted)."""
+        """``~`` joins through ``bounded_join`` (Jinja's own ``str_join`` is not intercepted), and block
+        output collects in a counted buffer."""
+
+        def buffer(self, frame: Any) -> None:
+            frame.buffer = self.temporary_identifier()
+            self.writeline(f"{frame.buffer} = environment.bounded_buffer()")
 
         def visit_Concat(self, node: Any, frame: Any) -> None:
             self.write("environment.bounded_join((")
@@ -216,6 +245,10 @@ def _env_class() -> type:
         @staticmethod
         def bounded_join(parts: Iterable[Any]) -> str:
             return bounded_join(parts)
+
+        @staticmethod
+        def bounded_buffer() -> list[Any]:
+            return _BoundedBuffer()
 
         def concat(self, parts: Iterable[Any]) -> str:
             return bounded_join(parts)

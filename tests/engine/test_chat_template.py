@@ -126,6 +126,8 @@ UNBOUNDED = {
     "{% for i in range(100) %}{{ 'x' * 100000 }}{% endfor %}": "characters",
     "{{ ('\t' * 100000).expandtabs(100000) }}": "expandtabs",
     "{{ ('a' * 100000).translate({97: 'x' * 100000}) }}": "translate",
+    "{% set s %}{% for i in range(100000) %}{{ 'x' * 1000000 }}{% endfor %}{% endset %}": "characters",
+    "{% macro m() %}{% for i in range(100000) %}{{ 'x' * 1000000 }}{% endfor %}{% endmacro %}{{ m() }}": "characters",
 }
 
 
