@@ -5,7 +5,8 @@
     .venv/bin/python scripts/fuzz_gguf.py --ask 200 [--seed 7] [--write-doc]
 
 Default mode: every case must either read or fail with a one-line GGUFError naming the file
-(tests/fuzzing.py).
+(tests/fuzzing.py).  Both modes replay the corpus first (tests/fuzzing.py's CORPUS: hostile headers
+that once passed ``inspect`` and crashed a load); each must be refused.
 
 ``--ask N``: mutate SmolLM2's header in place (same length, real weights behind it) until N mutated
 files pass ``inspect``'s checks, and run ``localctx ask`` on each as a user would (-t 1, --ctx 256, -n 4,
@@ -34,7 +35,7 @@ from localctx.core import gguf_reader as gr
 from localctx.core.model_info import check_loadable, read_model_info
 from localctx.errors import GGUFError
 from localctx.models.catalog import _gemma3_path, _smollm2_path
-from tests.fuzzing import fuzz
+from tests.fuzzing import CORPUS, fuzz
 
 ASK_TIMEOUT = 300
 QUESTION = "Wie viel ist 2+2? Answer: ünïcødé ✓"
@@ -156,9 +157,19 @@ def ask_mode(target: int, seed: int, max_cases: int, write_doc: bool) -> int:
     inspected = rejected = 0
     with tempfile.TemporaryDirectory(prefix="fuzz-ask-") as d:
         work = Path(d) / "fuzz-ask.gguf"
-        shutil.copy(src, work)
         size = gr.read_gguf_header(src).data_offset
         header = src.read_bytes()[:size]
+        for name, (edit, _words) in CORPUS.items():  # with the real weights behind each edited header
+            with open(src, "rb") as f, open(work, "wb") as out:
+                out.write(edit(header))
+                f.seek(size)
+                shutil.copyfileobj(f, out)
+            outcome, detail = run_ask(work, Path(d) / "home")
+            print(f"corpus {name}: {outcome} {detail[:120]}", flush=True)
+            if outcome != "refused (exit 2)":
+                outcomes[f"corpus {outcome}"] += 1
+                details.append(f"corpus {name}: {outcome}: {detail}")
+        shutil.copy(src, work)
         spots = layout(src)
         keep = Path(d).parent / f"fuzz-ask-failures-{seed}"
         while outcomes.total() < target and inspected < max_cases:
@@ -190,8 +201,8 @@ def ask_mode(target: int, seed: int, max_cases: int, write_doc: bool) -> int:
                 print(f"[{time.perf_counter() - t0:6.0f} s] {n} asked, {rejected} refused by inspect: "
                       f"{dict(outcomes)}", flush=True)
     elapsed = time.perf_counter() - t0
-    bad = sum(outcomes[k] for k in ("signal", "traceback", "hang", "stdout-on-error", "multi-line",
-                                    "inspect traceback"))
+    bad = sum(v for k, v in outcomes.items() if k.startswith("corpus")) + sum(
+        outcomes[k] for k in ("signal", "traceback", "hang", "stdout-on-error", "multi-line", "inspect traceback"))
     print(f"\n{inspected} mutated files: {rejected} refused by inspect, {outcomes.total()} passed it and were asked "
           f"({elapsed:.0f} s)")
     print("outcomes:", dict(outcomes))

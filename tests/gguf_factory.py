@@ -34,8 +34,11 @@ def write_gguf(
         _add(w, key, v)
     toks = [f"<t{i}>" for i in range(vocab)]
     if "tokenizer.ggml.model" not in kv:
-        w.add_tokenizer_model("llama")
+        # a byte-level BPE vocabulary: llama.cpp tokenizes any text with it (unknown characters are
+        # dropped), where a SentencePiece one this small would lack the 256 byte tokens it falls back to
+        w.add_tokenizer_model("gpt2")
         w.add_token_list(toks)
+        w.add_token_merges(["< t"])
         w.add_token_scores([0.0] * vocab)
         w.add_token_types([1] * vocab)
         w.add_bos_token_id(1)

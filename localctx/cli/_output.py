@@ -12,8 +12,21 @@ from rich.console import Console
 
 from localctx.core.units import human_bytes, human_count  # noqa: F401  (re-exported for commands)
 
-stdout = Console(soft_wrap=False, highlight=False)
-stderr = Console(stderr=True, highlight=False)
+#: no emoji codes: ``:b:`` in a user's path or a model's name is text, not 🅱
+stdout = Console(soft_wrap=False, highlight=False, emoji=False)
+stderr = Console(stderr=True, highlight=False, emoji=False)
+
+
+def literal(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\x1b``): a path or name from the
+    user or a file is echoed as what it is, never as terminal commands (colours, cursor moves, a title).
+    Newlines and tabs stay (a one-line error has none left)."""
+    return "".join(c if c.isprintable() or c in " \n\t" else _escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
 
 
 def _default(o: Any) -> Any:
@@ -34,21 +47,31 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+def shown(value: object) -> str:
+    """A user's or a file's text (a path, a name) to put inside a line that uses markup: brackets are
+    escaped (``[/x]`` would otherwise be a markup error) and control characters written out."""
+    from rich.markup import escape
+
+    return escape(literal(str(value)))
+
+
 def info(msg: str) -> None:
-    stderr.print(msg)
+    """A line that may use markup (``[dim]``...): values from the user go in through ``shown``."""
+    stderr.print(literal(msg))
 
 
 def warn(msg: str) -> None:
-    stderr.print(f"[yellow]warning:[/] {msg}")
+    stderr.print("[yellow]warning:[/] " + shown(msg))
 
 
 def hint(msg: str) -> None:
-    stderr.print(f"[dim]hint:[/] {msg}")
+    stderr.print("[dim]hint:[/] " + shown(msg))
 
 
 def error_line(msg: str) -> None:
-    # one line, no markup interpretation of the message (paths can contain [brackets])
-    stderr.print("error: " + msg, markup=False, highlight=False, soft_wrap=True)
+    """One line, printed literally: no markup (paths can contain [brackets]), no emoji codes, control
+    characters escaped."""
+    stderr.print("error: " + literal(msg), markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 def before_load(rp: Any) -> None:

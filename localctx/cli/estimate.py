@@ -108,25 +108,29 @@ def kv_label(k: str, v: str) -> str:
 
 def model_info(ref: str | None) -> Any:
     """The header of MODEL: local, pulled, or (a Hub reference or a preset not pulled yet) read
-    remotely; offline, a preset that is not here says the exact `localctx pull` to run."""
+    remotely; offline, a preset that is not here says the exact `localctx pull` to run.  A model
+    llama.cpp cannot load is refused as `inspect` refuses it, never planned as if it fit."""
+    from localctx.core.model_info import check_loadable
     from localctx.errors import PresetNotPulledError
     from localctx.services.memory import load_model_info
 
     try:
-        return load_model_info(ref)
+        info = load_model_info(ref)
     except PresetNotPulledError as missing:
         from localctx.services.preset_source import remote_preset_info
 
-        return remote_preset_info(missing)
+        info = remote_preset_info(missing)
+    check_loadable(info)
+    return info
 
 
 def _render(info: Any, columns: list[dict[str, Any]], best: dict[str, int], checks: list[Any]) -> None:
     from rich.table import Table
 
-    from localctx.cli._output import hint, stdout, warn
+    from localctx.cli._output import hint, shown, stdout, warn
 
     first = columns[0]["plan"]
-    t = Table(title=f"{info.path.name} ({info.arch}, trained context {info.ctx_train:,})")
+    t = Table(title=f"{shown(info.path.name)} ({shown(info.arch)}, trained context {info.ctx_train:,})")
     t.add_column("component", style="bold", no_wrap=True)
     for c in columns:
         for dev in c["plan"].devices:

@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
 
         Example: localctx inspect smollm2 --json
         """
-        from localctx.cli._output import emit_json, human_bytes, human_count, stdout, warn
+        from localctx.cli._output import emit_json, human_bytes, human_count, shown, stdout, warn
         from localctx.core.model_info import check_loadable
         from localctx.services.models import inspect_model
 
@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
             return
         from rich.table import Table
 
-        t = Table(title=f"{mi.path.name}", show_header=False)
+        t = Table(title=shown(mi.path.name), show_header=False)
         t.add_column("key", style="bold")
         t.add_column("value", overflow="fold")
         r = mi.rope
@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
         rows.append(("tied embeddings", "yes" if mi.tied_embeddings else "no"))
         rows.append(("chat template", "present" if mi.has_chat_template else "absent (a generic fallback is used)"))
         for k, v in rows:
-            t.add_row(k, v)
+            t.add_row(k, shown(v))  # names, keys and values from the file are text, never markup
         stdout.print(t)
         for m in mi.missing:
             warn(f"missing key llama.cpp needs: {m}")

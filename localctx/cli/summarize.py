@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
         """
         from localctx.cli._output import before_load
         from localctx.cli._stop import stop_on_sigint
-        from localctx.core.chat_templates import resolve_template
+        from localctx.core.chat_templates import resolve_template, template_origin
         from localctx.core.extract import extract
         from localctx.core.outpath import check_output_path
         from localctx.errors import LocalctxError
@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         opts = SummarizeOptions(length=length, focus=focus, fresh=fresh)
         engine = open_engine(model, runtime, force=force, on_plan=before_load)
         if template is not None:
-            engine.set_chat_template(template)
+            engine.set_chat_template(template, template_origin(chat_template))
         results = []
         try:
             with stop_on_sigint() as stop:
@@ -80,14 +80,14 @@ def register(app: typer.Typer) -> None:
 
 
 def _render(results: list[Any], out: Path | None, as_json: bool) -> None:
-    from localctx.cli._output import emit_json, hint, info
+    """The Markdown to ``--out`` (also with ``--json``) or else to stdout; ``--json``: the structured
+    results on stdout."""
+    from localctx.cli._output import emit_json, hint, info, shown
 
     for r in results:
         if r.resumed_steps:
-            info(f"{r.source}: resumed {r.resumed_steps} finished steps from {r.checkpoint} (--fresh to redo)")
-    if as_json:
-        emit_json({"summaries": [r.to_json() for r in results]})
-        return
+            info(f"{shown(r.source)}: resumed {r.resumed_steps} finished steps from {shown(r.checkpoint)} "
+                 "(--fresh to redo)")
     text = "\n".join(r.to_markdown() for r in results)
     if out is not None:
         from localctx.errors import LocalctxError
@@ -96,8 +96,11 @@ def _render(results: list[Any], out: Path | None, as_json: bool) -> None:
             out.write_text(text, "utf-8")
         except OSError as exc:
             raise LocalctxError(f"--out {out}: {exc.strerror or exc}") from None
-        info(f"wrote {out}")
-    else:
+        info(f"wrote {shown(out)}")
+    if as_json:
+        emit_json({"summaries": [r.to_json() for r in results]})
+        return
+    if out is None:
         import sys
 
         sys.stdout.write(text)
@@ -112,13 +115,13 @@ class _Bar:
     def __init__(self, name: str) -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        from localctx.cli._output import stderr
+        from localctx.cli._output import shown, stderr
 
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[steps]}"),
             TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn(),
             console=stderr, transient=True)
-        self.task = self.progress.add_task(f"summarizing {name}", total=None, steps="", rate="")
+        self.task = self.progress.add_task(f"summarizing {shown(name)}", total=None, steps="", rate="")
         self._t0: float | None = None
         self._base = 0
         self._steps = "0 steps"

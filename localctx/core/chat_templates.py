@@ -54,6 +54,16 @@ GEMMA = (
 BUILTIN: dict[str, str] = {"chatml": CHATML, "llama3": LLAMA3, "gemma": GEMMA, "plain": PLAIN}
 
 
+def template_origin(value: str | None) -> str | None:
+    """How errors name the ``--chat-template`` given (None when none was: the model file's own)."""
+    if value is None:
+        return None
+    key = value.strip().lower()
+    if key in BUILTIN:
+        return f"the built-in chat template '{key}'"
+    return f"the chat template file {Path(value).expanduser()}"
+
+
 def resolve_template(value: str | None) -> str | None:
     """``--chat-template`` as Jinja text: a built-in name or a file; None when not given."""
     if value is None:

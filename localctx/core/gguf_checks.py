@@ -4,11 +4,16 @@ The header reader (gguf_reader) proves the file is well formed; this module prov
 llama.cpp can run: each key it reads has the exact GGUF type its loader demands (``get_key`` refuses any
 other type, and the tokenizer reads some keys with ``gguf_get_val_*``, which asserts), every float
 hyper-parameter is finite and in range (``GGML_ASSERT(eps >= 0)`` in the norm ops; a NaN or negative
-RoPE base gives NaN logits and an empty answer), tokenizer arrays have the tokens' length and known
-token types, and tensors have types llama.cpp's graph accepts (norms and other 1-D tensors are combined
-with F32 activations by ``ggml_mul``/``ggml_add``, which abort on anything but F32; integer tensor types
-are never weights).  Everything is refused with one GGUFError naming the file, so ``inspect`` and every
-loading command exit 2 before llama.cpp opens the file.
+RoPE base gives NaN logits and an empty answer), string values are ones llama.cpp knows (an unknown
+RoPE scaling type is a ``GGML_ASSERT``), tokenizer arrays have the tokens' length and known token types,
+the vocabulary is one llama.cpp can build and tokenize with (no two equal tokens: an assert; a
+SentencePiece vocabulary needs a byte token for every byte, or its tokenizer throws past
+``std::terminate``; a file without one cannot tokenize at all), keys and text values are UTF-8
+(llama-cpp-python decodes every one while it loads), tensor data is where ggml may map it (32-byte
+aligned in the file), and tensors have types llama.cpp's graph accepts (norms and other 1-D tensors are
+combined with F32 activations by ``ggml_mul``/``ggml_add``, which abort on anything but F32; integer
+tensor types are never weights).  Everything is refused with one GGUFError naming the file, so
+``inspect`` and every loading command exit 2 before llama.cpp opens the file.
 """
 
 from __future__ import annotations
@@ -74,6 +79,14 @@ TOKEN_TYPE_MAX = 6
 _POSITIVE = ("epsilon", "rope.freq_base", "rope.freq_base_swa", "softcapping")
 _NON_NEGATIVE = ("rope.scaling.attn_factor", "rope.scaling.yarn_ext_factor", "rope.scaling.yarn_attn_factor",
                  "rope.scaling.yarn_beta_fast", "rope.scaling.yarn_beta_slow")
+#: llama_rope_scaling_type_from_string: anything else is GGML_ASSERT(type != UNSPECIFIED)
+ROPE_SCALING_TYPES = ("none", "linear", "yarn", "longrope")
+#: tokenizer.ggml.model values llama_vocab::load knows; "none"/"no_vocab" load without a vocabulary, and
+#: every later tokenize is GGML_ABORT
+TOKENIZER_MODELS = ("llama", "bert", "gpt2", "hybriddna", "whitespace", "t5", "rwkv", "test", "plamo2", "gemma4")
+NO_VOCAB = ("none", "no_vocab")
+#: ggml's TENSOR_ALIGNMENT: the CPU backend asserts a mapped weight buffer starts on it
+TENSOR_ALIGNMENT = 32
 #: integer tensor types (I8..I64) and F64: no llama.cpp graph uses them as weights
 _NEVER_WEIGHTS = frozenset({24, 25, 26, 27, 28})
 F32 = 0
@@ -90,11 +103,16 @@ def _tname(t: int) -> str:
 
 def check_header(h: GGUFHeader) -> None:
     """Refuse (GGUFError, exit 2) a well-formed header whose values llama.cpp would abort or misbehave on."""
+    if h.bad_text:
+        raise _fail(h, f"{h.bad_text[0]} is not valid UTF-8 (llama-cpp-python decodes every metadata key and "
+                    "text value as UTF-8 while it loads)")
     arch = h.metadata.get("general.architecture")
     _check_types(h, arch if isinstance(arch, str) else "")
     if isinstance(arch, str):
         _check_floats(h, arch)
+        _check_strings(h, arch)
     _check_tokenizer(h)
+    _check_vocab(h)
     _check_tensors(h)
 
 
@@ -139,6 +157,34 @@ def _check_floats(h: GGUFHeader, arch: str) -> None:
                 raise _fail(h, f"'{key}' is {x:g}; it must be 0 or more")
             if short == "rope.scaling.factor" and x != 0 and x < 1:
                 raise _fail(h, f"'{key}' is {x:g}; a RoPE scaling factor must be 1 or more (0 = none)")
+
+
+def _check_strings(h: GGUFHeader, arch: str) -> None:
+    scaling = h.metadata.get(f"{arch}.rope.scaling.type")
+    if isinstance(scaling, str) and scaling not in ROPE_SCALING_TYPES:
+        raise _fail(h, f"'{arch}.rope.scaling.type' is '{scaling}'; llama.cpp knows "
+                    f"{', '.join(ROPE_SCALING_TYPES)}")
+
+
+def _check_vocab(h: GGUFHeader) -> None:
+    model = h.metadata.get("tokenizer.ggml.model")
+    if isinstance(model, str):
+        if model in NO_VOCAB:
+            raise _fail(h, f"has no vocabulary (tokenizer.ggml.model '{model}'); localctx tokenizes every "
+                        "prompt and llama.cpp aborts tokenizing without one")
+        if model not in TOKENIZER_MODELS:
+            raise _fail(h, f"'tokenizer.ggml.model' is '{model}'; llama.cpp knows {', '.join(TOKENIZER_MODELS)}")
+    v = h.vocab
+    if v is None:
+        return
+    if v.duplicate is not None:
+        first, later, text = v.duplicate
+        raise _fail(h, f"tokens {first} and {later} are both {text!r} to llama.cpp (it asserts every token "
+                    "is distinct)")
+    if model == "llama" and v.bytes_missing:
+        shown = ", ".join(f"<0x{b:02X}>" for b in v.bytes_missing[:3])
+        raise _fail(h, f"its SentencePiece ('llama') vocabulary lacks {len(v.bytes_missing)} of the 256 byte "
+                    f"tokens ({shown}...); llama.cpp's tokenizer aborts on text that needs one")
 
 
 def _length(v: Any) -> int | None:
@@ -197,6 +243,10 @@ def _bounds(v: Any) -> tuple[int | None, int | None]:
 
 def _check_tensors(h: GGUFHeader) -> None:
     for t in h.tensors:
+        if (h.data_offset + t.offset) % TENSOR_ALIGNMENT:
+            raise _fail(h, f"tensor '{t.name}' starts at byte {h.data_offset + t.offset} of the file, not on a "
+                        f"{TENSOR_ALIGNMENT}-byte boundary (general.alignment {h.alignment}); ggml asserts mapped "
+                        "weights are aligned")
         if t.ggml_type in _NEVER_WEIGHTS:
             raise _fail(h, f"tensor '{t.name}' has type {type_name(t.ggml_type)}, which no llama.cpp model "
                         "graph uses for weights")

@@ -88,7 +88,7 @@ class Engine(Protocol):
         else a plain completion prompt (documents, question, "Answer:")."""
         ...
 
-    def set_chat_template(self, template: str | None) -> None:
+    def set_chat_template(self, template: str | None, origin: str | None = None) -> None:
         """Use this Jinja chat template (``--chat-template``); None: back to the model's own."""
         ...
 

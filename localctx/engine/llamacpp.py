@@ -35,6 +35,7 @@ from localctx.engine.base import Cancelled, Counters, LoadReport, Progress
 from localctx.engine.cancel import AbortWatch
 from localctx.engine.llamalog import first_error, parse_load_lines
 from localctx.engine.logsink import capture, recent_error
+from localctx.engine.metadata import read_metadata
 from localctx.engine.params import context_params, error_hint, model_params, require_pinned_threads
 from localctx.engine.sampling import logprobs_at, make_sampler
 from localctx.engine.stops import StopFilter
@@ -89,9 +90,10 @@ class LlamaEngine:
         self._positions_moved = False  # shift_positions was used: positions != indices
         self._formatters: dict[bool, Any] = {}
         self._template_override: str | None = None  # --chat-template
+        self._template_origin: str | None = None  # how errors name it (None: the model file's own)
         self._abort = AbortWatch(self._ctx.ctx)  # Ctrl-C lands inside a batch of prompt work
         self.stop_reason: str | None = None  # why the last stream ended: eos|stop|length|context|cancelled
-        self.metadata: dict[str, str] = self._model.metadata()
+        self.metadata: dict[str, str] = read_metadata(self._model.model)
         self.yarn_active = (self.settings.rope_scaling == "yarn" or (
             self.settings.rope_scaling is None and self.metadata.get(
                 f"{self.metadata.get('general.architecture', '')}.rope.scaling.type") == "yarn"))
@@ -111,18 +113,21 @@ class LlamaEngine:
             template = self._template()
             fmt = chat_template.compile_formatter(template, bos=self.vocab.token_text(self.vocab.bos),
                                                   eos=self.vocab.token_text(self.vocab.eos),
-                                                  add_generation_prompt=add_generation_prompt, model=self.path)
+                                                  add_generation_prompt=add_generation_prompt, model=self.path,
+                                                  origin=self._template_origin if self._template_override else None)
             self._formatters[add_generation_prompt] = fmt
-        return chat_template.render(fmt, messages, model=self.path)
+        return chat_template.render(fmt, messages, model=self.path, n_ctx=self.n_ctx)
 
     def _template(self) -> str:
         """--chat-template, else the GGUF's own, else the plain completion prompt (never a foreign
         template: its markers are plain text to this tokenizer and leak into the answers)."""
         return self._template_override or self.metadata.get("tokenizer.chat_template") or PLAIN
 
-    def set_chat_template(self, template: str | None) -> None:
-        """Render with this Jinja template from now on (None: the GGUF's own, or the plain prompt)."""
+    def set_chat_template(self, template: str | None, origin: str | None = None) -> None:
+        """Render with this Jinja template from now on (None: the GGUF's own, or the plain prompt);
+        ``origin`` names it in errors (``the chat template file x.jinja``)."""
         self._template_override = template
+        self._template_origin = origin
         self._formatters = {}
 
     @property

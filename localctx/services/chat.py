@@ -100,9 +100,11 @@ class ChatSession:
         callback) or just ``send``."""
         options = options or ChatOptions()
         check_policy(options.overflow)
-        from localctx.core.chat_templates import resolve_template
+        from localctx.core.chat_templates import resolve_template, template_origin
 
-        load = LoadOptions(force, on_plan, resolve_template(options.chat_template))  # a bad template fails first
+        # a template that cannot be read fails before the load
+        load = LoadOptions(force, on_plan, resolve_template(options.chat_template),
+                           template_origin(options.chat_template))
         owns_store = persist and store is None
         if owns_store:
             store = Store()
@@ -155,7 +157,7 @@ class ChatSession:
                 load.on_plan(rp)
             engine = runtime.load_planned(rp, force=load.force)
         if load.template is not None:
-            engine.set_chat_template(load.template)
+            engine.set_chat_template(load.template, load.template_origin)
         if state_cache is None and use_state_cache and docs:
             state_cache = StateCache()
         try:

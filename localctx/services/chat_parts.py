@@ -90,6 +90,7 @@ class LoadOptions:
     force: bool = False
     on_plan: Callable[[Any], None] | None = None
     template: str | None = None
+    template_origin: str | None = None  # how errors name the template (None: the model file's own)
 
 
 def resumed_documents(docs: Sequence[Document]) -> tuple[list[Document], list[str]]:

@@ -172,6 +172,7 @@ def make_plan(model: str | Path | None, flags: Flags = None, *,
     from localctx.models.catalog import resolve_model
 
     info = read_model_info(resolve_model(None if model is None else str(model)))
+    check_loadable(info)  # what inspect refuses is not planned as if it could run
     if settings is None:
         return plan_settings(info, resolve_settings(info, flags), machine, saved_in_effect(info, flags))
     return plan_settings(info, settings, machine)
@@ -247,9 +248,9 @@ def check_fits(rp: RunPlan) -> None:
 
 def load_planned(rp: RunPlan, *, force: bool = False) -> LlamaEngine:
     """Load a plan made by ``make_plan``/``plan_settings``: refused first if it does not fit."""
+    check_loadable(rp.info)  # unknown arch / missing keys: refused before llama.cpp opens the file
     if not force:
         check_fits(rp)
-    check_loadable(rp.info)  # unknown arch / missing keys: refused before llama.cpp opens the file
     from localctx.engine.llamacpp import LlamaEngine
 
     return LlamaEngine(rp.info.path, rp.settings, info=rp.info, plan=rp.extension)

@@ -55,6 +55,19 @@ def test_markdown_then_json_from_the_checkpoint(tmp_path: Path) -> None:
         assert json.loads(r.stdout)["summaries"][0]["resumed_steps"] == resumed
 
 
+@pytest.mark.model
+def test_out_with_json_writes_the_markdown_and_prints_the_json(tmp_path: Path) -> None:
+    small = tmp_path / "small.txt"
+    small.write_text("The ferry to Oslo leaves at nine. It carries 137 glass lanterns.\n")
+    out = tmp_path / "small-summary.md"
+    r = runner.invoke(app, ["summarize", str(small), "-o", str(out), "--json", *FAST])
+    assert r.exit_code == 0, r.output
+    (tree,) = json.loads(r.stdout)["summaries"]
+    md = out.read_text()
+    assert md.startswith("# Summary of small.txt\n\n") and tree["summary"] in md
+    assert "wrote" in r.stderr
+
+
 @pytest.mark.parametrize("name,data,words", ids=lambda v: v if isinstance(v, str) and len(v) < 30 else "", argvalues=[
     ("empty.txt", b"", "empty"),
     ("blob.dat", bytes(range(256)) * 4, "binary"),

@@ -41,8 +41,9 @@ def test_an_unforeseen_abort_is_one_line_and_exit_1(tmp_path: Path) -> None:
 
 
 def test_an_uncaught_cpp_exception_is_exit_1_with_nothing_on_stdout(tmp_path: Path) -> None:
-    """A vocabulary without byte tokens: llama.cpp's tokenizer throws out of std::terminate -> SIGABRT."""
-    model = llama_like(tmp_path / "no-byte-tokens.gguf")
+    """A vocabulary without byte tokens: llama.cpp's tokenizer throws out of std::terminate -> SIGABRT.
+    (The load gate refuses such a file; the engine is opened past it.)"""
+    model = llama_like(tmp_path / "no-byte-tokens.gguf", extra_kv=_spm_vocab([f"<t{i}>" for i in range(64)]))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     p = subprocess.run([sys.executable, "-c", _BYPASS, str(model), "h\u00e9llo"], capture_output=True, text=True,
                        timeout=scaled(120), env=env)
@@ -51,17 +52,27 @@ def test_an_uncaught_cpp_exception_is_exit_1_with_nothing_on_stdout(tmp_path: Pa
     assert str(model) in p.stderr.splitlines()[-1] and "Traceback" not in p.stderr
 
 
+def _spm_vocab(toks: list[str]) -> dict[str, object]:
+    return {"tokenizer.ggml.model": "llama", "tokenizer.ggml.tokens": toks, "tokenizer.ggml.scores": [0.0] * len(toks),
+            "tokenizer.ggml.token_type": [1] * len(toks), "tokenizer.ggml.bos_token_id": 1,
+            "tokenizer.ggml.eos_token_id": 2}
+
+
 def test_an_abort_while_llama_cpp_loads_is_still_seen(tmp_path: Path) -> None:
     """Two tokens with the same text: llama.cpp's vocabulary loader asserts while llama-cpp-python has
-    pointed stderr at /dev/null.  `ask` as a user runs it: exit 1, one line on stderr, stdout empty."""
+    pointed stderr at /dev/null.  The load gate refuses the file (exit 2); past it, the engine's load
+    ends in one line on stderr, exit 1, stdout empty."""
     toks = [f"<t{i}>" for i in range(64)]
     toks[10] = toks[11]
-    model = llama_like(tmp_path / "dup-token.gguf", extra_kv={
-        "tokenizer.ggml.model": "llama", "tokenizer.ggml.tokens": toks, "tokenizer.ggml.scores": [0.0] * 64,
-        "tokenizer.ggml.token_type": [1] * 64, "tokenizer.ggml.bos_token_id": 1, "tokenizer.ggml.eos_token_id": 2})
+    model = llama_like(tmp_path / "dup-token.gguf", extra_kv=_spm_vocab(toks))
     env = {**os.environ, "PYTHONPATH": str(REPO), "LOCALCTX_HOME": str(tmp_path / "home")}
-    p = subprocess.run([sys.executable, "-m", "localctx", "ask", str(model), "hi", "--json", "-t", "1", "--ctx", "256",
-                        "-n", "4"], capture_output=True, text=True, timeout=scaled(120), env=env)
+    gate = subprocess.run([sys.executable, "-m", "localctx", "ask", str(model), "hi", "--json", "-t", "1", "--ctx",
+                           "256", "-n", "4"], capture_output=True, text=True, timeout=scaled(120), env=env)
+    assert (gate.returncode, gate.stdout) == (2, ""), (gate.returncode, gate.stderr[-2000:])
+    assert "tokens 10 and 11" in gate.stderr
+    env.pop("GGML_NO_BACKTRACE", None)
+    p = subprocess.run([sys.executable, "-c", _BYPASS, str(model)], capture_output=True, text=True, timeout=scaled(120),
+                       env=env)
     assert (p.returncode, p.stdout) == (1, ""), (p.returncode, p.stdout[-500:], p.stderr[-2000:])
     lines = p.stderr.splitlines()
     assert len(lines) == 1 and str(model) in lines[0] and "llama-vocab.cpp" in lines[0], p.stderr
