@@ -9,12 +9,13 @@ rules and the error are the same everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import importlib.util
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,15 +126,44 @@ def _load_registry() -> dict[str, str]:
     return {str(k): str(v["path"] if isinstance(v, dict) else v) for k, v in models.items()}
 
 
+@contextlib.contextmanager
+def _registry_locked() -> Iterator[None]:
+    """Hold the registry's lock file while reading, changing and rewriting it: parallel ``models add``
+    runs would otherwise each rewrite the file from what they read and drop the others' names."""
+    import fcntl
+
+    lock = registry_file().with_name(registry_file().name + ".lock")
+    try:
+        paths.ensure(lock.parent)
+        fh = open(lock, "a")  # closed by the `with` below, after the lock is released
+    except OSError as exc:
+        raise _unwritable(exc) from None
+    with fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def _unwritable(exc: OSError) -> LocalctxError:
+    return LocalctxError(f"{registry_file()}: cannot write the model registry ({exc.strerror or exc})",
+                         f"free some space or make {registry_file().parent} writable "
+                         "(or set LOCALCTX_HOME to a writable folder)")
+
+
 def _save_registry(reg: dict[str, str]) -> None:
+    """Rewrite the registry atomically: a temporary file of this process, then a rename."""
     f = registry_file()
-    paths.ensure(f.parent)
     lines = ["# models registered with `localctx models add`", "[models]"]
     for name, p in sorted(reg.items()):
         lines.append(f'{_toml_key(name)} = {{ path = {_toml_str(p)} }}')
-    tmp = f.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(f)
+    tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
+    try:
+        paths.ensure(f.parent)
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        tmp.replace(f)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise _unwritable(exc) from None
 
 
 def _toml_str(s: str) -> str:
@@ -155,18 +185,20 @@ def register_model(path: str | Path, name: str) -> Path:
     builtin = {e.name for e in bundled_entries()}
     if name in builtin:
         raise LocalctxError(f"'{name}' is the name of a bundled model", "choose another --name")
-    reg = _load_registry()
-    reg[name] = str(p)
-    _save_registry(reg)
+    with _registry_locked():
+        reg = _load_registry()
+        reg[name] = str(p)
+        _save_registry(reg)
     return p
 
 
 def unregister_model(name: str) -> bool:
-    reg = _load_registry()
-    if name not in reg:
-        return False
-    del reg[name]
-    _save_registry(reg)
+    with _registry_locked():
+        reg = _load_registry()
+        if name not in reg:
+            return False
+        del reg[name]
+        _save_registry(reg)
     return True
 
 
