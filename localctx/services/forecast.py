@@ -30,7 +30,7 @@ from localctx.core import forecast as fc
 from localctx.core.model_info import ModelInfo, read_model_info
 from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Engine
-from localctx.errors import RuntimeLoadError
+from localctx.errors import RuntimeLoadError, StateFileError, skip_state, state_file_error
 
 FORMAT = 1
 MAX_OBSERVATIONS = 64  # per kind; the oldest go first
@@ -82,7 +82,7 @@ def group_key(speed: dict[str, Any], machine: dict[str, Any]) -> str:
 
 def group_dir(speed: dict[str, Any], machine: dict[str, Any] | None = None) -> Path:
     machine = machine if machine is not None else machine_identity()
-    return paths.data_dir() / "forecast" / group_key(speed, machine)
+    return paths.forecast_dir() / group_key(speed, machine)
 
 
 def record_path(fingerprint: str, speed: dict[str, Any], machine: dict[str, Any] | None = None) -> Path:
@@ -100,11 +100,20 @@ def _fingerprint(path: Path) -> str:
 
 # ---- records -------------------------------------------------------------------------------------
 def _read(path: Path) -> dict[str, Any] | None:
+    """A calibration or kernel probe; None when there is none, or (said once) when it is unusable."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
         return None
-    return data if isinstance(data, dict) and data.get("format") == FORMAT else None
+    except (OSError, ValueError) as exc:
+        skip_state(state_file_error(path, exc, "a speed calibration",
+                                    damaged_hint=f"delete {path}, then run `localctx bench` again"))
+        return None
+    if not isinstance(data, dict):
+        skip_state(StateFileError(f"{path}: a speed calibration is damaged (not a JSON object)",
+                                  f"delete {path}, then run `localctx bench` again"))
+        return None
+    return data if data.get("format") == FORMAT else None
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
