@@ -86,7 +86,12 @@ def _gemma3_path() -> Path:
     # two threads or processes may resolve it at once: one assembles under a lock, the other waits
     import fcntl
 
-    with open(target.with_suffix(".lock"), "w") as lock:
+    lock_path = target.with_suffix(".lock")
+    try:
+        lock = open(lock_path, "w")  # closed by the `with` below
+    except OSError as exc:
+        raise state_file_error(lock_path, exc, "the assembly lock") from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _assembled(target, g):
             return target
@@ -94,8 +99,11 @@ def _gemma3_path() -> Path:
         try:
             g.assemble(tmp, overwrite=True)  # verifies the sha256 of the assembled file
             tmp.replace(target)
+        except OSError as exc:
+            raise state_file_error(target, exc, "the assembled gemma-3-270m") from None
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
     return target
 
 

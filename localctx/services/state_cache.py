@@ -230,7 +230,7 @@ class StateCache:
             return None, ""
         for p in (head, state):
             if p.is_dir():
-                return None, f"{p} is a folder, not a file; it was removed"
+                return None, f"a folder stood in place of its {p.suffix} file and was removed"
         try:
             entry = CacheEntry(**json.loads(head.read_text("utf-8")))
         except FileNotFoundError:

@@ -39,10 +39,8 @@ class Checkpoint:
         """The saved steps when the file is a checkpoint of this summary; else none (start over)."""
         try:
             data = json.loads(self.path.read_text("utf-8"))
-        except (OSError, ValueError) as exc:
-            if self.path.is_dir():
-                skip_state(state_file_error(self.path, exc, "a summary checkpoint"))
-            return {}  # a torn or foreign file: start over (it is replaced by the first step)
+        except (OSError, ValueError):  # torn, garbage or a folder: start over (the first step's write
+            return {}  # replaces the file, or says why it cannot)
         if not isinstance(data, dict) or data.get("key") != json.loads(json.dumps(self.key, default=str)):
             return {}
         steps = data.get("steps")

@@ -76,6 +76,8 @@ class StoreError(LocalctxError):
 def store_error(path: Path, exc: BaseException) -> StoreError:
     """The SQLite (or OS) error as one line naming the file, what happened and what to do."""
     msg = " ".join(str(exc).split()) or type(exc).__name__
+    if path.is_dir():
+        return StoreError(f"the session store {path} is a folder, not a file", f"remove the folder {path}")
     low = msg.lower()
     if isinstance(exc, ValueError) or "no such column" in low or "no such table" in low or "decode" in low:
         low = "malformed"  # undecodable text or JSON, a schema missing what its migrations recorded
