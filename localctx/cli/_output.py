@@ -86,7 +86,7 @@ def info(msg: str) -> None:
 
 
 def warn(msg: str) -> None:
-    stderr.print(f"[yellow]warning:[/] {msg}")
+    stderr.print(f"[yellow]warning:[/] {msg}", soft_wrap=True)  # one line, however long (paths are)
 
 
 def hint(msg: str) -> None:

@@ -172,7 +172,7 @@ def _registry_locked() -> Iterator[None]:
         paths.ensure(lock.parent)
         fh = open(lock, "a")  # closed by the `with` below, after the lock is released
     except OSError as exc:
-        raise _unwritable(exc) from None
+        raise _unwritable(exc, lock if lock.is_dir() else registry_file()) from None
     with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         yield

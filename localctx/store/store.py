@@ -87,7 +87,8 @@ def store_error(path: Path, exc: BaseException) -> StoreError:
     if "locked" in low or "busy" in low:
         return StoreError(f"the session store {path} is locked by another localctx process ({msg})",
                           "finish or close the other chat, then try again")
-    if "readonly" in low or "read-only" in low or "unable to open" in low or "permission" in low:
+    if "readonly" in low or "read-only" in low or "unable to open" in low or "permission" in low \
+            or "not a directory" in low:
         return StoreError(f"the session store {path} is not writable ({msg})",
                           f"check the permissions of {path.parent}, or set LOCALCTX_HOME to a writable folder")
     if "not a database" in low or "malformed" in low or "corrupt" in low:
