@@ -90,7 +90,8 @@ class LocalctxGroup(TyperGroup):
                 quiet_stdout()
                 error_line(f"cannot write the output: {exc.strerror or exc}")
             else:
-                error_line(state_file_error(exc.filename, exc, "a file").one_line())
+                hint = state_file_error(exc.filename, exc, "a file").hint
+                error_line(" ".join(f"{exc.filename}: {exc.strerror or exc} — {hint}".split()))
             raise typer.Exit(1) from None
 
 
