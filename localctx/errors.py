@@ -101,3 +101,45 @@ class HubError(LocalctxError):
     """A download or Hub lookup failed."""
 
     exit_code = 1
+
+
+class StateFileError(LocalctxError):
+    """A file localctx keeps cannot be read or written: damaged, a folder in its place, a full or
+    read-only disk.  The message names the file; the hint says what to do about it."""
+
+    exit_code = 1
+
+
+class StateWarning(UserWarning):
+    """A file localctx keeps was unusable and is skipped: the command goes on without it.  Front ends
+    show it as one line (the CLI as ``warning: ...``)."""
+
+
+def state_file_error(path: object, exc: BaseException, what: str, *, damaged_hint: str = "") -> StateFileError:
+    """One line for ``exc`` met reading or writing ``path`` (``what``: e.g. "the model registry"):
+    a full disk, a read-only folder, a folder where the file should be, or a damaged file."""
+    import errno
+    from pathlib import Path
+
+    p = Path(str(path))
+    code = getattr(exc, "errno", None)
+    reason = " ".join(str(getattr(exc, "strerror", None) or exc).split()) or type(exc).__name__
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return StateFileError(f"{p}: cannot write {what}: the disk is full ({reason})",
+                              f"free some space on {p.parent}")
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return StateFileError(f"{p}: cannot write {what}: not writable ({reason})",
+                              f"make {p.parent} writable, or set LOCALCTX_HOME to a writable folder")
+    if code == errno.ENOTDIR:
+        return StateFileError(f"{p}: cannot use {what}: a file stands where a folder should be ({reason})",
+                              "set LOCALCTX_HOME to a writable folder, or remove that file")
+    if code == errno.EISDIR or p.is_dir():
+        return StateFileError(f"{p}: {what} is a folder, not a file", f"remove the folder {p}")
+    return StateFileError(f"{p}: {what} is damaged ({reason})", damaged_hint or f"delete {p}")
+
+
+def skip_state(err: LocalctxError) -> None:
+    """Say (once) that a kept file is skipped, and go on: see ``StateWarning``."""
+    import warnings
+
+    warnings.warn(err.one_line(), StateWarning, stacklevel=2)

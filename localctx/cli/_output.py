@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -42,9 +44,54 @@ def _default(o: Any) -> Any:
 
 
 def emit_json(data: Any) -> None:
-    """Write JSON to stdout (plain, never wrapped or coloured, so scripts can parse it)."""
-    sys.stdout.write(json.dumps(data, indent=2, default=_default, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    """Write JSON to stdout (plain, never wrapped or coloured, so scripts can parse it).  Output that
+    cannot be written (a full disk, /dev/full) is one error line on stderr and exit 1."""
+    text = json.dumps(data, indent=2, default=_default, ensure_ascii=False) + "\n"
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        quiet_stdout()
+        from localctx.errors import LocalctxError
+
+        err = LocalctxError(f"cannot write the JSON output: {exc.strerror or exc}",
+                            "write it to a disk with free space")
+        err.exit_code = 1
+        raise err from None
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null after a write to it failed: Python would otherwise fail again flushing
+    it at exit and print a second error (\"Exception ignored ...\")."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (a test runner's buffer): nothing to flush at exit
+        pass
+
+
+@contextmanager
+def state_warnings_as_lines() -> Iterator[None]:
+    """Show each ``StateWarning`` (a kept file skipped because it is unusable) once as a warning line."""
+    import warnings
+
+    from localctx.errors import StateWarning
+
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+        warnings.simplefilter("default", StateWarning)
+
+        def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, StateWarning):
+                stderr.print("warning: " + str(message), markup=False, highlight=False, soft_wrap=True)
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 def shown(value: object) -> str:
@@ -61,7 +108,7 @@ def info(msg: str) -> None:
 
 
 def warn(msg: str) -> None:
-    stderr.print("[yellow]warning:[/] " + shown(msg))
+    stderr.print("[yellow]warning:[/] " + shown(msg), soft_wrap=True)  # one line, however long (paths are)
 
 
 def hint(msg: str) -> None:

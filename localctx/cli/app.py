@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -35,7 +36,11 @@ from localctx.cli import (
     tui,
 )
 from localctx.cli import eval as eval_command
-from localctx.errors import LocalctxError
+from localctx.errors import LocalctxError, state_file_error
+
+#: OS errors that mean "this disk or folder cannot take the write", not a bug: said in one line
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR,
+                errno.EISDIR}
 
 
 class LocalctxGroup(TyperGroup):
@@ -66,10 +71,11 @@ class LocalctxGroup(TyperGroup):
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: Any) -> Any:
-        from localctx.cli._output import error_line
+        from localctx.cli._output import error_line, quiet_stdout, state_warnings_as_lines
 
         try:
-            return super().invoke(ctx)
+            with state_warnings_as_lines():
+                return super().invoke(ctx)
         except LocalctxError as exc:
             if os.environ.get("LOCALCTX_DEBUG"):
                 traceback.print_exc()
@@ -78,6 +84,16 @@ class LocalctxGroup(TyperGroup):
         except KeyboardInterrupt:
             error_line("interrupted")
             raise typer.Exit(130) from None
+        except OSError as exc:  # a full disk or a read-only folder met where no command expected one
+            if os.environ.get("LOCALCTX_DEBUG") or exc.errno not in _DISK_ERRNOS:
+                raise
+            if exc.filename is None:  # the output itself (stdout to a full disk or /dev/full)
+                quiet_stdout()
+                error_line(f"cannot write the output: {exc.strerror or exc}")
+            else:
+                hint = state_file_error(exc.filename, exc, "a file").hint
+                error_line(" ".join(f"{exc.filename}: {exc.strerror or exc} — {hint}".split()))
+            raise typer.Exit(1) from None
 
 
 def usage_line(exc: UsageError) -> str:

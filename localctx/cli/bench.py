@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
         elapsed = time.perf_counter() - t0
         if json:
             emit_json({"model": str(engine.path), "settings": record["settings"], "machine": record["machine"],
-                       "calibration_file": str(path), "clock": record["clock"],
+                       "calibration_file": str(path) if path else None, "clock": record["clock"],
                        "kernel_probe_file": str(kernels_file) if kernels_file else None,
                        "measurements": [dataclasses.asdict(t) for t in timings], "by_depth": rows,
                        "fits": {k: f.to_json() for k, f in fits.items()}, "shape": shape.to_json(),
@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
         stdout.print(f"fit error (rms): prompt {fits[fc.PROMPT].error:.1%}, generation {fits[fc.GEN].error:.1%}")
         if ctx_fc.forecast is not None:
             stdout.print(f"at the trained context {ctx_fc.forecast.n_ctx:,}: {ctx_fc.line}")
-        info(f"calibration stored in {path} ({elapsed:.0f} s)")
+        info(f"calibration stored in {path} ({elapsed:.0f} s)" if path else f"measured in {elapsed:.0f} s")
         if kernels_file:
             info(f"kernel probe stored in {kernels_file}: other models are scaled from this calibration by it")
         from localctx.core.flags import command_line

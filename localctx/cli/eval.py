@@ -90,7 +90,7 @@ def _interrupted(report: Any) -> None:
     if report.interrupted:
         from localctx.cli._output import warn
 
-        warn(f"stopped: the results above are partial (saved in {report.path})")
+        warn("stopped: the results above are partial" + (f" (saved in {report.path})" if report.path else ""))
         raise typer.Exit(130)
 
 
@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
             w = r.plan.get("warning")
             if w:
                 warn(f"{r.method} @ {r.n_ctx}: {w}")
-        hint(f"{report.seconds:.0f} s; results with the exact settings: {report.path}")
+        hint(f"{report.seconds:.0f} s" + (f"; results with the exact settings: {report.path}" if report.path else ""))
         _interrupted(report)
 
     @group.command()
@@ -259,5 +259,5 @@ def register(app: typer.Typer) -> None:
             w = r.run.plan.get("warning")
             if w:
                 warn(f"{r.run.method}: {w}")
-        hint(f"{report.seconds:.0f} s; results with the exact settings: {report.path}")
+        hint(f"{report.seconds:.0f} s" + (f"; results with the exact settings: {report.path}" if report.path else ""))
         _interrupted(report)

@@ -183,7 +183,7 @@ def check_file(path: Path, f: HubFile, emit: Emit, *also: Path) -> str:
 
 
 def marker(digest: str) -> Path:
-    return paths.cache_dir() / "hub-verified" / digest
+    return paths.hub_verified_dir() / digest
 
 
 def stamp(path: Path) -> str:
@@ -199,6 +199,14 @@ def remember(path: Path, digest: str) -> None:
         pass
 
 
+def _marked(digest: str, path: Path) -> bool:
+    """The file was verified as it is now (a marker that cannot be read only means: check it again)."""
+    try:
+        return marker(digest).read_text("utf-8") == stamp(path)
+    except (OSError, ValueError):
+        return False
+
+
 def verify_in_place(path: Path, f: HubFile, emit: Emit, *, no_verify: bool = False) -> str:
     """Check a file already in place (a blob another tool fetched, a --local-dir file); remembered per hash.
     Returns what was checked, or what was skipped under --no-verify."""
@@ -208,7 +216,7 @@ def verify_in_place(path: Path, f: HubFile, emit: Emit, *, no_verify: bool = Fal
         file_digest(path, f, emit)  # raises UnverifiableError
     real = path.resolve()
     digest = f.digest or ""
-    if marker(digest).is_file() and marker(digest).read_text() == stamp(real):
+    if _marked(digest, real):
         return "sha256" if f.sha256 else "git SHA-1"
     what = check_file(real, f, emit, path)
     remember(real, digest)

@@ -9,7 +9,9 @@ cut-short body as "cannot reach the Hub".  This one:
 - after a stall or a short body (the connection closed before the promised length) it resumes with a
   Range request, ``RESUMES`` times, then fails with a message that says which it was and how many bytes
   are kept (the next pull resumes from them);
-- discards a partial larger than the listed size instead of resuming it forever;
+- discards a partial larger than the listed size instead of resuming it forever, stops reading a body
+  the moment it passes the listed size, and counts that as a failed try: a server whose file is longer
+  than its listing says is refused after ``RESUMES`` retries instead of being downloaded again forever;
 - restarts from zero when a server ignores Range (answers 200 to a Range request).
 """
 
@@ -53,6 +55,10 @@ class _ShortBody(Exception):
     pass
 
 
+class _Oversized(Exception):
+    """The body went past the listed size: the file or its listing is not what the repository says."""
+
+
 def _size(p: Path) -> int:
     return p.stat().st_size if p.exists() else 0
 
@@ -78,6 +84,8 @@ def _get(session: Any, url: str, partial: Path, headers: dict[str, str], size: i
             got_total, start, got = 0, time.monotonic(), 0
             with open(partial, mode) as fh:
                 for chunk in r.iter_bytes():  # as received: a fixed chunk size would wait for it to fill
+                    if size is not None and have + got_total + len(chunk) > size:
+                        raise _Oversized()  # nothing past the listed size is written (or read further)
                     fh.write(chunk)
                     got += len(chunk)
                     got_total += len(chunk)
@@ -115,17 +123,22 @@ def download(session: Any, url: str, partial: Path, *, name: str, size: int | No
         try:
             _get(session, url, partial, headers, size, window, emit)
             if size is None or _size(partial) >= size:
-                if size is not None and _size(partial) > size:
-                    continue  # more than listed: discarded at the top of the loop, fetched again
                 return notes
             failures.append("short body")
         except _Stalled as exc:
             failures.append(f"stalled ({exc})")
         except _ShortBody:
             failures.append("short body")
+        except _Oversized:
+            partial.unlink(missing_ok=True)  # its start may be right, but a retry must not resume a lie
+            failures.append("oversized")
         if len(failures) > RESUMES:
             kept = _size(partial)
             what = failures[-1]
+            if what == "oversized":
+                raise HubError(f"{name}: the server at {host} sent more than the {size} bytes the repository "
+                               f"lists, {len(failures)} times; nothing was kept",
+                               "the file and its listing disagree: try again later, or pull another quant")
             if what.startswith("stalled"):
                 raise HubError(f"{name}: the download from {host} stalled: {what[9:-1]}, {len(failures)} times "
                                f"(resumed {RESUMES} times); {kept} of {size} bytes are kept",

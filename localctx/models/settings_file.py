@@ -17,6 +17,8 @@ and the key, so a typo never silently changes nothing.  Nothing is read or writt
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any
 
 from localctx import paths
 from localctx.core.settings import RuntimeSettings
-from localctx.errors import SettingsError
+from localctx.errors import SettingsError, state_file_error
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,7 +57,7 @@ def _coerce(key: str, value: Any, where: str) -> Any:
 
 
 def settings_file() -> Path:
-    return paths.config_dir() / "settings.toml"
+    return paths.settings_file()
 
 
 def _read() -> dict[str, Any]:
@@ -85,10 +87,13 @@ def model_key(path: str | Path) -> str:
 def model_settings(path: str | Path) -> dict[str, Any]:
     """[defaults] overlaid with [models."<file name>"], validated."""
     data = _read()
-    out = _check(dict(data.get("defaults", {})), "[defaults]")
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise SettingsError(f"{settings_file()}: [defaults] must be a table", "fix or delete the file")
+    out = _check(dict(defaults), "[defaults]")
     models = data.get("models", {})
     if not isinstance(models, dict):
-        raise SettingsError(f"{settings_file()}: [models] must be a table of tables")
+        raise SettingsError(f"{settings_file()}: [models] must be a table of tables", "fix or delete the file")
     key = model_key(path)
     table = models.get(key, {})
     if not isinstance(table, dict):
@@ -99,9 +104,12 @@ def model_settings(path: str | Path) -> dict[str, Any]:
 
 def save_model_settings(path: str | Path, values: dict[str, Any]) -> Path:
     """Merge ``values`` (RuntimeSettings fields; None removes a key) into the model's table."""
+    model_settings(path)  # a damaged file is refused, not rewritten from what could be read of it
     data = _read()
     key = model_key(path)
     models = data.setdefault("models", {})
+    if not isinstance(models, dict) or not isinstance(models.get(key, {}), dict):
+        raise SettingsError(f"{settings_file()}: [models] must be a table of tables", "fix or delete the file")
     table = dict(models.get(key, {}))
     for k, v in values.items():
         if v is None:
@@ -114,9 +122,10 @@ def save_model_settings(path: str | Path, values: dict[str, Any]) -> Path:
 
 
 def clear_model_settings(path: str | Path) -> bool:
+    model_settings(path)
     data = _read()
     models = data.get("models", {})
-    if model_key(path) not in models:
+    if not isinstance(models, dict) or model_key(path) not in models:
         return False
     del models[model_key(path)]
     _write(data)
@@ -146,10 +155,15 @@ def _write(data: dict[str, Any]) -> None:
         lines += [f"{k} = {_value(v)}" for k, v in sorted(table.items())]
         lines.append("")
     f = settings_file()
-    paths.ensure(f.parent)
-    tmp = f.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines), encoding="utf-8")
-    tmp.replace(f)
+    tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
+    try:
+        paths.ensure(f.parent)
+        tmp.write_text("\n".join(lines), encoding="utf-8")
+        tmp.replace(f)
+    except OSError as exc:  # a full or read-only disk: the file as it was stays
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise state_file_error(f, exc, "the runtime settings") from None
 
 
 __all__ = ["clear_model_settings", "model_settings", "save_model_settings", "settings_file"]

@@ -38,12 +38,17 @@ from localctx.services.chat_parts import (
     resumed_documents,
 )
 from localctx.services.state_cache import StateCache, model_fingerprint, state_key
-from localctx.store import Document, Session, Store
+from localctx.store import Document, Session, Store, StoreError
 
 if TYPE_CHECKING:
     from localctx.services.runtime import Flags
 
 __all__ = ["ChatOptions", "ChatSession", "IngestReport", "TurnStats", "read_document", "read_documents"]
+
+
+def _unsaved(exc: StoreError) -> str:
+    return f"{exc.message}: this chat goes on without saving its history — {exc.hint}" if exc.hint else \
+        f"{exc.message}: this chat goes on without saving its history"
 
 
 class ChatSession:
@@ -106,8 +111,14 @@ class ChatSession:
         load = LoadOptions(force, on_plan, resolve_template(options.chat_template),
                            template_origin(options.chat_template))
         owns_store = persist and store is None
+        unsaved: str | None = None
         if owns_store:
-            store = Store()
+            try:
+                store = Store()
+            except StoreError as exc:  # a full, read-only or damaged store: the answers still come
+                if resume_id:
+                    raise
+                store, owns_store, unsaved = None, False, _unsaved(exc)
         try:
             chat = cls._open(model, files, settings, options, resume_id, flags, engine, store, state_cache,
                              use_state_cache, load)
@@ -116,6 +127,8 @@ class ChatSession:
                 store.close()
             raise
         chat._owns_store = owns_store
+        if unsaved:
+            chat.notices.insert(0, unsaved)
         return chat
 
     @classmethod
@@ -330,16 +343,31 @@ class ChatSession:
             total_s=time.perf_counter() - t0, stopped=reason == "cancelled", stop_reason=reason)
         self.turns.append(Exchange(text, reply))
         self._kept.append(len(self.turns) - 1)
+        self._commit(text, reply)
+
+    def _store_turn(self, text: str, reply: str) -> None:
         if self.store is not None:
             if self.session is None:
                 self.session = self.store.create_session(
                     str(self.engine.path), self.engine.settings.to_json(),
                     self.documents, self.system, self.overflow)
             t = self.last_turn
+            assert t is not None  # set by _finish before the commit
             self.store.add_turn(self.session.id, text, reply, prompt_tokens=t.prompt_tokens,
                                 evaluated_tokens=t.evaluated_tokens, reply_tokens=t.reply_tokens,
                                 ttft_ms=None if t.ttft_s is None else t.ttft_s * 1000, gen_tok_s=t.gen_tok_s,
                                 stopped=t.stopped)
+
+    def _commit(self, text: str, reply: str) -> None:
+        """Commit the turn; a store that fails now (the disk filled up) is dropped with one notice and
+        the chat goes on unsaved: the reply was already given."""
+        try:
+            self._store_turn(text, reply)
+        except StoreError as exc:
+            if self._owns_store and self.store is not None:
+                self.store.close()
+            self.store, self._owns_store = None, False
+            self.notices.append(_unsaved(exc))
 
     def ask(self, text: str) -> str:
         return "".join(self.send(text))

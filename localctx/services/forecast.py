@@ -13,6 +13,7 @@ the forecast gets closer to this machine's truth the more the tool is used.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -31,7 +32,7 @@ from localctx.core.cpu_load import CpuLoad
 from localctx.core.model_info import ModelInfo, read_model_info
 from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Engine
-from localctx.errors import RuntimeLoadError
+from localctx.errors import LocalctxError, RuntimeLoadError, StateFileError, skip_state, state_file_error
 
 FORMAT = 1
 MAX_OBSERVATIONS = 64  # per kind; the oldest go first
@@ -83,7 +84,7 @@ def group_key(speed: dict[str, Any], machine: dict[str, Any]) -> str:
 
 def group_dir(speed: dict[str, Any], machine: dict[str, Any] | None = None) -> Path:
     machine = machine if machine is not None else machine_identity()
-    return paths.data_dir() / "forecast" / group_key(speed, machine)
+    return paths.forecast_dir() / group_key(speed, machine)
 
 
 def record_path(fingerprint: str, speed: dict[str, Any], machine: dict[str, Any] | None = None) -> Path:
@@ -101,18 +102,33 @@ def _fingerprint(path: Path) -> str:
 
 # ---- records -------------------------------------------------------------------------------------
 def _read(path: Path) -> dict[str, Any] | None:
+    """A calibration or kernel probe; None when there is none, or (said once) when it is unusable."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        data = json.loads(path.read_text("utf-8"))
+    except (FileNotFoundError, NotADirectoryError):  # none yet (or no folder can hold one)
         return None
-    return data if isinstance(data, dict) and data.get("format") == FORMAT else None
+    except (OSError, ValueError) as exc:
+        skip_state(state_file_error(path, exc, "a speed calibration",
+                                    damaged_hint=f"delete {path}, then run `localctx bench` again"))
+        return None
+    if not isinstance(data, dict):
+        skip_state(StateFileError(f"{path}: a speed calibration is damaged (not a JSON object)",
+                                  f"delete {path}, then run `localctx bench` again"))
+        return None
+    return data if data.get("format") == FORMAT else None
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a record atomically; StateFileError (one line) when the disk is full or not writable."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise state_file_error(path, exc, "a speed calibration") from None
 
 
 def _segments(items: Any) -> list[fc.Segment]:
@@ -136,14 +152,30 @@ def _engine_info(engine: Engine) -> ModelInfo:
 
 
 def save_calibration(engine: Engine, segments: Sequence[fc.Segment], *, clock: str = "llama.cpp counters"
-                     ) -> tuple[Path, dict[str, Any]]:
-    """Store a calibration measured on this engine (observations already kept stay)."""
-    return store_calibration(_engine_info(engine), engine.settings, segments, clock=clock)
+                     ) -> tuple[Path | None, dict[str, Any]]:
+    """Store a calibration measured on this engine (observations already kept stay).  The path is None
+    when it could not be stored (a full or read-only disk, said in one warning): the record, with its
+    fits, is still returned so the measurements are shown."""
+    path, data = calibration_record(_engine_info(engine), engine.settings, segments, clock=clock)
+    try:
+        _write(path, data)
+    except StateFileError as exc:
+        skip_state(LocalctxError(f"{exc.message}; the measurements below are not kept", exc.hint))
+        return None, data
+    return path, data
 
 
 def store_calibration(info: ModelInfo, settings: RuntimeSettings, segments: Sequence[fc.Segment], *,
                       clock: str = "llama.cpp counters") -> tuple[Path, dict[str, Any]]:
     """Store segments measured for ``info`` with ``settings`` as its calibration on this machine."""
+    path, data = calibration_record(info, settings, segments, clock=clock)
+    _write(path, data)
+    return path, data
+
+
+def calibration_record(info: ModelInfo, settings: RuntimeSettings, segments: Sequence[fc.Segment], *,
+                       clock: str = "llama.cpp counters") -> tuple[Path, dict[str, Any]]:
+    """The calibration record of these segments (fits included) and where it is kept."""
     speed = speed_settings(settings)
     path = record_path(_fingerprint(info.path), speed)
     old = _read(path) or {}
@@ -152,7 +184,6 @@ def store_calibration(info: ModelInfo, settings: RuntimeSettings, segments: Sequ
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "calibration": [s.to_json() for s in segments], "observations": old.get("observations", [])}
     _refit(data, fc.shape_of(info, settings))
-    _write(path, data)
     return path, data
 
 

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,7 +32,7 @@ from typing import Any
 from localctx import paths
 from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Engine
-from localctx.errors import LocalctxError
+from localctx.errors import LocalctxError, skip_state, state_file_error
 
 FORMAT = 2  # 2: the engine's fingerprint moved into the header (it wrote its own sidecar before)
 DEFAULT_MAX_BYTES = 10 * 1024**3
@@ -74,20 +75,24 @@ def model_fingerprint(path: Path) -> str:
     """The model file's fingerprint, cached by path + size + mtime (recomputed when either changes)."""
     path = Path(path).resolve()
     st = path.stat()
-    index = paths.cache_dir() / "model_fingerprints.json"
+    index = paths.fingerprint_index()
     try:
-        known = json.loads(index.read_text())
-    except (OSError, ValueError):
+        known = json.loads(index.read_text("utf-8"))
+    except (OSError, ValueError):  # missing, torn or garbage: it is only a cache, rewritten below
+        known = {}
+    if not isinstance(known, dict):
         known = {}
     hit = known.get(str(path))
-    if hit and hit.get("size") == st.st_size and hit.get("mtime_ns") == st.st_mtime_ns:
-        return str(hit["hash"])
+    if isinstance(hit, dict) and hit.get("size") == st.st_size and hit.get("mtime_ns") == st.st_mtime_ns \
+            and isinstance(hit.get("hash"), str):
+        return hit["hash"]
     digest = _fingerprint(path, st.st_size)
     known[str(path)] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "hash": digest}
     try:
         _write_json_atomic(index, known)
-    except OSError:  # a full or read-only disk: the fingerprint is still right, only not remembered
-        pass
+    except OSError as exc:  # a full or read-only disk: the fingerprint is still right, only not remembered
+        if index.is_dir():  # never heals by itself: say so
+            skip_state(state_file_error(index, exc, "the model fingerprint cache"))
     return digest
 
 
@@ -208,7 +213,7 @@ def _why(exc: BaseException) -> str:
 
 class StateCache:
     def __init__(self, root: Path | None = None, max_bytes: int | None = None) -> None:
-        self.root = Path(root) if root else paths.cache_dir() / "kv-states"
+        self.root = Path(root) if root else paths.kv_states_dir()
         self.max_bytes = default_max_bytes() if max_bytes is None else max_bytes
         self.last_error: str | None = None  # why the last save failed (None: it did not)
 
@@ -223,8 +228,11 @@ class StateCache:
         head, state = self.header_path(key), self.state_path(key)
         if not head.exists() and not state.exists():
             return None, ""
+        for p in (head, state):
+            if p.is_dir():
+                return None, f"a folder stood in place of its {p.suffix} file and was removed"
         try:
-            entry = CacheEntry(**json.loads(head.read_text()))
+            entry = CacheEntry(**json.loads(head.read_text("utf-8")))
         except FileNotFoundError:
             return None, "no header (a save was interrupted)"
         except (OSError, ValueError, TypeError) as exc:
@@ -315,7 +323,7 @@ class StateCache:
         out = []
         for head in self.root.glob("*.kvmeta") if self.root.exists() else ():
             try:
-                out.append(CacheEntry(**json.loads(head.read_text())))
+                out.append(CacheEntry(**json.loads(head.read_text("utf-8"))))
             except (OSError, ValueError, TypeError):
                 continue
         return sorted(out, key=lambda e: e.last_used, reverse=True)
@@ -338,9 +346,13 @@ class StateCache:
         return sum(_size(p) for p in self.root.glob("*.kvstate")) + sum(p.size for p in self.partials())
 
     def remove(self, key: str) -> None:
-        """Delete a state, its header and orphaned partials of it (a live writer's partials stay)."""
+        """Delete a state, its header and orphaned partials of it (a live writer's partials stay).  A
+        folder under a state's name (nothing localctx makes) is removed too: it would block every save."""
         for p in (self.header_path(key), self.state_path(key)):
-            p.unlink(missing_ok=True)
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
         for part in self.partials():
             if not part.alive and part.path.name.startswith(key):
                 part.path.unlink(missing_ok=True)

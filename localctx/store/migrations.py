@@ -2,7 +2,10 @@
 
 Schema history is a list of named steps, not a package version: each step runs once per database,
 in list order, and its name is recorded in the same transaction, so an interrupted upgrade leaves
-either the old schema or the new one.  Each step has its own test (tests/store/test_migrations.py).
+either the old schema or the new one.  Each step takes SQLite's write lock first (``BEGIN IMMEDIATE``)
+and looks again whether it is still missing: several processes opening a new database at once (four
+chats on an empty home) apply each step exactly once instead of racing to create the same table.
+Each step has its own test (tests/store/test_migrations.py).
 """
 
 from __future__ import annotations
@@ -31,14 +34,29 @@ def migrate(db: sqlite3.Connection, upto: str | None = None) -> list[str]:
     done = set(applied(db))
     ran: list[str] = []
     for name, fn in MIGRATIONS:
-        if name not in done:
-            with db:  # one transaction per step: the schema change and its record together
-                fn(db)
-                db.execute("INSERT INTO _localctx_migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+        if name not in done and _apply(db, name, fn):
             ran.append(name)
         if name == upto:
             break
     return ran
+
+
+def _apply(db: sqlite3.Connection, name: str, fn: Migration) -> bool:
+    """Run one step in its own write transaction unless another process did it first; True if it ran."""
+    if db.in_transaction:
+        db.commit()
+    db.execute("BEGIN IMMEDIATE")  # the write lock, before the schema is read again
+    try:
+        if name in applied(db):
+            db.commit()
+            return False
+        fn(db)
+        db.execute("INSERT INTO _localctx_migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    return True
 
 
 @migration

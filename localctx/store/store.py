@@ -2,9 +2,9 @@
 
 Every turn is committed by ``add_turn`` before the caller can take the next prompt, so a process
 killed mid-reply loses only the reply in flight (tests/cli/test_chat.py kills one with SIGKILL).
-Every SQLite failure (a full disk, a lock held by another process, a read-only or damaged file) leaves
-``Store`` as a ``StoreError``: one line that says what happened and what to do.  A failing write
-rolls back its own transaction only; what was committed before stays.
+Every SQLite failure (a full disk, a lock held by another process, a read-only or damaged file, text
+that no longer decodes) leaves ``Store`` as a ``StoreError``: one line that says what happened and what
+to do.  A failing write rolls back its own transaction only; what was committed before stays.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class Session:
 
 
 def default_db_path() -> Path:
-    return paths.data_dir() / "localctx.db"
+    return paths.session_db()
 
 
 class StoreError(LocalctxError):
@@ -76,14 +76,19 @@ class StoreError(LocalctxError):
 def store_error(path: Path, exc: BaseException) -> StoreError:
     """The SQLite (or OS) error as one line naming the file, what happened and what to do."""
     msg = " ".join(str(exc).split()) or type(exc).__name__
+    if path.is_dir():
+        return StoreError(f"the session store {path} is a folder, not a file", f"remove the folder {path}")
     low = msg.lower()
+    if isinstance(exc, ValueError) or "no such column" in low or "no such table" in low or "decode" in low:
+        low = "malformed"  # undecodable text or JSON, a schema missing what its migrations recorded
     if "full" in low or "disk i/o" in low or "no space" in low or "too large" in low:
         return StoreError(f"the session store {path} cannot be written: the disk is full or failing ({msg})",
                           f"free some space on {path.parent}; sessions saved before are intact")
     if "locked" in low or "busy" in low:
         return StoreError(f"the session store {path} is locked by another localctx process ({msg})",
                           "finish or close the other chat, then try again")
-    if "readonly" in low or "read-only" in low or "unable to open" in low or "permission" in low:
+    if "readonly" in low or "read-only" in low or "unable to open" in low or "permission" in low \
+            or "not a directory" in low:
         return StoreError(f"the session store {path} is not writable ({msg})",
                           f"check the permissions of {path.parent}, or set LOCALCTX_HOME to a writable folder")
     if "not a database" in low or "malformed" in low or "corrupt" in low:
@@ -103,7 +108,7 @@ def _translated(method: _F) -> _F:
     def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, ValueError) as exc:
             raise store_error(self.path, exc) from None
 
     return cast(_F, wrapper)
@@ -121,7 +126,7 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             migrate(self.db)
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, ValueError) as exc:
             self.db.close()
             raise store_error(self.path, exc) from None
 

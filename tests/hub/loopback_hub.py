@@ -15,7 +15,9 @@ Hub's does: a gated repo answers 401 (no token) or 403 (token without access) wi
 GatedRepo``; a private or unknown repo answers 401 ``RepoNotFound``.  Test knobs: ``cut_first_get``
 (drop the first CDN response for a blob after N body bytes), ``short_body`` (every response for a blob
 ends after N body bytes though its Content-Length promised more), ``trickle`` (a blob's body comes one byte
-every N seconds), ``corrupt`` (serve bytes that differ from the advertised hash), ``etag_override`` (a
+every N seconds), ``extra_bytes`` (a blob's body has N bytes more than listed, with a Content-Length that
+matches them), ``understate`` (the listing gives a size N bytes short of the real one), ``corrupt`` (serve
+bytes that differ from the advertised hash), ``etag_override`` (a
 hostile ETag, which names the blob file in the cache), ``add_repo(no_lfs=...)`` (files served as plain git
 files: no ``lfs`` entry, verified by their git blob SHA-1) and ``hide_blob_id`` (a listing with no hash at
 all for those), and counters of connections, requests and body bytes per path.
@@ -61,20 +63,21 @@ class HubFile:
             f.seek(start)
             return f.read((end if end is not None else self.size) - start)
 
-    def entry(self, *, tree: bool, hide_blob_id: bool = False) -> dict:
-        pointer = _lfs_pointer(self.sha256, self.size)
+    def entry(self, *, tree: bool, hide_blob_id: bool = False, understate: int = 0) -> dict:
+        size = self.size - understate
+        pointer = _lfs_pointer(self.sha256, size)
         if tree:  # tree / paths-info shape
-            d: dict = {"type": "file", "path": self.path, "size": self.size,
+            d: dict = {"type": "file", "path": self.path, "size": size,
                        "oid": git_blob_oid(pointer) if self.lfs else git_blob_oid(self.read())}
             if self.lfs:
-                d["lfs"] = {"oid": self.sha256, "size": self.size, "pointerSize": len(pointer)}
+                d["lfs"] = {"oid": self.sha256, "size": size, "pointerSize": len(pointer)}
             return d
-        d = {"rfilename": self.path, "size": self.size,
+        d = {"rfilename": self.path, "size": size,
              "blobId": git_blob_oid(pointer) if self.lfs else git_blob_oid(self.read())}
         if not self.lfs and hide_blob_id:
             del d["blobId"]
         if self.lfs:
-            d["lfs"] = {"sha256": self.sha256, "size": self.size, "pointerSize": len(pointer)}
+            d["lfs"] = {"sha256": self.sha256, "size": size, "pointerSize": len(pointer)}
         return d
 
 
@@ -108,6 +111,8 @@ class LoopbackHub:
         self.etag_override: dict[str, str] = {}  # sha256 -> the X-Linked-Etag a hostile server would send
         self.short_body: dict[str, int] = {}  # sha256 -> body bytes sent on every GET before the connection drops
         self.trickle: dict[str, float] = {}  # sha256 -> seconds between single body bytes
+        self.extra_bytes: dict[str, int] = {}  # sha256 -> bytes served past the file's end (Content-Length counts them)
+        self.understate: dict[str, int] = {}  # sha256 -> bytes the listing's sizes leave out
         self.hide_blob_id = False  # list non-LFS files without their git blob id (no hash to verify them by)
         self.requests: list[Request] = []
         self.in_flight = 0  # requests whose handler has not finished (and so is not booked yet)
@@ -284,20 +289,23 @@ def _make_handler(hub: LoopbackHub, *, cdn: bool) -> type[BaseHTTPRequestHandler
                 return
             if not rest or rest[0] == "revision":
                 blobs = query.get("blobs", ["false"])[0].lower() == "true"
-                siblings = [f.entry(tree=False, hide_blob_id=hub.hide_blob_id) if blobs else {"rfilename": f.path}
-                            for f in repo.files.values()]
+                siblings = [f.entry(tree=False, hide_blob_id=hub.hide_blob_id,
+                                    understate=hub.understate.get(f.sha256, 0))
+                            if blobs else {"rfilename": f.path} for f in repo.files.values()]
                 return self._json(200, {"id": repo.repo_id, "modelId": repo.repo_id, "sha": repo.commit,
                                         "private": repo.access == "private", "gated": repo.access == "gated" and "auto",
                                         "disabled": False, "tags": ["gguf"], "siblings": siblings})
             if rest[0] == "tree":
                 prefix = "/".join(rest[2:])
-                items = [f.entry(tree=True) for f in repo.files.values() if f.path.startswith(prefix)]
+                items = [f.entry(tree=True, understate=hub.understate.get(f.sha256, 0))
+                         for f in repo.files.values() if f.path.startswith(prefix)]
                 return self._json(200, items)
             if rest[0] == "paths-info":
                 n = int(self.headers.get("Content-Length") or 0)
                 form = parse_qs(self.rfile.read(n).decode())
                 wanted = set(form.get("paths", []))
-                return self._json(200, [f.entry(tree=True) for f in repo.files.values() if f.path in wanted])
+                return self._json(200, [f.entry(tree=True, understate=hub.understate.get(f.sha256, 0))
+                                        for f in repo.files.values() if f.path in wanted])
             self._error(404, "NotFound", "no such endpoint")
 
         def _resolve(self, parts: list[str]) -> None:
@@ -322,24 +330,27 @@ def _make_handler(hub: LoopbackHub, *, cdn: bool) -> type[BaseHTTPRequestHandler
             location = f"{hub.cdn}/blobs/{f.sha256}?filename={parts[-1]}"
             self._send(302, b"", {**common, "Location": location, "ETag": f'"{git_blob_oid(pointer)}"',
                                   "X-Linked-Etag": f'"{hub.etag_override.get(f.sha256, f.sha256)}"',
-                                  "X-Linked-Size": str(f.size)})
+                                  "X-Linked-Size": str(f.size - hub.understate.get(f.sha256, 0))})
 
         def _cdn(self, parts: list[str]) -> None:
             f = hub.blobs.get(parts[-1]) if parts[:1] == ["blobs"] else None
             if f is None:
                 return self._error(404, "NotFound", "no such blob")
-            start, end = 0, f.size
+            with hub._lock:
+                extra = hub.extra_bytes.get(f.sha256, 0)
+            full = f.size + extra
+            start, end = 0, full
             status, headers = 200, {"ETag": f'"{f.sha256}"', "Accept-Ranges": "bytes",
                                     "Content-Type": "application/octet-stream"}
             rng = self.headers.get("Range")
             if rng and rng.startswith("bytes="):
                 a, _, b = rng[6:].partition("-")
                 start = int(a)
-                end = min(int(b) + 1, f.size) if b else f.size
-                if start >= f.size:
-                    return self._send(416, b"", {"Content-Range": f"bytes */{f.size}"})
+                end = min(int(b) + 1, full) if b else full
+                if start >= full:
+                    return self._send(416, b"", {"Content-Range": f"bytes */{full}"})
                 status = 206
-                headers["Content-Range"] = f"bytes {start}-{end - 1}/{f.size}"
+                headers["Content-Range"] = f"bytes {start}-{end - 1}/{full}"
             if self.command == "HEAD":
                 return self._send(status, b"", headers, length=end - start)
             cut = None
@@ -359,7 +370,8 @@ def _make_handler(hub: LoopbackHub, *, cdn: bool) -> type[BaseHTTPRequestHandler
                 while pos < limit:
                     if delay is not None:  # one byte, then a pause: a server that never quite stops
                         time.sleep(delay)
-                    chunk = f.read(pos, min(limit, pos + (1 if delay is not None else 1 << 20)))
+                    stop = min(limit, pos + (1 if delay is not None else 1 << 20))
+                    chunk = f.read(pos, min(stop, f.size)) + b"\x00" * max(0, stop - max(pos, f.size))
                     if f.sha256 in hub.corrupt:
                         chunk = bytes(b ^ 0xFF for b in chunk[:16]) + chunk[16:]
                     self.wfile.write(chunk)

@@ -132,3 +132,23 @@ def test_the_cli_refuses_an_unverifiable_file_and_says_what_no_verify_skipped(
     server.hide_blob_id = False
     r = CliRunner().invoke(app, ["pull", f"{REPO}:Q8_0"])
     assert r.exit_code == 0 and "sha256 verified" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("lie", ["extra_bytes", "understate"])
+def test_a_file_larger_than_listed_fails_after_bounded_tries(server: LoopbackHub, tiny_files: dict[str, Path],
+                                                             lie: str) -> None:
+    """A body longer than the listed size (extra bytes with a Content-Length that matches them, or a
+    listing whose size is short) is discarded and tried again a bounded number of times, then refused in
+    one line; nothing larger than listed is kept."""
+    repo = server.add_repo(REPO, tiny_files)
+    sha = repo.files[Q4].sha256
+    getattr(server, lie)[sha] = 4096
+    with pytest.raises(HubError) as err:
+        hub.pull(hub.parse_ref(REPO))
+    line = err.value.one_line()
+    assert "more than the" in line and "the repository lists" in line and Q4 in line, line
+    assert 1 <= len(_requests(server, sha, 1)) <= 3
+    assert not (_cache(REPO) / "blobs" / f"{sha}{PARTIAL_SUFFIX}").exists()
+    getattr(server, lie).pop(sha)
+    res = hub.pull(hub.parse_ref(REPO))  # an honest server afterwards: the pull works
+    assert res.verified and hashlib.sha256(res.path.read_bytes()).hexdigest() == sha

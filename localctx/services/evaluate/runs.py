@@ -7,6 +7,7 @@ not fit memory is refused before llama.cpp allocates it, as in every other comma
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import time
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from localctx import paths
 from localctx.core.model_info import ModelInfo
 from localctx.core.settings import EXTEND_METHODS, RuntimeSettings
-from localctx.errors import SettingsError
+from localctx.errors import SettingsError, skip_state, state_file_error
 
 if TYPE_CHECKING:
     from localctx.engine.llamacpp import LlamaEngine
@@ -129,16 +130,26 @@ def _stamp() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
-def write_results(kind: str, info: ModelInfo, data: dict[str, Any]) -> Path:
-    d = paths.ensure(paths.data_dir() / "evals")
+def write_results(kind: str, info: ModelInfo, data: dict[str, Any]) -> Path | None:
+    """Save a run's results; None (said in one warning) when the disk is full or not writable: the
+    numbers were measured and are still shown."""
+    d = paths.evals_dir()
     path = d / f"{_stamp()}-{kind}-{info.path.stem}.json"
-    n = 1
-    while path.exists():
-        n += 1
-        path = d / f"{_stamp()}-{kind}-{info.path.stem}-{n}.json"
     tmp = path.with_suffix(".partial")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    tmp.replace(path)
+    try:
+        paths.ensure(d)
+        n = 1
+        while path.exists():
+            n += 1
+            path = d / f"{_stamp()}-{kind}-{info.path.stem}-{n}.json"
+        tmp = path.with_suffix(".partial")
+        tmp.write_text(json.dumps(data, indent=1, default=str))
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        skip_state(state_file_error(path, exc, "the eval results"))
+        return None
     return path
 
 
