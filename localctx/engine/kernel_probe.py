@@ -86,8 +86,11 @@ def write_probe_model(path: Path, shape: ProbeShape = ProbeShape(), seed: int = 
     w.add_rope_freq_base(10000.0)
     w.add_rope_dimension_count(hd)
     w.add_vocab_size(shape.vocab)
-    w.add_tokenizer_model("llama")
+    # byte-level BPE: a SentencePiece vocabulary without byte tokens is one llama.cpp refuses (its
+    # tokenizer aborts on text that needs one), and the pre-load checks refuse it too
+    w.add_tokenizer_model("gpt2")
     w.add_token_list([f"<t{i}>" for i in range(shape.vocab)])
+    w.add_token_merges(["< t"])
     w.add_token_scores([0.0] * shape.vocab)
     w.add_token_types([1] * shape.vocab)
     w.add_bos_token_id(1)

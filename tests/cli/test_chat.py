@@ -76,7 +76,7 @@ def test_document_that_does_not_fit_is_refused_with_numbers(tmp_path: Path) -> N
     assert "> n_ctx 1,024 (nothing was truncated)" in lines[0]
     needed = int(re.search(r"= ([\d,]+) tokens", lines[0]).group(1).replace(",", ""))
     ctx = suggest_ctx(needed)
-    assert ctx > 1024 and f"--ctx {ctx} (`localctx plan smollm2 --ctx {ctx}`" in lines[0]
+    assert ctx > 1024 and f"--ctx {ctx} (`localctx plan smollm2 -t 1 --ctx {ctx}`" in lines[0]  # the user's flags kept
     assert "plan: no extension needed; memory fits: RAM needs" in lines[0]  # the verdict for that --ctx
     assert "localctx summarize" in lines[0] and "--overflow drop-oldest" in lines[0]
 

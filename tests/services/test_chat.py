@@ -215,7 +215,8 @@ def test_document_larger_than_the_context_is_refused_with_the_numbers(engine, tm
     msg = e.one_line()
     assert "the documents do not fit: documents " in msg and f"> n_ctx {engine.n_ctx:,}" in msg
     assert "nothing was truncated" in msg
-    assert f"--ctx {suggest_ctx(e.n_tokens)}" in msg and f"localctx plan smollm2 --ctx {suggest_ctx(e.n_tokens)}" in msg
+    ctx = suggest_ctx(e.n_tokens)  # the hint repeats the flags the engine was loaded with (-t 1)
+    assert f"--ctx {ctx}" in msg and f"localctx plan smollm2 -t 1 --ctx {ctx}" in msg
     assert "localctx summarize" in msg and "--overflow drop-oldest" in msg and "truncate-middle" in msg
     assert engine.counters().n_prompt_eval == before  # refused before evaluating anything
 
