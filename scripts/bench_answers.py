@@ -89,6 +89,8 @@ def run_model(model: str, configs: list[Config], docs_dir: Path, args: argparse.
     """Every question of every document under every configuration; ``report`` after each document
     (a run cut short still leaves its table so far)."""
     max_tokens, threads = args.max_tokens, args.threads
+    done_before = {(r["config"], r["doc"], r["question"]): r for r in (json.loads(args.resume.read_text())
+                   if args.resume and args.resume.exists() else []) if r["model"] == model}
     from localctx.services.runtime import load_engine
 
     gemma = "gemma" in model
@@ -104,6 +106,12 @@ def run_model(model: str, configs: list[Config], docs_dir: Path, args: argparse.
                     continue
                 tally = results.setdefault((model, cfg.name), Tally())
                 for fact in doc.facts:
+                    key = (cfg.name, doc.name, fact.question)
+                    if key in done_before:  # answered by an earlier, interrupted run (--resume)
+                        rec = done_before[key]
+                        tally.answers.append(rec)
+                        log.append(rec)
+                        continue
                     system = f"{DEFAULT_SYSTEM}\nQuestion: {fact.question}" if cfg.both else None
                     opts = ChatOptions(reply_tokens=max_tokens, sampling=cfg.sampling, system=system,
                                        layout=cfg.layout, loop_guard=False)
@@ -120,6 +128,8 @@ def run_model(model: str, configs: list[Config], docs_dir: Path, args: argparse.
                            "seconds": secs}
                     tally.answers.append(rec)
                     log.append(rec)
+                    if args.out:  # every reply at once: an interrupted run resumes from here (--resume)
+                        args.out.write_text(json.dumps(log, indent=1))
                     print(f"{model} {cfg.name:18} {doc.name:18} {'LOOP ' if rec['loop'] else ''}"
                           f"{'ok  ' if rec['grounded'] else 'miss'} {rec['reply_tokens']:4d} tok {secs:5.1f}s "
                           f"{reply[:60]!r}", file=sys.stderr, flush=True)
@@ -177,6 +187,8 @@ def main() -> None:
     ap.add_argument("-t", "--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None, help="also write every reply as JSON here")
     ap.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
+    ap.add_argument("--resume", type=Path, default=None,
+                    help="reuse the replies an interrupted run wrote with --out (same model, cap and threads)")
     args = ap.parse_args()
     check()
     wanted = [c.strip() for c in args.configs.split(",")]

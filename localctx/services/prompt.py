@@ -61,10 +61,18 @@ def user_text(question: str, *, documents: bool, layout: str = DEFAULT_LAYOUT) -
     return question
 
 
+def has_documents(system: str) -> bool:
+    """Does this system message hold documents (as ``system_text`` writes them)?"""
+    return f"\n{DOCS_INTRO}\n\n<document name=" in system
+
+
 def conversation_messages(system: str, exchanges: Sequence[tuple[str, str]], question: str | None, *,
-                          documents: bool = False, layout: str = DEFAULT_LAYOUT) -> list[Message]:
+                          documents: bool | None = None, layout: str = DEFAULT_LAYOUT) -> list[Message]:
     """The system message, the earlier exchanges (user, assistant) in order, then the question.
-    ``documents``: the system message holds documents (then ``layout`` shapes each user message)."""
+    ``documents``: the system message holds documents, so ``layout`` shapes each user message (None:
+    see whether ``system_text`` put documents there, so every caller gets the same layout)."""
+    if documents is None:
+        documents = has_documents(system)
     msgs = [{"role": "system", "content": system}]
     for user, assistant in exchanges:
         msgs += [{"role": "user", "content": user_text(user, documents=documents, layout=layout)},
