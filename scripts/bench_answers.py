@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -153,10 +154,11 @@ def table(models: list[str], configs: list[Config], results: dict[tuple[str, str
 
 
 def markdown(model: str, configs: list[Config], results: dict[tuple[str, str], Tally], sizes: dict[str, int],
-             args: argparse.Namespace, wall: float, load0: float, done: bool) -> str:
+             args: argparse.Namespace, wall: float, load0: float, done: bool, asked: int | None = None) -> str:
     n_q = sum(len(d.facts) for d in DOCS)
-    asked = len(results[(model, configs[0].name)].answers) if (model, configs[0].name) in results else 0
-    doc_sizes = ", ".join(f"{name} {n:,}" for name, n in sizes.items())
+    if asked is None:
+        asked = len(results[(model, configs[0].name)].answers) if (model, configs[0].name) in results else 0
+    doc_sizes = ", ".join(f"{name} {n:,}" for name, n in sizes.items()) or "1.0K-5.3K by smollm2's tokenizer"
     state = "" if done else f" **Partial: {asked} of {n_q} questions so far.**"
     return "\n".join([
         f"## Answers on {model}: loops and grounding (`scripts/bench_answers.py`)", "",
@@ -172,9 +174,41 @@ def markdown(model: str, configs: list[Config], results: dict[tuple[str, str], T
         "\"Answer briefly, using only the documents above.\" then the question; both keep the document prefix "
         "shared across questions.", "",
         *table([model], configs, results), "",
-        f"Run: {wall / 60:.1f} min wall on a shared 2-core machine (load average {load0:.1f} at start, several "
-        "other jobs running); the time column compares configurations within one run only.",
+        f"Run: {wall / 60:.1f} min wall on a shared 2-core machine (load average {load0:.1f}, several other jobs "
+        "running); the time column compares configurations within one run only; the first configuration's "
+        "first question also loads the model and evaluates the document." if wall else
+        f"Written from the progress lines of a run cut short on a shared 2-core machine (load average about "
+        f"{load0:.0f}); the first {asked} questions in document order, answered under every configuration "
+        "listed; the time column compares configurations within this run only (the first configuration's first "
+        "question also loaded the model and evaluated the document).",
     ])
+
+
+_LINE = re.compile(r"^(?P<model>\S+) (?P<config>\S+)\s+(?P<doc>\S+)\s+(?P<loop>LOOP )?(?P<ok>ok|miss)\s+"
+                   r"(?P<tok>\d+) tok\s+(?P<secs>[\d.]+)s ")
+
+
+def from_log(path: Path) -> tuple[str, dict[tuple[str, str], Tally]]:
+    """Tallies rebuilt from a run's progress lines (one per reply; written as each reply ends), for a run
+    cut short: only the questions answered under every configuration are counted, side by side."""
+    rows: dict[tuple[str, str], dict[tuple[str, int], dict]] = {}
+    model = ""
+    for line in path.read_text().splitlines():
+        m = _LINE.match(line)
+        if not m:
+            continue
+        model = m["model"]
+        per = rows.setdefault((m["model"], m["config"]), {})
+        n = sum(1 for d, _ in per if d == m["doc"])
+        per[(m["doc"], n)] = {"loop": bool(m["loop"]), "grounded": m["ok"] == "ok", "reply_tokens": int(m["tok"]),
+                              "seconds": float(m["secs"])}
+    plain = [k for k in rows if not next(c for c in CONFIGS if c.name == k[1]).both]
+    common = set.intersection(*(set(rows[k]) for k in plain)) if plain else set()
+    results = {}
+    for k, per in rows.items():
+        keep = per if k not in plain else {q: v for q, v in per.items() if q in common}
+        results[k] = Tally(list(keep.values()))
+    return model, results
 
 
 def main() -> None:
@@ -189,8 +223,21 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
     ap.add_argument("--resume", type=Path, default=None,
                     help="reuse the replies an interrupted run wrote with --out (same model, cap and threads)")
+    ap.add_argument("--from-log", type=Path, default=None,
+                    help="write the table from the progress lines (stderr) of a run that was cut short")
     args = ap.parse_args()
     check()
+    if args.from_log:
+        model, results = from_log(args.from_log)
+        configs = [c for c in CONFIGS if (model, c.name) in results]
+        n = len(results[(model, configs[0].name)].answers)
+        print("\n".join(table([model], configs, results)))
+        if not args.no_write:
+            from _benchmd import write_section
+
+            md = markdown(model, configs, results, {}, args, 0.0, os.getloadavg()[0], done=False, asked=n)
+            write_section(f"answers-{model}", md)
+        return
     wanted = [c.strip() for c in args.configs.split(",")]
     configs = [c for c in CONFIGS if c.name in wanted]
     if len(configs) != len(wanted):

@@ -209,3 +209,16 @@ def test_sampling_saved_per_model_applies_and_is_named(tmp_path: Path, monkeypat
     assert "using saved settings for this model: --temp 0.2 --dry-multiplier 0.5" in r.stderr.replace("\n", " ")
     r = runner.invoke(app, ["plan", "smollm2", "--forget", "--json"])
     assert json.loads(r.stdout)["sampling"]["temperature"] == 0.0 and json.loads(r.stdout)["saved_sampling"] == {}
+
+
+def test_a_bad_saved_sampling_value_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCALCTX_HOME", str(tmp_path))
+    monkeypatch.setenv("LOCALCTX_MEMORY", "64G,60G")
+    from localctx.models.settings_file import settings_file
+
+    settings_file().parent.mkdir(parents=True, exist_ok=True)
+    settings_file().write_text('[models."SmolLM2-135M-Instruct.Q4_1.gguf"]\nsampling.dry_base = 0.5\n')
+    r = runner.invoke(app, ["plan", "smollm2"])
+    assert r.exit_code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "settings.toml" in lines[0] and "--dry-base must be 1 or more" in lines[0], r.stderr
