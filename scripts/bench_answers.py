@@ -40,7 +40,7 @@ from localctx.core.loops import loops
 from localctx.core.sampling import SamplingSettings
 from localctx.core.settings import RuntimeSettings
 from localctx.services.chat import ChatSession
-from localctx.services.prompt import DEFAULT_SYSTEM
+from localctx.services.prompt import DEFAULT_SYSTEM, DOCS_REMINDER
 
 DRY = {"dry_multiplier": 0.8, "dry_base": 1.75, "dry_allowed_length": 2}
 
@@ -171,7 +171,7 @@ def markdown(model: str, configs: list[Config], results: dict[tuple[str, str], T
         f"configurations), except `both-dry`, which re-evaluates the document for every question and is "
         f"therefore run only on the documents up to {args.both_max:,} tokens (its n says how many). Layouts: "
         "*question after* = the bare question after the documents (before this change); *reminder* = "
-        "\"Answer briefly, using only the documents above.\" then the question; both keep the document prefix "
+        f"\"{args.reminder or DOCS_REMINDER}\" then the question; both keep the document prefix "
         "shared across questions.", "",
         *table([model], configs, results), "",
         f"Run: {wall / 60:.1f} min wall on a shared 2-core machine (load average {load0:.1f}, several other jobs "
@@ -225,6 +225,8 @@ def main() -> None:
                     help="reuse the replies an interrupted run wrote with --out (same model, cap and threads)")
     ap.add_argument("--from-log", type=Path, default=None,
                     help="write the table from the progress lines (stderr) of a run that was cut short")
+    ap.add_argument("--section", default=None, help="with --from-log: the docs/benchmarks.md section to write")
+    ap.add_argument("--reminder", default=None, help="with --from-log: the reminder text that run used")
     args = ap.parse_args()
     check()
     if args.from_log:
@@ -236,7 +238,7 @@ def main() -> None:
             from _benchmd import write_section
 
             md = markdown(model, configs, results, {}, args, 0.0, os.getloadavg()[0], done=False, asked=n)
-            write_section(f"answers-{model}", md)
+            write_section(args.section or f"answers-{model}", md)
         return
     wanted = [c.strip() for c in args.configs.split(",")]
     configs = [c for c in CONFIGS if c.name in wanted]

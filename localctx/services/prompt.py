@@ -24,8 +24,9 @@ from localctx.engine.base import Engine
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 DOCS_INTRO = "Answer using the documents below; say so when they do not contain the answer."
-#: restated in front of each question asked with documents (the ``reminder`` layout)
-DOCS_REMINDER = "Answer briefly, using only the documents above."
+#: restated in front of each question asked with documents (the ``reminder`` layout); "one or two
+#: sentences" keeps a small model from rambling on past the answer (README: "What does localctx do?")
+DOCS_REMINDER = "Answer in one or two sentences, using only the documents above."
 
 
 Message = dict[str, str]
