@@ -177,8 +177,8 @@ def markdown(model: str, configs: list[Config], results: dict[tuple[str, str], T
         f"Run: {wall / 60:.1f} min wall on a shared 2-core machine (load average {load0:.1f}, several other jobs "
         "running); the time column compares configurations within one run only; the first configuration's "
         "first question also loads the model and evaluates the document." if wall else
-        f"Written from the progress lines of a run cut short on a shared 2-core machine (load average about "
-        f"{load0:.0f}); the first {asked} questions in document order, answered under every configuration "
+        f"Written from the run's progress lines (--from-log) on a shared 2-core machine (load average 3-15 "
+        f"during the run); the first {asked} questions in document order, answered under every configuration "
         "listed; the time column compares configurations within this run only (the first configuration's first "
         "question also loaded the model and evaluated the document).",
     ])
@@ -237,7 +237,8 @@ def main() -> None:
         if not args.no_write:
             from _benchmd import write_section
 
-            md = markdown(model, configs, results, {}, args, 0.0, os.getloadavg()[0], done=False, asked=n)
+            n_q = sum(len(d.facts) for d in DOCS)
+            md = markdown(model, configs, results, {}, args, 0.0, os.getloadavg()[0], done=n >= n_q, asked=n)
             write_section(args.section or f"answers-{model}", md)
         return
     wanted = [c.strip() for c in args.configs.split(",")]
