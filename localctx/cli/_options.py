@@ -7,8 +7,6 @@ from typing import Annotated
 
 import typer
 
-from localctx.core.sampling import REPEAT_LAST_N
-
 ModelArg = Annotated[
     str | None,
     typer.Argument(help="Model: a .gguf path, a catalog name (see `localctx models`), or a preset.",
@@ -29,7 +27,3 @@ FileOpt = Annotated[list[Path], typer.Option(
     show_default=False)]
 #: generation options: one letter each, the same in every command
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", "-n", help="Longest reply, in tokens (at least 1).")]
-TempOpt = Annotated[float, typer.Option("--temp", help="Sampling temperature (0: greedy).")]
-RepeatOpt = Annotated[float, typer.Option(
-    "--repeat-penalty", help=f"Penalty on tokens repeated in the last {REPEAT_LAST_N} (llama.cpp's; 1.0 turns it off). "
-    "Small models loop without it.")]

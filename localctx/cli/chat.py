@@ -25,13 +25,11 @@ from localctx.cli._options import (
     JsonOpt,
     MaxTokensOpt,
     ModelArg,
-    RepeatOpt,
-    TempOpt,
 )
 from localctx.cli._runtime_opts import runtime_options
+from localctx.cli._sampling_opts import sampling_options
 from localctx.core.conversation import ChatOptions
-from localctx.core.flags import RuntimeFlags, check_sampling
-from localctx.core.sampling import CHAT_SAMPLING, REPEAT_PENALTY
+from localctx.core.flags import RuntimeFlags, SamplingFlags, check_sampling
 
 if TYPE_CHECKING:
     from localctx.services.chat import ChatSession
@@ -262,12 +260,13 @@ def chat_loop(chat: ChatSession, reader: LineReader) -> None:
 def register(app: typer.Typer) -> None:
     @app.command()
     @runtime_options
+    @sampling_options
     def chat(model: ModelArg = None, file: FileOpt = [], system: SystemOpt = None,  # noqa: B006
              overflow: OverflowOpt = "refuse",
              resume: Annotated[str | None, typer.Option(
                  "--resume", help="Continue a saved session (see `localctx sessions`).")] = None,
-             max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.7, repeat_penalty: RepeatOpt = REPEAT_PENALTY,
-             chat_template: ChatTemplateOpt = None, force: ForceOpt = False, *, runtime: RuntimeFlags) -> None:
+             max_tokens: MaxTokensOpt = 512, chat_template: ChatTemplateOpt = None, force: ForceOpt = False, *,
+             runtime: RuntimeFlags, sampling: SamplingFlags) -> None:
         """Chat with a model about documents, in the terminal; replies stream, the budget stays visible.
 
         Example: localctx chat smollm2 --file notes.txt --ctx 16k
@@ -282,7 +281,7 @@ def register(app: typer.Typer) -> None:
 
             raise LocalctxError("chat reads your messages from standard input, so --file - cannot be a document "
                                 "here", "give the document as a file, or use `localctx ask MODEL --file - QUESTION`")
-        options = chat_options(max_tokens, temp, repeat_penalty, system, overflow, chat_template)
+        options = chat_options(max_tokens, sampling, system, overflow, chat_template)
         session = ChatSession.open(model, file, options=options, resume_id=resume, flags=runtime,
                                    force=force, on_plan=before_load)
         with session:
@@ -293,13 +292,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @runtime_options
+    @sampling_options
     def ask(model: Annotated[str, typer.Argument(help="Model: a .gguf path, a catalog name, or a preset.",
                                                  show_default=False)],
             question: Annotated[str, typer.Argument(help="The question.", show_default=False)],
             file: FileOpt = [], system: SystemOpt = None, overflow: OverflowOpt = "refuse",  # noqa: B006
-            max_tokens: MaxTokensOpt = 512, temp: TempOpt = 0.0, repeat_penalty: RepeatOpt = REPEAT_PENALTY,
-            chat_template: ChatTemplateOpt = None, force: ForceOpt = False,
-            json_: JsonOpt = False, *, runtime: RuntimeFlags) -> None:
+            max_tokens: MaxTokensOpt = 512, chat_template: ChatTemplateOpt = None, force: ForceOpt = False,
+            json_: JsonOpt = False, *, runtime: RuntimeFlags, sampling: SamplingFlags) -> None:
         """One question about documents, no session: for scripts (--json adds token counts and timings).
 
         Piped standard input is a document too: cat notes.txt | localctx ask smollm2 "What is due?"
@@ -314,7 +313,7 @@ def register(app: typer.Typer) -> None:
         require_open(1, why="the answer would be lost")
         if not question.strip():
             raise LocalctxError("the question is empty", 'ask something, e.g. localctx ask smollm2 "What is it about?"')
-        options = chat_options(max_tokens, temp, repeat_penalty, system, overflow, chat_template)
+        options = chat_options(max_tokens, sampling, system, overflow, chat_template)
         from localctx.cli._stdin import with_piped_stdin
 
         file = with_piped_stdin(file)
@@ -335,6 +334,7 @@ def register(app: typer.Typer) -> None:
                 emit_json(ask_result(session, "".join(pieces)))
             else:
                 sys.stdout.write("\n")
+                _notices(session)  # e.g. the reply stopped because it began repeating itself
             t = session.last_turn
             if t is not None and t.stop_reason == "cancelled":
                 raise KeyboardInterrupt
@@ -344,13 +344,13 @@ def register(app: typer.Typer) -> None:
                 warn(f"reply cut at {t.reply_tokens:,} tokens {why}; {more}")
 
 
-def chat_options(max_tokens: int, temp: float, repeat_penalty: float, system: str | None, overflow: str,
+def chat_options(max_tokens: int, sampling: SamplingFlags, system: str | None, overflow: str,
                  chat_template: str | None) -> ChatOptions:
     """The conversation's options from the command's flags (checked first: one line, exit 2)."""
-    check_sampling(max_tokens, temp, repeat_penalty)
-    return ChatOptions(reply_tokens=max_tokens, sampling=CHAT_SAMPLING.with_changes(
-        temperature=temp, repeat_penalty=repeat_penalty), system=system, overflow=overflow,
-        chat_template=chat_template)
+    check_sampling(max_tokens)
+    sampling.overrides()
+    return ChatOptions(reply_tokens=max_tokens, sampling_flags=sampling, system=system, overflow=overflow,
+                       chat_template=chat_template)
 
 
 def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:

@@ -8,7 +8,22 @@ import typer
 
 from localctx.cli._options import JsonOpt, ModelArg
 from localctx.cli._runtime_opts import runtime_options
-from localctx.core.flags import SETTING_FLAGS, RuntimeFlags
+from localctx.cli._sampling_opts import sampling_options
+from localctx.core.flags import SETTING_FLAGS, RuntimeFlags, SamplingFlags
+
+
+def sampling_values(s: Any) -> dict[str, Any]:
+    """The sampling fields that matter at this temperature (greedy ignores top-k/top-p/min-p; DRY's
+    other settings only when it is on)."""
+    values = s.to_json()
+    values.pop("seed", None)
+    if s.greedy:
+        for k in ("top_k", "top_p", "min_p"):
+            values.pop(k)
+    if not s.dry_multiplier:
+        for k in ("dry_base", "dry_allowed_length", "dry_penalty_last_n"):
+            values.pop(k)
+    return values
 
 
 def _fmt(v: Any) -> str:
@@ -18,18 +33,20 @@ def _fmt(v: Any) -> str:
 def register(app: typer.Typer) -> None:
     @app.command()
     @runtime_options
+    @sampling_options
     def plan(
         model: ModelArg = None,
         json: JsonOpt = False,
-        save: Annotated[bool, typer.Option("--save", help="Remember these runtime flags for this model "
-                                           "(every command then applies them, and says so).")] = False,
+        save: Annotated[bool, typer.Option("--save", help="Remember these runtime and sampling flags for this "
+                                           "model (every command then applies them, and says so).")] = False,
         forget: Annotated[bool, typer.Option("--forget", help="Clear the settings saved for this model.")] = False,
         *,
         runtime: RuntimeFlags,
+        sampling: SamplingFlags,
     ) -> None:
         """Show how a context is reached (RoPE/YaRN plan, why, quality warning) and whether it fits memory.
 
-        Example: localctx plan smollm2 --ctx 32k -ctk q8_0 --save
+        Example: localctx plan smollm2 --ctx 32k -ctk q8_0 --dry-multiplier 0.8 --save
         """
         from localctx.cli._output import emit_json, hint, human_bytes, info, stdout, warn
         from localctx.errors import SettingsError
@@ -46,19 +63,20 @@ def register(app: typer.Typer) -> None:
             cleared = clear_model_settings(path)
             info(f"cleared the saved settings for {path.name} in {settings_file()}" if cleared
                  else f"no settings were saved for {path.name}")
-        rp = make_plan(model, runtime)
+        rp = make_plan(model, runtime, sampling=sampling)
         if rp.saved_line:
             info(rp.saved_line)
         if save:
-            from localctx.core.flags import describe_settings
+            from localctx.core.flags import describe_sampling, describe_settings
             from localctx.models.settings_file import save_model_settings
 
-            given = runtime.overrides()
-            if not given:
-                raise SettingsError("--save needs runtime flags to remember",
+            given, chosen = runtime.overrides(), sampling.overrides()
+            if not given and not chosen:
+                raise SettingsError("--save needs runtime or sampling flags to remember",
                                     "e.g. plan MODEL --ctx 16k -ctk q8_0 --save")
-            where = save_model_settings(rp.info.path, given)
-            info(f"saved for {rp.info.path.name} in {where}: {describe_settings(given)} (clear with --forget)")
+            where = save_model_settings(rp.info.path, given, chosen)
+            said = " ".join(t for t in (describe_settings(given), describe_sampling(chosen)) if t)
+            info(f"saved for {rp.info.path.name} in {where}: {said} (clear with --forget)")
         from localctx.core.rpc_forecast import forecast
 
         net = forecast(rp.memory, rp.info.n_embd, rp.info.n_vocab)
@@ -97,6 +115,10 @@ def register(app: typer.Typer) -> None:
             t.add_row(f"RPC {sv.endpoint}", f"{sv.layers} layers: weights {human_bytes(sv.weights)}, KV "
                       f"{human_bytes(sv.kv)}, compute {human_bytes(sv.compute)} = {human_bytes(sv.total)}{room} "
                       "taken off this machine")
+        if rp.sampling is not None:
+            from localctx.core.flags import describe_sampling
+
+            t.add_row("sampling", describe_sampling(sampling_values(rp.sampling.settings)))
         t.add_row("verdict", rp.verdict.summary)
         if rp.forecast is not None:
             from localctx.cli._forecast import forecast_rows

@@ -9,7 +9,8 @@ import typer
 
 from localctx.cli._options import ChatTemplateOpt, ForceOpt, JsonOpt
 from localctx.cli._runtime_opts import runtime_options
-from localctx.core.flags import RuntimeFlags
+from localctx.cli._sampling_opts import sampling_options
+from localctx.core.flags import RuntimeFlags, SamplingFlags
 
 LENGTH_CHOICES = ("short", "medium", "long")
 
@@ -17,6 +18,7 @@ LENGTH_CHOICES = ("short", "medium", "long")
 def register(app: typer.Typer) -> None:
     @app.command()
     @runtime_options
+    @sampling_options
     def summarize(
         files: Annotated[list[Path], typer.Argument(help="Text, Markdown, PDF, HTML or EPUB files.",
                                                     show_default=False)],
@@ -34,6 +36,7 @@ def register(app: typer.Typer) -> None:
         json: JsonOpt = False,
         *,
         runtime: RuntimeFlags,
+        sampling: SamplingFlags,
     ) -> None:
         """Summarize files longer than the context: chunks, per-chunk summaries, merges; resumable.
 
@@ -61,7 +64,16 @@ def register(app: typer.Typer) -> None:
         template = resolve_template(chat_template)
         docs = [extract(f) for f in files]  # every bad input fails before the model loads
         opts = SummarizeOptions(length=length, focus=focus, fresh=fresh)
-        engine = open_engine(model, runtime, force=force, on_plan=before_load)
+        engine = open_engine(model, runtime, force=force, on_plan=before_load, sampling=sampling)
+        from dataclasses import replace
+
+        from localctx.services.runtime import resolve_sampling
+
+        try:  # summaries start from greedy: the model's saved sampling and the flags go on top
+            opts = replace(opts, sampling=resolve_sampling(engine.path, sampling, base=opts.sampling).settings)
+        except BaseException:
+            engine.close()
+            raise
         if template is not None:
             engine.set_chat_template(template, template_origin(chat_template))
         results = []

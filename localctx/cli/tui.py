@@ -10,7 +10,8 @@ import typer
 
 from localctx.cli._options import ModelArg
 from localctx.cli._runtime_opts import runtime_options
-from localctx.core.flags import RuntimeFlags
+from localctx.cli._sampling_opts import sampling_options
+from localctx.core.flags import RuntimeFlags, SamplingFlags
 
 SCREENS = ("models", "plan", "chat", "summarize")
 
@@ -18,6 +19,7 @@ SCREENS = ("models", "plan", "chat", "summarize")
 def register(app: typer.Typer) -> None:
     @app.command()
     @runtime_options
+    @sampling_options
     def tui(
         model: ModelArg = None,
         screen: Annotated[str, typer.Option("--screen", "-s", help="Open on: models, plan, chat or summarize.")]
@@ -26,6 +28,7 @@ def register(app: typer.Typer) -> None:
         = None,
         *,
         runtime: RuntimeFlags,
+        sampling: SamplingFlags,
     ) -> None:
         """Open the terminal UI: models, a live memory plan, chat with documents, summarize.
 
@@ -44,14 +47,16 @@ def register(app: typer.Typer) -> None:
         if screen not in SCREENS:
             raise LocalctxError(f"unknown screen '{screen}'", f"use one of: {', '.join(SCREENS)}")
         runtime.overrides()  # bad flags fail here, with the CLI's message, before the screen opens
-        open_tui(model, flags=runtime, mode=screen, files=file or ())
+        open_tui(model, flags=runtime, mode=screen, files=file or (), sampling=sampling)
 
 
 def open_tui(model: str | None = None, *, flags: RuntimeFlags | None = None, mode: str = "plan",
-             files: Sequence[Path] = ()) -> None:
+             files: Sequence[Path] = (), sampling: SamplingFlags | None = None) -> None:
     """Start the terminal UI: the one place a CLI command reaches into the other front end.
 
     Imported on call, so CLI commands never pay for loading Textual."""
+    from localctx.core.conversation import ChatOptions
     from localctx.tui.app import run_tui
 
-    run_tui(model, flags=flags, mode=mode, files=files)
+    options = ChatOptions(sampling_flags=sampling) if sampling is not None else None
+    run_tui(model, flags=flags, mode=mode, files=files, chat_options=options)

@@ -7,12 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from localctx.core.flags import SamplingFlags
 from localctx.core.sampling import CHAT_SAMPLING, SamplingSettings
 
 #: the longest reply a turn reserves room for, unless asked otherwise (-n, max_tokens)
 REPLY_TOKENS = 512
 #: room kept free for the next question when documents are fitted into the context
 QUESTION_ROOM = 64
+#: where the question sits relative to the documents (services.prompt renders them): after (the bare
+#: question after the documents) or reminder (a short instruction restated, then the question)
+LAYOUTS = ("after", "reminder")
+#: measured by scripts/bench_answers.py (docs/benchmarks.md, "answers")
+DEFAULT_LAYOUT = "reminder"
 
 
 @dataclass(frozen=True)
@@ -22,15 +28,20 @@ class ChatOptions:
     ``system`` None: the default system prompt.  ``chat_template`` None: the model's own template
     (a plain completion prompt when it has none); else a built-in name or a Jinja file.  ``stop``:
     extra stop strings on top of the template's own.  ``overflow``: refuse | drop-oldest |
-    truncate-middle (services.chat_budget)."""
+    truncate-middle (services.chat_budget).  ``layout``: where the question sits relative to the
+    documents (services.prompt.LAYOUTS; the default keeps the document prefix shared).  ``loop_guard``:
+    stop a reply that starts repeating itself (core.loops) and say so."""
 
     reply_tokens: int = REPLY_TOKENS
     sampling: SamplingSettings = field(default_factory=lambda: CHAT_SAMPLING)
+    sampling_flags: SamplingFlags = field(default_factory=SamplingFlags)
     stop: tuple[str, ...] = ()
     system: str | None = None
     overflow: str = "refuse"
     chat_template: str | None = None
     question_room: int = QUESTION_ROOM
+    layout: str = DEFAULT_LAYOUT
+    loop_guard: bool = True
 
     def with_sampling(self, **changes: Any) -> ChatOptions:
         """A copy whose sampling has the given fields replaced (None: not given)."""

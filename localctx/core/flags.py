@@ -240,14 +240,89 @@ def settings_from_flags(flags: RuntimeFlags | None, base: RuntimeSettings | None
     return base if flags is None else base.with_(**flags.overrides())
 
 
+@dataclass(frozen=True)
+class SamplingFlags:
+    """Raw values of the sampling flags, in llama.cpp's names (``--temp``, ``--top-k``, ...); None means
+    the flag was not given.  Every front end builds one; ``overrides`` validates it, once."""
+
+    temp: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    min_p: float | None = None
+    repeat_penalty: float | None = None
+    repeat_last_n: int | None = None
+    dry_multiplier: float | None = None
+    dry_base: float | None = None
+    dry_allowed_length: int | None = None
+    dry_penalty_last_n: int | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        """The given flags as SamplingSettings field values, refused with one line when llama.cpp would
+        divide by zero, silently ignore the value, or abort."""
+        out = {SAMPLING_FIELDS[k]: v for k, v in ((f.name, getattr(self, f.name)) for f in fields(self))
+               if v is not None}
+        check_sampling_values(out)
+        return out
+
+
+SAMPLING_FLAG_NAMES = tuple(f.name for f in fields(SamplingFlags))
+#: SamplingFlags field -> SamplingSettings field (only --temp is spelled differently)
+SAMPLING_FIELDS = {**{n: n for n in SAMPLING_FLAG_NAMES}, "temp": "temperature"}
+#: SamplingSettings field -> the flag a user types for it
+SAMPLING_SETTING_FLAGS = {v: "--" + k.replace("_", "-") for k, v in SAMPLING_FIELDS.items()}
+
+# (field, lowest allowed, lowest inclusive, highest allowed or None, the hint)
+_SAMPLING_RANGES: tuple[tuple[str, float, bool, float | None, str], ...] = (
+    ("temperature", 0, True, None, "0 is greedy; 0.7 is a usual value"),
+    ("top_k", 0, True, None, "0 turns it off; 40 is a usual value"),
+    ("top_p", 0, False, 1, "1.0 turns it off; 0.95 is a usual value"),
+    ("min_p", 0, True, 1, "0 turns it off; 0.05 is a usual value"),
+    ("repeat_penalty", 0, False, None, "1.0 turns it off; 1.1 is a usual value"),
+    ("repeat_last_n", -1, True, None, "-1 is the whole context, 0 turns the penalty off, 64 is usual"),
+    ("dry_multiplier", 0, True, None, "0 turns DRY off; 0.8 is a usual value"),
+    ("dry_base", 1, True, None, "1.75 is llama.cpp's value (below 1 DRY would do nothing)"),
+    ("dry_allowed_length", 0, True, None, "2 is llama.cpp's value"),
+    ("dry_penalty_last_n", -1, True, None, "-1 is the whole context, 0 turns DRY off"),
+)
+
+
+def _describe_range(low: float, inclusive: bool, high: float | None) -> str:
+    if high is not None:
+        return f"between {low:g} and {high:g}" if inclusive else f"above {low:g} and at most {high:g}"
+    return f"{low:g} or more" if inclusive else f"greater than {low:g}"
+
+
+def check_sampling_values(values: dict[str, Any]) -> None:
+    """SamplingSettings field values (a flag, a saved setting, a request field), checked against the
+    ranges llama.cpp handles; SettingsError (exit 2) naming the flag otherwise."""
+    for name, low, inclusive, high, why in _SAMPLING_RANGES:
+        v = values.get(name)
+        if v is None:
+            continue
+        flag = SAMPLING_SETTING_FLAGS[name]
+        bad = isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf"))
+        if not bad:
+            bad = v < low or (v == low and not inclusive) or (high is not None and v > high)
+        if bad:
+            raise SettingsError(f"{flag} must be {_describe_range(low, inclusive, high)} (got {v})", why)
+
+
+def describe_sampling(values: dict[str, Any]) -> str:
+    """SamplingSettings field values as the flags that would set them: ``--temp 0 --dry-multiplier 0.8``."""
+    order = list(SAMPLING_SETTING_FLAGS)
+    keys = sorted(values, key=lambda k: order.index(k) if k in order else len(order))
+    return " ".join(f"{SAMPLING_SETTING_FLAGS.get(k, '--' + k)} {_num(values[k])}" for k in keys
+                    if values[k] is not None)
+
+
+def _num(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def check_sampling(max_tokens: int | None = None, temperature: float | None = None,
                    repeat_penalty: float | None = None) -> None:
     """The generation options every front end takes (``-n``, ``--temp``, ``--repeat-penalty``),
     refused with one line before a model loads: llama.cpp would loop, divide by zero or emit nothing."""
     if max_tokens is not None and max_tokens < 1:
         raise SettingsError(f"-n/--max-tokens must be at least 1 (got {max_tokens})", "use e.g. -n 256")
-    if temperature is not None and (temperature < 0 or temperature != temperature):
-        raise SettingsError(f"--temp must be 0 or more (got {temperature})", "0 is greedy; 0.7 is a usual value")
-    if repeat_penalty is not None and (repeat_penalty <= 0 or repeat_penalty != repeat_penalty):
-        raise SettingsError(f"--repeat-penalty must be greater than 0 (got {repeat_penalty})",
-                            "1.0 turns it off; 1.1 is the default")
+    check_sampling_values({"temperature": temperature, "repeat_penalty": repeat_penalty})

@@ -20,8 +20,8 @@ MIN_P = 0.05
 TOP_K = 0
 #: 1.0 = no penalty (what the engine applies unless a caller asks for one)
 NO_REPEAT_PENALTY = 1.0
-#: small models loop at temperature 0 ("The package is ... The package is ..."); llama.cpp's classic
-#: 1.1 over the last 64 tokens stops that without changing short answers.  chat and ask use it.
+#: llama.cpp's classic repeat penalty, what chat and ask used before DRY (the "today" row of the answer
+#: benchmark, docs/benchmarks.md)
 REPEAT_PENALTY = 1.1
 #: how many of the last tokens the repeat penalty looks at
 REPEAT_LAST_N = 64
@@ -29,8 +29,10 @@ REPEAT_LAST_N = 64
 DRY_MULTIPLIER = 0.0
 DRY_BASE = 1.75
 DRY_ALLOWED_LENGTH = 2
-#: -1: the whole context
+#: -1: the whole context (the engine resolves it: llama.cpp's C function would clamp -1 to "off")
 DRY_PENALTY_LAST_N = -1
+#: DRY's strength in conversations: p-e-w's recommended 0.8 (llama.cpp's --dry-multiplier example)
+CHAT_DRY_MULTIPLIER = 0.8
 
 
 @dataclass(frozen=True)
@@ -71,5 +73,11 @@ class SamplingSettings:
 
 #: greedy with no penalty: calibration, passkey retrieval and anything measured
 GREEDY = SamplingSettings()
-#: what chat, ask and the server start from (a command's flags and a request's fields change it)
-CHAT_SAMPLING = SamplingSettings(repeat_penalty=REPEAT_PENALTY)
+#: what chat, ask, the TUI and the server start from (a model's saved settings, a command's flags and a
+#: request's fields change it).  Greedy with DRY instead of the repeat penalty: measured by
+#: scripts/bench_answers.py (docs/benchmarks.md, "Answers on ..."): small models at temperature 0 loop
+#: ("The package is ... The package is ..."); DRY penalises only a repeated *sequence* of the reply's own
+#: tokens, so copying a number or a name from the documents costs nothing, where the repeat penalty
+#: taxes every token the reply used before.  With the reminder layout (services.prompt) it loops less
+#: and answers at least as often as the old repeat penalty 1.1 did.
+CHAT_SAMPLING = SamplingSettings(dry_multiplier=CHAT_DRY_MULTIPLIER)

@@ -248,7 +248,7 @@ class LlamaEngine:
         self.stop_reason = None
         self._ensure_logits()
         seed = self.settings.seed if sampling.seed is None else sampling.seed
-        sampler = make_sampler(self._model, self.n_vocab, sampling, seed=seed)
+        sampler = make_sampler(self._model, self.n_vocab, sampling, seed=seed, n_ctx=self.n_ctx)
         text = StopFilter(stop)
         try:
             for _ in range(max_tokens):

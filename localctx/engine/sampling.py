@@ -16,16 +16,21 @@ from localctx.core.sampling import NO_REPEAT_PENALTY, SamplingSettings
 DRY_BREAKERS = ("\n", ":", "\"", "*")
 
 
-def make_sampler(model: Any, n_vocab: int, s: SamplingSettings, *, seed: int) -> _ll.LlamaSampler:
+def make_sampler(model: Any, n_vocab: int, s: SamplingSettings, *, seed: int, n_ctx: int) -> _ll.LlamaSampler:
     """llama.cpp's sampler chain, in its own order: the repeat penalty and DRY ahead of the choice
     (greedy too), then greedy at temperature 0, else top-k, top-p, min-p, temperature and a seeded
-    draw.  ``model``: the LlamaModel (DRY tokenizes its sequence breakers).  The caller closes it."""
+    draw.  ``model``: the LlamaModel (DRY tokenizes its sequence breakers).  The caller closes it.
+
+    Both penalties see only the tokens the chain accepted, i.e. this reply: copying a phrase from the
+    documents is not penalised, repeating one of its own is.  ``dry_penalty_last_n`` and
+    ``repeat_last_n`` -1 mean the whole context, as on llama.cpp's command line; the C functions clamp
+    -1 to 0, which turns the penalty off, so -1 is resolved to ``n_ctx`` here."""
     sampler = _ll.LlamaSampler()
     if s.repeat_penalty != NO_REPEAT_PENALTY:
-        sampler.add_penalties(n_vocab, s.repeat_last_n, s.repeat_penalty, 0.0, 0.0)
+        sampler.add_penalties(n_vocab, n_ctx if s.repeat_last_n < 0 else s.repeat_last_n, s.repeat_penalty, 0.0, 0.0)
     if s.dry_multiplier > 0:
-        sampler.add_dry(model, s.dry_multiplier, s.dry_base, s.dry_allowed_length, s.dry_penalty_last_n,
-                        list(DRY_BREAKERS))
+        last_n = n_ctx if s.dry_penalty_last_n < 0 else s.dry_penalty_last_n
+        sampler.add_dry(model, s.dry_multiplier, s.dry_base, s.dry_allowed_length, last_n, list(DRY_BREAKERS))
     if s.greedy:
         sampler.add_greedy()
     else:

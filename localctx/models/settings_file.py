@@ -9,10 +9,12 @@ File: ``<config_dir>/settings.toml`` (``LOCALCTX_HOME`` relocates it)::
     n_ctx = 65536
     extend = "yarn"
     yarn_orig_ctx = 32768
+    sampling.temperature = 0.2                   # SamplingSettings fields (plan MODEL --temp 0.2 --save)
 
 Precedence (``services.runtime.resolve_settings``): flags > [models."file"] > [defaults] > built-in
-defaults.  Keys are RuntimeSettings field names; a bad key or value is a SettingsError naming the file
-and the key, so a typo never silently changes nothing.  Nothing is read or written at import time.
+defaults.  Keys are RuntimeSettings field names, and ``sampling.*`` SamplingSettings field names; a bad
+key or value is a SettingsError naming the file and the key, so a typo never silently changes nothing.
+Nothing is read or written at import time.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from localctx import paths
+from localctx.core.flags import check_sampling_values
+from localctx.core.sampling import SamplingSettings
 from localctx.core.settings import RuntimeSettings
 from localctx.errors import SettingsError, state_file_error
 
@@ -35,10 +39,13 @@ else:  # pragma: no cover
 
 #: persisted fields -> their annotation text (RuntimeSettings uses postponed annotations)
 _HINTS: dict[str, str] = {f.name: str(f.type) for f in fields(RuntimeSettings) if f.name != "extra"}
+#: persisted sampling fields (the seed is a runtime setting: --seed)
+_SAMPLING_HINTS: dict[str, str] = {f.name: str(f.type) for f in fields(SamplingSettings) if f.name != "seed"}
+SAMPLING = "sampling"
 
 
-def _coerce(key: str, value: Any, where: str) -> Any:
-    hint = _HINTS[key]
+def _coerce(key: str, value: Any, where: str, hints: dict[str, str] = _HINTS) -> Any:
+    hint = hints[key]
     if isinstance(value, bool):
         ok = "bool" in hint
     elif isinstance(value, int):
@@ -70,9 +77,29 @@ def _read() -> dict[str, Any]:
         raise SettingsError(f"{f}: cannot read settings ({exc})", "fix or delete the file") from None
 
 
+def _check_sampling(table: Any, where: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise SettingsError(f"{settings_file()}: {where}.sampling must be a table of sampling settings")
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _SAMPLING_HINTS:
+            raise SettingsError(f"{settings_file()}: unknown sampling setting '{key}' in {where}",
+                                f"known: {', '.join(sorted(_SAMPLING_HINTS))}")
+        out[key] = _coerce(key, value, f"{where}.sampling", _SAMPLING_HINTS)
+    try:
+        check_sampling_values(out)
+    except SettingsError as exc:
+        raise SettingsError(f"{settings_file()}: {where}.sampling: {exc.message}", "fix it or run plan MODEL --forget"
+                            ) from None
+    return out
+
+
 def _check(table: dict[str, Any], where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in table.items():
+        if key == SAMPLING:
+            out[key] = _check_sampling(value, where)
+            continue
         if key not in _HINTS:
             raise SettingsError(f"{settings_file()}: unknown setting '{key}' in {where}",
                                 f"known: {', '.join(sorted(_HINTS))}")
@@ -85,12 +112,29 @@ def model_key(path: str | Path) -> str:
 
 
 def model_settings(path: str | Path) -> dict[str, Any]:
-    """[defaults] overlaid with [models."<file name>"], validated."""
+    """[defaults] overlaid with [models."<file name>"], validated: RuntimeSettings fields."""
+    out = _model_tables(path)
+    out.pop(SAMPLING, None)
+    return out
+
+
+def model_sampling(path: str | Path) -> dict[str, Any]:
+    """The saved sampling settings ([defaults] overlaid with the model's), as SamplingSettings fields."""
     data = _read()
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise SettingsError(f"{settings_file()}: [defaults] must be a table", "fix or delete the file")
-    out = _check(dict(defaults), "[defaults]")
+    out = dict(_check(dict(defaults), "[defaults]").get(SAMPLING, {}))
+    out.update(_model_tables(path, defaults=False).get(SAMPLING, {}))
+    return out
+
+
+def _model_tables(path: str | Path, defaults: bool = True) -> dict[str, Any]:
+    data = _read()
+    raw = data.get("defaults", {})
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{settings_file()}: [defaults] must be a table", "fix or delete the file")
+    out = _check(dict(raw), "[defaults]") if defaults else {}
     models = data.get("models", {})
     if not isinstance(models, dict):
         raise SettingsError(f"{settings_file()}: [models] must be a table of tables", "fix or delete the file")
@@ -102,8 +146,9 @@ def model_settings(path: str | Path) -> dict[str, Any]:
     return out
 
 
-def save_model_settings(path: str | Path, values: dict[str, Any]) -> Path:
-    """Merge ``values`` (RuntimeSettings fields; None removes a key) into the model's table."""
+def save_model_settings(path: str | Path, values: dict[str, Any], sampling: dict[str, Any] | None = None) -> Path:
+    """Merge ``values`` (RuntimeSettings fields) and ``sampling`` (SamplingSettings fields) into the
+    model's table; None removes a key."""
     model_settings(path)  # a damaged file is refused, not rewritten from what could be read of it
     data = _read()
     key = model_key(path)
@@ -116,6 +161,15 @@ def save_model_settings(path: str | Path, values: dict[str, Any]) -> Path:
             table.pop(k, None)
         else:
             table[k] = v
+    kept = dict(table.get(SAMPLING, {}))
+    for k, v in (sampling or {}).items():
+        if v is None:
+            kept.pop(k, None)
+        else:
+            kept[k] = v
+    table.pop(SAMPLING, None)
+    if kept:
+        table[SAMPLING] = kept
     models[key] = _check(table, f'[models."{key}"]')
     _write(data)
     return settings_file()
@@ -130,6 +184,11 @@ def clear_model_settings(path: str | Path) -> bool:
     del models[model_key(path)]
     _write(data)
     return True
+
+
+def _lines(table: dict[str, Any]) -> list[str]:
+    out = [f"{k} = {_value(v)}" for k, v in sorted(table.items()) if k != SAMPLING]
+    return out + [f"{SAMPLING}.{k} = {_value(v)}" for k, v in sorted(table.get(SAMPLING, {}).items())]
 
 
 def _value(v: Any) -> str:
@@ -148,11 +207,11 @@ def _write(data: dict[str, Any]) -> None:
     for section in ("defaults",):
         if data.get(section):
             lines.append(f"[{section}]")
-            lines += [f"{k} = {_value(v)}" for k, v in sorted(data[section].items())]
+            lines += _lines(data[section])
             lines.append("")
     for name, table in sorted(data.get("models", {}).items()):
         lines.append(f"[models.{_value(name)}]")
-        lines += [f"{k} = {_value(v)}" for k, v in sorted(table.items())]
+        lines += _lines(table)
         lines.append("")
     f = settings_file()
     tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
@@ -166,4 +225,4 @@ def _write(data: dict[str, Any]) -> None:
         raise state_file_error(f, exc, "the runtime settings") from None
 
 
-__all__ = ["clear_model_settings", "model_settings", "save_model_settings", "settings_file"]
+__all__ = ["clear_model_settings", "model_sampling", "model_settings", "save_model_settings", "settings_file"]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from localctx.core.chat_templates import PLAIN_STOPS
 from localctx.core.conversation import ChatOptions
 from localctx.core.flags import RuntimeFlags
+from localctx.core.loops import Loop, LoopGuard
 from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Cancelled, Engine, Progress
 from localctx.errors import LocalctxError
@@ -49,6 +50,11 @@ __all__ = ["ChatOptions", "ChatSession", "IngestReport", "TurnStats", "read_docu
 def _unsaved(exc: StoreError) -> str:
     return f"{exc.message}: this chat goes on without saving its history — {exc.hint}" if exc.hint else \
         f"{exc.message}: this chat goes on without saving its history"
+
+
+def _short(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 class ChatSession:
@@ -165,7 +171,7 @@ class ChatSession:
         if engine is None:
             from localctx.services import runtime
 
-            rp = runtime.make_plan(str(model), flags, settings=settings)
+            rp = runtime.make_plan(str(model), flags, settings=settings, sampling=options.sampling_flags)
             if load.on_plan is not None:
                 load.on_plan(rp)
             engine = runtime.load_planned(rp, force=load.force)
@@ -174,6 +180,10 @@ class ChatSession:
         if state_cache is None and use_state_cache and docs:
             state_cache = StateCache()
         try:
+            from localctx.services.runtime import resolve_sampling
+
+            sampling = resolve_sampling(engine.path, options.sampling_flags, base=options.sampling)
+            options = replace(options, sampling=sampling.settings)
             chat = cls(engine, model_ref=str(model), documents=docs, options=options, store=store,
                        state_cache=state_cache, session=session, turns=turns, owns_engine=owns)
         except BaseException:
@@ -187,9 +197,9 @@ class ChatSession:
     # ---- rendering -----------------------------------------------------------------------------
     def _messages(self, turns: Sequence[int], question: str | None, docs: Sequence[DocText] | None = None
                   ) -> list[dict[str, str]]:
-        system = _prompt.system_text(self.system, self._placed_docs if docs is None else docs)
-        return _prompt.conversation_messages(system, [(self.turns[i].user, self.turns[i].assistant) for i in turns],
-                                             question)
+        return _prompt.document_messages(self.system, self._placed_docs if docs is None else docs,
+                                         [(self.turns[i].user, self.turns[i].assistant) for i in turns], question,
+                                         self.options.layout)
 
     def _tokens(self, messages: list[dict[str, str]], generation: bool) -> list[int]:
         return _prompt.prompt_tokens(self.engine, messages, generation=generation)
@@ -311,28 +321,43 @@ class ChatSession:
         max_tokens = min(self.reply_tokens, self.engine.n_ctx - len(prompt))
         pieces: list[str] = []
         first: float | None = None
+        guard = LoopGuard() if self.options.loop_guard else None
 
         args = (text, pieces, prompt, evaluated, c0, t0)
+        tokens = self.engine.stream(max_tokens, sampling=self.sampling, stop=self._stops, should_stop=stop)
         try:
-            for piece in self.engine.stream(max_tokens, sampling=self.sampling, stop=self._stops,
-                                            should_stop=stop):
+            for raw in tokens:
+                piece = raw if guard is None else guard.feed(raw)
+                if guard is not None and guard.loop is not None:
+                    close = getattr(tokens, "close", None)  # the sampler could not stop it: end the reply
+                    if close is not None:
+                        close()
+                    break
                 if first is None:
                     first = time.perf_counter()
-                pieces.append(piece)
-                yield piece
+                if piece:
+                    pieces.append(piece)
+                    yield piece
+            rest = guard.flush() if guard is not None else ""
+            if rest:
+                pieces.append(rest)
+                yield rest
         except (GeneratorExit, KeyboardInterrupt):  # the caller stopped reading: keep what was said
             self._finish(*args, first, stopped_by_caller=True)
             raise
-        self._finish(*args, first, stopped_by_caller=False)
+        self._finish(*args, first, stopped_by_caller=False, loop=guard.loop if guard is not None else None)
 
     def _finish(self, text: str, pieces: list[str], prompt: list[int], evaluated: int, c0: Any, t0: float,
-                first: float | None, stopped_by_caller: bool) -> None:
+                first: float | None, stopped_by_caller: bool, loop: Loop | None = None) -> None:
         reply = "".join(pieces)
         c1 = self.engine.counters()
         from localctx.services.forecast import observe_counters
 
         observe_counters(self.engine, c0, c1, prompt_start=len(prompt) - evaluated, gen_start=len(prompt))
-        reason = "cancelled" if stopped_by_caller else self.engine.stop_reason
+        reason = "cancelled" if stopped_by_caller else "loop" if loop is not None else self.engine.stop_reason
+        if loop is not None and not stopped_by_caller:
+            self.notices.append(f"reply stopped: it began repeating itself (\"{_short(loop.span)}\"); "
+                                "what came before the repetition is kept")
         n_reply = max(0, len(self.engine.cached_tokens) - len(prompt))
         dp, dg = c1.n_prompt_eval - c0.n_prompt_eval, c1.n_gen - c0.n_gen
         tp, tg = c1.t_prompt_ms - c0.t_prompt_ms, c1.t_gen_ms - c0.t_gen_ms

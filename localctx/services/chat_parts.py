@@ -36,7 +36,7 @@ class TurnStats:
     gen_tok_s: float | None
     total_s: float
     stopped: bool  # cut short by the user
-    stop_reason: str | None  # eos | length | stop | context | cancelled
+    stop_reason: str | None  # eos | length | stop | context | cancelled | loop (core.loops: repeated itself)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -5,6 +5,13 @@ and the HTTP server, so the same messages evaluate the same tokens whichever doo
 Documents go into the system message, each in a ``<document name="...">`` element after the
 instruction to answer from them.  The model's own chat template renders the messages (a model without
 one gets a plain completion prompt, or ``--chat-template``); the BOS token is added once.
+
+Where the question sits relative to long documents is a layout (``LAYOUTS``).  Every layout keeps the
+document prefix identical across questions (the KV cache and the saved states depend on it): what a
+layout may change is the user message after the documents.  ``reminder`` (the default) restates a
+short instruction there, in front of each question asked with documents: measured by
+scripts/bench_answers.py (docs/benchmarks.md, "answers"), small models then answer from the
+documents more often and more briefly than with the bare question after them.
 """
 
 from __future__ import annotations
@@ -12,10 +19,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from localctx.core.conversation import DEFAULT_LAYOUT, LAYOUTS
 from localctx.engine.base import Engine
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
 DOCS_INTRO = "Answer using the documents below; say so when they do not contain the answer."
+#: restated in front of each question asked with documents (the ``reminder`` layout); "one or two
+#: sentences" keeps a small model from rambling on past the answer (README: "What does localctx do?")
+DOCS_REMINDER = "Answer in one or two sentences, using only the documents above."
+
 
 Message = dict[str, str]
 
@@ -39,14 +51,44 @@ def system_text(system: str | None, docs: Sequence[NamedText]) -> str:
     return f"{base}\n{DOCS_INTRO}\n\n{body}"
 
 
-def conversation_messages(system: str, exchanges: Sequence[tuple[str, str]], question: str | None) -> list[Message]:
-    """The system message, the earlier exchanges (user, assistant) in order, then the question."""
+def user_text(question: str, *, documents: bool, layout: str = DEFAULT_LAYOUT) -> str:
+    """A user message as the model sees it: with documents and the ``reminder`` layout, the short
+    instruction then the question; else the question as typed.  Earlier turns are rendered the same
+    way every time, so the conversation's tokens only grow (KV reuse)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown prompt layout {layout!r}")
+    if documents and layout == "reminder":
+        return f"{DOCS_REMINDER}\n\n{question}"
+    return question
+
+
+def has_documents(system: str) -> bool:
+    """Does this system message hold documents (as ``system_text`` writes them)?"""
+    return f"\n{DOCS_INTRO}\n\n<document name=" in system
+
+
+def conversation_messages(system: str, exchanges: Sequence[tuple[str, str]], question: str | None, *,
+                          documents: bool | None = None, layout: str = DEFAULT_LAYOUT) -> list[Message]:
+    """The system message, the earlier exchanges (user, assistant) in order, then the question.
+    ``documents``: the system message holds documents, so ``layout`` shapes each user message (None:
+    see whether ``system_text`` put documents there, so every caller gets the same layout)."""
+    if documents is None:
+        documents = has_documents(system)
     msgs = [{"role": "system", "content": system}]
     for user, assistant in exchanges:
-        msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+        msgs += [{"role": "user", "content": user_text(user, documents=documents, layout=layout)},
+                 {"role": "assistant", "content": assistant}]
     if question is not None:
-        msgs.append({"role": "user", "content": question})
+        msgs.append({"role": "user", "content": user_text(question, documents=documents, layout=layout)})
     return msgs
+
+
+def document_messages(system: str | None, docs: Sequence[NamedText], exchanges: Sequence[tuple[str, str]],
+                      question: str | None, layout: str = DEFAULT_LAYOUT) -> list[Message]:
+    """The whole conversation about ``docs``: the system message with the documents, the exchanges and
+    the question, in ``layout``.  What every front end renders (one layout for every door)."""
+    return conversation_messages(system_text(system, docs), exchanges, question, documents=bool(docs),
+                                 layout=layout)
 
 
 def prompt_tokens(engine: Engine, messages: Sequence[Message], *, generation: bool = True) -> list[int]:

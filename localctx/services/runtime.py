@@ -21,10 +21,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from localctx.core.flags import ROPE_FIELDS, RuntimeFlags, describe_settings
+from localctx.core.flags import ROPE_FIELDS, RuntimeFlags, SamplingFlags, describe_sampling, describe_settings
 from localctx.core.memory import MemoryPlan
 from localctx.core.model_info import ModelInfo, check_loadable, read_model_info
 from localctx.core.rope import ExtensionPlan, apply_plan, plan_extension
+from localctx.core.sampling import CHAT_SAMPLING, SamplingSettings
 from localctx.core.settings import RuntimeSettings
 from localctx.core.units import gib
 from localctx.errors import InsufficientMemoryError, SettingsError
@@ -49,6 +50,29 @@ def saved_settings(info: ModelInfo) -> dict[str, Any]:
     from localctx.models.settings_file import model_settings
 
     return model_settings(info.path)
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """The sampling a command will use: ``base`` < saved for this model < flags, and which saved
+    values apply (a command says so, as it does for the runtime settings)."""
+
+    settings: SamplingSettings
+    saved: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sampling": self.settings.to_json(), "saved_sampling": self.saved}
+
+
+def resolve_sampling(path: str | Path, flags: SamplingFlags | None = None,
+                     base: SamplingSettings = CHAT_SAMPLING) -> SamplingPlan:
+    """The sampling for the model at ``path``: ``base`` < saved (``plan MODEL --temp 0.2 --save``) <
+    ``flags``.  Bad flags or saved values: SettingsError (one line, exit 2)."""
+    from localctx.models.settings_file import model_sampling
+
+    given = flags.overrides() if flags is not None else {}
+    saved = {k: v for k, v in model_sampling(path).items() if k not in given}
+    return SamplingPlan(base.with_changes(**saved, **given), saved)
 
 
 def _given(flags: Flags) -> dict[str, Any]:
@@ -122,11 +146,12 @@ class RunPlan:
     machine: MachineMemory
     saved: dict[str, Any] = field(default_factory=dict)  # saved per-model settings in effect
     forecast: SpeedForecast | None = None  # how long this context takes here (services.forecast)
+    sampling: SamplingPlan | None = None  # what chat and ask would sample with (flags and saved values)
 
     @property
     def saved_line(self) -> str | None:
-        """"using saved settings for this model: -ctk q8_0" when any apply, else None."""
-        return saved_line(self.saved)
+        """"using saved settings for this model: -ctk q8_0 --temp 0.2" when any apply, else None."""
+        return saved_line(self.saved, self.sampling.saved if self.sampling else None)
 
     @property
     def busy_line(self) -> str | None:
@@ -142,12 +167,14 @@ class RunPlan:
             "settings": s, "saved_settings": self.saved, "extension": self.extension.to_json(),
             "memory": self.memory.to_json(), "verdict": self.verdict.to_json(),
             "forecast": None if self.forecast is None else self.forecast.to_json(),
+            **(self.sampling.to_json() if self.sampling else {}),
         }
 
 
-def saved_line(saved: dict[str, Any]) -> str | None:
+def saved_line(saved: dict[str, Any], sampling: dict[str, Any] | None = None) -> str | None:
     """The one wording for saved settings a command applies (None when none do)."""
-    return f"using saved settings for this model: {describe_settings(saved)}" if saved else None
+    text = " ".join(t for t in (describe_settings(saved), describe_sampling(sampling or {})) if t)
+    return f"using saved settings for this model: {text}" if text else None
 
 
 def plan_settings(info: ModelInfo, settings: RuntimeSettings, machine: MachineMemory | None = None,
@@ -164,18 +191,23 @@ def plan_settings(info: ModelInfo, settings: RuntimeSettings, machine: MachineMe
 
 
 def make_plan(model: str | Path | None, flags: Flags = None, *,
-              settings: RuntimeSettings | None = None, machine: MachineMemory | None = None) -> RunPlan:
+              settings: RuntimeSettings | None = None, machine: MachineMemory | None = None,
+              sampling: SamplingFlags | None = None) -> RunPlan:
     """Resolve the model, read its header, settle settings and the extension plan, and judge the
     memory against this machine.  Loads nothing into llama.cpp.
 
-    ``settings``: complete RuntimeSettings (flags and saved settings are then not consulted)."""
+    ``settings``: complete RuntimeSettings (flags and saved settings are then not consulted).
+    ``sampling``: the sampling flags given (the plan shows the sampling they and the saved values make)."""
     from localctx.models.catalog import resolve_model
 
     info = read_model_info(resolve_model(None if model is None else str(model)))
     check_loadable(info)  # what inspect refuses is not planned as if it could run
     if settings is None:
-        return plan_settings(info, resolve_settings(info, flags), machine, saved_in_effect(info, flags))
-    return plan_settings(info, settings, machine)
+        rp = plan_settings(info, resolve_settings(info, flags), machine, saved_in_effect(info, flags))
+    else:
+        rp = plan_settings(info, settings, machine)
+    rp.sampling = resolve_sampling(info.path, sampling)
+    return rp
 
 
 def context_for(info: ModelInfo, settings: RuntimeSettings, n_ctx: int,

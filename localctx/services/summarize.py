@@ -19,6 +19,7 @@ from typing import Any
 
 from localctx.core.chunking import Chunk, TokenizedText, plan_chunks, tokenize_text
 from localctx.core.extract import Extracted
+from localctx.core.flags import SamplingFlags
 from localctx.core.sampling import GREEDY, SamplingSettings
 from localctx.engine.base import Cancelled, Engine
 from localctx.errors import LocalctxError
@@ -366,13 +367,14 @@ def _estimate_merges(n_items: int, item: int, merge_in: int, final_in: int, fan_
 
 
 def open_engine(model: str | None, flags: Flags = None, *, force: bool = False,
-                on_plan: Callable[[Any], None] | None = None) -> Engine:
+                on_plan: Callable[[Any], None] | None = None, sampling: SamplingFlags | None = None) -> Engine:
     """Load ``model`` for summarizing through the one load gate (extension plan, memory verdict):
     refused before llama.cpp allocates anything when it does not fit, unless ``force``.
-    ``on_plan(run_plan)`` sees the plan before the load (to name the saved settings it applies)."""
+    ``on_plan(run_plan)`` sees the plan before the load (to name the saved settings it applies).
+    ``sampling``: the sampling flags given (so the saved values they override are not named)."""
     from localctx.services import runtime
 
-    rp = runtime.make_plan(model, flags)
+    rp = runtime.make_plan(model, flags, sampling=sampling)
     if on_plan is not None:
         on_plan(rp)
     return runtime.load_planned(rp, force=force)

@@ -161,6 +161,6 @@ def make_app(*, machine: MachineMemory | None = None, model: str | None = None, 
 
 
 def run_tui(model: str | None = None, *, flags: RuntimeFlags | None = None, mode: str = "plan",
-            files: Iterable[str | Path] = ()) -> None:
+            files: Iterable[str | Path] = (), chat_options: ChatOptions | None = None) -> None:
     """Entry point of ``localctx`` with no arguments and of ``localctx tui``."""
-    make_app(model=model, flags=flags, mode=mode, files=files).run()
+    make_app(model=model, flags=flags, mode=mode, files=files, chat_options=chat_options).run()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from localctx.core.conversation import ChatOptions
-from localctx.core.sampling import CHAT_SAMPLING, GREEDY, REPEAT_PENALTY, SamplingSettings
+from localctx.core.sampling import CHAT_DRY_MULTIPLIER, CHAT_SAMPLING, GREEDY, SamplingSettings
 
 
 def test_conversations_start_from_chat_sampling_and_measurements_from_greedy() -> None:
     assert ChatOptions().sampling == CHAT_SAMPLING
-    assert CHAT_SAMPLING.repeat_penalty == REPEAT_PENALTY and CHAT_SAMPLING.greedy
+    assert CHAT_SAMPLING.dry_multiplier == CHAT_DRY_MULTIPLIER > 0 and CHAT_SAMPLING.greedy
+    assert CHAT_SAMPLING.repeat_penalty == 1.0  # DRY instead (docs/benchmarks.md)
+    assert ChatOptions().loop_guard and ChatOptions().layout == "reminder"
     assert GREEDY.repeat_penalty == 1.0 and GREEDY.dry_multiplier == 0.0
 
 

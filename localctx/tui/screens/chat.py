@@ -275,7 +275,10 @@ class ChatScreen(Screen[None]):
         s = self.session
         stats = s.last_turn if s is not None else None
         if self.reply is not None:
-            await self.reply.finish(" *(stopped)*" if stats is not None and stats.stopped else "")
+            suffix = " *(stopped)*" if stats is not None and stats.stopped else ""
+            if stats is not None and stats.stop_reason == "loop":
+                suffix = " *(stopped: it began repeating itself)*"
+            await self.reply.finish(suffix)
         self.reply = None
         if msg.error is not None:
             self.app.report(msg.error, "chat")
