@@ -106,14 +106,19 @@ def _overflow(req: ServeRequest, parts: dict[str, int], n_ctx: int) -> ContextOv
         '"overflow": "drop-oldest" | "truncate-middle"')
 
 
-def _with_documents(messages: Sequence[Message], docs: Sequence[DocText]) -> list[Message]:
-    """The request's messages with the documents put into the system message as ``--file`` does."""
+def _with_documents(messages: Sequence[Message], docs: Sequence[DocText], layout: str) -> list[Message]:
+    """The request's messages with the documents put into the system message as ``--file`` does, and
+    the user messages in the prompt layout ``chat`` and ``ask`` use when the system message holds
+    documents (so the same conversation evaluates the same tokens at every door)."""
     msgs = [dict(m) for m in messages]
-    if not docs:
+    if docs:
+        system = msgs[0]["content"] if msgs and msgs[0]["role"] == "system" else None
+        rest = msgs[1:] if system is not None else msgs
+        msgs = [{"role": "system", "content": _prompt.system_text(system, docs)}, *rest]
+    if not (msgs and msgs[0]["role"] == "system" and _prompt.has_documents(msgs[0]["content"])):
         return msgs
-    system = msgs[0]["content"] if msgs and msgs[0]["role"] == "system" else None
-    rest = msgs[1:] if system is not None else msgs
-    return [{"role": "system", "content": _prompt.system_text(system, docs)}, *rest]
+    return [msgs[0], *({**m, "content": _prompt.user_text(m["content"], documents=True, layout=layout)}
+                       if m["role"] == "user" else m for m in msgs[1:])]
 
 
 def _fit_messages(engine: Engine, req: ServeRequest, room: int) -> tuple[list[Message], list[int], list[str]]:
@@ -123,7 +128,7 @@ def _fit_messages(engine: Engine, req: ServeRequest, room: int) -> tuple[list[Me
     cut: list[str] = []
     excess = 0
     for _attempt in range(64):
-        msgs = _with_documents(messages, docs)
+        msgs = _with_documents(messages, docs, req.options.layout)
         tokens = _prompt.prompt_tokens(engine, msgs)
         if len(tokens) + room <= n_ctx:
             return msgs, tokens, notices + cut

@@ -122,13 +122,27 @@ class Store:
             self.db = sqlite3.connect(self.path, timeout=timeout)
         except (sqlite3.Error, OSError) as exc:
             raise store_error(self.path, exc) from None
-        try:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            migrate(self.db)
-        except (sqlite3.Error, OSError, ValueError) as exc:
-            self.db.close()
-            raise store_error(self.path, exc) from None
+        # switching a new file to WAL and its first migration can meet another process doing the same;
+        # SQLite answers some of those moments "locked" without waiting, so the setup is retried for as
+        # long as a locked statement would have waited
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA foreign_keys=ON")
+                migrate(self.db)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc).lower() and time.monotonic() < deadline:
+                    if self.db.in_transaction:
+                        self.db.rollback()
+                    time.sleep(0.05)
+                    continue
+                self.db.close()
+                raise store_error(self.path, exc) from None
+            except (sqlite3.Error, OSError, ValueError) as exc:
+                self.db.close()
+                raise store_error(self.path, exc) from None
 
     def close(self) -> None:
         self.db.close()
