@@ -8,28 +8,21 @@ says otherwise; reach it from another machine through an SSH tunnel (see the REA
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated
 
 import typer
+
+from localctx.core.flags import is_loopback
 
 
 def tunnel_hint(port: int) -> str:
     """The SSH tunnel that reaches a loopback server on ``port`` from another machine."""
     return f"ssh -N -L {port}:127.0.0.1:{port} user@this-machine  (then --rpc 127.0.0.1:{port} there)"
 
+
 SECURITY_WARNING = ("llama.cpp's RPC protocol has no authentication or encryption: anyone who can reach "
                     "{endpoint} can run code paths in this process and read what it computes. Bind to "
                     "127.0.0.1 and use an SSH tunnel, or only use a network you trust.")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def register(app: typer.Typer) -> None:

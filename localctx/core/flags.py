@@ -8,6 +8,7 @@ refused with the same one-line message whichever front end or command it came th
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -177,6 +178,16 @@ MAX_RPC_SERVERS = 16  # GGML_RPC_MAX_SERVERS
 #: a DNS name's limit; longer hosts are refused before the resolver (its IDNA codec raises on them)
 MAX_HOST_CHARS = 253
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach ``host`` (a server bound there needs no key and no warning)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def rpc_host_problem(host: str) -> str | None:

@@ -8,7 +8,6 @@ exits 0; a second one ends at once.
 
 from __future__ import annotations
 
-import ipaddress
 import signal
 import socket
 import threading
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from localctx.core.flags import is_loopback
 from localctx.errors import LocalctxError
 from localctx.server.app import ServerConfig, build_app
 from localctx.server.watch import emit_line
@@ -28,15 +28,6 @@ from localctx.services.serving import ServingCore
 class Listen:
     host: str = "127.0.0.1"
     port: int = 8080
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def bind(listen: Listen) -> socket.socket:
