@@ -76,3 +76,14 @@ def test_a_fresh_install_of_the_wheel_lists_the_presets(wheel: Path, tmp_path: P
     files = {Path(p["file"]) for p in listed}
     assert all(f.is_relative_to(site / "localctx" / "models" / "presets") for f in files), files
     assert {f.name for f in files} == {f.name for f in PRESETS.glob("*.toml")}
+
+
+def test_the_readme_fits_the_first_command_of_the_readme(smollm2_path: Path) -> None:
+    """The README's first command asks smollm2 about the README at its trained context (8,192): the file
+    plus the reply reserve (512), the question room (64) and the system text must fit, or a new user's
+    first command is an overflow error.  Move long reference text to docs/ when this fails."""
+    import llama_cpp
+
+    vocab = llama_cpp.Llama(model_path=str(smollm2_path), vocab_only=True, verbose=False)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_bytes()
+    assert len(vocab.tokenize(readme, add_bos=False)) + 512 + 64 + 256 <= 8192
