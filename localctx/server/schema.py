@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from localctx.core.conversation import REPLY_TOKENS, ChatOptions
+from localctx.core.flags import SAMPLING_SETTING_FLAGS, check_sampling_values
 from localctx.core.sampling import CHAT_SAMPLING, SamplingSettings
+from localctx.errors import SettingsError
 from localctx.server.errors import ApiError, bad_request
 from localctx.services.chat_budget import OVERFLOW_POLICIES, DocText
 from localctx.services.serve_render import ServeRequest
@@ -128,9 +130,15 @@ def _sampling(body: dict[str, Any], defaults: Defaults) -> SamplingSettings:
         v = body[name]
         kind = type(getattr(CHAT_SAMPLING, name))
         ok = isinstance(v, int) and not isinstance(v, bool) if kind is int else _is_num(v)
-        if v is not None and (not ok or v < -1):
+        if v is not None and not ok:
             raise bad_request(f"{name} must be a {'integer' if kind is int else 'number'}, not {v!r}", name)
         changes[name] = v
+    try:  # the ranges every door refuses (a flag, a saved setting): one check, in core
+        check_sampling_values({k: v for k, v in changes.items() if k in _SAMPLING_FIELDS and v is not None})
+    except SettingsError as exc:
+        field = next((k for k in _SAMPLING_FIELDS if f"{SAMPLING_SETTING_FLAGS.get(k, '')} " in exc.message), None)
+        message = exc.message.replace(SAMPLING_SETTING_FLAGS[field], field) if field else exc.message
+        raise bad_request(f"{message}; {exc.hint}" if exc.hint else message, field) from None
     base = CHAT_SAMPLING.with_changes(temperature=defaults.temperature)
     return base.with_changes(**changes)
 
