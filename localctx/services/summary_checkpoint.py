@@ -26,10 +26,11 @@ if TYPE_CHECKING:
 class Checkpoint:
     """Finished steps of one summary, written atomically after each step (JSON under cache_dir)."""
 
-    def __init__(self, key: dict[str, Any], fresh: bool) -> None:
+    def __init__(self, key: dict[str, Any], fresh: bool, source: str = "") -> None:
         digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:32]
         self.path = paths.summaries_dir() / f"{digest}.json"
         self.key = key
+        self.source = source  # the file's path, for `localctx cache ls` (not in the key: a moved file resumes)
         self.steps: dict[str, dict[str, Any]] = {}
         self.write_error: str | None = None  # why the checkpoint is not being saved (None: it is)
         if not fresh and self.path.exists():
@@ -59,7 +60,8 @@ class Checkpoint:
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
         try:
             paths.ensure(self.path.parent)
-            tmp.write_text(json.dumps({"key": self.key, "steps": self.steps}, default=str), "utf-8")
+            record = {"key": self.key, "source": self.source, "steps": self.steps}
+            tmp.write_text(json.dumps(record, default=str), "utf-8")
             os.replace(tmp, self.path)
         except OSError as exc:
             with contextlib.suppress(OSError):

@@ -115,8 +115,11 @@ def _translated(method: _F) -> _F:
 
 
 class Store:
-    def __init__(self, path: Path | None = None, *, timeout: float = 10.0) -> None:
+    def __init__(self, path: Path | None = None, *, timeout: float = 10.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        """``clock`` stamps new sessions and turns (a test ages sessions with it instead of sleeping)."""
         self.path = Path(path) if path else default_db_path()
+        self.clock = clock
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=timeout)
@@ -164,7 +167,7 @@ class Store:
         overflow: str = "refuse",
     ) -> Session:
         sid = secrets.token_hex(4)
-        now = time.time()
+        now = self.clock()
         with self.db:
             self.db.execute(
                 "INSERT INTO sessions (id, created_at, updated_at, model, system, settings, overflow)"
@@ -183,6 +186,12 @@ class Store:
         return self.session(sid)
 
     @_translated
+    def matching_ids(self, ref: str) -> list[str]:
+        """The ids that start with ``ref`` (none: unknown; several: ambiguous)."""
+        pattern = ref.replace("%", "").replace("_", "") + "%"
+        return [r[0] for r in self.db.execute("SELECT id FROM sessions WHERE id LIKE ? ORDER BY id", (pattern,))]
+
+    @_translated
     def session(self, ref: str) -> Session:
         """A session by id or unique id prefix."""
         rows = self.db.execute(
@@ -197,12 +206,15 @@ class Store:
         return self._session(rows[0], with_documents=True)
 
     @_translated
-    def sessions(self, limit: int | None = None) -> list[Session]:
-        """Sessions, most recently used first (documents' text not loaded)."""
-        sql = ("SELECT id, created_at, updated_at, model, system, settings, overflow FROM sessions"
-               " ORDER BY updated_at DESC")
-        rows = self.db.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
-        return [self._session(r, with_documents=False) for r in rows]
+    def sessions(self, limit: int | None = None, *, used_before: float | None = None) -> list[Session]:
+        """Sessions, most recently used first (documents' text not loaded); ``used_before``: only those
+        whose last turn is older than that time."""
+        sql = "SELECT id, created_at, updated_at, model, system, settings, overflow FROM sessions"
+        args: tuple[float, ...] = ()
+        if used_before is not None:
+            sql, args = sql + " WHERE updated_at < ?", (used_before,)
+        sql += " ORDER BY updated_at DESC" + (f" LIMIT {int(limit)}" if limit else "")
+        return [self._session(r, with_documents=False) for r in self.db.execute(sql, args).fetchall()]
 
     def _session(self, row: tuple, with_documents: bool) -> Session:
         sid = row[0]
@@ -230,11 +242,30 @@ class Store:
 
     @_translated
     def delete_session(self, session_id: str) -> None:
+        self.delete_sessions([session_id])
+
+    @_translated
+    def delete_sessions(self, session_ids: Sequence[str], *, dry_run: bool = False) -> int:
+        """Delete these sessions (exact ids) with their turns, and the document texts no other session
+        keeps, in one transaction: all of them or none.  Returns the bytes of text that went (turns and
+        documents; SQLite reuses that room for new sessions rather than shrinking the file).
+        ``dry_run``: only count them."""
+        ids = list(dict.fromkeys(session_ids))
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
         with self.db:
-            self.db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-            self.db.execute(
-                "DELETE FROM documents WHERE sha256 NOT IN (SELECT sha256 FROM session_documents)"
-            )
+            (turn_bytes,) = self.db.execute(
+                "SELECT COALESCE(SUM(LENGTH(CAST(user AS BLOB)) + LENGTH(CAST(assistant AS BLOB))), 0)"
+                f" FROM turns WHERE session_id IN ({marks})", ids).fetchone()
+            (doc_bytes,) = self.db.execute(
+                "SELECT COALESCE(SUM(LENGTH(CAST(text AS BLOB))), 0) FROM documents WHERE sha256 IN"
+                f" (SELECT sha256 FROM session_documents WHERE session_id IN ({marks})) AND sha256 NOT IN"
+                f" (SELECT sha256 FROM session_documents WHERE session_id NOT IN ({marks}))", ids + ids).fetchone()
+            if not dry_run:
+                self.db.execute(f"DELETE FROM sessions WHERE id IN ({marks})", ids)
+                self.db.execute("DELETE FROM documents WHERE sha256 NOT IN (SELECT sha256 FROM session_documents)")
+        return int(turn_bytes) + int(doc_bytes)
 
     # ---- turns -----------------------------------------------------------------------------
     @_translated
@@ -252,7 +283,7 @@ class Store:
         stopped: bool = False,
     ) -> Turn:
         """Append a completed turn and commit it (durable before the next prompt is read)."""
-        now = time.time()
+        now = self.clock()
         with self.db:
             (idx,) = self.db.execute(
                 "SELECT COALESCE(MAX(idx) + 1, 0) FROM turns WHERE session_id = ?", (session_id,)

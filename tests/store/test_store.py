@@ -73,3 +73,28 @@ def test_turn_is_committed_immediately(tmp_path: Path) -> None:
     assert other.execute("SELECT user, assistant FROM turns").fetchall() == [("q", "a")]
     other.close()
     store.close()
+
+
+def test_the_clock_stamps_sessions_and_used_before_picks_the_old_ones(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db", clock=lambda: 1_000.0) as old, Store(tmp_path / "s.db", clock=lambda: 5_000.0) as new:
+        a = old.create_session("m", {})
+        old.add_turn(a.id, "q", "a")
+        b = new.create_session("m", {})
+        assert (old.session(a.id).created_at, old.session(a.id).updated_at) == (1_000.0, 1_000.0)
+        assert [s.id for s in new.sessions(used_before=5_000.0)] == [a.id]
+        assert {s.id for s in new.sessions(used_before=5_000.1)} == {a.id, b.id}
+        assert new.sessions(used_before=1_000.0) == []
+
+
+def test_delete_sessions_is_one_transaction_and_counts_the_text_that_goes(tmp_path: Path) -> None:
+    kept = Document(sha256="ef" * 32, name="kept.txt", path="/k", text="shared é")  # é: bytes, not characters
+    own = Document(sha256="01" * 32, name="own.txt", path="/o", text="only mine")
+    with Store(tmp_path / "s.db") as store:
+        a, b, c = (store.create_session("m", {}, docs) for docs in ([kept, own], [kept], [kept]))
+        store.add_turn(a.id, "qé", "ans")
+        assert store.delete_sessions([a.id, b.id], dry_run=True) == len("qéans".encode()) + len("only mine")
+        assert len(store.sessions()) == 3  # a dry run deletes nothing
+        assert store.delete_sessions([a.id, a.id, b.id]) == len("qéans".encode()) + len("only mine")
+        assert [s.id for s in store.sessions()] == [c.id]
+        assert store.db.execute("SELECT name FROM documents").fetchall() == [("kept.txt",)]
+        assert store.delete_sessions([]) == 0
