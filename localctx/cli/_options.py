@@ -7,11 +7,38 @@ from typing import Annotated
 
 import typer
 
+
+def complete_model(incomplete: str) -> list[str]:
+    """Shell completion of MODEL: the catalog's names (bundled, registered, pulled, presets) that start
+    with what is typed.  Reads the registry and walks the Hugging Face cache; never opens a model file,
+    and a damaged state file completes nothing instead of printing into the shell."""
+    import warnings
+
+    from localctx.errors import LocalctxError
+    from localctx.models.catalog import model_names
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            names = model_names()
+    except (LocalctxError, OSError):
+        return []
+    low = incomplete.lower()
+    return [n for n in names if n.lower().startswith(low)]
+
+
+#: MODEL of every command that takes one; omitted: the default model (`localctx models default NAME`)
 ModelArg = Annotated[
     str | None,
-    typer.Argument(help="Model: a .gguf path, a catalog name (see `localctx models`), or a preset.",
-                   show_default=False),
+    typer.Argument(help="Model: a .gguf path, a catalog name (see `localctx models`), or a preset "
+                   "(default: the default model, `localctx models default`).", show_default=False,
+                   autocompletion=complete_model),
 ]
+#: MODEL as an option, where the positionals are something else (`summarize FILE -m M`, `ask -m M "QUESTION"`)
+ModelOpt = Annotated[str | None, typer.Option(
+    "--model", "-m", help="Model: a .gguf path, a catalog name or a preset (default: the default model, "
+    "`localctx models default`).",
+    show_default=False, autocompletion=complete_model)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
 #: every command that loads a model: past the memory gate

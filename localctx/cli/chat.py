@@ -25,6 +25,8 @@ from localctx.cli._options import (
     JsonOpt,
     MaxTokensOpt,
     ModelArg,
+    ModelOpt,
+    complete_model,
 )
 from localctx.cli._runtime_opts import runtime_options
 from localctx.cli._sampling_opts import sampling_options
@@ -293,15 +295,19 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @runtime_options
     @sampling_options
-    def ask(model: Annotated[str, typer.Argument(help="Model: a .gguf path, a catalog name, or a preset.",
-                                                 show_default=False)],
-            question: Annotated[str, typer.Argument(help="The question.", show_default=False)],
-            file: FileOpt = [], system: SystemOpt = None, overflow: OverflowOpt = "refuse",  # noqa: B006
+    def ask(first: Annotated[str | None, typer.Argument(
+                metavar="MODEL", help="Model: a .gguf path, a catalog name, or a preset. Omitted (one argument: "
+                "the question): -m MODEL, else the default model (`localctx models default`).", show_default=False,
+                autocompletion=complete_model)] = None,
+            second: Annotated[str | None, typer.Argument(metavar="QUESTION", help="The question.",
+                                                         show_default=False)] = None,
+            model_opt: ModelOpt = None, file: FileOpt = [], system: SystemOpt = None, overflow: OverflowOpt = "refuse",  # noqa: B006
             max_tokens: MaxTokensOpt = 512, chat_template: ChatTemplateOpt = None, force: ForceOpt = False,
             json_: JsonOpt = False, *, runtime: RuntimeFlags, sampling: SamplingFlags) -> None:
         """One question about documents, no session: for scripts (--json adds token counts and timings).
 
         Piped standard input is a document too: cat notes.txt | localctx ask smollm2 "What is due?"
+        One argument is the question, asked of -m MODEL or the default model: localctx ask "What is due?" -f notes.txt
 
         Example: localctx ask smollm2 --file book.txt "Who is the narrator?" --json
         """
@@ -311,6 +317,7 @@ def register(app: typer.Typer) -> None:
         from localctx.services.chat import ChatSession
 
         require_open(1, why="the answer would be lost")
+        model, question = ask_arguments(first, second, model_opt)
         if not question.strip():
             raise LocalctxError("the question is empty", 'ask something, e.g. localctx ask smollm2 "What is it about?"')
         options = chat_options(max_tokens, sampling, system, overflow, chat_template)
@@ -342,6 +349,28 @@ def register(app: typer.Typer) -> None:
                 why = "(-n)" if t.stop_reason == "length" else "(the context is full)"
                 more = "raise -n for more" if t.stop_reason == "length" else "raise --ctx for more"
                 warn(f"reply cut at {t.reply_tokens:,} tokens {why}; {more}")
+
+
+def ask_arguments(first: str | None, second: str | None, model_opt: str | None) -> tuple[str | None, str]:
+    """MODEL and QUESTION of `ask`, told apart by count: two arguments are MODEL QUESTION, one is the
+    question (asked of -m MODEL, else of the default model).  One argument that is exactly a model's
+    name is a forgotten question, refused rather than asked."""
+    from localctx.errors import LocalctxError
+
+    if first is None:
+        raise LocalctxError("Missing argument 'QUESTION'", "see `localctx ask --help`")
+    if second is not None:
+        if model_opt is not None:
+            raise LocalctxError(f"two models given: -m {model_opt} and '{first}'",
+                                'give one: localctx ask -m MODEL "QUESTION" or localctx ask MODEL "QUESTION"')
+        return first, second
+    if model_opt is None and not any(c.isspace() for c in first):
+        from localctx.models.catalog import model_names
+
+        if first.lower() in (n.lower() for n in model_names()) or first.lower().endswith(".gguf"):
+            raise LocalctxError(f"Missing argument 'QUESTION' ('{first}' is a model: localctx ask {first} "
+                                '"QUESTION")', "see `localctx ask --help`")
+    return model_opt, first
 
 
 def chat_options(max_tokens: int, sampling: SamplingFlags, system: str | None, overflow: str,
