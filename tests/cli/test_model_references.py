@@ -36,6 +36,7 @@ def _commands(ref: str | None, doc: Path) -> dict[str, list[str]]:
         "eval ppl": ["eval", "ppl", *m, "--file", str(doc), *HUGE],
         "bench": ["bench", *m, *HUGE],
         "tui": ["tui", *m, "--screen", "nowhere"],  # found: only then is the screen name refused
+        "serve": ["serve", *m, "--port", "0", *HUGE],  # planned at start-up, before it listens
     }
 
 
