@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
     def show(json: JsonOpt = False) -> None:
         """Print the settings in effect when no flag says otherwise, each marked file or built-in; then
         the per-model tables of the file (they apply on top, for their model)."""
-        from localctx.cli._output import emit_json, info, stdout
+        from localctx.cli._output import emit_json, info, shown, stdout
         from localctx.models.settings_file import in_effect, model_tables, settings_file
         from localctx.services.prompt import DEFAULT_SYSTEM
 
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
             return
         from localctx.cli._tables import Col, table
 
-        info(f"settings file: {f}" + ("" if f.exists() else " (not written yet: everything is built in)"))
+        info(f"settings file: {shown(f)}" + ("" if f.exists() else " (not written yet: everything is built in)"))
         cols = (Col("setting", "key"), Col("value", "text"), Col("source", "key"))
         stdout.print(table(stdout, cols, [[r.key, _shown(r.key, r.value), r.source] for r in rows]))
         for name, values in per_model.items():

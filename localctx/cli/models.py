@@ -61,20 +61,20 @@ def register(app: typer.Typer) -> None:
 
         Examples: localctx models add ~/m/q.gguf --name qwen;  localctx models add bartowski/X-GGUF:Q4_K_M --name x
         """
-        from localctx.cli._output import info
+        from localctx.cli._output import info, shown
         from localctx.models.catalog import register_model
 
         reg = register_model(target, name, replace=force)
         now = reg.alias_of or str(reg.path)
         if reg.previous is not None:
-            info(f"'{name}' pointed to {reg.previous}; it now points to {now}")
+            info(f"'{shown(name)}' pointed to {shown(reg.previous)}; it now points to {shown(now)}")
         if reg.shadows is not None:
-            info(f"'{name}' now names {'this file' if reg.alias_of is None else reg.alias_of}, not the preset "
-                 f"{reg.shadows}")
+            info(f"'{shown(name)}' now names {'this file' if reg.alias_of is None else shown(reg.alias_of)}, "
+                 f"not the preset {shown(reg.shadows)}")
         if reg.alias_of is not None:
-            info(f"alias [bold]{name}[/] → {reg.alias_of} ({reg.path})")
+            info(f"alias [bold]{shown(name)}[/] → {shown(reg.alias_of)} ({shown(reg.path)})")
         else:
-            info(f"registered [bold]{name}[/] → {reg.path}")
+            info(f"registered [bold]{shown(name)}[/] → {shown(reg.path)}")
 
     @models_app.command("default")
     def default(
@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
 
         Example: localctx models default qwen;  then: localctx ask "What is in it?" -f notes.txt
         """
-        from localctx.cli._output import info, stdout
+        from localctx.cli._output import info, shown, stdout
         from localctx.errors import LocalctxError
         from localctx.models import catalog
         from localctx.models.settings_file import default_model, set_top_level, settings_file
@@ -97,12 +97,12 @@ def register(app: typer.Typer) -> None:
         if clear:
             was = default_model()
             set_top_level("default_model", None)
-            info(f"forgot the default model {was}" if was else "no default model was set")
+            info(f"forgot the default model {shown(was)}" if was else "no default model was set")
         elif model is not None:
             path = catalog.resolve_model(model)  # a model that is not here is refused now, not at its first use
             ref = str(path) if Path(model).expanduser().exists() else model
             set_top_level("default_model", ref)
-            info(f"default model: [bold]{ref}[/] ({path}); set in {settings_file()}")
+            info(f"default model: [bold]{shown(ref)}[/] ({shown(path)}); set in {shown(settings_file())}")
             return
         chosen = default_model()
         if chosen is not None:
@@ -118,11 +118,11 @@ def register(app: typer.Typer) -> None:
     @models_app.command("forget")
     def forget(name: Annotated[str, typer.Argument(help="A registered name or alias.")]) -> None:
         """Remove a registered name or alias (the file itself is left alone)."""
-        from localctx.cli._output import info
+        from localctx.cli._output import info, shown
         from localctx.errors import LocalctxError
         from localctx.models.catalog import unregister_model
 
         was = unregister_model(name)
         if was is None:
             raise LocalctxError(f"'{name}' is not a registered model", "see `localctx models`")
-        info(f"forgot '{name}' (it pointed to {was}; the file is left alone)")
+        info(f"forgot '{shown(name)}' (it pointed to {shown(was)}; the file is left alone)")
