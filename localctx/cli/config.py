@@ -47,8 +47,9 @@ def register(app: typer.Typer) -> None:
 
     @config_app.command("show")
     def show(json: JsonOpt = False) -> None:
-        """Print the settings in effect when no flag says otherwise, each marked file or built-in; then
-        the per-model tables of the file (they apply on top, for their model)."""
+        """Print the settings in effect when no flag says otherwise, each marked file or built-in.
+
+        Then the per-model tables of the file (they apply on top, for their model)."""
         from localctx.cli._output import emit_json, info, shown, stdout
         from localctx.models.settings_file import in_effect, model_tables, settings_file
         from localctx.services.prompt import DEFAULT_SYSTEM

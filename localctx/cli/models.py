@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
     @models_app.command("add")
     def add(
         target: Annotated[str, typer.Argument(
-            metavar="PATH|MODEL", help="A .gguf file, or a model to alias: a pulled owner/repo:QUANT, a preset, "
+            help="A .gguf file, or a model to alias: a pulled owner/repo:QUANT, a preset, "
             "a bundled or registered name.", autocompletion=complete_model)],
         name: Annotated[str, typer.Option("--name", help="Name to use for it.")],
         force: Annotated[bool, typer.Option("--force", help="Re-point a name that is registered already, or "
