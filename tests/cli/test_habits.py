@@ -75,6 +75,10 @@ def test_the_default_model_is_set_shown_used_and_cleared(tiny: Path) -> None:
     assert _ok("models", "default").strip() == "tiny"
     assert Path(json.loads(_ok("inspect", "--json"))["path"]) == tiny
     assert 'default_model = "tiny"' in Path(_ok("config", "path").strip()).read_text()
+    _ok("plan", "--ctx", "1024", "-t", "1", "--save")  # the default model's own table, beside the default
+    out = json.loads(_ok("config", "show", "--json"))
+    assert {"key": "default_model", "value": "tiny", "source": "file"} in out["settings"]
+    assert out["models"] == {"Tiny-Q4_K_M.gguf": {"n_ctx": 1024, "n_threads": 1}}
     r = runner.invoke(app, ["models", "default", "--clear"])
     assert r.exit_code == 0 and "forgot the default model tiny" in _said(r)
     assert _ok("models", "default").strip() == "smollm2"
