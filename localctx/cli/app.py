@@ -22,6 +22,7 @@ from localctx.cli import (
     bench,
     cache,
     chat,
+    config,
     doctor,
     estimate,
     inspect,
@@ -128,7 +129,7 @@ app = typer.Typer(
     help="Run quantized long-context GGUF models locally: inspect, plan memory, extend context, chat, summarize.",
     no_args_is_help=False,
     invoke_without_command=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion, Typer's own
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -137,7 +138,7 @@ app = typer.Typer(
 #: by name: a missing module is a broken install and fails here, loudly.
 COMMAND_MODULES = (
     models, inspect, doctor, estimate, plan, bench, presets, pull, chat, sessions, cache, summarize, eval_command,
-    tui, rpc_server, serve,
+    tui, rpc_server, serve, config,
 )
 
 

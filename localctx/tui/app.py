@@ -22,7 +22,7 @@ from textual.screen import Screen
 from localctx.core.conversation import ChatOptions
 from localctx.core.flags import RuntimeFlags
 from localctx.errors import LocalctxError
-from localctx.models.catalog import DEFAULT_MODEL
+from localctx.models.catalog import DEFAULT_MODEL, default_reference
 from localctx.services.machine import MachineMemory
 from localctx.tui.engine_host import EngineHost
 from localctx.tui.screens import ChatScreen, ModelsScreen, PlanScreen, SummarizeScreen
@@ -59,7 +59,7 @@ class LocalctxApp(App[None]):
         self.DEFAULT_MODE = mode if mode in self.MODES else "plan"  # type: ignore[misc]  # see above
         super().__init__()
         self._machine = machine
-        self.model_ref: str = model or DEFAULT_MODEL
+        self.model_ref: str = model or _default_reference()
         self.flags: RuntimeFlags = flags or RuntimeFlags()
         self.start_files: list[Path] = [Path(f) for f in files]
         self.pending_summarize: Path | None = None  # handed from Chat's overflow dialog to Summarize
@@ -150,6 +150,15 @@ class LocalctxApp(App[None]):
             yield SystemCommand(f"Go to {title}", f"Switch to the {title} screen ({key.upper()})",
                                 lambda m=mode: self.switch_mode(m))
         yield from getattr(screen, "palette_commands", lambda: ())()
+
+
+def _default_reference() -> str:
+    """The default model's reference (the settings file's, else smollm2); the screens say what is wrong
+    with it when it cannot be used, so an unset or broken default never keeps the app from opening."""
+    try:
+        return default_reference()
+    except LocalctxError:
+        return DEFAULT_MODEL
 
 
 def make_app(*, machine: MachineMemory | None = None, model: str | None = None, flags: RuntimeFlags | None = None,

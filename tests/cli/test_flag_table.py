@@ -120,7 +120,8 @@ def test_a_short_option_means_one_thing_in_every_command() -> None:
             where.setdefault(short, set()).add(path)
     clashes = {s: (m, where[s]) for s, m in meaning.items() if len(m) > 1}
     assert clashes == {}
-    assert meaning["-n"] == {"--max-tokens"} and meaning["-c"] == {"--ctx"} and "-m" not in meaning
+    # -m is --model wherever it exists (ask, summarize), as in llm and llama.cpp; never --method again
+    assert meaning["-n"] == {"--max-tokens"} and meaning["-c"] == {"--ctx"} and meaning["-m"] == {"--model"}
 
 
 # ---- sampling flags: llama.cpp's names, in every command that generates (and plan, which saves them) ----

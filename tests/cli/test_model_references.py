@@ -1,8 +1,9 @@
 """Every command that takes MODEL answers a reference the same way: the catalog's one resolver decides,
-before anything loads.  Five kinds of reference, each through every command: a preset that is not
-pulled (the `localctx pull` to run), a registered name and a pulled ``owner/repo:QUANT`` (found: the
-command goes on to its own work, here refused by the memory gate before a load), a bundled model whose
-package is missing (the install to run), and a typo (no model matches, with the near names)."""
+before anything loads.  Seven kinds of reference, each through every command: a preset that is not
+pulled (the `localctx pull` to run), a registered name, a pulled ``owner/repo:QUANT``, an alias of it
+and no MODEL at all with a default model set (found: the command goes on to its own work, here refused
+by the memory gate before a load), a bundled model whose package is missing (the install to run), and
+a typo (no model matches, with the near names)."""
 
 from __future__ import annotations
 
@@ -21,18 +22,21 @@ HUGE = ["--ctx", "512m", "-t", "1"]  # found models stop at the memory gate: not
 PULLED_REPO = "acme/Tiny-GGUF"
 
 
-def _commands(ref: str, doc: Path) -> dict[str, list[str]]:
+def _commands(ref: str | None, doc: Path) -> dict[str, list[str]]:
+    """Each command with ``ref`` as its MODEL; None: MODEL left out (the default model)."""
+    m = [] if ref is None else [ref]
     return {
-        "estimate": ["estimate", ref],
-        "plan": ["plan", ref],
-        "inspect": ["inspect", ref],
-        "ask": ["ask", ref, "what is in it?", *HUGE],
-        "chat": ["chat", ref, *HUGE],
-        "summarize": ["summarize", str(doc), "--model", ref, *HUGE],
-        "eval passkey": ["eval", "passkey", ref, *HUGE],
-        "eval ppl": ["eval", "ppl", ref, "--file", str(doc), *HUGE],
-        "bench": ["bench", ref, *HUGE],
-        "tui": ["tui", ref, "--screen", "nowhere"],  # found: only then is the screen name refused
+        "estimate": ["estimate", *m],
+        "plan": ["plan", *m],
+        "inspect": ["inspect", *m],
+        "ask": ["ask", *m, "what is in it?", *HUGE],
+        "chat": ["chat", *m, *HUGE],
+        "summarize": ["summarize", str(doc), *(["--model", ref] if ref else []), *HUGE],
+        "eval passkey": ["eval", "passkey", *m, *HUGE],
+        "eval ppl": ["eval", "ppl", *m, "--file", str(doc), *HUGE],
+        "bench": ["bench", *m, *HUGE],
+        "tui": ["tui", *m, "--screen", "nowhere"],  # found: only then is the screen name refused
+        "serve": ["serve", *m, "--port", "0", *HUGE],  # planned at start-up, before it listens
     }
 
 
@@ -52,7 +56,7 @@ def _pull_into_cache(target: Path) -> None:
     (snap / target.name).symlink_to(target)
 
 
-def _answers(ref: str, doc: Path) -> dict[str, tuple[int, str]]:
+def _answers(ref: str | None, doc: Path) -> dict[str, tuple[int, str]]:
     out = {}
     for name, args in _commands(ref, doc).items():
         r = runner.invoke(app, args, input="")
@@ -94,14 +98,21 @@ def test_a_typo_is_no_match_with_the_near_names_everywhere(doc: Path) -> None:
     assert code == 2 and "qwen3-8b" in line
 
 
-@pytest.mark.parametrize("kind", ["registered", "pulled"])
+@pytest.mark.parametrize("kind", ["registered", "pulled", "alias", "default"])
 def test_a_registered_name_and_a_pulled_reference_are_found_everywhere(kind: str, tiny: Path, doc: Path) -> None:
+    ref: str | None
     if kind == "registered":
         assert runner.invoke(app, ["models", "add", str(tiny), "--name", "tiny"]).exit_code == 0
         ref = "tiny"
     else:
         _pull_into_cache(tiny)
         ref = f"{PULLED_REPO}:Q4_K_M"
+    if kind == "alias":  # a short name for the pulled reference (as `ollama cp` / `llm aliases set`)
+        assert runner.invoke(app, ["models", "add", ref, "--name", "tiny"]).exit_code == 0
+        ref = "tiny"
+    if kind == "default":  # MODEL left out: the default model
+        assert runner.invoke(app, ["models", "default", ref]).exit_code == 0
+        ref = None
     answers = _answers(ref, doc)
     for name in ("estimate", "plan", "inspect"):
         code, _ = answers.pop(name)
