@@ -195,7 +195,7 @@ def _run_command(chat: ChatSession, name: str, arg: str) -> str | None:
         return commands.set_system(chat, arg)
     if name == "/file":
         from localctx.cli._output import stderr
-        from localctx.engine.base import Cancelled
+        from localctx.services.chat import Cancelled  # the engine stopped by Ctrl-C (cli does not import engine)
 
         stderr.print(commands.add_file(chat, arg), markup=False, highlight=False, soft_wrap=True)
         _notices(chat)  # what the overflow policy cut to make room

@@ -35,7 +35,7 @@ from localctx.store import Document, Session, Store
 if TYPE_CHECKING:
     from localctx.services.runtime import Flags
 
-__all__ = ["ChatOptions", "ChatSession", "IngestReport", "TurnStats", "read_document", "read_documents"]
+__all__ = ["Cancelled", "ChatOptions", "ChatSession", "IngestReport", "TurnStats", "read_document", "read_documents"]
 
 
 class ChatSession:

@@ -102,7 +102,6 @@ class ChatCommands(Screen[None]):
             said = await self.loader.run(run)
         except LocalctxError as exc:  # a bad value, an unreadable file, a document that does not fit
             app.report(exc, "chat")
-        self.state = "idle"
         self.query_one("#chat-progress").add_class("hidden")
         log = self.query_one(ChatLog)
         if said:
@@ -115,3 +114,4 @@ class ChatCommands(Screen[None]):
                                    sampling_flags=session.options.sampling_flags)
         self._show_docs()
         self._show_ready()
+        self.state = "idle"  # last: the screen shows the change before it takes the next command
