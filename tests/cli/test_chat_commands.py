@@ -91,8 +91,13 @@ def test_commands_change_the_chat_refusals_are_one_line_and_a_resume_keeps_them(
     assert asked.exit_code == 0, asked.output
     assert turn.prompt_tokens == json.loads(asked.stdout)["tokens"]["prompt"]
 
-    resumed = _chat("/show\n/bye\n", "--resume", s["id"])
+    more = tmp_path / "more.txt"
+    more.write_text("The bell of the archive rings at noon.\n")
+    resumed = _chat(f"/show\n/file {more}\n/bye\n", "--resume", s["id"])
     assert f"system     {SYSTEM}" in resumed.stderr and "documents  ledger.txt" in resumed.stderr
+    assert "more.txt added: " in resumed.stderr and not _errors(resumed.stderr)
+    with Store() as store:  # a document added to a saved session is saved with it
+        assert [d.name for d in store.session(s["id"]).documents] == ["ledger.txt", "more.txt"]
 
 
 def test_a_system_prompt_that_leaves_no_room_is_refused_and_the_chat_goes_on(tmp_path: Path) -> None:
