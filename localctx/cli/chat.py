@@ -39,7 +39,7 @@ OverflowOpt = Annotated[str, typer.Option(
     "--overflow", help="When the documents or the history do not fit n_ctx: refuse (default; says why and what to do), "
     "drop-oldest, or truncate-middle. Never silent.")]
 
-INPUT_HELP = """input: end a line with \\ to continue it; a line with just \"\"\" starts and ends a multi-line block.
+INPUT_HELP = """input: a line ending in \\ goes on; a line of just \"\"\" starts and ends a block.
 Ctrl-C while the model is answering stops the answer and keeps the session."""
 
 

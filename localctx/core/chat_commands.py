@@ -16,13 +16,13 @@ from localctx.errors import SettingsError
 #: every command and what it does, in the order ``/help`` lists them
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("/help", "this help"),
-    ("/system TEXT", "set the system prompt for the following turns (alone: show it)"),
+    ("/system TEXT", "the system prompt for the next turns (alone: show it)"),
     ("/file PATH", "add a document to this chat, read as --file reads it"),
-    ("/set NAME VALUE", "change a sampling setting, e.g. /set temp 0.7 (alone: list them)"),
+    ("/set NAME VALUE", "a sampling setting, e.g. /set temp 0.7 (alone: lists them)"),
     ("/show", "the plan, the settings in effect and the budget"),
     ("/model", "the model that is loaded"),
     ("/tokens", "where the context goes and the last turn's numbers"),
-    ("/clear", "forget the history, keep the documents (the old session stays saved)"),
+    ("/clear", "forget the history; documents stay, the old session is saved"),
     ("/save [PATH]", "write the conversation as Markdown"),
     ("/bye", "leave (also /quit, /exit; Ctrl-D or Ctrl-C at the prompt)"),
 )

@@ -72,6 +72,7 @@ def test_every_sampling_flag_and_the_seed_can_be_set() -> None:
 
 def test_help_lists_every_command_the_parser_knows() -> None:
     text = help_text()
+    assert max(map(len, text.splitlines())) <= 80  # readable in an 80-column terminal, unwrapped
     for command, what in COMMANDS:
         assert f"  {command} " in text and what in text
     for name in ("/system", "/file", "/set", "/show", "/model", "/bye", "/save", "/tokens", "/clear", "/help"):
