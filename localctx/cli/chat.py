@@ -42,13 +42,7 @@ OverflowOpt = Annotated[str, typer.Option(
     "--overflow", help="When the documents or the history do not fit n_ctx: refuse (default; says why and what to do), "
     "drop-oldest, or truncate-middle. Never silent.")]
 
-HELP = """commands:
-  /help            this help
-  /tokens          where the context goes (documents, history, reply, free) and the last turn's numbers
-  /clear           forget the history, keep the documents (the old session stays saved)
-  /save [PATH]     write the conversation as Markdown
-  /quit            leave (Ctrl-D or Ctrl-C at the prompt too)
-input: end a line with \\ to continue it; a line with just \"\"\" starts and ends a multi-line block.
+INPUT_HELP = """input: a line ending in \\ goes on; a line of just \"\"\" starts and ends a block.
 Ctrl-C while the model is answering stops the answer and keeps the session."""
 
 
@@ -186,30 +180,60 @@ def _tokens_report(chat: ChatSession) -> str:
     return "\n".join(lines)
 
 
-def _command(chat: ChatSession, text: str) -> bool:
-    """Run a /command; returns False to leave."""
-    from localctx.cli._output import info, stderr
+def _run_command(chat: ChatSession, name: str, arg: str) -> str | None:
+    """The text a known command shows (services.chat_commands does the work); None: said already."""
+    from localctx.core.chat_commands import help_text
+    from localctx.services import chat_commands as commands
 
-    cmd, _, arg = text.strip().partition(" ")
-    if cmd in ("/quit", "/exit", "/q"):
-        return False
-    if cmd == "/help":
-        stderr.print(HELP, markup=False)
-    elif cmd == "/tokens":
-        stderr.print(_tokens_report(chat), markup=False)
-    elif cmd == "/clear":
+    if name == "/help":
+        return f"{help_text()}\n{INPUT_HELP}"
+    if name == "/tokens":
+        return _tokens_report(chat)
+    if name == "/clear":
         old = chat.clear()
-        info("history cleared" + (f"; the old session is kept: localctx chat --resume {old}" if old else ""))
-    elif cmd == "/save":
-        from localctx.cli._output import error_line
-        from localctx.errors import LocalctxError
+        return "history cleared" + (f"; the old session is kept: localctx chat --resume {old}" if old else "")
+    if name == "/save":
+        return f"saved {chat.save(Path(arg) if arg else None)}"
+    if name == "/system":
+        return commands.set_system(chat, arg)
+    if name == "/file":
+        from localctx.cli._output import stderr
+        from localctx.services.chat import Cancelled  # the engine stopped by Ctrl-C (cli does not import engine)
 
+        stderr.print(commands.add_file(chat, arg), markup=False, highlight=False, soft_wrap=True)
+        _notices(chat)  # what the overflow policy cut to make room
         try:
-            info(f"saved {chat.save(Path(arg.strip()) if arg.strip() else None)}")
-        except LocalctxError as exc:  # a bad path must not end the chat
-            error_line(exc.one_line())
-    else:
-        info(f"unknown command {cmd}; /help lists them")
+            _prepare(chat, show=True)  # read it now, with progress, not in front of the next answer
+        except Cancelled:
+            return "reading stopped; the documents are read before the next answer"
+        return None
+    if name == "/set":
+        return commands.set_sampling(chat, arg)
+    if name == "/show":
+        return commands.show(chat)
+    return commands.describe_model(chat)  # /model
+
+
+def _command(chat: ChatSession, text: str) -> bool:
+    """Run a /command; returns False to leave.  A refusal is one line and the chat goes on."""
+    from localctx.cli._output import error_line, stderr
+    from localctx.core.chat_commands import parse, unknown
+    from localctx.errors import LocalctxError
+
+    cmd = parse(text)
+    if cmd.leaves:
+        return False
+    if not cmd.known:
+        error_line(unknown(cmd))
+        return True
+    try:
+        said = _run_command(chat, cmd.name, cmd.arg)
+    except LocalctxError as exc:  # a bad path, value or a document that does not fit must not end the chat
+        error_line(exc.one_line())
+        return True
+    if said:
+        stderr.print(said, markup=False, highlight=False, soft_wrap=True)
+    _notices(chat)
     return True
 
 

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from localctx.core.chat_templates import PLAIN_STOPS
 from localctx.core.conversation import ChatOptions
-from localctx.core.flags import RuntimeFlags
 from localctx.core.loops import Loop, LoopGuard
 from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Cancelled, Engine, Progress
@@ -29,32 +28,14 @@ from localctx.services import chat_budget as _budget
 from localctx.services import chat_parts
 from localctx.services import prompt as _prompt
 from localctx.services.chat_budget import Budget, DocText, check_policy
-from localctx.services.chat_parts import (
-    Exchange,
-    IngestReport,
-    LoadOptions,
-    TurnStats,
-    read_document,
-    read_documents,
-    resumed_documents,
-)
+from localctx.services.chat_parts import Exchange, IngestReport, LoadOptions, TurnStats, read_document, read_documents
 from localctx.services.state_cache import StateCache, model_fingerprint, state_key
-from localctx.store import Document, Session, Store, StoreError
+from localctx.store import Document, Session, Store
 
 if TYPE_CHECKING:
     from localctx.services.runtime import Flags
 
-__all__ = ["ChatOptions", "ChatSession", "IngestReport", "TurnStats", "read_document", "read_documents"]
-
-
-def _unsaved(exc: StoreError) -> str:
-    return f"{exc.message}: this chat goes on without saving its history — {exc.hint}" if exc.hint else \
-        f"{exc.message}: this chat goes on without saving its history"
-
-
-def _short(text: str, limit: int = 40) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+__all__ = ["Cancelled", "ChatOptions", "ChatSession", "IngestReport", "TurnStats", "read_document", "read_documents"]
 
 
 class ChatSession:
@@ -87,7 +68,7 @@ class ChatSession:
         self.ingest_forecast: tuple[float, float, str] | None = None  # (s, band, label) before evaluating
         self.load_seconds = 0.0
         self._owns_engine = owns_engine
-        self._owns_store = False
+        self.owns_store = False  # closed with the chat; dropped when it fails (chat_parts.committed)
         self._cancel = False
         self._stops = tuple(options.stop) + (() if engine.has_chat_template else PLAIN_STOPS)
         self._placed_docs = [DocText(d.name, d.text) for d in self.documents]
@@ -116,15 +97,7 @@ class ChatSession:
         # a template that cannot be read fails before the load
         load = LoadOptions(force, on_plan, resolve_template(options.chat_template),
                            template_origin(options.chat_template))
-        owns_store = persist and store is None
-        unsaved: str | None = None
-        if owns_store:
-            try:
-                store = Store()
-            except StoreError as exc:  # a full, read-only or damaged store: the answers still come
-                if resume_id:
-                    raise
-                store, owns_store, unsaved = None, False, _unsaved(exc)
+        store, owns_store, unsaved = chat_parts.open_store(persist, store, resume_id)
         try:
             chat = cls._open(model, files, settings, options, resume_id, flags, engine, store, state_cache,
                              use_state_cache, load)
@@ -132,7 +105,7 @@ class ChatSession:
             if owns_store and store is not None:
                 store.close()
             raise
-        chat._owns_store = owns_store
+        chat.owns_store = owns_store
         if unsaved:
             chat.notices.insert(0, unsaved)
         return chat
@@ -146,20 +119,10 @@ class ChatSession:
         turns: list[tuple[str, str]] = []
         notes: list[str] = []
         if resume_id:
-            if files:
-                raise LocalctxError("--file cannot be combined with --resume", "a session keeps its own documents")
-            if store is None:
-                raise LocalctxError("--resume needs the session store (not available with persist=False)")
-            session = store.session(resume_id)
-            docs, notes = resumed_documents(session.documents)
+            r = chat_parts.resume(store, resume_id, files, settings, flags, options)
+            session, docs, notes, settings, options, turns = r.session, r.documents, r.notes, r.settings, \
+                r.options, r.turns
             model = model or session.model
-            if settings is None and not (isinstance(flags, RuntimeFlags) and flags.overrides()):
-                # the settings the session ran with (its extension plan applied); runtime flags given now
-                # replace them as a whole: re-planning on top of a plan would keep stale RoPE values
-                settings = RuntimeSettings(**session.settings)
-            if options.system is None:
-                options = replace(options, system=session.system)
-            turns = [(t.user, t.assistant) for t in store.turns(session.id)]
         else:
             docs, notes = read_documents(files, chat_parts.known_ctx(settings, flags, engine))
         if model is None:
@@ -181,7 +144,7 @@ class ChatSession:
             engine = runtime.load_planned(rp, force=load.force)
         if load.template is not None:
             engine.set_chat_template(load.template, load.template_origin)
-        if state_cache is None and use_state_cache and docs:
+        if state_cache is None and use_state_cache:  # documents may come later too (/file)
             state_cache = StateCache()
         try:
             from localctx.services.runtime import resolve_sampling
@@ -243,6 +206,30 @@ class ChatSession:
         if self._kept:
             history = len(self._tokens(self._messages(self._kept, None), generation=False)) - docs
         return Budget(n_ctx=self.engine.n_ctx, documents=docs, history=max(history, 0), reply=self.reply_tokens)
+
+    # ---- changed during the chat ------------------------------------------------------------------
+    def change_prefix(self, system: str | None, documents: Sequence[Document]) -> None:
+        """Another system prompt or document list in front of the conversation (``/system``, ``/file``):
+        fitted as at open (the overflow policy), refused with the numbers when the history would leave
+        no room for a question, kept in the stored session, evaluated by the next ``prepare``/``send``.
+        A refusal leaves the chat as it was."""
+        before = (self.system, self.documents, self._placed_docs, self._prefix, len(self.notices))
+        self.system, self.documents = system, list(documents)
+        self._placed_docs = [DocText(d.name, d.text) for d in self.documents]
+        try:
+            self._prefix = self._fit_documents()
+            b = self.budget()
+            if self.overflow == "refuse" and b.free < self.question_room:
+                parts = {"documents": b.documents, "history": b.history, "reply reserve": b.reply,
+                         "question room": self.question_room}
+                raise _budget.overflow_error(self.hint_ref, "conversation", parts, b.n_ctx,
+                                             self._plan_note(sum(parts.values())))
+        except LocalctxError:
+            self.system, self.documents, self._placed_docs, self._prefix = before[:4]
+            del self.notices[before[4]:]
+            raise
+        self.ingest_report = None
+        chat_parts.commit_prefix(self)
 
     # ---- ingest --------------------------------------------------------------------------------
     def forecast_ingest(self) -> tuple[float, float, str] | None:
@@ -360,43 +347,13 @@ class ChatSession:
         observe_counters(self.engine, c0, c1, prompt_start=len(prompt) - evaluated, gen_start=len(prompt))
         reason = "cancelled" if stopped_by_caller else "loop" if loop is not None else self.engine.stop_reason
         if loop is not None and not stopped_by_caller:
-            self.notices.append(f"reply stopped: it began repeating itself (\"{_short(loop.span)}\"); "
+            self.notices.append(f"reply stopped: it began repeating itself (\"{chat_parts.short(loop.span)}\"); "
                                 "what came before the repetition is kept")
         n_reply = max(0, len(self.engine.cached_tokens) - len(prompt))
-        dp, dg = c1.n_prompt_eval - c0.n_prompt_eval, c1.n_gen - c0.n_gen
-        tp, tg = c1.t_prompt_ms - c0.t_prompt_ms, c1.t_gen_ms - c0.t_gen_ms
-        self.last_turn = TurnStats(
-            prompt_tokens=len(prompt), evaluated_tokens=evaluated, reply_tokens=n_reply,
-            ttft_s=None if first is None else first - t0,
-            prompt_tok_s=dp / tp * 1000 if dp and tp > 0 else None, gen_tok_s=dg / tg * 1000 if dg and tg > 0 else None,
-            total_s=time.perf_counter() - t0, stopped=reason == "cancelled", stop_reason=reason)
+        self.last_turn = chat_parts.turn_stats(c0, c1, len(prompt), evaluated, n_reply, t0, first, reason)
         self.turns.append(Exchange(text, reply))
         self._kept.append(len(self.turns) - 1)
-        self._commit(text, reply)
-
-    def _store_turn(self, text: str, reply: str) -> None:
-        if self.store is not None:
-            if self.session is None:
-                self.session = self.store.create_session(
-                    str(self.engine.path), self.engine.settings.to_json(),
-                    self.documents, self.system, self.overflow)
-            t = self.last_turn
-            assert t is not None  # set by _finish before the commit
-            self.store.add_turn(self.session.id, text, reply, prompt_tokens=t.prompt_tokens,
-                                evaluated_tokens=t.evaluated_tokens, reply_tokens=t.reply_tokens,
-                                ttft_ms=None if t.ttft_s is None else t.ttft_s * 1000, gen_tok_s=t.gen_tok_s,
-                                stopped=t.stopped)
-
-    def _commit(self, text: str, reply: str) -> None:
-        """Commit the turn; a store that fails now (the disk filled up) is dropped with one notice and
-        the chat goes on unsaved: the reply was already given."""
-        try:
-            self._store_turn(text, reply)
-        except StoreError as exc:
-            if self._owns_store and self.store is not None:
-                self.store.close()
-            self.store, self._owns_store = None, False
-            self.notices.append(_unsaved(exc))
+        chat_parts.commit_turn(self, text, reply)
 
     def ask(self, text: str) -> str:
         return "".join(self.send(text))
@@ -414,19 +371,7 @@ class ChatSession:
 
     def save(self, path: Path | None = None) -> Path:
         """Write the conversation as Markdown (it is already in the store; this is for sharing)."""
-        from localctx.core.outpath import check_output_path
-
-        sid = self.session.id if self.session else "unsaved"
-        path = check_output_path(path if path else Path.cwd() / f"localctx-chat-{sid}.md", flag="/save")
-        lines = [f"# localctx chat {sid}", "", f"- model: `{self.engine.path.name}` (n_ctx {self.engine.n_ctx})"]
-        lines += [f"- document: `{d.path}` (sha256 {d.sha256[:12]})" for d in self.documents]
-        for t in self.turns:
-            lines += ["", "## You", "", t.user, "", "## Assistant", "", t.assistant]
-        try:
-            path.write_text("\n".join(lines) + "\n")
-        except OSError as exc:
-            raise LocalctxError(f"/save {path}: {exc.strerror or exc}") from None
-        return path
+        return chat_parts.write_markdown(self, path)
 
     def drain_notices(self) -> list[str]:
         out, self.notices = self.notices, []
@@ -446,7 +391,7 @@ class ChatSession:
     def close(self) -> None:
         if self._owns_engine:
             self.engine.close()
-        if self._owns_store and self.store is not None:
+        if self.owns_store and self.store is not None:
             self.store.close()
 
     def __enter__(self) -> ChatSession:

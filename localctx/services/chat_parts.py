@@ -1,14 +1,21 @@
 """The pieces of a chat that are not the conversation itself: documents read through the one
-extractor, and the numbers a turn and an ingest report."""
+extractor, the numbers a turn and an ingest report, a resumed session's parts, and the store that
+may fail under a chat (a full disk: the chat goes on unsaved, and says so once)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from localctx.store import Document
+from localctx.store import Document, Session, Store, StoreError
+
+if TYPE_CHECKING:
+    from localctx.core.conversation import ChatOptions
+    from localctx.core.settings import RuntimeSettings
+    from localctx.engine.base import Counters
+    from localctx.services.chat import ChatSession
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,7 @@ def read_documents(files: Sequence[str | Path], n_ctx: int | None = None) -> tup
             notes.append(f"{exc.message}; it is left out of the context")
     return docs, notes
 
+
 @dataclass(frozen=True)
 class LoadOptions:
     """How ChatSession.open loads a model: past the memory gate or not, who sees the plan, template."""
@@ -120,3 +128,138 @@ def resumed_documents(docs: Sequence[Document]) -> tuple[list[Document], list[st
             notes.append(f"{d.name}: the file changed since this session read it; continuing from the stored "
                          f"text (to read it again, start a new chat with --file {path})")
     return out, notes
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """What a saved session brings back: itself, its documents (and notices about their files), its
+    runtime settings unless flags given now replace them, its system prompt, its turns."""
+
+    session: Session
+    documents: list[Document]
+    notes: list[str]
+    settings: RuntimeSettings | None
+    options: ChatOptions
+    turns: list[tuple[str, str]]
+
+
+def resume(store: Store | None, resume_id: str, files: Sequence[str | Path], settings: RuntimeSettings | None,
+           flags: Any, options: ChatOptions) -> Resumed:
+    from dataclasses import replace
+
+    from localctx.core.flags import RuntimeFlags
+    from localctx.core.settings import RuntimeSettings
+    from localctx.errors import LocalctxError
+
+    if files:
+        raise LocalctxError("--file cannot be combined with --resume", "a session keeps its own documents")
+    if store is None:
+        raise LocalctxError("--resume needs the session store (not available with persist=False)")
+    session = store.session(resume_id)
+    docs, notes = resumed_documents(session.documents)
+    if settings is None and not (isinstance(flags, RuntimeFlags) and flags.overrides()):
+        # the settings the session ran with (its extension plan applied); runtime flags given now
+        # replace them as a whole: re-planning on top of a plan would keep stale RoPE values
+        settings = RuntimeSettings(**session.settings)
+    if options.system is None:
+        options = replace(options, system=session.system)
+    turns = [(t.user, t.assistant) for t in store.turns(session.id)]
+    return Resumed(session, docs, notes, settings, options, turns)
+
+
+# ---- the store under a chat --------------------------------------------------------------------
+def unsaved_notice(exc: StoreError) -> str:
+    return f"{exc.message}: this chat goes on without saving its history — {exc.hint}" if exc.hint else \
+        f"{exc.message}: this chat goes on without saving its history"
+
+
+def open_store(persist: bool, store: Store | None, resume_id: str | None) -> tuple[Store | None, bool, str | None]:
+    """The store a chat writes to, whether the chat owns it, and a notice when it cannot be opened: a
+    full, read-only or damaged store leaves a new chat unsaved (the answers still come); a resumed one
+    needs it, so the error stands."""
+    if not persist or store is not None:
+        return store, False, None
+    try:
+        return Store(), True, None
+    except StoreError as exc:
+        if resume_id:
+            raise
+        return None, False, unsaved_notice(exc)
+
+
+def _store_turn(chat: ChatSession, text: str, reply: str) -> None:
+    if chat.store is None:
+        return
+    if chat.session is None:
+        chat.session = chat.store.create_session(str(chat.engine.path), chat.engine.settings.to_json(),
+                                                 chat.documents, chat.system, chat.overflow)
+    t = chat.last_turn
+    assert t is not None  # set before the commit
+    chat.store.add_turn(chat.session.id, text, reply, prompt_tokens=t.prompt_tokens,
+                        evaluated_tokens=t.evaluated_tokens, reply_tokens=t.reply_tokens,
+                        ttft_ms=None if t.ttft_s is None else t.ttft_s * 1000, gen_tok_s=t.gen_tok_s,
+                        stopped=t.stopped)
+
+
+def _store_prefix(chat: ChatSession) -> None:
+    if chat.store is not None and chat.session is not None:
+        chat.store.set_prefix(chat.session.id, chat.system, chat.documents)
+
+
+def committed(chat: ChatSession, write: Callable[[], None]) -> None:
+    """Run one store write; a store that fails now (the disk filled up) is dropped with one notice and
+    the chat goes on unsaved: the reply was already given."""
+    try:
+        write()
+    except StoreError as exc:
+        if chat.owns_store and chat.store is not None:
+            chat.store.close()
+        chat.store, chat.owns_store = None, False
+        chat.notices.append(unsaved_notice(exc))
+
+
+def commit_turn(chat: ChatSession, text: str, reply: str) -> None:
+    committed(chat, lambda: _store_turn(chat, text, reply))
+
+
+def commit_prefix(chat: ChatSession) -> None:
+    """The system prompt and the documents as they are now, for a resume to see the same chat."""
+    committed(chat, lambda: _store_prefix(chat))
+
+
+# ---- turns ---------------------------------------------------------------------------------------
+def short(text: str, limit: int = 40) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def turn_stats(c0: Counters, c1: Counters, prompt: int, evaluated: int, reply: int, t0: float,
+               first: float | None, reason: str | None) -> TurnStats:
+    """One turn's numbers from llama.cpp's counters before and after it."""
+    import time
+
+    dp, dg = c1.n_prompt_eval - c0.n_prompt_eval, c1.n_gen - c0.n_gen
+    tp, tg = c1.t_prompt_ms - c0.t_prompt_ms, c1.t_gen_ms - c0.t_gen_ms
+    return TurnStats(prompt_tokens=prompt, evaluated_tokens=evaluated, reply_tokens=reply,
+                     ttft_s=None if first is None else first - t0,
+                     prompt_tok_s=dp / tp * 1000 if dp and tp > 0 else None,
+                     gen_tok_s=dg / tg * 1000 if dg and tg > 0 else None,
+                     total_s=time.perf_counter() - t0, stopped=reason == "cancelled", stop_reason=reason)
+
+
+def write_markdown(chat: ChatSession, path: Path | None) -> Path:
+    """The conversation as Markdown (it is already in the store; this is for sharing)."""
+    from localctx.core.outpath import check_output_path
+    from localctx.errors import LocalctxError
+
+    sid = chat.session.id if chat.session else "unsaved"
+    path = check_output_path(path if path else Path.cwd() / f"localctx-chat-{sid}.md", flag="/save")
+    lines = [f"# localctx chat {sid}", "", f"- model: `{chat.engine.path.name}` (n_ctx {chat.engine.n_ctx})"]
+    lines += [f"- document: `{d.path}` (sha256 {d.sha256[:12]})" for d in chat.documents]
+    for t in chat.turns:
+        lines += ["", "## You", "", t.user, "", "## Assistant", "", t.assistant]
+    try:
+        path.write_text("\n".join(lines) + "\n")
+    except OSError as exc:
+        raise LocalctxError(f"/save {path}: {exc.strerror or exc}") from None
+    return path

@@ -192,6 +192,21 @@ class Store:
         return [r[0] for r in self.db.execute("SELECT id FROM sessions WHERE id LIKE ? ORDER BY id", (pattern,))]
 
     @_translated
+    def set_prefix(self, session_id: str, system: str | None, documents: Sequence[Document]) -> None:
+        """A session's system prompt and documents as they are now (changed during the chat), so that a
+        resume renders the conversation the chat went on with."""
+        with self.db:
+            self.db.execute("UPDATE sessions SET system = ?, updated_at = ? WHERE id = ?",
+                            (system, self.clock(), session_id))
+            self.db.execute("DELETE FROM session_documents WHERE session_id = ?", (session_id,))
+            for pos, doc in enumerate(documents):
+                self.db.execute("INSERT OR IGNORE INTO documents (sha256, name, text) VALUES (?, ?, ?)",
+                                (doc.sha256, doc.name, doc.text))
+                self.db.execute(
+                    "INSERT INTO session_documents (session_id, position, sha256, path) VALUES (?, ?, ?, ?)",
+                    (session_id, pos, doc.sha256, doc.path))
+
+    @_translated
     def session(self, ref: str) -> Session:
         """A session by id or unique id prefix."""
         rows = self.db.execute(

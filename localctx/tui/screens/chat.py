@@ -18,13 +18,13 @@ from textual import getters, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, ListView, ProgressBar, Static
 
 from localctx.errors import ContextOverflowError, LocalctxError
 from localctx.tui.dialogs import FilePicker, FitDialog, OverflowChoice, OverflowDialog, TextPrompt
 from localctx.tui.engine_host import LoadRefused
 from localctx.tui.save import check_save_path, write_failed
+from localctx.tui.screens._chat_commands import ChatCommands
 from localctx.tui.screens._chat_messages import Delta, Finished, Ingesting, Overflowed
 from localctx.tui.screens._chat_overflow import after_overflow
 from localctx.tui.screens._chat_worker import ChatLoader, LoadRequest
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from localctx.tui.app import LocalctxApp
 
 
-class ChatScreen(Screen[None]):
+class ChatScreen(ChatCommands):
     if TYPE_CHECKING:  # the app as LocalctxApp for the type checker (Textual types it as a plain App)
         app = getters.app(LocalctxApp)
 
