@@ -12,20 +12,6 @@ from localctx.cli._sampling_opts import sampling_options
 from localctx.core.flags import SETTING_FLAGS, RuntimeFlags, SamplingFlags
 
 
-def sampling_values(s: Any) -> dict[str, Any]:
-    """The sampling fields that matter at this temperature (greedy ignores top-k/top-p/min-p; DRY's
-    other settings only when it is on)."""
-    values = s.to_json()
-    values.pop("seed", None)
-    if s.greedy:
-        for k in ("top_k", "top_p", "min_p"):
-            values.pop(k)
-    if not s.dry_multiplier:
-        for k in ("dry_base", "dry_allowed_length", "dry_penalty_last_n"):
-            values.pop(k)
-    return values
-
-
 def _fmt(v: Any) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
@@ -116,9 +102,7 @@ def register(app: typer.Typer) -> None:
                       f"{human_bytes(sv.kv)}, compute {human_bytes(sv.compute)} = {human_bytes(sv.total)}{room} "
                       "taken off this machine")
         if rp.sampling is not None:
-            from localctx.core.flags import describe_sampling
-
-            t.add_row("sampling", describe_sampling(sampling_values(rp.sampling.settings)))
+            t.add_row("sampling", rp.sampling.shown)
         t.add_row("verdict", rp.verdict.summary)
         if rp.forecast is not None:
             from localctx.cli._forecast import forecast_rows

@@ -72,12 +72,11 @@ def register(app: typer.Typer) -> None:
         """
         from localctx.cli._output import emit_json, hint, human_bytes, info, stderr, stdout, warn
         from localctx.hub import client as hub
-        from localctx.services.preset_source import hub_ref_of
+        from localctx.services.preset_source import pull_target
 
-        preset_hub_ref = hub_ref_of(ref)
+        r, preset_hub_ref = pull_target(ref, revision)
         if preset_hub_ref is not None:
             info(f"preset {ref}: {preset_hub_ref}")
-        r = hub.parse_ref(preset_hub_ref or ref, revision)
         if list_:
             listing = hub.list_quants(r)
             if json:

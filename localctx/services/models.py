@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,43 @@ def list_models() -> list[ModelRow]:
         except LocalctxError as exc:
             rows.append(ModelRow(e.name, e.source, None, error=exc.one_line(), refers_to=alias))
     return rows
+
+
+@dataclass(frozen=True)
+class PresetOffer:
+    """A preset whose file is not in the Hugging Face cache: listed beside the models that are, with
+    what it is and the command that gets it (its name resolves only once pulled)."""
+
+    name: str
+    repo: str
+    arch: str
+    quant: str  # the quant `pull NAME` downloads
+    quants: tuple[str, ...]
+    ctx_train: int
+    max_ctx: int
+    description: str
+
+    kind = "preset"  # the source it will have once pulled
+    status = "not pulled"
+
+    @property
+    def pull_command(self) -> str:
+        return f"localctx pull {self.name}"
+
+
+def unpulled_presets(listed: Iterable[str] = ()) -> list[PresetOffer]:
+    """Every preset whose default quant is not pulled, less the names in ``listed`` (the catalog's rows:
+    a name registered over a preset's is that model).  A broken preset file: none (`presets` says why)."""
+    from localctx.errors import SettingsError
+    from localctx.models.presets import cached_presets, load_presets
+
+    try:
+        presets = load_presets()
+    except SettingsError:
+        return []  # `localctx presets` reports the problem
+    taken = {p.name.lower() for p, _ in cached_presets()} | {n.lower() for n in listed}
+    return [PresetOffer(p.name, p.repo, p.arch, p.default_quant, tuple(p.files), p.n_ctx_train, p.max_ctx,
+                        p.description) for p in presets if p.name.lower() not in taken]
 
 
 def resolve_reference(ref: str | None) -> Path:

@@ -23,6 +23,18 @@ def hub_ref_of(ref: str | None) -> str | None:
     return f"{preset.repo}:{quant}"
 
 
+def pull_target(ref: str, revision: str | None = None) -> tuple[Any, str | None]:
+    """What pulling ``ref`` downloads, the one answer for `localctx pull` and the TUI's Pull dialog:
+    (the parsed HubRef, the preset's ``owner/repo:QUANT`` when ``ref`` is a preset name, else None).
+
+    A preset quant it does not have, or text that is neither a preset nor a Hub reference, is a
+    LocalctxError (exit 2) with the line both doors show."""
+    from localctx.hub import client as hub
+
+    preset_hub_ref = hub_ref_of(ref)
+    return hub.parse_ref(preset_hub_ref or ref, revision), preset_hub_ref
+
+
 def remote_preset_info(missing: PresetNotPulledError) -> Any:
     """The ModelInfo of a preset that is not pulled, read from its repo's header over HTTP.
 
@@ -44,4 +56,4 @@ def remote_preset_info(missing: PresetNotPulledError) -> Any:
                                  f"has no such file ({exc.message}); see `localctx presets`") from None
 
 
-__all__ = ["hub_ref_of", "preset_ref", "remote_preset_info"]
+__all__ = ["hub_ref_of", "preset_ref", "pull_target", "remote_preset_info"]

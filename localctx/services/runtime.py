@@ -63,6 +63,22 @@ class SamplingPlan:
     def to_json(self) -> dict[str, Any]:
         return {"sampling": self.settings.to_json(), "saved_sampling": self.saved}
 
+    @property
+    def shown(self) -> str:
+        """The sampling as the flags that set it, only those that matter at this temperature (greedy
+        ignores top-k/top-p/min-p; DRY's other settings only when it is on): `plan`'s sampling row and
+        the TUI Plan screen's."""
+        s = self.settings
+        values = s.to_json()
+        values.pop("seed", None)
+        if s.greedy:
+            for k in ("top_k", "top_p", "min_p"):
+                values.pop(k)
+        if not s.dry_multiplier:
+            for k in ("dry_base", "dry_allowed_length", "dry_penalty_last_n"):
+                values.pop(k)
+        return describe_sampling(values)
+
 
 def resolve_sampling(path: str | Path, flags: SamplingFlags | None = None,
                      base: SamplingSettings = CHAT_SAMPLING) -> SamplingPlan:

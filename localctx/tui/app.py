@@ -26,6 +26,7 @@ from localctx.models.catalog import DEFAULT_MODEL, default_reference
 from localctx.services.machine import MachineMemory
 from localctx.tui.engine_host import EngineHost
 from localctx.tui.screens import ChatScreen, ModelsScreen, PlanScreen, SummarizeScreen
+from localctx.tui.state_warnings import StateWarningRoute
 
 ERROR_TIMEOUT = 10.0  # seconds an error notification stays up
 
@@ -71,6 +72,7 @@ class LocalctxApp(App[None]):
         # file (gemma-3-270m: 240 MB from chunk packages) and two concurrent assemblies corrupt it
         self._catalog_lock = threading.Lock()
         self._reported: dict[tuple[str, str], float] = {}  # (title, error line) -> when it was last shown
+        self._state_warnings = StateWarningRoute(self)  # skipped kept files: notifications while the app runs
         self.host = EngineHost(machine)  # the one loaded model, shared by Chat and Summarize; loads through the gate
 
     # ---- shared state -------------------------------------------------------------------------
@@ -135,7 +137,11 @@ class LocalctxApp(App[None]):
         self.notify(text, title=title, severity="error", timeout=ERROR_TIMEOUT, markup=False)
 
     # ---- lifecycle ----------------------------------------------------------------------------
+    def on_load(self) -> None:
+        self._state_warnings.start()  # on load, before the screens' workers (they start as the screens mount)
+
     def on_unmount(self) -> None:
+        self._state_warnings.stop()
         self.host.shutdown()
 
     def action_toggle_keys(self) -> None:
@@ -171,5 +177,8 @@ def make_app(*, machine: MachineMemory | None = None, model: str | None = None, 
 
 def run_tui(model: str | None = None, *, flags: RuntimeFlags | None = None, mode: str = "plan",
             files: Iterable[str | Path] = (), chat_options: ChatOptions | None = None) -> None:
-    """Entry point of ``localctx`` with no arguments and of ``localctx tui``."""
+    """Entry point of ``localctx`` with no arguments and of ``localctx tui`` (refused off a terminal)."""
+    from localctx.tui.terminal import require_terminal
+
+    require_terminal()
     make_app(model=model, flags=flags, mode=mode, files=files, chat_options=chat_options).run()

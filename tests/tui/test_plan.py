@@ -219,3 +219,41 @@ async def test_the_speed_forecast_sits_under_the_gauge_and_follows_the_context(s
             text = text_of(screen.query_one("#plan-forecast"), 200)
             assert "measured" in text and f"{want.document_tokens:,} tokens" in text
             assert fc.human_seconds(want.ingest_s) in text and f"{want.gen_tok_s:,.1f} tok/s" in text
+
+
+def _cli_sampling_row(*args: str) -> str:
+    """The value of `localctx plan`'s sampling row, through the real command (wide, so it is one line)."""
+    from typer.testing import CliRunner
+
+    from localctx.cli.app import app as cli
+
+    r = CliRunner().invoke(cli, ["plan", *args], env={"COLUMNS": "250"})
+    assert r.exit_code == 0, r.output
+    [row] = [line for line in r.stdout.splitlines() if line.strip("│ ").startswith("sampling ")]
+    return row.strip("│ ").removeprefix("sampling").strip(" │")
+
+
+async def test_the_sampling_in_effect_shows_as_plan_shows_it(smollm2_path: Path) -> None:
+    from localctx.core.conversation import ChatOptions
+    from localctx.core.flags import SamplingFlags
+
+    # saved for the model, then flags over it: `plan` and the Plan screen layer them the same way
+    assert _cli_sampling_row(str(smollm2_path), "--ctx", "2048", "--dry-multiplier", "0.5", "--save") != ""
+    want = _cli_sampling_row(str(smollm2_path), "--ctx", "2048", "--temp", "0.7", "--top-k", "20")
+    assert "--temp 0.7" in want and "--top-k 20" in want and "--dry-multiplier 0.5" in want
+    app = make_app(machine=FIXED_MACHINE, model=str(smollm2_path), flags=RuntimeFlags(ctx=2048),
+                   chat_options=ChatOptions(sampling_flags=SamplingFlags(temp=0.7, top_k=20)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await plan_ready(pilot, 2048)
+        shown = " ".join(text_of(screen.query_one("#plan-sampling"), 76).split())
+        assert shown == f"Sampling: {want}"
+        assert "--dry-multiplier 0.5" in text_of(screen.query_one("#plan-notes"), 200)  # said to be the saved one
+
+
+async def test_the_default_sampling_shows_without_flags(smollm2_path: Path) -> None:
+    want = _cli_sampling_row(str(smollm2_path), "--ctx", "2048")
+    app = make_app(machine=FIXED_MACHINE, model=str(smollm2_path), flags=RuntimeFlags(ctx=2048))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await plan_ready(pilot, 2048)
+        assert " ".join(text_of(screen.query_one("#plan-sampling"), 76).split()) == f"Sampling: {want}"
+        assert "--temp 0" in want and "--top-k" not in want  # greedy: what does not apply is not shown

@@ -40,8 +40,11 @@ class TextPrompt(ModalScreen[str | None]):
 
 
 class PullDialog(TextPrompt):
-    """Which Hub model to pull (parsed by hub.parse_ref, as `localctx pull` does)."""
+    """Which model to pull: a preset name or a Hub reference, read as `localctx pull` reads its argument
+    (services.preset_source.pull_target, by the screen that opens this)."""
 
-    def __init__(self) -> None:
-        super().__init__("Pull a GGUF from the Hugging Face Hub", placeholder="owner/repo[:QUANT]",
-                         help="e.g. bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M (default quant Q4_K_M)", ok="Pull")
+    def __init__(self, value: str = "") -> None:
+        super().__init__("Pull a GGUF from the Hugging Face Hub", value=value,
+                         placeholder="preset[:QUANT] or owner/repo[:QUANT]",
+                         help="e.g. qwen3-8b (a preset: `localctx presets`) or "
+                              "bartowski/SmolLM2-135M-Instruct-GGUF:Q4_K_M (default quant Q4_K_M)", ok="Pull")

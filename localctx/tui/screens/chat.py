@@ -60,6 +60,7 @@ class ChatScreen(ChatCommands):
         self._stop = threading.Event()  # set by Esc: the running reply stops at its next token
         self._resend: str | None = None  # a question to ask again after a reload (overflow: raise the context)
         self._previous: LoadRequest | None = None
+        self._refused: LoadRequest | None = None  # what the load gate refused (nothing loaded since)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -89,7 +90,11 @@ class ChatScreen(ChatCommands):
         if self.loader is None or self.state != "idle":
             return
         want = LoadRequest.engine_key_of(self.app)
-        if self.loader.key is not None and want != self.loader.key:
+        refused = self._refused
+        if self.session is None and refused is not None and refused.flags is not None and \
+                want != (refused.model, refused.flags):
+            self._open(refused.with_app_settings(self.app))  # refused, then Plan changed: load with it now
+        elif self.loader.key is not None and want != self.loader.key:
             self.action_reload()  # the model or settings changed on Models/Plan
         elif self.session is not None and self.session.engine is not self.loader.host.engine:
             self._open(LoadRequest.current(self.app, self.session))  # Summarize loaded another model
@@ -145,6 +150,7 @@ class ChatScreen(ChatCommands):
         if error is not None:
             self._failed(req, error)
             return
+        self._refused = None
         self.session = session
         self.files = [Path(d.path) for d in session.documents]
         log = self.query_one(ChatLog)
@@ -171,7 +177,9 @@ class ChatScreen(ChatCommands):
         self.app.report(error, "chat")
         previous, self._previous = self._previous, None
         if isinstance(error, LoadRefused):
-            self._set_status(f"not loaded: {error.n_ctx:,} tokens do not fit this machine", "red")
+            self._refused = req if self.session is None else None
+            self._set_status(f"not loaded: {error.n_ctx:,} tokens do not fit this machine; a smaller context "
+                             "in Plan (F3) loads when Chat is shown again (ctrl+l retries)", "red")
             if error.largest and req.resume_id is None:
                 self.app.push_screen(FitDialog(error.one_line(), error.largest),
                                      lambda n: self._load_at(n, req))
@@ -371,8 +379,11 @@ class ChatScreen(ChatCommands):
             self.notify(f"session {old} is saved; a new conversation begins (documents stay)")
 
     def action_reload(self) -> None:
-        """Reload with the model and settings chosen on Plan/Models (the conversation resumes)."""
-        self._open(LoadRequest.current(self.app, self.session).with_app_settings(self.app))
+        """Reload with the model and settings chosen on Plan/Models (the conversation resumes, or the
+        documents of a load the gate refused are read)."""
+        base = self._refused if self.session is None and self._refused is not None else \
+            LoadRequest.current(self.app, self.session)
+        self._open(base.with_app_settings(self.app))
 
     def action_save(self) -> None:
         if self.session is None:

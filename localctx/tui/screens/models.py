@@ -1,7 +1,10 @@
-"""Models: the catalog (bundled, registered, pulled) with what each GGUF header says; pull from the Hub.
+"""Models: the catalog (bundled, registered, pulled) with what each GGUF header says, the presets that
+are not pulled yet (with how to get each), and pulls from the Hub.
 
 Rows come from ``services.models.list_models`` and details from ``inspect_model``, the functions
-behind `localctx models` and `localctx inspect`; pulls go through ``hub.pull`` with its progress
+behind `localctx models` and `localctx inspect`; presets not pulled from ``unpulled_presets``.  The
+Pull dialog's text is resolved by ``pull_target``, as `localctx pull` resolves its argument (a preset
+name or a Hub reference); pulls go through ``hub.pull`` with its progress
 callback, in a thread worker that reports through messages (``can_replace``: a flood of byte counts
 collapses to the latest one).
 """
@@ -28,9 +31,11 @@ from localctx.tui.widgets.format import human_bytes, human_count
 
 if TYPE_CHECKING:
     from localctx.hub.select import HubRef
+    from localctx.services.models import PresetOffer
     from localctx.tui.app import LocalctxApp
 
-COLUMNS = ("name", "source", "arch", "quant", "size", "trained ctx")
+#: the architecture is in the details: at 80 columns the table has room for the longest preset names or it
+COLUMNS = ("name", "source", "quant", "size", "trained ctx")
 
 
 class ModelsScreen(Screen[None]):
@@ -47,9 +52,9 @@ class ModelsScreen(Screen[None]):
     ]
 
     class Listed(Message):
-        def __init__(self, rows: list) -> None:
+        def __init__(self, rows: list, offers: list[PresetOffer]) -> None:
             super().__init__()
-            self.rows = rows
+            self.rows, self.offers = rows, offers
 
     class Inspected(Message):
         def __init__(self, name: str, info: ModelInfo | None, error: str | None) -> None:
@@ -102,24 +107,33 @@ class ModelsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="models-list")
     def _list(self) -> None:
+        from localctx.services.models import unpulled_presets
+
         try:
             rows = self.app.list_models()
         except Exception as exc:  # noqa: BLE001 - a broken catalog is a notification, not a crash
             self.app.call_from_thread(self.app.report, exc, "models")
             rows = []
-        self.post_message(self.Listed(rows))
+        try:
+            offers = unpulled_presets(r.name for r in rows)
+        except Exception as exc:  # noqa: BLE001 - nor is a Hub cache that cannot be read
+            self.app.call_from_thread(self.app.report, exc, "presets")
+            offers = []
+        self.post_message(self.Listed(rows, offers))
 
     def on_models_screen_listed(self, msg: Listed) -> None:
         table = self.query_one(DataTable)
         table.loading = False
         table.clear()
-        self.rows = msg.rows
+        self.rows = [*msg.rows, *msg.offers]
         for r in msg.rows:
             if r.error:
-                table.add_row(r.name, r.source, Text(r.error, style="red"), "", "", "", key=r.name)
+                table.add_row(r.name, r.source, Text(r.error, style="red"), "", "", key=r.name)
             else:
-                table.add_row(r.name, r.source, r.arch, r.quant, human_bytes(r.size_bytes), f"{r.ctx_train:,}",
-                              key=r.name)
+                table.add_row(r.name, r.source, r.quant, human_bytes(r.size_bytes), f"{r.ctx_train:,}", key=r.name)
+        for o in msg.offers:  # dim: listed so they can be found and pulled, not usable yet
+            table.add_row(*(Text(v, style="dim") for v in (o.name, o.kind, o.quant, o.status, f"{o.ctx_train:,}")),
+                          key=o.name)
         current = self.app.model_ref
         names = [r.name for r in msg.rows]
         if current in names:
@@ -128,7 +142,12 @@ class ModelsScreen(Screen[None]):
     # ---- details -----------------------------------------------------------------------------
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value is not None:
+        if event.row_key.value is None:
+            return
+        offer = self.offer(str(event.row_key.value))
+        if offer is not None:  # nothing to inspect before it is pulled: what it is and how to get it
+            self.query_one("#model-detail", Static).update(offer_table(offer))
+        else:
             self._inspect(str(event.row_key.value))
 
     @work(thread=True, exclusive=True, group="models-inspect")
@@ -141,6 +160,8 @@ class ModelsScreen(Screen[None]):
             self.post_message(self.Inspected(name, None, f"{type(exc).__name__}: {exc}"))
 
     def on_models_screen_inspected(self, msg: Inspected) -> None:
+        if msg.name != self.selected():
+            return  # the cursor moved on while the header was read
         detail = self.query_one("#model-detail", Static)
         if msg.info is None:
             detail.update(Text(f"{msg.name}: {msg.error}", style="red"))
@@ -153,9 +174,17 @@ class ModelsScreen(Screen[None]):
             return None
         return str(self.rows[table.cursor_row].name)
 
+    def offer(self, name: str) -> PresetOffer | None:
+        """The row ``name`` when it is a preset that is not pulled."""
+        from localctx.services.models import PresetOffer
+
+        return next((r for r in self.rows if isinstance(r, PresetOffer) and r.name == name), None)
+
     def action_use(self) -> None:
         name = self.selected()
-        if name:
+        if name and self.offer(name) is not None:  # it must be pulled first: the Pull dialog, filled in
+            self.open_pull(name)
+        elif name:
             self.app.use_model(name)
             self.notify(f"{name} is the model for Plan, Chat and Summarize")
 
@@ -164,29 +193,35 @@ class ModelsScreen(Screen[None]):
         self.action_use()
 
     def action_chat(self) -> None:
+        name = self.selected()
         self.action_use()
-        self.app.switch_mode("chat")
+        if not name or self.offer(name) is None:
+            self.app.switch_mode("chat")
 
     # ---- pulls -------------------------------------------------------------------------------
     def action_pull(self) -> None:
+        self.open_pull()
+
+    def open_pull(self, value: str = "") -> None:
         if self.pulling:
             self.notify("a pull is already running", severity="warning")
             return
-        self.app.push_screen(PullDialog(), self._start_pull)
+        self.app.push_screen(PullDialog(value), self._start_pull)
 
     def _start_pull(self, ref: str | None) -> None:
         if not ref:
             return
-        from localctx.hub import client as hub
+        from localctx.services.preset_source import pull_target
 
         try:
-            parsed = hub.parse_ref(ref)
+            parsed, preset_hub_ref = pull_target(ref)
         except LocalctxError as exc:
             self.app.report(exc, "pull")
             return
         self.pulling = True
         self.query_one("#pull-box").remove_class("hidden")
-        self.query_one("#pull-label", Label).update(f"pulling {parsed.spec} …")
+        what = f"preset {ref} ({preset_hub_ref})" if preset_hub_ref else parsed.spec
+        self.query_one("#pull-label", Label).update(Text(f"pulling {what} …"))
         self.query_one("#pull-bar", ProgressBar).update(total=None, progress=0)
         self._pull(parsed)
 
@@ -231,6 +266,22 @@ class ModelsScreen(Screen[None]):
         for note in getattr(r, "notes", ()):
             self.notify(note, severity="warning", title="pull")
         self.action_refresh()
+
+
+def offer_table(o: PresetOffer) -> Table:
+    """A preset before it is pulled: what `localctx presets` says of it, and the command that gets it."""
+    t = Table(title=o.name, show_header=False, box=None, expand=True)
+    t.add_column("key", style="bold", no_wrap=True)
+    t.add_column("value", overflow="fold")
+    t.add_row("status", Text(f"not pulled: press p (Pull) or Enter, or run `{o.pull_command}`", style="yellow"))
+    t.add_row("repo", o.repo)
+    t.add_row("quants", ", ".join(o.quants) + f" (pull takes {o.quant})")
+    t.add_row("architecture", o.arch)
+    t.add_row("trained context", f"{o.ctx_train:,}")
+    t.add_row("supported context", f"{o.max_ctx:,}")
+    if o.description:
+        t.add_row("about", o.description)
+    return t
 
 
 def details_table(name: str, mi: ModelInfo) -> Table:

@@ -38,6 +38,7 @@ from localctx.tui.widgets.format import human_bytes, try_parse_tokens
 if TYPE_CHECKING:
     from localctx.services.forecast import SpeedForecast
     from localctx.services.memory import Verdict
+    from localctx.services.runtime import SamplingPlan
     from localctx.tui.app import LocalctxApp
 
 FLASH = (("auto", "auto"), ("on", "on"), ("off", "off"))
@@ -57,6 +58,7 @@ class PlanOutcome:
     extension: ExtensionPlan
     saved_line: str | None = None  # "using saved settings for this model: ..." when any apply
     forecast: SpeedForecast | None = None  # how long this context takes on this machine
+    sampling: SamplingPlan | None = None  # what Chat samples with (the app's flags over the saved values)
 
 
 class PlanScreen(Screen[None]):
@@ -118,6 +120,7 @@ class PlanScreen(Screen[None]):
                 yield MemoryGauge(id="gauge")
                 yield Static(id="plan-verdict")
                 yield Static(id="plan-forecast")
+                yield Static(id="plan-sampling")
                 yield Static(id="plan-maxctx")
                 yield Static(id="plan-extension")
                 yield Static(id="plan-notes")
@@ -264,14 +267,17 @@ class PlanScreen(Screen[None]):
         if self.info is None:
             return
         from localctx.services.memory import max_context
-        from localctx.services.runtime import plan_settings, resolve_settings, saved_in_effect
+        from localctx.services.runtime import plan_settings, resolve_sampling, resolve_settings, saved_in_effect
 
         machine = self.app.machine
+        options = self.app.chat_options
         self.replans += 1
         try:
             flags = self.flags()
             rp = plan_settings(self.info, resolve_settings(self.info, flags), machine,
                                saved_in_effect(self.info, flags))
+            # as `plan` and the chat service resolve it: the app's sampling flags over the saved values
+            rp.sampling = resolve_sampling(self.info.path, options.sampling_flags, base=options.sampling)
             best = max_context(self.info, rp.settings, machine)
         except LocalctxError as exc:
             self._show_error(exc.one_line())
@@ -281,7 +287,7 @@ class PlanScreen(Screen[None]):
             return
         self.error = self._last_notified = None
         self.outcome = PlanOutcome(rp.settings, rp.memory, rp.verdict, best, rp.extension, rp.saved_line,
-                                   rp.forecast)
+                                   rp.forecast, rp.sampling)
         self.app.use_flags(flags)
         self._applied = flags
         self._render_outcome()
@@ -308,6 +314,8 @@ class PlanScreen(Screen[None]):
         self.query_one("#plan-verdict", Static).update(Text(v.summary, style=style))
         self.query_one("#plan-forecast", Static).update(_forecast_text(o.forecast, o.settings,
                                                                        self.app.model_ref))
+        sampling = Text.assemble(("Sampling: ", "bold"), o.sampling.shown) if o.sampling is not None else ""
+        self.query_one("#plan-sampling", Static).update(sampling)
         from localctx.services.memory import MAX_SEARCH_CTX
 
         if not o.max_ctx:
