@@ -30,7 +30,23 @@ def plain(renderable: RenderableType, width: int = 100) -> str:
 
 
 def error_notifications(app: Any) -> list[str]:
+    """The error notifications on screen now (each expires after its timeout)."""
     return [n.message for n in _errors(app)]
+
+
+def record_errors(app: Any) -> list[str]:
+    """Every error notification the app posts from now on, kept after it expires from the screen (a
+    count taken later than a notification's timeout would otherwise see none on a slow machine)."""
+    seen: list[str] = []
+    real = app.notify
+
+    def notify(message: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("severity") == "error":
+            seen.append(str(message))
+        return real(message, *args, **kwargs)
+
+    app.notify = notify
+    return seen
 
 
 def text_of(widget: Any, width: int = 100) -> str:
