@@ -156,10 +156,8 @@ def side_by_side(console: Console, label: Col, columns: Sequence[Col], rows: Ite
         used += gap + w
     parts: list[RenderableType] = []
     for n, group in enumerate(groups):
-        last = n == len(groups) - 1
         t = Table(box=HEAVY_HEAD if boxed else None, header_style="bold", title=title if n == 0 else None,
-                  title_justify="left", caption=caption if last else None, caption_justify="left",
-                  pad_edge=boxed, expand=False)
+                  title_justify="left", pad_edge=boxed, expand=False)
         t.add_column(label.header, no_wrap=True, min_width=label_w, justify=label.justify, style="bold")
         for i in group:
             t.add_column(columns[i].header, no_wrap=True, min_width=widths[i], justify=columns[i].justify)
@@ -167,6 +165,8 @@ def side_by_side(console: Console, label: Col, columns: Sequence[Col], rows: Ite
             t.add_row(cell(r[0]), *(cell(r[i + 1]) for i in group))
         parts += [Text("")] if n else []
         parts.append(t)
+    if caption:  # a line of its own: as a table's caption it wraps to the width of the last, narrow group
+        parts.append(Text(caption, style="dim"))
     return Group(*parts)
 
 
