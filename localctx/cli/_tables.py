@@ -196,8 +196,26 @@ class HelpTable(Table):
                 column.no_wrap = True
 
 
-def keep_help_flags_whole() -> None:
-    """Have Typer's `--help` draw its option tables as ``HelpTable`` (flags never cut at 80 columns)."""
+def keep_help_flags_whole(root: object) -> None:
+    """Have Typer's `--help` draw its option tables as ``HelpTable`` (flags never cut at 80 columns),
+    and reflow every command's docstring under ``root`` (see ``reflow``)."""
+    import inspect
+
     from typer import rich_utils
 
     rich_utils.Table = HelpTable  # type: ignore[misc]  # the name rich_utils builds its tables with
+
+    def walk(cmd: object) -> None:
+        if getattr(cmd, "help", None):
+            cmd.help = reflow(inspect.cleandoc(cmd.help))  # type: ignore[attr-defined]
+        for sub in (getattr(cmd, "commands", None) or {}).values():
+            walk(sub)
+
+    walk(root)
+
+
+def reflow(text: str) -> str:
+    """A docstring's paragraphs each on one line, for the terminal to wrap at its own width.  Typer's
+    Rich help keeps the source's line breaks, so at 80 columns a paragraph came out ragged (a line
+    wrapped, then a break where the source broke it: "speed" alone on a line)."""
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split("\n")) for p in text.split("\n\n"))

@@ -75,6 +75,11 @@ def test_the_checker_catches_cut_numbers_ids_and_flags() -> None:
     with console.capture() as cap:
         console.print(t)
     assert any(k.startswith("number") for k in cuts(cap.get())), cap.get()  # Rich's own cut is caught
+    assert ragged(" The calibration is kept per model file, machine and the settings that change   \n"
+                  " speed                                                                          \n"
+                  " (-t, -fa): run it again.\n") == ["'speed' then '(-t,'"]
+    assert ragged(" Usage: localctx bench [OPTIONS]\n\n One line.\n A second paragraph line that wraps " + "x" * 40
+                  + "\n") == ["'One line.' then 'A'"]
     assert whole("8,192", "a 8,192 b") and not whole("8,192", "a 8,1923") and not whole("131,072", "131,0")
 
 
@@ -129,6 +134,19 @@ def test_help_at_80_columns_cuts_no_flag(path: tuple[str, ...]) -> None:
     assert not missing, (missing, out)
     for name in (getattr(cmd, "commands", None) or {}):  # a group lists its commands whole
         assert whole(name, out), (name, out)
+    assert ragged(out) == [], out
+
+
+def ragged(help_text: str) -> list[str]:
+    """Lines of the description (above the first panel) that end where the next line's first word would
+    have fit: a line break kept from the docstring's source, not a wrap at the terminal's width."""
+    top = help_text.split("╭")[0].split("\n")
+    found = []
+    for line, nxt in zip(top, top[1:]):
+        text, words = line.strip(), nxt.split()
+        if text and words and not text.startswith("Usage:") and len(text) + 1 + len(words[0]) <= WIDTH - 2:
+            found.append(f"{text!r} then {words[0]!r}")
+    return found
 
 
 # ---- every table, with real data -----------------------------------------------------------------
