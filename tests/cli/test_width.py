@@ -142,7 +142,7 @@ def ragged(help_text: str) -> list[str]:
     have fit: a line break kept from the docstring's source, not a wrap at the terminal's width."""
     top = help_text.split("╭")[0].split("\n")
     found = []
-    for line, nxt in zip(top, top[1:]):
+    for line, nxt in zip(top, top[1:], strict=False):
         text, words = line.strip(), nxt.split()
         if text and words and not text.startswith("Usage:") and len(text) + 1 + len(words[0]) <= WIDTH - 2:
             found.append(f"{text!r} then {words[0]!r}")
