@@ -4,7 +4,8 @@ lose their middle, and only free text wraps.
 Rich shrinks every column of a table wider than the terminal, folding "93.81 MiB" into two lines or
 an ID into "5e55…".  Here each column says what it holds: ``key`` (an ID or name a user types: never
 wrapped, never shorter than its longest value), ``number`` (a value with its unit: kept on one line),
-``text`` (free text: wraps), ``path`` (elided in the middle to the width left, keeping the file name).
+``text`` (free text: wraps), ``path`` (elided in the middle to the width left, keeping the file name
+whole: when even that does not fit, the table becomes one record per row).
 Every table command also has ``--json`` with the full values.
 """
 
@@ -13,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from rich.box import HEAVY_HEAD
 from rich.console import Console, ConsoleOptions, Group, JustifyMethod, RenderableType, RenderResult
 from rich.measure import Measurement
+from rich.style import StyleType
 from rich.table import Table
 from rich.text import Text
 
@@ -23,8 +26,8 @@ ELLIPSIS = "…"
 
 @dataclass(frozen=True)
 class Elided:
-    """A path shown whole when the column has room, else as ``start…end`` in the width it gets (the
-    end, with the file name, keeps three quarters of the room)."""
+    """A path shown whole when the column has room, else as ``start…/file-name`` in the width it gets
+    (see ``elide_middle``)."""
 
     text: str
     min_width: int = 16
@@ -38,14 +41,23 @@ class Elided:
 
 
 def elide_middle(text: str, width: int) -> str:
-    """``text`` in at most ``width`` cells, its middle replaced by "…" when it does not fit."""
+    """``text`` in at most ``width`` cells, its middle replaced by "…" when it does not fit.  A path keeps
+    its file name whole ("/home/so…/Model-Q4_K_M.gguf"): that is the model's or the document's name."""
     if len(text) <= width:
         return text
     if width <= 1:
         return ELLIPSIS[:width]
+    tail = "/" + text.rsplit("/", 1)[1] if "/" in text else ""
+    if tail and len(tail) + 1 <= width:
+        return text[:width - 1 - len(tail)] + ELLIPSIS + tail
     room = width - 1
     head = room // 4
     return text[:head] + ELLIPSIS + text[len(text) - (room - head):]
+
+
+def path_floor(values: Iterable[str]) -> int:
+    """The narrowest a path column gets: its longest file name whole, after "…"."""
+    return max((len(v.rsplit("/", 1)[1]) + 2 for v in values if "/" in v), default=0)
 
 
 @dataclass(frozen=True)
@@ -69,8 +81,9 @@ def table(console: Console, columns: Sequence[Col], rows: Iterable[Sequence[str]
     rows = [list(r) for r in rows]
     longest = [max([len(c.header), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
     flexible = [c.kind in ("text", "path") for c in columns]
-    floor = [min(n, max(len(c.header), MIN_PATH if c.kind == "path" else MIN_TEXT))
-             for c, n in zip(columns, longest, strict=True)]
+    floor = [min(n, max(len(c.header), MIN_TEXT if c.kind != "path" else
+                        max(MIN_PATH, path_floor(r[i] for r in rows))))
+             for i, (c, n) in enumerate(zip(columns, longest, strict=True))]
     room = console.width - GAP * (len(columns) - 1) - sum(n for n, f in zip(longest, flexible, strict=True) if not f)
     need = sum(n for n, f in zip(floor, flexible, strict=True) if f)
     if room < need:
@@ -99,7 +112,7 @@ def _share(room: int, longest: list[int], floor: list[int], flexible: list[bool]
 
 
 def records(columns: Sequence[Col], rows: Sequence[Sequence[str]], *, title: str | None = None) -> RenderableType:
-    """One block per row, a "header  value" line per column; values wrap under themselves."""
+    """One block per row, a "header  value" line per non-empty cell; values wrap under themselves."""
     width = max(len(c.header) for c in columns)
     blocks: list[RenderableType] = [Text(title, style="bold")] if title else []
     for i, r in enumerate(rows):
@@ -107,7 +120,102 @@ def records(columns: Sequence[Col], rows: Sequence[Sequence[str]], *, title: str
         grid.add_column(no_wrap=True, min_width=width, style="bold")
         grid.add_column(overflow="fold")
         for c, v in zip(columns, r, strict=True):
-            grid.add_row(c.header, Text(v))
+            if v:  # an empty cell is no line
+                grid.add_row(c.header, Text(v))
         blocks += [Text("")] if i else []
         blocks.append(grid)
     return Group(*blocks)
+
+
+def side_by_side(console: Console, label: Col, columns: Sequence[Col], rows: Iterable[Sequence[str]], *,
+                 title: str | None = None, caption: str | None = None, markup: bool = False,
+                 boxed: bool = False) -> RenderableType:
+    """A table whose first column names each row and whose other columns are values side by side (one
+    per context, depth or position bucket).  Every cell keeps its width; when the value columns do not
+    all fit ``console.width``, they go into several tables one below the other, each repeating the
+    first column, so a header or a number is never cut to "8,…".  ``markup``: cells use Rich markup;
+    ``boxed``: drawn with lines (each column then takes 3 cells more than its text, the edge one)."""
+    rows = [list(r) for r in rows]
+
+    def cell(v: str) -> Text:
+        return Text.from_markup(v) if markup else Text(v)
+
+    def wide(header: str, values: Iterable[str]) -> int:
+        return max([*(len(x) for x in header.split("\n")), *(cell(v).cell_len for v in values)])
+
+    label_w = wide(label.header, (r[0] for r in rows))
+    widths = [wide(c.header, (r[i + 1] for r in rows)) for i, c in enumerate(columns)]
+    gap, edge = (3, 4) if boxed else (GAP, 0)
+    groups: list[list[int]] = [[]]
+    used = edge + label_w
+    for i, w in enumerate(widths):
+        if groups[-1] and used + gap + w > console.width:
+            groups.append([])
+            used = edge + label_w
+        groups[-1].append(i)
+        used += gap + w
+    parts: list[RenderableType] = []
+    for n, group in enumerate(groups):
+        t = Table(box=HEAVY_HEAD if boxed else None, header_style="bold", title=title if n == 0 else None,
+                  title_justify="left", pad_edge=boxed, expand=False)
+        t.add_column(label.header, no_wrap=True, min_width=label_w, justify=label.justify, style="bold")
+        for i in group:
+            t.add_column(columns[i].header, no_wrap=True, min_width=widths[i], justify=columns[i].justify)
+        for r in rows:
+            t.add_row(cell(r[0]), *(cell(r[i + 1]) for i in group))
+        parts += [Text("")] if n else []
+        parts.append(t)
+    if caption:  # a line of its own: as a table's caption it wraps to the width of the last, narrow group
+        parts.append(Text(caption, style="dim"))
+    return Group(*parts)
+
+
+def pairs(title: str | None = None) -> Table:
+    """A two-column "what  value" table: the names stay whole on one line and only the values wrap
+    (a long path folds), so a narrow terminal never cuts a name to "tensor bytes b…"."""
+    t = Table(title=title, show_header=False)
+    t.add_column("key", style="bold", no_wrap=True)
+    t.add_column("value", overflow="fold")
+    return t
+
+
+class HelpTable(Table):
+    """The table Typer draws `--help` options into, with its flag columns kept whole.
+
+    Typer adds no columns of its own to that table: each row is (required mark,) long flags, short
+    flags, negative long flags, negative short flags, the value's type, the help text.  Plain Rich
+    shrinks every column of a table wider than the terminal alike, cutting ``--no-kernel-probe`` to
+    ``--no-kernel-pro…``; here every column but the last two (type and help, which wrap) is ``no_wrap``,
+    so Rich takes the room from the help text instead."""
+
+    def add_row(self, *renderables: RenderableType | None, style: StyleType | None = None,
+                end_section: bool = False) -> None:
+        super().add_row(*renderables, style=style, end_section=end_section)
+        if not self.show_header:
+            for column in self.columns[:-2]:
+                column.no_wrap = True
+
+
+def keep_help_flags_whole(root: object) -> None:
+    """Have Typer's `--help` draw its option tables as ``HelpTable`` (flags never cut at 80 columns),
+    and reflow every command's docstring under ``root`` (see ``reflow``)."""
+    import inspect
+
+    from typer import rich_utils
+
+    rich_utils.Table = HelpTable  # type: ignore[misc]  # the name rich_utils builds its tables with
+
+    def walk(cmd: object) -> None:
+        if getattr(cmd, "help", None):
+            cmd.help = reflow(inspect.cleandoc(cmd.help))  # type: ignore[attr-defined]
+        for sub in (getattr(cmd, "commands", None) or {}).values():
+            walk(sub)
+
+    walk(root)
+
+
+def reflow(text: str) -> str:
+    """A docstring's paragraphs each on one line, for the terminal to wrap at its own width.  Typer's
+    Rich help keeps the source's line breaks, so at 80 columns a paragraph came out ragged (a line
+    wrapped, then a break where the source broke it: "speed" alone on a line)."""
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split("\n")) for p in text.split("\n\n"))

@@ -52,6 +52,10 @@ class LocalctxGroup(TyperGroup):
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True, windows_expand_args: bool = True,
              **extra: Any) -> Any:
+        if {"--help", "-h"} & set(sys.argv[1:] if args is None else args):
+            from localctx.cli._tables import keep_help_flags_whole
+
+            keep_help_flags_whole(self)  # only then: Typer's help renderer costs most of a second to import
         try:
             rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
                               windows_expand_args=windows_expand_args, **extra)

@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
 
         Example: localctx bench smollm2 -t 4
         """
-        from localctx.cli._output import emit_json, error_line, hint, info, stdout
+        from localctx.cli._output import emit_json, error_line, hint, info, shown, stdout
         from localctx.cli._stop import stop_on_sigint
         from localctx.core import forecast as fc
         from localctx.services import calibration as cal
@@ -92,16 +92,14 @@ def register(app: typer.Typer) -> None:
                        "fits": {k: f.to_json() for k, f in fits.items()}, "shape": shape.to_json(),
                        "forecast_at_trained_ctx": ctx_fc.to_json(), "seconds": round(elapsed, 2)})
             return
-        from rich.table import Table
+        from localctx.cli._tables import Col, side_by_side
 
-        t = Table(title=f"{engine.path.name}: speed by depth (medians of {repeats}, llama.cpp counters)")
-        for h in ("depth", "prompt tok/s", "fit", "generation tok/s", "fit"):
-            t.add_column(h, justify="right")
-        for r in rows:
-            d = r["depth"]
-            t.add_row(f"{d:,}", _rate(r.get("prompt_tok_s")), _rate(fits[fc.PROMPT].tok_s(shape, d)),
-                      _rate(r.get("gen_tok_s")), _rate(fits[fc.GEN].tok_s(shape, d)))
-        stdout.print(t)
+        heads = [Col(h, "number", "right") for h in ("prompt tok/s", "fit", "generation tok/s", "fit")]
+        body = [[f"{r['depth']:,}", _rate(r.get("prompt_tok_s")), _rate(fits[fc.PROMPT].tok_s(shape, r["depth"])),
+                 _rate(r.get("gen_tok_s")), _rate(fits[fc.GEN].tok_s(shape, r["depth"]))] for r in rows]
+        stdout.print(side_by_side(stdout, Col("depth", "number", "right"), heads, body, boxed=True,
+                                  title=f"{shown(engine.path.name)}: speed by depth (medians of {repeats}, "
+                                  "llama.cpp counters)"))
         stdout.print(f"fit error (rms): prompt {fits[fc.PROMPT].error:.1%}, generation {fits[fc.GEN].error:.1%}")
         if ctx_fc.forecast is not None:
             stdout.print(f"at the trained context {ctx_fc.forecast.n_ctx:,}: {ctx_fc.line}")

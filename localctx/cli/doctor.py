@@ -26,11 +26,9 @@ def register(app: typer.Typer) -> None:
             if unusable:
                 raise typer.Exit(1)
             return
-        from rich.table import Table
+        from localctx.cli._tables import pairs
 
-        t = Table(title="localctx doctor", show_header=False)
-        t.add_column("what", style="bold")
-        t.add_column("value", overflow="fold")
+        t = pairs("localctx doctor")
         m = rep.memory
         t.add_row("python / platform", f"{rep.python} on {rep.platform}")
         t.add_row("llama-cpp-python", rep.llama_cpp_python or "not installed")

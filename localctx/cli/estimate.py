@@ -125,26 +125,25 @@ def model_info(ref: str | None) -> Any:
 
 
 def _render(info: Any, columns: list[dict[str, Any]], best: dict[str, int], checks: list[Any]) -> None:
-    from rich.table import Table
-
+    from localctx.cli._forecast import forecast_cells
     from localctx.cli._output import hint, shown, stdout, warn
+    from localctx.cli._tables import Col, side_by_side
 
     first = columns[0]["plan"]
-    t = Table(title=f"{shown(info.path.name)} ({shown(info.arch)}, trained context {info.ctx_train:,})")
-    t.add_column("component", style="bold", no_wrap=True)
+    heads = []
     for c in columns:
         for dev in c["plan"].devices:
-            head = f"{c['n_ctx']:,} · {c['kv_type']}"
-            t.add_column(head if len(c["plan"].devices) == 1 else f"{head}\n{dev.device}", justify="right",
-                         no_wrap=True)
+            head = f"{c['n_ctx']:,}\n{c['kv_type']}"
+            heads.append(Col(head if len(c["plan"].devices) == 1 else f"{head}\n{dev.device}", "number", "right"))
+    body: list[list[str]] = []
     rows = [("weights", "weights"), ("KV (full attn)", "kv_full"), ("KV (sliding)", "kv_swa"),
             ("recurrent state", "recurrent"), ("output buffer", "output"), ("compute buffer", "compute"),
             ("overhead (assumed)", "overhead")]
     for label, attr in rows:
         values = [getattr(d, attr) for c in columns for d in c["plan"].devices]
         if any(values) or attr in ("weights", "compute"):
-            t.add_row(label, *[_b(v) for v in values])
-    t.add_row("total", *[f"[bold]{_b(d.total)}[/]" for c in columns for d in c["plan"].devices])
+            body.append([label, *[_b(v) for v in values]])
+    body.append(["total", *[f"[bold]{_b(d.total)}[/]" for c in columns for d in c["plan"].devices]])
     fit_cells = []
     for c in columns:
         v = c["verdict"]
@@ -152,14 +151,13 @@ def _render(info: Any, columns: list[dict[str, Any]], best: dict[str, int], chec
             dv = next((x for x in v.devices if x.device.startswith("RAM" if d.device == "CPU" else d.device)), None)
             ok = None if dv is None else dv.fits
             fit_cells.append("[green]fits[/]" if ok else "[red]no[/]" if ok is False else "?")
-    t.add_row("fits now", *fit_cells)
-    from localctx.cli._forecast import forecast_cells
-
+    body.append(["fits now", *fit_cells])
     cells = [(forecast_cells(c["forecast"]) if i == 0 else ("", "", "")) for c in columns
              for i, _d in enumerate(c["plan"].devices)]
     for k, label in enumerate(("ingest to fill", "gen tok/s when full", "500-token reply")):
-        t.add_row(label, *[cell[k] for cell in cells])
-    stdout.print(t)
+        body.append([label, *[cell[k] for cell in cells]])
+    title = f"{shown(info.path.name)} ({shown(info.arch)}, trained context {info.ctx_train:,})"
+    stdout.print(side_by_side(stdout, Col("component"), heads, body, title=title, markup=True))
     lay = first.layout
     stdout.print(f"cells: {lay.n_ctx_seq:,} per stream × {lay.n_stream}"
                  + (f", SWA {lay.cells_swa:,}" if lay.layers_swa else "")
@@ -208,18 +206,15 @@ def _b(n: int) -> str:
 
 
 def _render_checks(columns: list[dict[str, Any]], checks: list[Any]) -> None:
-    from rich.table import Table
+    from localctx.cli._output import stdout
+    from localctx.cli._tables import Col, side_by_side
 
-    from localctx.cli._output import human_bytes, stdout
-
-    t = Table(title="localctx vs llama.cpp (" + checks[0].mode + ")")
-    t.add_column("context · KV")
-    for h in ("component", "localctx", "llama.cpp", "difference"):
-        t.add_column(h, justify="right" if h != "component" else "left")
+    body: list[list[str]] = []
+    skipped: list[str] = []  # free text: a line of its own below the table, never squeezed into a cell
     for c, v in zip(columns, checks, strict=True):
         p = c["plan"]
         if v.mode == "skipped":
-            t.add_row(f"{c['n_ctx']:,} · {c['kv_type']}", v.note, "", "", "")
+            skipped.append(f"{c['n_ctx']:,} · {c['kv_type']}: {v.note}")
             continue
         ours = {"weights": p.weights_bytes, "KV cache": p.kv_bytes, "recurrent": p.recurrent_bytes,
                 "output": p.output_bytes, "compute": p.compute_bytes, "total": p.llama_total}
@@ -231,7 +226,11 @@ def _render_checks(columns: list[dict[str, Any]], checks: list[Any]) -> None:
                 continue
             diff = "-" if them is None else ("0" if abs(ours_v - them) < 10486 else
                                              f"{(ours_v - them) / max(them, 1):+.1%}")
-            t.add_row(f"{c['n_ctx']:,} · {c['kv_type']}" if i == 0 else "", k, human_bytes(ours_v),
-                      human_bytes(them), diff)
-    stdout.print(t)
+            body.append([f"{c['n_ctx']:,} · {c['kv_type']}" if i == 0 else "", k, _b(ours_v),
+                         "-" if them is None else _b(them), diff])
+    heads = [Col("component"), *(Col(h, "number", "right") for h in ("localctx", "llama.cpp", "difference"))]
+    stdout.print(side_by_side(stdout, Col("context · KV"), heads, body,
+                              title="localctx vs llama.cpp (" + checks[0].mode + ")"))
+    for line in skipped:
+        stdout.print(line, markup=False)
     stdout.print("[dim]llama.cpp prints MiB with two decimals: differences under 0.01 MiB show as 0[/]")

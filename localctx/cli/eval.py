@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
 
         Example: localctx eval passkey smollm2 --ctx 16384 --depths 0.25,0.75 --method none,yarn,ntk
         """
-        from localctx.cli._output import emit_json, hint, stdout, warn
+        from localctx.cli._output import emit_json, hint, shown, stdout, warn
         from localctx.cli._stop import stop_on_sigint
         from localctx.core.passkey import parse_depths
         from localctx.errors import SettingsError
@@ -160,14 +160,10 @@ def register(app: typer.Typer) -> None:
             emit_json(report.to_json())
             _interrupted(report)
             return
-        from rich.table import Table
+        from localctx.cli._tables import Col, side_by_side
 
-        t = Table(title=f"passkey retrieval: {info.path.name}", caption=f"trained context {info.ctx_train:,}")
-        t.add_column("method", style="bold")
-        for n in report.lengths:
-            for d in report.depths:
-                t.add_column(f"{n:,} @{d:.0%}", justify="right")
-        t.add_column("all", justify="right")
+        heads = [Col(f"{n:,} @{d:.0%}", "number", "right") for n in report.lengths for d in report.depths]
+        body = []
         for m in report.methods:
             cells, ok, tot = [], 0, 0
             for n in report.lengths:
@@ -176,8 +172,10 @@ def register(app: typer.Typer) -> None:
                     ok, tot = ok + c.correct, tot + c.trials
                     colour = "green" if c.trials and c.correct == c.trials else "red" if c.correct == 0 else "yellow"
                     cells.append(f"[{colour}]{c.label()}[/]")
-            t.add_row(m, *cells, f"{ok}/{tot}")
-        stdout.print(t)
+            body.append([m, *cells, f"{ok}/{tot}"])
+        stdout.print(side_by_side(stdout, Col("method"), [*heads, Col("all", "number", "right")], body,
+                                  title=f"passkey retrieval: {shown(info.path.name)}",
+                                  caption=f"trained context {info.ctx_train:,}", markup=True, boxed=True))
         for line in _plan_lines(report.runs):
             stdout.print(line, markup=False)
         for r in report.runs:
@@ -214,7 +212,7 @@ def register(app: typer.Typer) -> None:
 
         Example: localctx eval ppl smollm2 --file book.txt --ctx 16384 --method none,yarn --bucket 2048
         """
-        from localctx.cli._output import emit_json, hint, stdout, warn
+        from localctx.cli._output import emit_json, hint, shown, stdout, warn
         from localctx.cli._stop import stop_on_sigint
         from localctx.errors import SettingsError
         from localctx.services.evaluate import run_ppl
@@ -233,17 +231,13 @@ def register(app: typer.Typer) -> None:
             emit_json(report.to_json())
             _interrupted(report)
             return
-        from rich.table import Table
+        from localctx.cli._tables import Col, side_by_side
 
-        t = Table(title=f"perplexity by position: {info.path.name}")
-        t.add_column("method", style="bold")
         first = report.runs[0].buckets if report.runs else []
-        for b in first:
-            t.add_column(b.label(), justify="right")
-        t.add_column("all", justify="right")
-        for r in report.runs:
-            t.add_row(r.run.method, *[f"{b.ppl:.2f}" for b in r.buckets], f"{r.ppl:.2f}")
-        stdout.print(t)
+        heads = [*(Col(b.label(), "number", "right") for b in first), Col("all", "number", "right")]
+        body = [[r.run.method, *[f"{b.ppl:.2f}" for b in r.buckets], f"{r.ppl:.2f}"] for r in report.runs]
+        stdout.print(side_by_side(stdout, Col("method"), heads, body, title=f"perplexity by position: "
+                                  f"{shown(info.path.name)}", boxed=True))
         about = f"one window of {n_ctx:,} tokens (trained context {info.ctx_train:,})"
         if report.plan_ctx != n_ctx:
             about += f", methods planned for {report.plan_ctx:,}"

@@ -35,11 +35,9 @@ def register(app: typer.Typer) -> None:
             emit_json(mi.to_json())
             check_loadable(mi)  # the report is printed; still exit 2 when llama.cpp can't load it
             return
-        from rich.table import Table
+        from localctx.cli._tables import pairs
 
-        t = Table(title=shown(mi.path.name), show_header=False)
-        t.add_column("key", style="bold")
-        t.add_column("value", overflow="fold")
+        t = pairs(shown(mi.path.name))
         r = mi.rope
         rows = [
             ("architecture", mi.arch + ("" if mi.known_arch else " (unknown to localctx)")),

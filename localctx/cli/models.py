@@ -12,12 +12,13 @@ from localctx.cli._options import JsonOpt, complete_model
 
 
 def _model_row(r: Any) -> list[str]:
-    """A row of `localctx models`; an unreadable model shows its error where its path would be."""
+    """A row of `localctx models`; an unreadable model says "error" (the error itself follows the table,
+    a line of its own: squeezed into the location column it was cut)."""
     from localctx.cli._output import human_bytes, human_count
 
     where = f"→ {r.refers_to}" if r.refers_to else str(r.path)
     if r.error:
-        return [r.name, "error", "", "", "", "", r.source, r.error]
+        return [r.name, "error", "", "", "", "", r.source, str(r.path) if r.path else ""]
     return [r.name, r.arch, human_count(r.n_params), r.quant, human_bytes(r.size_bytes), f"{r.ctx_train:,}",
             r.source, where]
 
@@ -46,6 +47,9 @@ def register(app: typer.Typer) -> None:
                 Col("size", "number", "right"), Col("ctx", "number", "right"), Col("source", "key"),
                 Col("location", "path"))
         stdout.print(table(stdout, cols, [_model_row(r) for r in rows]))
+        for r in rows:
+            if r.error:
+                stdout.print(f"{r.name}: {r.error}", markup=False, soft_wrap=True)
 
     @models_app.command("add")
     def add(

@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
 
         Example: localctx plan smollm2 --ctx 32k -ctk q8_0 --dry-multiplier 0.8 --save
         """
-        from localctx.cli._output import emit_json, hint, human_bytes, info, stdout, warn
+        from localctx.cli._output import emit_json, hint, human_bytes, info, shown, stdout, warn
         from localctx.errors import SettingsError
         from localctx.services.runtime import make_plan
 
@@ -69,12 +69,10 @@ def register(app: typer.Typer) -> None:
         if json:
             emit_json({**rp.to_json(), "rpc": net.to_json() if net else None})
             return
-        from rich.table import Table
+        from localctx.cli._tables import pairs
 
         ext = rp.extension
-        t = Table(title=f"{rp.info.path.name} at {rp.settings.n_ctx:,} tokens", show_header=False)
-        t.add_column("key", style="bold")
-        t.add_column("value", overflow="fold")
+        t = pairs(f"{shown(rp.info.path.name)} at {rp.settings.n_ctx:,} tokens")
         if ext is not None:
             t.add_row("method",
                       ext.method + (" (auto)" if rp.settings.extend == "auto" and ext.method != "none" else ""))

@@ -119,16 +119,14 @@ def register(app: typer.Typer) -> None:
 
 
 def _print_listing(listing: Any, out: Any, human_bytes: Any) -> None:
-    from rich.table import Table
-
+    from localctx.cli._tables import Col, table
     from localctx.hub.select import default_choice
 
     default = default_choice(listing.choices)[0] if listing.choices else None
     src = " (from the cache: offline)" if listing.from_cache else ""
-    t = Table(title=f"{listing.repo} @ {listing.revision} ({listing.commit[:8]}){src}")
-    for col in ("quant", "size", "file", "shards", ""):
-        t.add_column(col, overflow="fold")
-    for c in listing.choices:
-        t.add_row(c.quant, human_bytes(c.size), c.first, str(len(c.files)), "default" if c is default else "")
-    out.print(t)
+    cols = (Col("quant", "key"), Col("size", "number", "right"), Col("file", "key"), Col("shards", "number", "right"),
+            Col(""))
+    rows = [[c.quant, human_bytes(c.size), c.first, str(len(c.files)), "default" if c is default else ""]
+            for c in listing.choices]
+    out.print(table(out, cols, rows, title=f"{listing.repo} @ {listing.revision} ({listing.commit[:8]}){src}"))
 

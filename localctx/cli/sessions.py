@@ -115,8 +115,10 @@ def _sessions_table(rows: list) -> None:
     if not rows:
         info("no saved sessions yet: start one with `localctx chat MODEL --file F`")
         return
-    cols = (Col("id", "key"), Col("updated", "number"), Col("model", "path"), Col("documents"),
+    from localctx.models.catalog import short_reference
+
+    cols = (Col("id", "key"), Col("updated", "number"), Col("model", "key"), Col("documents"),
             Col("turns", "number", "right"), Col("question"))
     stdout.print(table(stdout, cols, [
-        [s.id, time.strftime("%m-%d %H:%M", time.localtime(s.updated_at)), Path(s.model).name,
+        [s.id, time.strftime("%m-%d %H:%M", time.localtime(s.updated_at)), Path(short_reference(Path(s.model))).name,
          ", ".join(d.name for d in s.documents) or "-", str(s.n_turns), s.title or "-"] for s in rows]))

@@ -205,7 +205,8 @@ class ChatSession:
         history = 0
         if self._kept:
             history = len(self._tokens(self._messages(self._kept, None), generation=False)) - docs
-        return Budget(n_ctx=self.engine.n_ctx, documents=docs, history=max(history, 0), reply=self.reply_tokens)
+        return Budget(n_ctx=self.engine.n_ctx, documents=docs, history=max(history, 0), reply=self.reply_tokens,
+                      has_documents=bool(self.documents))
 
     # ---- changed during the chat ------------------------------------------------------------------
     def change_prefix(self, system: str | None, documents: Sequence[Document]) -> None:

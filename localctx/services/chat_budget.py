@@ -33,6 +33,9 @@ class Budget:
     documents: int
     history: int
     reply: int
+    #: False when the conversation has no documents: ``documents`` is then only the system prompt and
+    #: the template's fixed tokens, and the line says "prompt" (never "documents 11" with none attached)
+    has_documents: bool = True
 
     @property
     def used(self) -> int:
@@ -47,7 +50,8 @@ class Budget:
                 "used": self.used, "free": self.free}
 
     def line(self) -> str:
-        return (f"documents {self.documents:,} · history {self.history:,} · reply ≤{self.reply:,} · "
+        return (f"{'documents' if self.has_documents else 'prompt'} {self.documents:,} · history {self.history:,} · "
+                f"reply ≤{self.reply:,} · "
                 f"free {max(self.free, 0):,} of n_ctx {self.n_ctx:,}")
 
 

@@ -48,7 +48,7 @@ class LocalctxApp(App[None]):
     MODES = {"models": ModelsScreen, "plan": PlanScreen, "chat": ChatScreen, "summarize": SummarizeScreen}
     BINDINGS = [
         *(Binding(key, f"app.switch_mode('{mode}')", title, show=True) for mode, (key, title) in SCREENS.items()),
-        Binding("f1", "toggle_keys", "Keys"),
+        Binding("f1", "toggle_keys", "Keys", show=False),  # the footer has no room at 80 columns: ^p lists it
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -135,6 +135,21 @@ class LocalctxApp(App[None]):
             return
         self._reported[(title, text)] = now
         self.notify(text, title=title, severity="error", timeout=ERROR_TIMEOUT, markup=False)
+
+    # ---- the footer at 80 columns ---------------------------------------------------------------
+    #: below this width the footer drops "^p palette" (^p still opens it) so every screen key fits
+    NARROW_FOOTER = 100
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer names the other screens' keys, not the key of the screen it is on (False hides it;
+        the key has nothing to do there): at 80 columns the four screen keys and a screen's own keys do
+        not fit together."""
+        if action == "switch_mode" and parameters and parameters[0] == self.current_mode:
+            return False
+        return True
+
+    def on_resize(self, event: Any) -> None:
+        self.set_class(event.size.width < self.NARROW_FOOTER, "-narrow")
 
     # ---- lifecycle ----------------------------------------------------------------------------
     def on_load(self) -> None:

@@ -55,9 +55,9 @@ def test_sessions_never_cut_the_id_resume_needs(width80: None) -> None:
                                 "and why did the margins fall?", "Costs rose.")
     out = run("sessions")
     assert_within_80(out)
-    for sid in ids:
-        assert re.search(rf"^{sid}\s", out, re.M), out  # a table row, the ID whole at its start
-    assert "Q4_K_M.gguf" in out and "northern" in out  # the model's file name stays, long text wraps
+    for sid in ids:  # a table row, or one record per session when the model's name leaves no room for one
+        assert re.search(rf"(^|\s){sid}(\s|$)", out, re.M), out
+    assert "Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf" in out and "northern" in out  # the model's name whole
 
     rows = json.loads(run("sessions", "--json"))
     assert {r["id"] for r in rows} == set(ids)
@@ -150,3 +150,21 @@ def test_elide_middle_keeps_the_end() -> None:
     assert elide_middle("short", 10) == "short"
     e = elide_middle("/home/someone/models/Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf", 24)
     assert len(e) == 24 and e.startswith("/home") and e.endswith("Q4_K_M.gguf") and "…" in e
+
+
+@pytest.mark.parametrize("width", [80, 110])
+def test_models_gives_an_unreadable_models_error_a_line_of_its_own(width: int, tmp_path: Path) -> None:
+    from tests.gguf_factory import llama_like
+
+    tiny = llama_like(tmp_path / "tiny.gguf")
+    run("models", "add", str(tiny), "--name", "tiny-with-a-long-name")
+    tiny.unlink()
+    before = _output.stdout.width
+    _output.stdout.width = width
+    try:
+        out = run("models")
+    finally:
+        _output.stdout.width = before
+    assert "…" not in out, out  # the error was elided in the middle like a path in the location column
+    line = next(x for x in out.splitlines() if x.startswith("tiny-with-a-long-name: "))
+    assert f"{tiny}: no such file" in line and line.rstrip().endswith("known models"), out

@@ -107,3 +107,71 @@ async def test_chat_at_80x24_cuts_nothing_after_a_turn(smollm2_path: Path, tmp_p
         assert cut_off(screen) == []
         status = text_of(screen.query_one("#chat-status"), 50)
         assert "n_ctx 2,048" in status and screen.session.session.id in status  # wrapped, whole
+
+
+def screen_lines(app) -> list[str]:
+    """The screen as the terminal shows it, one string per row."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=app.size.width, height=app.size.height, file=io.StringIO(), record=True,
+                      color_system=None, legacy_windows=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text().rstrip("\n").split("\n")
+
+
+SCREEN_KEYS = {"models": "f2 Models", "plan": "f3 Plan", "chat": "f4 Chat", "summarize": "f5 Summarize"}
+
+
+@pytest.mark.anyio
+async def test_footer_at_80x24_names_every_other_screen_and_the_screens_own_keys(smollm2_path: Path) -> None:
+    app = make_app(machine=FIXED_MACHINE, model="smollm2", flags=RuntimeFlags(ctx=2048, threads=1))
+    own = {"models": ["p Pull", "r Refresh", "^t Chat"], "plan": ["^r Max ctx", "^t Chat"],
+           "chat": ["esc Stop", "^o Attach", "^n New", "^s Save"],
+           "summarize": ["^o Pick file", "^g Summarize", "esc Stop", "^s Save"]}
+    async with app.run_test(size=NARROW) as pilot:
+        for mode, key in (("models", "f2"), ("summarize", "f5"), ("chat", "f4"), ("plan", "f3")):
+            await pilot.press(key)
+            await wait_until(pilot, lambda m=mode: app.current_mode == m and "^q Quit" in screen_lines(app)[-1],
+                             what=f"the footer of {mode}")
+            footer = screen_lines(app)[-1]
+            others = [v for k, v in SCREEN_KEYS.items() if k != mode]
+            missing = [k for k in [*others, *own[mode], "^q Quit"] if k not in footer]
+            assert not missing, (mode, missing, footer)
+            assert SCREEN_KEYS[mode] not in footer  # the screen it is on
+            assert "palettee" not in footer and not footer.rstrip().endswith("…")
+        app.screen.refresh_bindings()
+        await pilot.press("f1")  # hidden from the footer, still the keys panel
+        await wait_until(pilot, lambda: bool(app.screen.query("HelpPanel")), what="the keys panel")
+
+
+async def chat_loaded(pilot) -> None:
+    from tests.tui._helpers import loaded
+
+    screen = await loaded(pilot)
+    for box in screen.query("Input"):
+        box.cursor_blink = False  # a blinking cursor is drawn or not by the clock
+    await pilot.pause()
+
+
+@pytest.mark.anyio
+@pytest.mark.model
+async def test_chat_budget_at_80x24_keeps_its_numbers_and_says_prompt_without_documents(smollm2_path: Path) -> None:
+    app = make_app(machine=FIXED_MACHINE, model="smollm2", flags=RuntimeFlags(ctx=2048, threads=1), mode="chat")
+    async with app.run_test(size=NARROW) as pilot:
+        await chat_loaded(pilot)
+        screen = app.screen
+        budget = screen.session.budget()
+        meter = screen.query_one("#chat-meter")
+        lines = text_of(meter, meter.content_size.width).rstrip("\n").split("\n")
+        assert len(lines) <= meter.content_size.height, (lines, meter.content_size)  # every row shown
+        text = " ".join(" ".join(lines).split())
+        assert f"prompt {budget.documents:,} · history 0" in text and "of n_ctx 2,048" in text, text
+        assert "documents" not in text  # none attached: the figure is the system prompt and template
+        assert cut_off(screen) == []
+
+
+def test_chat_snapshot_80x24(snap_compare, smollm2_path: Path) -> None:
+    app = make_app(machine=FIXED_MACHINE, model="smollm2", flags=RuntimeFlags(ctx=2048, threads=1), mode="chat")
+    assert snap_compare(app, terminal_size=NARROW, run_before=chat_loaded)

@@ -17,10 +17,12 @@ SEGMENTS: tuple[tuple[str, str, str], ...] = (
 
 
 class TokenMeter(Widget):
-    """Renders a ``Budget`` (from ChatSession.budget()); the wording is the service's ``Budget.line``."""
+    """Renders a ``Budget`` (from ChatSession.budget()); the wording is the service's ``Budget.line``,
+    wrapped under the bar (as tall as it needs: at 80 columns the line takes two rows, and a fixed
+    height cut its last numbers)."""
 
     DEFAULT_CSS = """
-    TokenMeter { height: 2; padding: 0 1; }
+    TokenMeter { height: auto; padding: 0 1; }
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
@@ -29,7 +31,7 @@ class TokenMeter(Widget):
 
     def show(self, budget: Budget | None) -> None:
         self.budget = budget
-        self.refresh()
+        self.refresh(layout=True)  # the line may take another row
 
     def render(self) -> RenderableType:
         b = self.budget
