@@ -263,7 +263,8 @@ class _Run:
         o = self.opts
         return Checkpoint({"v": PROMPT_VERSION, "file": self.src.sha256, "engine": engine_identity(self.engine),
                            "length": o.length, "focus": o.focus, "caps": [self.map_cap, self.final_cap],
-                           "chunk": chunk_budget, "sampling": o.sampling.to_json()}, o.fresh)
+                           "chunk": chunk_budget, "sampling": o.sampling.to_json(),
+                           **({} if o.loop_guard else {"loop_guard": False})}, o.fresh)  # guarded: keys as before
 
     def plan(self) -> SummaryPlan:
         single, chunk_budget, _, _ = self._budgets()
