@@ -52,10 +52,12 @@ OnEvent = Callable[[SummaryEvent], None]
 class SummaryClock:
     """The counts of one run (steps, prompt tokens) and the speeds of what it ran itself."""
 
-    def __init__(self, on_event: OnEvent | None, expected_output: int) -> None:
+    def __init__(self, on_event: OnEvent | None, expected_output: int,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.on_event = on_event
         self.expected_output = expected_output  # a summary's length before any was written
-        self.t0 = time.perf_counter()
+        self.now = clock
+        self.t0 = clock()
         self.steps_done = self.steps_total = self.tokens_done = self.tokens_total = self.resumed = 0
         self.reading, self.writing = Stopwatch(), Stopwatch()
         self.steps_written = 0
@@ -68,14 +70,14 @@ class SummaryClock:
     # -- a step --
     def reading_step(self, step_id: str, cap: int) -> None:
         self.phase, self.step, self.since, self.written, self.cap, self.partial = \
-            "read", step_id, time.perf_counter(), 0, cap, 0
+            "read", step_id, self.now(), 0, cap, 0
 
     def read(self, n_tokens: int) -> None:
         self.partial = n_tokens
         self.emit("read", "")
 
     def writing_step(self, n_prompt: int) -> None:
-        now = time.perf_counter()
+        now = self.now()
         self.reading.add(n_prompt, now - self.since)
         self.phase, self.since, self.partial = "write", now, n_prompt
 
@@ -85,7 +87,7 @@ class SummaryClock:
 
     def step_done(self, step_id: str, prompt_tokens: int, *, resumed: bool) -> None:
         if not resumed and self.phase == "write":
-            self.writing.add(self.written, time.perf_counter() - self.since)
+            self.writing.add(self.written, self.now() - self.since)
             self.steps_written += 1
         self.resumed += resumed
         self.phase, self.partial, self.written = "", 0, 0
@@ -99,7 +101,7 @@ class SummaryClock:
             self.on_event(self.event(phase, step))
 
     def event(self, phase: str, step: str) -> SummaryEvent:
-        now = time.perf_counter()
+        now = self.now()
         running = now - self.since
         read_rate = self.reading.rate(self.partial, running) if self.phase == "read" else self.reading.rate()
         write_rate = self.writing.rate(self.written, running) if self.phase == "write" else self.writing.rate()
