@@ -82,13 +82,14 @@ class LongWork:
     def _draw(self, done: int | None, total: int | None, unit: str, rate: float | None, rate_unit: str,
               left: float | None, detail: str) -> None:
         if self._bar is None:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, Progress, TextColumn
 
             from localctx.cli._output import stderr
 
+            # no elapsed-time column: at 80 columns Rich cut it to "0:00…"
             self._bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(),
                                  TextColumn("{task.fields[count]}", markup=False),
-                                 TextColumn("{task.fields[rate]}", markup=False), TimeElapsedColumn(),
+                                 TextColumn("{task.fields[rate]}", markup=False),
                                  TextColumn("{task.fields[left]}", markup=False),
                                  console=stderr, transient=self.transient)
             self._bar.start()
