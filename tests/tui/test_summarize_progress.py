@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 #: one pass (the note fits n_ctx 512) with room for a summary long enough to watch being written
 OPTIONS = {"final_tokens": 48}
-WRITING = re.compile(r"step 1 of 1 · writing its summary: (\d+) of at most 48 tokens")
+WRITING = re.compile(r"step 1 of 1 running · writing its summary: (\d+) of at most 48 tokens")
 
 
 @pytest.mark.model

@@ -48,7 +48,7 @@ def progress_text(e: SummaryEvent) -> str:
         return f"{e.steps_total} steps planned{resumed}"
     if e.steps_done >= e.steps_total:
         return f"{e.steps_total} steps done{resumed}"
-    where = f"step {e.steps_done + 1} of {e.steps_total}{resumed}"
+    where = f"step {e.steps_done + 1} of {e.steps_total} running{resumed}"
     if e.phase == "write":
         what = f"writing its summary: {e.written:,} of at most {e.write_cap:,} tokens"
         rate = e.write_rate
