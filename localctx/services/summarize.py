@@ -249,12 +249,12 @@ class _Run:
                         close()
                     break
             clock.wrote(max(0, len(self.engine.cached_tokens) - len(prompt)))
+        if self.engine.stop_reason == "cancelled" and (guard is None or guard.loop is None):
+            raise SummaryCancelled()  # before any loop check: a stopped step is redone, never saved cut
         text = guard.kept if guard is not None else "".join(pieces)
         # the guard's loop, or a shorter phrase said three times in a row (clean_summary cuts it: say so)
         looped = guard is not None and (guard.loop is not None or BACK_TO_BACK.search(text) is not None)
         step.stop_reason = "loop" if looped else self.engine.stop_reason
-        if step.stop_reason == "cancelled":
-            raise SummaryCancelled()
         step.output_tokens = max(0, len(self.engine.cached_tokens) - len(prompt))
         clock.wrote(step.output_tokens)
         step.summary = clean_summary(text, truncated=step.stop_reason in ("length", "loop"))
