@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import pty
+import subprocess
 import sys
 
 import pytest
@@ -26,22 +27,30 @@ def _read_all(fd: int) -> bytes:
         out += chunk
 
 
-def test_on_a_terminal_the_live_bar_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+#: a fresh process whose stderr is the terminal (Rich decides what the terminal can do when it starts)
+ON_A_TERMINAL = """
+from localctx.cli._progress import LongWork
+with LongWork("reading the documents") as work:
+    assert work.live
+    work.tokens(64, 640)
+    work.tokens(128, 640)
+"""
+
+
+def test_on_a_terminal_the_live_bar_is_kept() -> None:
     master, slave = pty.openpty()
-    tty = open(slave, "w", encoding="utf-8", closefd=True)
     try:
-        monkeypatch.setattr(sys, "stderr", tty)
-        with LongWork("reading the documents") as work:
-            assert work.live
-            work.tokens(64, 640)
-            work.tokens(128, 640)
-        tty.flush()
+        r = subprocess.run([sys.executable, "-c", ON_A_TERMINAL], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=slave, timeout=60,
+                           env={**os.environ, "TERM": "xterm", "COLUMNS": "100"})
         shown = _read_all(master).decode(errors="replace")
     finally:
-        tty.close()
+        os.close(slave)
         os.close(master)
-    assert "reading the documents" in shown and "640 tokens" in shown
+    assert r.returncode == 0, shown
+    assert "reading the documents" in shown and "640 tokens" in shown, shown
     assert "\x1b[" in shown  # Rich drew (and cleared) its bar in place
+    assert r.stdout == b""
 
 
 def test_off_a_terminal_lines_are_plain_and_spaced(monkeypatch: pytest.MonkeyPatch) -> None:
