@@ -83,7 +83,7 @@ def main() -> int:
 
     def on_event(ev) -> None:  # type: ignore[no-untyped-def]
         now = time.perf_counter()
-        if ev.phase != "step" or not ev.step or now - last[0] > 30:
+        if ev.phase in ("plan", "step", "done") or now - last[0] > 30:  # reading/writing: every 30 s
             last[0] = now
             print(f"[{now - t_start:7.0f}s] {ev.phase:5} {ev.step:14} {ev.steps_done}/{ev.steps_total} steps "
                   f"{ev.tokens_done:,}/{ev.tokens_total:,} tokens (resumed {ev.resumed})", flush=True)

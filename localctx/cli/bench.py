@@ -117,9 +117,8 @@ def _measure(model: str | None, flags: RuntimeFlags, ds: list[int], repeats: int
     """Load, calibrate, store, then probe the kernels when asked or never done: (timings, calibration
     file, record, kernel probe file or None, the closed engine).  ``should_stop`` (Ctrl-C) ends it with
     ``Cancelled`` between measurements or inside a batch; ``stored`` gets the calibration file once saved."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from localctx.cli._output import stderr, warn
+    from localctx.cli._output import warn
+    from localctx.cli._progress import LongWork
     from localctx.core import forecast as fc
     from localctx.services import calibration as cal
     from localctx.services import forecast as sf
@@ -127,12 +126,9 @@ def _measure(model: str | None, flags: RuntimeFlags, ds: list[int], repeats: int
 
     engine = load_engine(model, flags=flags, force=force)
     try:
-        with Progress(TextColumn("calibrating {task.description}"), BarColumn(), TimeElapsedColumn(),
-                      console=stderr, transient=True) as bar:
-            task = bar.add_task(engine.path.name, total=1)
-
+        with LongWork(f"calibrating {engine.path.name}") as work:
             def update(done: int, total: int, label: str) -> None:
-                bar.update(task, completed=done, total=total, description=f"{engine.path.name}: {label}")
+                work.count(done, total, "measurements", rate_unit="", detail=label)
 
             timings = cal.calibrate(engine, ds, repeats=repeats, gen_tokens=gen_tokens, progress=update,
                                     should_stop=should_stop)
@@ -145,14 +141,11 @@ def _measure(model: str | None, flags: RuntimeFlags, ds: list[int], repeats: int
         kernels_file = None
         if probe:
             engine.close()  # the probe loads its own small models
-            with Progress(TextColumn("kernel probe {task.description}"), BarColumn(), TimeElapsedColumn(),
-                          console=stderr, transient=True) as bar:
-                task = bar.add_task("", total=1)
-
+            with LongWork("kernel probe") as work:
                 def probing(done: int, total: int, label: str) -> None:
                     if should_stop():  # between weight types: each takes a few seconds
                         raise cal.Cancelled
-                    bar.update(task, completed=done, total=total, description=label)
+                    work.count(done, total, "weight types", rate_unit="", detail=label)
 
                 try:
                     kernels_file, _ = sf.probe_kernels(engine.settings, progress=probing)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,26 +48,15 @@ Ctrl-C while the model is answering stops the answer and keeps the session."""
 # ---- progress and input ------------------------------------------------------------------------------
 @contextmanager
 def ingest_progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A Rich progress bar on stderr (tokens, tokens/s, ETA) fed by the engine's (done, total) callback."""
+    """Progress of a document read on stderr (a live bar on a terminal, a plain line every few seconds
+    elsewhere), fed by the engine's (done, total) callback."""
     if not enabled:
         yield None
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from localctx.cli._progress import LongWork
 
-    from localctx.cli._output import stderr
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
-                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                  console=stderr, transient=True) as bar:
-        task = bar.add_task(label, total=None, rate="", count="")
-        t0 = time.perf_counter()
-
-        def update(done: int, total: int) -> None:
-            dt = time.perf_counter() - t0
-            bar.update(task, completed=done, total=total, count=f"{done:,}/{total:,} tokens",
-                       rate=f"{done / dt:,.0f} tok/s" if dt > 0 else "")
-
-        yield update
+    with LongWork(label) as work:
+        yield work.tokens
 
 
 class LineReader:
@@ -144,7 +132,7 @@ def _notices(chat: ChatSession) -> None:
         warn(n)
 
 
-def _prepare(chat: ChatSession, show: bool) -> None:
+def _prepare(chat: ChatSession, show: bool, progress: bool | None = None) -> None:
     from localctx.cli._output import info
     from localctx.cli._stop import stop_on_sigint
 
@@ -154,8 +142,9 @@ def _prepare(chat: ChatSession, show: bool) -> None:
         from localctx.services.forecast import ingest_eta_text
 
         info(f"[dim]documents: {ingest_eta_text(eta)} to evaluate them unless a saved KV state matches[/]")
-    with stop_on_sigint() as stop, ingest_progress(show and bool(chat.documents), label) as progress:
-        r = chat.prepare(progress, should_stop=stop.requested)
+    with stop_on_sigint() as stop, ingest_progress(
+            (show if progress is None else progress) and bool(chat.documents), label) as on_tokens:
+        r = chat.prepare(on_tokens, should_stop=stop.requested)
     _notices(chat)
     if show and chat.documents:
         if r.cache == "hit":
@@ -352,7 +341,7 @@ def register(app: typer.Typer) -> None:
         with ChatSession.open(model, file, options=options, flags=runtime, persist=False,
                               force=force, on_plan=before_load) as session:
             _notices(session)
-            _prepare(session, show=not json_ and sys.stderr.isatty())
+            _prepare(session, show=not json_ and sys.stderr.isatty(), progress=True)
             from localctx.cli._stop import stop_on_sigint
 
             pieces = []

@@ -39,37 +39,21 @@ def _ctx_list(text: str | None) -> list[int]:
 
 
 class _Bar:
-    """Rich progress bar on stderr with an ETA; the service reports tokens done of an estimated total.
-    It appears with the first report, so a refusal before any work stays one line."""
-
-    progress: Any = None
+    """The evaluation's progress on stderr (cli/_progress: a live bar on a terminal, plain lines elsewhere);
+    the service reports tokens done of an estimated total.  It appears with the first report, so a refusal
+    before any work stays one line."""
 
     def __enter__(self) -> _Bar:
+        from localctx.cli._progress import LongWork
+
+        self.work = LongWork("eval", transient=False)
         return self
 
     def __call__(self, done: int, total: int, label: str) -> None:
-        if self.progress is None:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            from localctx.cli._output import stderr
-
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("tokens"), TimeElapsedColumn(), TextColumn("ETA"),
-                                     TimeRemainingColumn(), console=stderr, transient=False)
-            self.progress.__enter__()
-            self.task = self.progress.add_task(label, total=None)
-        self.progress.update(self.task, completed=done, total=total, description=label)
+        self.work.count(done, total, label=label)
 
     def __exit__(self, *exc: Any) -> None:
-        if self.progress is not None:
-            self.progress.__exit__(*exc)
+        self.work.__exit__(*exc)
 
 
 def _base(model: str | None, runtime: RuntimeFlags) -> tuple[Any, Any]:

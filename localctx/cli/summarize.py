@@ -93,9 +93,11 @@ def register(app: typer.Typer) -> None:
 def _render(results: list[Any], out: Path | None, as_json: bool) -> None:
     """The Markdown to ``--out`` (also with ``--json``) or else to stdout; ``--json``: the structured
     results on stdout."""
-    from localctx.cli._output import emit_json, hint, info, shown
+    from localctx.cli._output import emit_json, hint, info, shown, warn
 
     for r in results:
+        for notice in r.notices:
+            warn(notice)
         if r.resumed_steps:
             info(f"{shown(r.source)}: resumed {r.resumed_steps} finished steps from {shown(r.checkpoint)} "
                  "(--fresh to redo)")
@@ -121,43 +123,34 @@ def _render(results: list[Any], out: Path | None, as_json: bool) -> None:
 
 
 class _Bar:
-    """Rich progress on stderr in input tokens (so tokens/s and the ETA are real), with steps done/total."""
+    """A summary's progress on stderr (core of it in cli/_progress): which step, reading or writing,
+    tokens, speed and time left, from the service's events (resumed steps never count as speed)."""
 
     def __init__(self, name: str) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from localctx.cli._progress import LongWork
 
-        from localctx.cli._output import shown, stderr
-
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[steps]}"),
-            TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn(),
-            console=stderr, transient=True)
-        self.task = self.progress.add_task(f"summarizing {shown(name)}", total=None, steps="", rate="")
-        self._t0: float | None = None
-        self._base = 0
+        self.work = LongWork(f"summarize {name}")
         self._steps = "0 steps"
         self.cancelled = False
 
     def __enter__(self) -> _Bar:
-        self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        self.work.__exit__(*exc)
         if self.cancelled or (exc and exc[0] is KeyboardInterrupt):
             from localctx.cli._output import info
 
             info(f"finished steps are saved ({self._steps}); run the same command again to resume")
 
     def update(self, ev: Any) -> None:
-        import time
-
-        if self._t0 is None or ev.phase == "plan":
-            self._t0, self._base = time.perf_counter(), ev.tokens_done
-        dt = time.perf_counter() - self._t0
-        rate = (ev.tokens_done - self._base) / dt if dt > 0.5 else 0.0
         self._steps = f"{ev.steps_done}/{ev.steps_total} steps"
-        kind = "chunks" if ev.step.startswith("map") or ev.phase == "plan" else "steps"
-        self.progress.update(self.task, total=max(ev.tokens_total, ev.tokens_done), completed=ev.tokens_done,
-                             steps=f"{ev.steps_done}/{ev.steps_total} {kind}",
-                             rate=f"{rate:,.0f} tok/s" if rate else "")
+        step = f"step {min(ev.steps_done + 1, ev.steps_total)}/{ev.steps_total}"
+        if ev.resumed:
+            step += f" ({ev.resumed} reused)"
+        if ev.phase == "write":
+            self.work.show(ev.written, ev.write_cap, detail=f"{step} writing", rate=ev.write_rate,
+                           left=ev.seconds_left)
+        elif ev.phase in ("read", "plan", "step"):
+            self.work.show(ev.tokens_done, ev.tokens_total, detail=f"{step} reading", rate=ev.read_rate,
+                           left=ev.seconds_left)

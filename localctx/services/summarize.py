@@ -20,12 +20,15 @@ from typing import Any
 from localctx.core.chunking import Chunk, TokenizedText, plan_chunks, tokenize_text
 from localctx.core.extract import Extracted
 from localctx.core.flags import SamplingFlags
+from localctx.core.loops import LoopGuard
 from localctx.core.sampling import GREEDY, SamplingSettings
 from localctx.engine.base import Cancelled, Engine
 from localctx.errors import LocalctxError
 from localctx.services.runtime import Flags
 from localctx.services.summary_checkpoint import Checkpoint, engine_identity, step_hash
+from localctx.services.summary_progress import OnEvent, SummaryClock, SummaryEvent
 from localctx.services.summary_prompts import (
+    BACK_TO_BACK,
     MARGIN,
     PROMPT_VERSION,
     Prompter,
@@ -57,6 +60,7 @@ class SummarizeOptions:
     chunk_tokens: int | None = None  # cap of each chunk; None: as large as the context allows
     fan_in: int | None = None  # most summaries merged in one step (>= 2); None: as many as fit the context
     sampling: SamplingSettings = GREEDY
+    loop_guard: bool = True  # stop a summary that starts repeating itself (core.loops), keep what came before
 
     def caps(self) -> tuple[int, int]:
         if self.length not in LENGTHS:
@@ -83,22 +87,6 @@ class Step:
     resumed: bool = False  # taken from the checkpoint, not run now
 
 
-@dataclass(frozen=True)
-class SummaryEvent:
-    """Progress: steps done/total and input tokens done/total (for tokens/s and an ETA)."""
-
-    phase: str  # plan | step | done
-    step: str
-    steps_done: int
-    steps_total: int
-    tokens_done: int
-    tokens_total: int
-    resumed: int = 0
-
-
-OnEvent = Callable[[SummaryEvent], None]
-
-
 @dataclass
 class SummaryResult:
     source: str
@@ -117,10 +105,11 @@ class SummaryResult:
     summary: str
     tokens_evaluated: int = 0
     tokens_generated: int = 0
-    seconds: float = 0.0
-    resumed_steps: int = 0
+    seconds: float = 0.0  # this run only
+    resumed_steps: int = 0  # steps taken from the checkpoint of an earlier run (not run, not timed now)
     checkpoint: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)  # what the user must know (a summary cut at a loop)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -132,8 +121,16 @@ class SummaryResult:
             bits.append(f"focus “{self.focus}”")
         bits.append(f"{self.file_tokens:,} tokens" + (f" in {len(self.chunks)} chunks, {len(self.levels) - 1} "
                                                         "merge levels" if self.mode == "map-reduce" else ""))
-        bits.append(f"{n_steps} step{'s' if n_steps != 1 else ''}, {self.seconds:.0f} s")
+        bits.append(steps_text(n_steps, self.resumed_steps, self.seconds))
         return f"# Summary of {self.source}\n\n{self.summary.strip()}\n\n---\n*{' · '.join(bits)}*\n"
+
+
+def steps_text(n_steps: int, resumed: int, seconds: float) -> str:
+    """``9 steps, 120 s`` or, after a resume, ``9 steps (4 reused from an earlier run), 5 run in 120 s``."""
+    total = f"{n_steps} step{'s' if n_steps != 1 else ''}"
+    if not resumed:
+        return f"{total}, {seconds:.0f} s"
+    return f"{total} ({resumed} reused from an earlier run), {n_steps - resumed} run in {seconds:.0f} s"
 
 
 # ---- the run ----------------------------------------------------------------------------------------
@@ -172,8 +169,8 @@ class _Run:
         self.doc: TokenizedText = tokenize_text(
             doc.text, lambda s: engine.tokenize(s, add_bos=False, special=False), engine.detokenize)
         self.n_ctx = engine.n_ctx
-        self.steps_done = self.steps_total = self.tokens_done = self.tokens_total = self.resumed = 0
-        self._partial = 0
+        self.clock = SummaryClock(on_event, self.map_cap)
+        self.notices: list[str] = []
 
     # -- budgets --
     def _budgets(self) -> tuple[bool, int, int, int]:
@@ -201,16 +198,6 @@ class _Run:
                 f"use --ctx {need} or more" + (", or --length short" if self.opts.length != "short" else ""))
         return False, chunk, merge_in, final_in
 
-    # -- events --
-    def _emit(self, phase: str, step: str) -> None:
-        if self.on_event is not None:
-            self.on_event(SummaryEvent(phase, step, self.steps_done, self.steps_total,
-                                       self.tokens_done + self._partial, self.tokens_total, self.resumed))
-
-    def _tick(self, done: int, _total: int) -> None:
-        self._partial = done
-        self._emit("step", "")
-
     # -- one model call --
     def _call(self, ckpt: Checkpoint, step: Step, head: list[int], body: Sequence[int], tail: list[int],
               input_hash: str) -> Step:
@@ -223,39 +210,64 @@ class _Run:
             step.evaluated_tokens, step.seconds, step.stop_reason = rec["evaluated_tokens"], rec["seconds"], \
                 rec["stop_reason"]
             step.resumed = True
-            self.resumed += 1
         else:
             if self.should_stop is not None and self.should_stop():
                 raise SummaryCancelled()
             if step.prompt_tokens + step.max_output > self.n_ctx:  # the planner's promise, checked
                 raise LocalctxError(f"internal: step {step.id} needs {step.prompt_tokens}+{step.max_output} "
                                     f"tokens > n_ctx {self.n_ctx}")
-            t0 = time.perf_counter()
-            try:
-                step.evaluated_tokens = self.engine.ingest(prompt, progress=self._tick, should_stop=self.should_stop)
-            except Cancelled:
-                raise SummaryCancelled() from None
-            text = "".join(self.engine.stream(step.max_output, sampling=self.opts.sampling,
-                                              should_stop=self.should_stop))
-            step.stop_reason = self.engine.stop_reason
-            if step.stop_reason == "cancelled":
-                raise SummaryCancelled()
-            step.output_tokens = max(0, len(self.engine.cached_tokens) - len(prompt))
-            step.summary = clean_summary(text, truncated=step.stop_reason == "length")
-            step.seconds = time.perf_counter() - t0
+            self._run_step(step, prompt)
             ckpt.put(step.id, input_hash, step)
-        self._partial = 0
-        self.steps_done += 1
-        self.tokens_done += step.prompt_tokens
-        self._emit("step", step.id)
+        if step.stop_reason == "loop":
+            self.notices.append(f"{self.name}: the {_step_name(step)} stopped where it began repeating itself; "
+                                "what came before the repetition is kept")
+        self.clock.step_done(step.id, step.prompt_tokens, resumed=step.resumed)
         return step
+
+    def _run_step(self, step: Step, prompt: list[int]) -> None:
+        """Evaluate the prompt, generate the summary (cut where it starts to loop), time both."""
+        t0 = time.perf_counter()
+        clock = self.clock
+        clock.reading_step(step.id, step.max_output)
+        try:
+            step.evaluated_tokens = self.engine.ingest(
+                prompt, progress=lambda done, total: clock.read(len(prompt) - total + done),  # reused prefix: read
+                should_stop=self.should_stop)
+        except Cancelled:
+            raise SummaryCancelled() from None
+        clock.writing_step(len(prompt))
+        guard = LoopGuard() if self.opts.loop_guard else None
+        tokens = self.engine.stream(step.max_output, sampling=self.opts.sampling, should_stop=self.should_stop)
+        pieces: list[str] = []
+        for piece in tokens:
+            pieces.append(piece)
+            if guard is not None:
+                guard.feed(piece)
+                if guard.loop is not None:  # the sampler could not stop it: end this summary here
+                    close = getattr(tokens, "close", None)
+                    if close is not None:
+                        close()
+                    break
+            clock.wrote(max(0, len(self.engine.cached_tokens) - len(prompt)))
+        if self.engine.stop_reason == "cancelled" and (guard is None or guard.loop is None):
+            raise SummaryCancelled()  # before any loop check: a stopped step is redone, never saved cut
+        text = guard.kept if guard is not None else "".join(pieces)
+        # the guard's loop, or a shorter phrase said three times in a row (clean_summary cuts it: say so)
+        looped = guard is not None and (guard.loop is not None or BACK_TO_BACK.search(text) is not None)
+        step.stop_reason = "loop" if looped else self.engine.stop_reason
+        step.output_tokens = max(0, len(self.engine.cached_tokens) - len(prompt))
+        clock.wrote(step.output_tokens)
+        step.summary = clean_summary(text, truncated=step.stop_reason in ("length", "loop"))
+        step.seconds = time.perf_counter() - t0
 
     # -- the tree --
     def checkpoint(self, chunk_budget: int) -> Checkpoint:
         o = self.opts
         return Checkpoint({"v": PROMPT_VERSION, "file": self.src.sha256, "engine": engine_identity(self.engine),
                            "length": o.length, "focus": o.focus, "caps": [self.map_cap, self.final_cap],
-                           "chunk": chunk_budget, "sampling": o.sampling.to_json()}, o.fresh, str(self.src.path))
+                           "chunk": chunk_budget, "sampling": o.sampling.to_json(),
+                           **({} if o.loop_guard else {"loop_guard": False})},  # guarded: keys as before
+                          o.fresh, str(self.src.path))
 
     def plan(self) -> SummaryPlan:
         single, chunk_budget, _, _ = self._budgets()
@@ -273,8 +285,8 @@ class _Run:
         if single:
             chunks = [Chunk(0, 0, self.doc.n_tokens, 0, len(self.doc.text), "end")]
             head, tail = self.prompter.parts(*single_instruction(self.name, self.final_cap, o))
-            self.steps_total, self.tokens_total = 1, len(head) + self.doc.n_tokens + len(tail)
-            self._emit("plan", "single")
+            self.clock.steps_total, self.clock.tokens_total = 1, len(head) + self.doc.n_tokens + len(tail)
+            self.clock.emit("plan", "single")
             step = self._call(ckpt, Step("single", "single", 0, [0]), head, self.doc.tokens, tail, "doc")
             levels = [[step]]
         else:
@@ -282,15 +294,17 @@ class _Run:
             levels = self._map_reduce(ckpt, chunks, merge_in, final_in)
         final = levels[-1][-1]
         ran = [s for lvl in levels for s in lvl if not s.resumed and s.kind != "carry"]
-        self._emit("done", final.id)
+        self.clock.emit("done", final.id)
         return SummaryResult(
             source=self.name, path=str(self.src.path), kind=self.src.kind, sha256=self.src.sha256,
             model=self.engine.path.name, n_ctx=self.n_ctx, length=o.length, focus=o.focus,
             mode="single" if single else "map-reduce", file_tokens=self.doc.n_tokens, chunk_budget=chunk_budget,
             chunks=chunks, levels=levels, summary=final.summary,
             tokens_evaluated=sum(s.evaluated_tokens for s in ran), tokens_generated=sum(s.output_tokens for s in ran),
-            seconds=time.perf_counter() - t0, resumed_steps=self.resumed, checkpoint=str(ckpt.path),
-            settings={"map_tokens": self.map_cap, "final_tokens": self.final_cap, "sampling": o.sampling.to_json()})
+            seconds=time.perf_counter() - t0, resumed_steps=self.clock.resumed, checkpoint=str(ckpt.path),
+            settings={"map_tokens": self.map_cap, "final_tokens": self.final_cap, "sampling": o.sampling.to_json(),
+                      "loop_guard": o.loop_guard},
+            notices=list(self.notices))
 
     def _map_reduce(self, ckpt: Checkpoint, chunks: list[Chunk], merge_in: int, final_in: int) -> list[list[Step]]:
         mh_text, mt_fmt = map_instruction(self.name, self.map_cap, self.opts)
@@ -298,9 +312,9 @@ class _Run:
         if fan is not None and fan < 2:
             raise LocalctxError(f"fan-in must be at least 2 (got {fan})")
         est_merges = _estimate_merges(len(chunks), self.map_cap + 8, merge_in, final_in, fan)
-        self.steps_total = len(chunks) + est_merges
-        self.tokens_total = self.doc.n_tokens + len(chunks) * 60 + est_merges * merge_in
-        self._emit("plan", "map")
+        self.clock.steps_total = len(chunks) + est_merges
+        self.clock.tokens_total = self.doc.n_tokens + len(chunks) * 60 + est_merges * merge_in
+        self.clock.emit("plan", "map")
         level: list[Step] = []
         for c in chunks:
             head, tail = self.prompter.parts(mh_text, mt_fmt.format(part=c.index + 1, parts=len(chunks)))
@@ -313,14 +327,14 @@ class _Run:
             if sum(len(t) for t in items) <= final_in and (fan is None or len(items) <= fan):
                 head, tail = self.prompter.parts(*reduce_instruction(self.name, self.final_cap, self.opts, True))
                 body = [t for it in items for t in it]
-                self.steps_total = self.steps_done + 1
+                self.clock.steps_total = self.clock.steps_done + 1
                 final = self._call(ckpt, Step("final", "final", depth, list(range(len(items)))), head, body, tail,
                                    step_hash([head, body, tail]))
                 levels.append([final])
                 return levels
             head, tail = self.prompter.parts(*reduce_instruction(self.name, self.map_cap, self.opts, False))
             groups = _pack(items, merge_in, fan)
-            self.steps_total = self.steps_done + sum(1 for g in groups if len(g) > 1) + \
+            self.clock.steps_total = self.clock.steps_done + sum(1 for g in groups if len(g) > 1) + \
                 _estimate_merges(len(groups), self.map_cap + 8, merge_in, final_in, fan)
             nxt: list[Step] = []
             for j, g in enumerate(groups):
@@ -338,6 +352,11 @@ class _Run:
         toks = self.engine.tokenize(f"- {' '.join(summary.split()) or '(nothing)'}\n", add_bos=False,
                                     special=False)
         return toks[: self.map_cap + 8]  # re-tokenized output can exceed the cap by a token or two
+
+
+def _step_name(step: Step) -> str:
+    return {"map": f"summary of part {step.children[0] + 1}", "reduce": f"merge {step.id}",
+            "final": "final summary", "single": "summary"}.get(step.kind, step.id)
 
 
 def _pack(items: list[list[int]], budget: int, fan_in: int | None = None) -> list[list[int]]:

@@ -73,6 +73,10 @@ class Prompter:
 
 
 # ---- text clean-up ------------------------------------------------------------------------------------
+#: a phrase said three or more times in a row ("the part of the part of the part of ..."): a loop
+BACK_TO_BACK = re.compile(r"(\b\w.{8,}?)(?:\s*\1){2,}", flags=re.S)
+
+
 def clean_summary(text: str, truncated: bool) -> str:
     """Drop a sentence cut off by the token cap, and sentences a small model repeats in a loop."""
     # a small model copies the chunk's Markdown headings and our prompt's labels: drop those lines
@@ -81,7 +85,7 @@ def clean_summary(text: str, truncated: bool) -> str:
     text = re.sub(r"(?m)^(\s*[-*]\s+)#{1,6}\s+", r"\1", text)
     text = re.sub(r"(?<=[^\s.!?:])[ \t]*\n(?=[^\s\-*#\d])", " ", text)  # hard-wrapped lines copied from the source
     # a phrase said three or more times in a row ("the part of the part of the part of ...") is a loop
-    looped = re.search(r"(\b\w.{8,}?)(?:\s*\1){2,}", text, flags=re.S)
+    looped = BACK_TO_BACK.search(text)
     if looped:
         text, truncated = text[: looped.start() + len(looped.group(1))].rstrip(), True
     if truncated:

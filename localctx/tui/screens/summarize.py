@@ -21,7 +21,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Markdown, ProgressBar, Select
 
+from localctx.core.progress import time_left_text
 from localctx.errors import LocalctxError
+from localctx.services.summary_progress import SummaryEvent
 from localctx.tui.dialogs import FilePicker, FitDialog, TextPrompt
 from localctx.tui.engine_host import LoadRefused
 from localctx.tui.save import check_save_path, write_failed
@@ -29,11 +31,31 @@ from localctx.tui.save import check_save_path, write_failed
 if TYPE_CHECKING:
     from localctx.tui.app import LocalctxApp
 
+#: the bar's resolution
+BAR_UNITS = 1000
 LENGTH_CHOICES = (("short", "short"), ("medium", "medium"), ("long", "long"))
 SUMMARY_HELP = """\
 *The summary appears here.*  Plain text, Markdown, PDF, HTML and EPUB are read.  A file longer than the
 context is summarized in chunks, then the chunk summaries are merged (map-reduce); every finished step
 is saved, so a stopped run resumes where it stopped.  The model and context are the ones on Plan."""
+
+
+def progress_text(e: SummaryEvent) -> str:
+    """The status under the bar: which step, reading or writing, tokens so far, speed and time left."""
+    resumed = f" ({e.resumed} from the checkpoint)" if e.resumed else ""
+    left = time_left_text(e.seconds_left)
+    if e.phase == "plan":
+        return f"{e.steps_total} steps planned{resumed}"
+    if e.steps_done >= e.steps_total:
+        return f"{e.steps_total} steps done{resumed}"
+    where = f"step {e.steps_done + 1} of {e.steps_total} running{resumed}"
+    if e.phase == "write":
+        what = f"writing its summary: {e.written:,} of at most {e.write_cap:,} tokens"
+        rate = e.write_rate
+    else:
+        what = f"{e.tokens_done:,}/{e.tokens_total:,} prompt tokens read"
+        rate = e.read_rate
+    return " · ".join(b for b in (where, what, f"{rate:,.0f} tok/s" if rate else "", left) if b)
 
 
 class SummarizeScreen(Screen[None]):
@@ -68,6 +90,7 @@ class SummarizeScreen(Screen[None]):
         self.running = False
         self.last_event: Any = None  # the latest SummaryEvent shown
         self.steps_seen: set[str] = set()  # step ids reported as finished, in this run
+        self.bar_done = 0  # the bar's progress in BAR_UNITS (it only moves forward)
         self._stop = threading.Event()  # set by Esc: the service stops at its next token
 
     def compose(self) -> ComposeResult:
@@ -79,7 +102,7 @@ class SummarizeScreen(Screen[None]):
                 yield Input(placeholder="focus (optional)", id="sum-focus")
                 yield Button("Summarize", variant="primary", id="sum-start")
             with Vertical(id="sum-progress-row"):  # the status below the bar: it wraps, never cut
-                yield ProgressBar(id="sum-progress", show_eta=True, classes="hidden")
+                yield ProgressBar(id="sum-progress", show_eta=False, classes="hidden")  # the status has it
                 yield Label("pick a file (ctrl+o or type its path), then ctrl+g or Enter", id="sum-status")
             with VerticalScroll(id="sum-result-box"):
                 yield Markdown(SUMMARY_HELP, id="sum-result")
@@ -124,6 +147,7 @@ class SummarizeScreen(Screen[None]):
                                 **self.app.summary_options)
         self.running = True
         self.steps_seen = set()
+        self.bar_done = 0
         bar = self.query_one("#sum-progress", ProgressBar)
         bar.remove_class("hidden")
         bar.update(total=None, progress=0)
@@ -152,7 +176,7 @@ class SummarizeScreen(Screen[None]):
     def _summarize(self, host: Any, path: Path, opts: Any, model: str, flags: Any, stop: threading.Event) -> Any:
         """On the engine thread: read the file, get the shared engine, run the service."""
         from localctx.core.extract import extract
-        from localctx.services.summarize import SummaryEvent, summarize
+        from localctx.services.summarize import summarize
 
         doc = extract(path)
         engine = host.engine_for(model, flags=flags)
@@ -166,11 +190,10 @@ class SummarizeScreen(Screen[None]):
         if e.step:
             self.steps_seen.add(e.step)
         bar = self.query_one("#sum-progress", ProgressBar)
-        bar.update(total=max(e.tokens_total, 1), progress=min(e.tokens_done, e.tokens_total))
-        resumed = f" ({e.resumed} from the checkpoint)" if e.resumed else ""
-        where = (f"step {e.steps_done + 1} of {e.steps_total} running" if e.steps_done < e.steps_total
-                 else f"{e.steps_total} steps done")
-        self._status(f"{where}{resumed} · {e.tokens_done:,}/{e.tokens_total:,} prompt tokens read")
+        # by time once both speeds are known (writing is far slower than reading), never backwards
+        self.bar_done = max(self.bar_done, min(BAR_UNITS - 1, round(e.fraction * BAR_UNITS)))
+        bar.update(total=BAR_UNITS, progress=self.bar_done)
+        self._status(progress_text(e))
 
     async def on_summarize_screen_done(self, msg: Done) -> None:
         self.running = False
@@ -186,8 +209,13 @@ class SummarizeScreen(Screen[None]):
         r = self.result = msg.result
         bar = self.query_one("#sum-progress", ProgressBar)
         bar.update(total=1, progress=1)
+        from localctx.services.summarize import steps_text
+
+        n_steps = sum(1 for lvl in r.levels for s in lvl if s.kind != "carry")
         self._status(f"{r.mode}: {r.file_tokens:,} tokens in {len(r.chunks)} chunk(s), "
-                     f"{r.seconds:.0f} s" + (f", {r.resumed_steps} steps resumed" if r.resumed_steps else ""))
+                     f"{steps_text(n_steps, r.resumed_steps, r.seconds)}")
+        for notice in r.notices:
+            self.notify(notice, title="summarize", severity="warning", markup=False)
         await self.query_one("#sum-result", Markdown).update(r.to_markdown())
 
     def _run_at(self, n_ctx: int | None) -> None:
