@@ -1,6 +1,7 @@
-"""The question set of scripts/bench_answers.py: six documents generated deterministically (prose,
-technical text, a table-heavy page, minutes, a field guide, a long handbook) with facts planted at
-chosen depths, and one question per fact whose expected answer is a short distinctive string.
+"""The question set of scripts/bench_answers.py: seven documents generated deterministically (prose,
+technical text, a table-heavy page, minutes, a field guide, a handbook and a long town chronicle of
+about 13.5K tokens) with facts planted at chosen depths, and one question per fact whose expected
+answer is a short distinctive string.
 
 The filler around the facts is built from fixed sentence templates with a seeded random generator, so
 every run asks the same questions about the same text; no fact's answer occurs in the filler.
@@ -71,6 +72,20 @@ POLICY_DO = ["record their hours in the timesheet system", "keep their desks cle
 POLICY_WHY = ["This keeps records consistent.", "Exceptions need written approval.", "The policy is reviewed yearly.",
               "Questions go to the people team.", "This applies to all offices.", "Repeated lapses are escalated."]
 
+TOWNSFOLK = ["the mayor", "the guild of weavers", "the council", "the bishop", "the merchants", "the garrison",
+             "the millers", "the river wardens", "the town clerk", "the harbour guild", "the aldermen",
+             "the brewers"]
+DEEDS = ["rebuilt", "argued over", "taxed", "petitioned for", "celebrated", "neglected", "fortified",
+         "surveyed", "restored", "disputed", "enlarged", "paved"]
+PLACES = ["the market square", "the north gate", "the old bridge", "the granary", "the cathedral",
+          "the town walls", "the river quay", "the mint", "the almshouse", "the tannery", "the common fields",
+          "the fish market"]
+TIMES = ["in a dry summer", "after the great flood", "during a long siege", "in a year of plague",
+         "after a poor harvest", "in the reign of a weak king", "when trade was good", "in a quiet decade"]
+NOTES = ["The records of that time are incomplete.", "Later chroniclers disagreed about the details.",
+         "Little of this work survives today.", "The cost was borne by the wealthier families.",
+         "The town's fortunes rose and fell with the river.", "Contemporary letters mention it only in passing."]
+
 
 def _prose(rng: random.Random, n_words: int, style: str) -> list[str]:
     """Filler paragraphs of about ``n_words`` words in one of the styles."""
@@ -85,6 +100,9 @@ def _prose(rng: random.Random, n_words: int, style: str) -> list[str]:
             elif style == "tech":
                 s = (f"{rng.choice(MODULES).capitalize()} {rng.choice(ACTIONS)} {rng.choice(CONDS)}. This can be "
                      f"changed in the {rng.choice(SECTIONS)} section of the configuration file.")
+            elif style == "chronicle":
+                s = (f"{rng.choice(TOWNSFOLK).capitalize()} {rng.choice(DEEDS)} {rng.choice(PLACES)} "
+                     f"{rng.choice(TIMES)}. {rng.choice(NOTES)}")
             elif style == "nature":
                 s = f"{rng.choice(SPECIES).capitalize()} {rng.choice(HABITS)}. {rng.choice(SIGNS)}"
             else:
@@ -201,13 +219,31 @@ DOCS: tuple[Doc, ...] = (
         F("The staff choir rehearses on Wednesday evenings.",
           "On which evening does the staff choir rehearse?", "Wednesday", 0.97),
     )),
+    Doc("chronicle.md", "prose", 10800, (
+        F("The town of Elmsford received its charter from Queen Adelheid.",
+          "From whom did the town of Elmsford receive its charter?", "Adelheid", 0.02),
+        F("The first stone bridge over the river Wend had nine arches.",
+          "How many arches did the first stone bridge over the river Wend have?", "nine", 0.12),
+        F("The great fire of 1647 began in a bakery on Candle Lane.",
+          "On which street did the great fire of 1647 begin?", "Candle Lane", 0.3),
+        F("The weavers' hall was designed by the architect Tobias Grenwald.",
+          "Who designed the weavers' hall?", "Grenwald", 0.45),
+        F("The town's population reached 11,400 in the census of 1801.",
+          "What was the town's population in the census of 1801?", "11,400", 0.6),
+        F("The cathedral bell was cast in Mechelen and weighs four tonnes.",
+          "Where was the cathedral bell cast?", "Mechelen", 0.78),
+        F("The railway reached Elmsford in 1868, and its station was named Wend Junction.",
+          "What was the railway station at Elmsford named?", "Wend Junction", 0.93),
+    )),
 )
 
 _STYLES = {"lighthouse.txt": "story", "router-manual.md": "tech", "minutes.txt": "policy",
-           "field-guide.md": "nature", "handbook.md": "policy"}
+           "field-guide.md": "nature", "handbook.md": "policy",
+           "chronicle.md": "chronicle"}
 _TITLES = {"lighthouse.txt": "The Keeper of Carrow Point", "router-manual.md": "NR-400 Router: Administrator Guide",
            "parts-catalogue.md": "Fittings and Fixings: Price List", "minutes.txt": "Parish Committee: Minutes",
-           "field-guide.md": "Wetland Reserve: Field Guide", "handbook.md": "Staff Handbook"}
+           "field-guide.md": "Wetland Reserve: Field Guide", "handbook.md": "Staff Handbook",
+           "chronicle.md": "Elmsford: A Chronicle of the Town"}
 
 
 def render(doc: Doc) -> str:

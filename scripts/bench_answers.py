@@ -1,7 +1,8 @@
 """Benchmark answer quality: do replies loop, and do they contain the fact asked for?
 
-41 questions over six generated documents (scripts/answer_set.py: prose, technical text, a table-heavy
-price list, minutes, a field guide and a long handbook; 1K-7K tokens, facts at depths from 2% to 97%),
+48 questions over seven generated documents (scripts/answer_set.py: prose, technical text, a table-heavy
+price list, minutes, a field guide, a handbook and a long chronicle; 1K-14K tokens, facts at depths from
+2% to 97%),
 asked of each model under every configuration (sampler settings x prompt layout), side by side in one
 run.  Per configuration: loop rate (core.loops: a 6-word phrase three times in one reply, or a
 character cycle), grounded rate (the reply contains the expected fact, case-insensitive), median reply
@@ -13,8 +14,14 @@ asked in a row on one engine, so the document prefix is evaluated once and reuse
 whole document for every question (measurement reference only).  Gemma runs with --swa-full so its
 prefix can be reused.
 
+The context is planned the way ``ask --ctx N`` plans it (services.runtime.make_plan: the model's
+context-extension plan, the memory gate): N is the longest document in the model's own tokens plus
+room for the prompt around it and the reply, so a document longer than the trained context (SmolLM2:
+8,192) runs with the extension localctx would choose for a user.
+
 Usage: nice .venv/bin/python scripts/bench_answers.py --model smollm2 [--configs a,b] [--max-tokens 128]
        [-t 1] [--out answers.json]      (one process per model; each writes its `answers-MODEL` section)
+       a quick check: --per-doc 1 --max-tokens 16 --configs dry-remind --no-write
 """
 
 from __future__ import annotations
@@ -33,16 +40,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from answer_set import DOCS, check, render
+from answer_set import DOCS, Doc, check, render
 
 from localctx.core.conversation import ChatOptions
+from localctx.core.flags import SAMPLING_FIELDS, SamplingFlags
 from localctx.core.loops import loops
 from localctx.core.sampling import SamplingSettings
 from localctx.core.settings import RuntimeSettings
 from localctx.services.chat import ChatSession
 from localctx.services.prompt import DEFAULT_SYSTEM, DOCS_REMINDER
+from localctx.services.runtime import RunPlan
 
 DRY = {"dry_multiplier": 0.8, "dry_base": 1.75, "dry_allowed_length": 2}
+#: tokens around the document in the prompt: system message, chat template, reminder, question
+PROMPT_ROOM = 256
 
 
 @dataclass(frozen=True)
@@ -92,21 +103,22 @@ def run_model(model: str, configs: list[Config], docs_dir: Path, args: argparse.
     max_tokens, threads = args.max_tokens, args.threads
     done_before = {(r["config"], r["doc"], r["question"]): r for r in (json.loads(args.resume.read_text())
                    if args.resume and args.resume.exists() else []) if r["model"] == model}
-    from localctx.services.runtime import load_engine
+    from localctx.services.runtime import load_planned
 
-    gemma = "gemma" in model
-    settings = RuntimeSettings(n_ctx=8192, n_threads=threads, swa_full=gemma)
-    engine = load_engine(model, settings)
-    sizes: dict[str, int] = {}
+    docs = [d for d in DOCS if args.docs is None or d.name in args.docs.split(",")]
+    sizes = doc_sizes(model, docs_dir, threads, docs)
+    rp = plan_context(model, max(sizes.values()) + PROMPT_ROOM + max_tokens, threads)
+    args.context = context_line(rp)
+    print(f"{model}: {args.context}", file=sys.stderr, flush=True)
+    engine = load_planned(rp)
     try:
-        for doc in DOCS:
+        for doc in docs:
             path = docs_dir / doc.name
-            sizes[doc.name] = len(engine.tokenize(path.read_text(), add_bos=False))
             for cfg in sorted(configs, key=lambda c: c.both):  # prefix-breaking layouts last
                 if cfg.both and sizes[doc.name] > args.both_max:
                     continue
                 tally = results.setdefault((model, cfg.name), Tally())
-                for fact in doc.facts:
+                for fact in doc.facts[:args.per_doc]:
                     key = (cfg.name, doc.name, fact.question)
                     if key in done_before:  # answered by an earlier, interrupted run (--resume)
                         rec = done_before[key]
@@ -115,7 +127,8 @@ def run_model(model: str, configs: list[Config], docs_dir: Path, args: argparse.
                         continue
                     system = f"{DEFAULT_SYSTEM}\nQuestion: {fact.question}" if cfg.both else None
                     opts = ChatOptions(reply_tokens=max_tokens, sampling=cfg.sampling, system=system,
-                                       layout=cfg.layout, loop_guard=False)
+                                       sampling_flags=every_flag(cfg.sampling), layout=cfg.layout,
+                                       loop_guard=False)
                     with ChatSession.open(model, [path], options=opts, engine=engine, persist=False,
                                           use_state_cache=False) as chat:
                         t0 = time.perf_counter()
@@ -133,10 +146,45 @@ def run_model(model: str, configs: list[Config], docs_dir: Path, args: argparse.
                         args.out.write_text(json.dumps(log, indent=1))
                     print(f"{model} {cfg.name:18} {doc.name:18} {'LOOP ' if rec['loop'] else ''}"
                           f"{'ok  ' if rec['grounded'] else 'miss'} {rec['reply_tokens']:4d} tok {secs:5.1f}s "
-                          f"{reply[:60]!r}", file=sys.stderr, flush=True)
-            report(sizes, done=doc is DOCS[-1])
+                          f"evaluated {rec['evaluated']:5d} {reply[:60]!r}", file=sys.stderr, flush=True)
+            report(sizes, last=doc is docs[-1])
     finally:
         engine.close()
+
+
+def every_flag(sampling: SamplingSettings) -> SamplingFlags:
+    """The configuration as if every sampling flag were given, so that sampling saved for the model
+    (``plan MODEL --temp 0.2 --save``) cannot change what a configuration measures."""
+    return SamplingFlags(**{flag: getattr(sampling, name) for flag, name in SAMPLING_FIELDS.items()})
+
+
+def doc_sizes(model: str, docs_dir: Path, threads: int, docs: list[Doc]) -> dict[str, int]:
+    """Each document's length in the model's own tokens (a small context: only the vocabulary is used)."""
+    from localctx.services.runtime import load_engine
+
+    probe = load_engine(model, RuntimeSettings(n_ctx=512, n_threads=threads))
+    try:
+        return {d.name: len(probe.tokenize((docs_dir / d.name).read_text(), add_bos=False)) for d in docs}
+    finally:
+        probe.close()
+
+
+def plan_context(model: str, need: int, threads: int) -> RunPlan:
+    """The plan ``ask --ctx N`` would make for ``need`` tokens (rounded up to 1,024): the extension a
+    user would get past the trained context, and the memory gate.  Complete settings, so nothing saved
+    for the model (``plan --save``) changes the benchmark; gemma keeps its full sliding-window cache so
+    the document prefix can be reused."""
+    from localctx.services.runtime import make_plan
+
+    n_ctx = -(-need // 1024) * 1024
+    return make_plan(model, settings=RuntimeSettings(n_ctx=n_ctx, n_threads=threads, swa_full="gemma" in model))
+
+
+def context_line(rp: RunPlan) -> str:
+    ext = rp.extension
+    how = (f"extended {ext.method} x{ext.factor:g} from {ext.n_ctx_train:,}"
+           if ext.method != "none" and ext.factor > 1 else f"within the trained {ext.n_ctx_train:,}")
+    return f"n_ctx {rp.settings.n_ctx:,} ({how})"
 
 
 def table(models: list[str], configs: list[Config], results: dict[tuple[str, str], Tally]) -> list[str]:
@@ -158,14 +206,15 @@ def markdown(model: str, configs: list[Config], results: dict[tuple[str, str], T
     n_q = sum(len(d.facts) for d in DOCS)
     if asked is None:
         asked = len(results[(model, configs[0].name)].answers) if (model, configs[0].name) in results else 0
-    doc_sizes = ", ".join(f"{name} {n:,}" for name, n in sizes.items()) or "1.0K-5.3K by smollm2's tokenizer"
+    sizes_text = ", ".join(f"{name} {n:,}" for name, n in sizes.items()) or "1.0K-14K by smollm2's tokenizer"
     state = "" if done else f" **Partial: {asked} of {n_q} questions so far.**"
     return "\n".join([
         f"## Answers on {model}: loops and grounding (`scripts/bench_answers.py`)", "",
-        f"{n_q} questions over {len(DOCS)} generated documents (scripts/answer_set.py; tokens: {doc_sizes}), "
+        f"{n_q} questions over {len(DOCS)} generated documents (scripts/answer_set.py; tokens: {sizes_text}), "
         f"expected facts at depths 2%-97%.{state} Replies capped at {args.max_tokens} tokens (loops show in long "
-        f"replies; a longer cap can only add loops), -t {args.threads}, n_ctx 8192 (gemma with --swa-full so the "
-        "document prefix is reused), loop guard off. Loop: a 6-word phrase three times in a reply (core.loops). "
+        f"replies; a longer cap can only add loops), -t {args.threads}, {args.context} as `ask --ctx` plans it "
+        "(gemma with --swa-full so the document prefix is reused), loop guard off. Loop: a 6-word phrase "
+        "three times in a reply (core.loops). "
         "Grounded: the reply contains the expected fact (case-insensitive). Time: seconds spent on the "
         "questions, the documents evaluated once per document (KV prefix reused across questions and "
         f"configurations), except `both-dry`, which re-evaluates the document for every question and is "
@@ -219,6 +268,9 @@ def main() -> None:
     ap.add_argument("--both-max", type=int, default=1600,
                     help="run the prefix-breaking layout only on documents up to this many tokens")
     ap.add_argument("-t", "--threads", type=int, default=1)
+    ap.add_argument("--per-doc", type=int, default=None, help="ask only the first N questions of each document "
+                    "(a quick check; the table then says partial)")
+    ap.add_argument("--docs", default=None, help="only these documents (comma-separated names; a quick check)")
     ap.add_argument("--out", type=Path, default=None, help="also write every reply as JSON here")
     ap.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
     ap.add_argument("--resume", type=Path, default=None,
@@ -230,6 +282,7 @@ def main() -> None:
     args = ap.parse_args()
     check()
     if args.from_log:
+        args.context = "the context that run planned"
         model, results = from_log(args.from_log)
         configs = [c for c in CONFIGS if (model, c.name) in results]
         n = len(results[(model, configs[0].name)].answers)
@@ -245,16 +298,20 @@ def main() -> None:
     configs = [c for c in CONFIGS if c.name in wanted]
     if len(configs) != len(wanted):
         sys.exit(f"unknown configuration in {args.configs}; known: {', '.join(c.name for c in CONFIGS)}")
+    unknown = set(args.docs.split(",")) - {d.name for d in DOCS} if args.docs else set()
+    if unknown:
+        sys.exit(f"unknown document {', '.join(sorted(unknown))}; known: {', '.join(d.name for d in DOCS)}")
     results: dict[tuple[str, str], Tally] = {}
     log: list[dict] = []
     t0 = time.perf_counter()
     load0 = os.getloadavg()[0]
 
-    def report(sizes: dict[str, int], done: bool) -> None:
+    def report(sizes: dict[str, int], last: bool) -> None:
         if args.out:
             args.out.write_text(json.dumps(log, indent=1))
+        done = last and args.per_doc is None and args.docs is None
         md = markdown(args.model, configs, results, sizes, args, time.perf_counter() - t0, load0, done)
-        if done:
+        if last:
             print("\n".join(table([args.model], configs, results)))
         if not args.no_write:
             from _benchmd import write_section
