@@ -4,6 +4,12 @@ Starlette rather than FastAPI: the routes are few, bodies are checked by our own
 (server/schema.py) so that every refusal reads like the rest of localctx, and it is FastAPI's own
 foundation without pydantic on top.  Generation runs on the serving core's one worker thread; a route
 only parses, queues a job and relays its events, so a waiting client never stalls a running one.
+
+What OpenAI's shapes have no word for travels in one extra top-level object, ``"localctx"``, on the
+response (and on a stream's last choice chunk): ``notices`` (what was cut or changed) and
+``stop_reason: "loop"`` when the loop guard ended the reply.  OpenAI's own ``finish_reason`` then says
+"stop" (the reply ended by itself, not at max_tokens), so clients that know nothing of localctx read
+a normal reply: the openai client keeps unknown fields (``model_extra``) and others ignore them.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,7 @@ from starlette.types import Receive, Scope, Send
 from localctx.server.errors import ApiError, from_localctx
 from localctx.server.schema import Defaults, Parsed, parse_chat, parse_completion
 from localctx.server.watch import Guard, RequestLog
+from localctx.services.serve_render import Usage
 from localctx.services.serving import Event, Job, ServingCore
 
 #: bodies larger than this are refused before they are read whole (a 16K-token document is ~64 KiB)
@@ -182,7 +189,7 @@ class Routes:
         if first[0] == "error":
             raise from_localctx(first[1])
         if parsed.stream:
-            return _JobStream(_sse(events, first, ids, parsed.include_usage), job)
+            return _JobStream(_sse(events, first, ids, parsed.include_usage, job.notices), job)
         pieces = []
         ev: Event | None = first
         while ev is not None and ev[0] == "piece":
@@ -200,7 +207,7 @@ class Routes:
         else:
             choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": usage.finish_reason}
         return JSONResponse({**ids.head(), "choices": [choice], "usage": usage.to_json(),
-                             **({"localctx": {"notices": job.notices}} if job.notices else {})})
+                             **_extra(usage, job.notices)})
 
 
 @dataclass
@@ -227,11 +234,23 @@ async def _next_event(events: asyncio.Queue[Event], request: Request, job: Job) 
                 return None
 
 
+def _extra(usage: Usage, notices: Sequence[str]) -> dict[str, Any]:
+    """The ``localctx`` object of a response: what OpenAI's fields cannot say (absent when nothing is)."""
+    extra: dict[str, Any] = {}
+    if usage.stop_reason == "loop":
+        extra["stop_reason"] = "loop"
+    if notices:
+        extra["notices"] = list(notices)
+    return {"localctx": extra} if extra else {}
+
+
 def _data(obj: Any) -> str:
     return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
 
 
-async def _sse(events: asyncio.Queue[Event], first: Event, ids: _Ids, include_usage: bool) -> AsyncIterator[str]:
+async def _sse(events: asyncio.Queue[Event], first: Event, ids: _Ids, include_usage: bool,
+               notices: Sequence[str] = ()) -> AsyncIterator[str]:
+    """The job's events as server-sent events; ``notices``: the job's (complete when "done" arrives)."""
     chat = ids.kind == "chat.completion"
 
     def chunk(delta: str | None, finish: str | None = None) -> dict[str, Any]:
@@ -254,7 +273,7 @@ async def _sse(events: asyncio.Queue[Event], first: Event, ids: _Ids, include_us
             usage = ev[1]
             if first_chunk[0] and chat:
                 yield _data(chunk(""))
-            yield _data(chunk(None, usage.finish_reason))
+            yield _data({**chunk(None, usage.finish_reason), **_extra(usage, notices)})
             if include_usage:
                 yield _data({**ids.head(chunk=True), "choices": [], "usage": usage.to_json()})
             yield "data: [DONE]\n\n"

@@ -3,7 +3,8 @@
 The socket is bound here before uvicorn starts, so a port in use is one line and exit 2 (uvicorn would
 log and exit on its own), and ``--port 0`` picks a free port that the "listening" line names.  The
 first Ctrl-C or SIGTERM stops taking connections, lets the running and queued requests finish and
-exits 0; a second one ends at once.
+exits 0; a second one ends at once.  ``around`` wraps the serving (the command's status line on a
+terminal, server/status.py).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import signal
 import socket
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 
 import uvicorn
@@ -62,8 +63,10 @@ class _Server(uvicorn.Server):
                 signal.signal(s, h)
 
 
-def serve(core: ServingCore, config: ServerConfig, listen: Listen, models: Sequence[str]) -> None:
-    """Plan and load the named models (refused before anything loads), then serve until stopped."""
+def serve(core: ServingCore, config: ServerConfig, listen: Listen, models: Sequence[str],
+          around: Callable[[ServingCore], AbstractContextManager[object]] | None = None) -> None:
+    """Plan and load the named models (refused before anything loads), then serve until stopped
+    (inside ``around(core)`` when given)."""
     log = config.json_logs
     if not is_loopback(listen.host) and not config.api_key:
         emit_line(f"warning: listening on {listen.host} without --api-key: anyone who can reach this machine "
@@ -77,6 +80,10 @@ def serve(core: ServingCore, config: ServerConfig, listen: Listen, models: Seque
     for ref, rp in zip(models, plans, strict=True):
         emit_line({"event": "planned", "model": ref, "n_ctx": rp.settings.n_ctx, "verdict": rp.verdict.summary}
                   if log else f"{ref}: n_ctx {rp.settings.n_ctx:,}; {rp.verdict.summary}", log)
+        if rp.saved_line:  # what requests get unless they send their own, said as every command says it
+            emit_line({"event": "saved_settings", "model": ref, "settings": rp.saved,
+                       "sampling": rp.sampling.saved if rp.sampling else {}} if log else f"{ref}: {rp.saved_line}",
+                      log)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/v1"
@@ -87,7 +94,8 @@ def serve(core: ServingCore, config: ServerConfig, listen: Listen, models: Seque
     uconfig = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30)
     server = _Server(uconfig)
     try:
-        server.run(sockets=[sock])
+        with around(core) if around is not None else nullcontext():
+            server.run(sockets=[sock])
     finally:
         sock.close()
         core.close(cancel=True)  # after a drain nothing is left; after a second Ctrl-C, stop now

@@ -4,19 +4,26 @@ Every field OpenAI documents for these endpoints is either mapped onto the conve
 (``ChatOptions``/``SamplingSettings``), accepted because it changes nothing here (``user``,
 ``metadata``, ...), or refused with a 400 that names it: nothing a client asked for is ignored
 silently.  Extension fields: ``documents`` (``[{"name", "text"}]``, rendered into the system message
-exactly as ``--file`` renders files), ``overflow`` (refuse | drop-oldest | truncate-middle) and the
-sampler's own settings by their ``SamplingSettings`` names (``top_k``, ``min_p``, ``repeat_penalty``,
-...).
+exactly as ``--file`` renders files), ``overflow`` (refuse | drop-oldest | truncate-middle),
+``loop_guard`` (true | false: stop a reply that starts repeating itself; on for chat, off for plain
+completions, where repeated lines of code are no accident) and the sampler's own settings by their
+``SamplingSettings`` names (``top_k``, ``min_p``, ``repeat_penalty``, ...).
+
+Sampling fields are flags, not settings: a request's ``temperature`` means what ``--temp`` means to
+``chat``.  A field the request sends beats the server's own sampling flags (``serve --temp 0.3``),
+which beat what is saved for the model (``plan MODEL --temp 0.2 --save``), which beats the defaults
+(``CHAT_SAMPLING``); the model's saved values are applied when the request runs
+(``services.runtime.resolve_sampling``), since only then is the model file known.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from localctx.core.conversation import REPLY_TOKENS, ChatOptions
-from localctx.core.flags import SAMPLING_SETTING_FLAGS, check_sampling_values
+from localctx.core.flags import SAMPLING_FIELDS, SAMPLING_SETTING_FLAGS, SamplingFlags, check_sampling_values
 from localctx.core.sampling import CHAT_SAMPLING, SamplingSettings
 from localctx.errors import SettingsError
 from localctx.server.errors import ApiError, bad_request
@@ -40,7 +47,10 @@ _WHY = {"n": "one choice per request (send n requests)", "best_of": "one candida
         "presence_penalty": "use repeat_penalty (llama.cpp's penalty) instead",
         "frequency_penalty": "use repeat_penalty (llama.cpp's penalty) instead"}
 _SAMPLING_FIELDS = {f.name: f for f in fields(SamplingSettings)}
-_COMMON = {"model", "stream", "stream_options", "max_tokens", "temperature", "top_p", "seed", "stop", "overflow"}
+_COMMON = {"model", "stream", "stream_options", "max_tokens", "temperature", "top_p", "seed", "stop", "overflow",
+           "loop_guard"}
+#: SamplingSettings field -> the SamplingFlags field a request's value is given as
+_AS_FLAG = {name: flag for flag, name in SAMPLING_FIELDS.items()}
 _CHAT = _COMMON | {"messages", "max_completion_tokens", "documents", "response_format"}
 _COMPLETION = _COMMON | {"prompt"}
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -48,9 +58,10 @@ _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant"
 
 @dataclass(frozen=True)
 class Defaults:
-    """What a request gets for a field it leaves out (the server's flags)."""
+    """What a request gets for a field it leaves out (the server's flags; sampling flags not given
+    there come from the model's saved settings, then the defaults)."""
 
-    temperature: float = 0.7
+    sampling: SamplingFlags = field(default_factory=SamplingFlags)
     reply_tokens: int = REPLY_TOKENS
     overflow: str = "refuse"
     chat_template: str | None = None
@@ -119,7 +130,9 @@ def _check_keys(body: dict[str, Any], known: set[str]) -> None:
         raise bad_request(f"unknown parameter: {name}", name, "unknown_parameter")
 
 
-def _sampling(body: dict[str, Any], defaults: Defaults) -> SamplingSettings:
+def _sampling(body: dict[str, Any], defaults: Defaults) -> tuple[SamplingSettings, SamplingFlags]:
+    """(the base the model's saved sampling applies to: the defaults and the request's seed, the
+    sampling flags in effect: the server's overridden by the request's)."""
     changes: dict[str, Any] = {"temperature": _number(body, "temperature", 0, 2), "top_p": _number(body, "top_p", 0, 1),
                                "seed": _int(body, "seed", -(2**63), 2**64 - 1)}
     if changes["seed"] is not None:
@@ -139,8 +152,9 @@ def _sampling(body: dict[str, Any], defaults: Defaults) -> SamplingSettings:
         field = next((k for k in _SAMPLING_FIELDS if f"{SAMPLING_SETTING_FLAGS.get(k, '')} " in exc.message), None)
         message = exc.message.replace(SAMPLING_SETTING_FLAGS[field], field) if field else exc.message
         raise bad_request(f"{message}; {exc.hint}" if exc.hint else message, field) from None
-    base = CHAT_SAMPLING.with_changes(temperature=defaults.temperature)
-    return base.with_changes(**changes)
+    seed = changes.pop("seed")
+    given = {_AS_FLAG[k]: v for k, v in changes.items() if v is not None}
+    return CHAT_SAMPLING.with_changes(seed=seed), replace(defaults.sampling, **given)
 
 
 def _overflow(body: dict[str, Any], defaults: Defaults) -> str:
@@ -223,9 +237,12 @@ def _stream(body: dict[str, Any]) -> tuple[bool, bool]:
     return stream, _bool(so, "include_usage")
 
 
-def _options(body: dict[str, Any], defaults: Defaults, max_tokens: int | None) -> ChatOptions:
-    return ChatOptions(reply_tokens=max_tokens or defaults.reply_tokens, sampling=_sampling(body, defaults),
-                       stop=_stops(body), overflow=_overflow(body, defaults), chat_template=defaults.chat_template)
+def _options(body: dict[str, Any], defaults: Defaults, max_tokens: int | None, loop_guard: bool) -> ChatOptions:
+    base, flags = _sampling(body, defaults)
+    guard = _bool(body, "loop_guard") if body.get("loop_guard") is not None else loop_guard
+    return ChatOptions(reply_tokens=max_tokens or defaults.reply_tokens, sampling=base, sampling_flags=flags,
+                       stop=_stops(body), overflow=_overflow(body, defaults), chat_template=defaults.chat_template,
+                       loop_guard=guard)
 
 
 # ---- the two request kinds -----------------------------------------------------------------------------
@@ -244,7 +261,8 @@ def parse_chat(body: Any, defaults: Defaults) -> Parsed:
         raise bad_request("max_tokens and max_completion_tokens differ; send one", "max_tokens")
     max_tokens = b if b is not None else a
     stream, usage = _stream(body)
-    req = ServeRequest(model, Path(), _options(body, defaults, max_tokens), max_tokens is not None, msgs, None, docs)
+    req = ServeRequest(model, Path(), _options(body, defaults, max_tokens, loop_guard=True), max_tokens is not None,
+                       msgs, None, docs)
     return Parsed(req, stream, usage)
 
 
@@ -262,7 +280,7 @@ def parse_completion(body: Any, defaults: Defaults) -> Parsed:
     if max_tokens is None:
         max_tokens = 16  # OpenAI's documented default for completions
     stream, usage = _stream(body)
-    req = ServeRequest(model, Path(), _options(body, defaults, max_tokens), True, (), prompt)
+    req = ServeRequest(model, Path(), _options(body, defaults, max_tokens, loop_guard=False), True, (), prompt)
     return Parsed(req, stream, usage)
 
 

@@ -1,7 +1,8 @@
 """What wraps every request: the API key, one log line, and no traceback ever reaching a client.
 
 One line per request on stderr (``--json``: one JSON object per line, for log collectors): method,
-path, status, model, prompt tokens (and how many came from the cache), reply tokens, seconds.  An
+path, status, model, prompt tokens (and how many came from the cache), reply tokens and their speed,
+a reply the loop guard stopped, seconds.  An
 exception that escapes a route becomes a 500 in OpenAI's error shape and one line, never a dead
 server.
 """
@@ -45,7 +46,9 @@ class RequestLog:
         if job is not None and job.usage is not None:
             u = job.usage
             out.update(prompt_tokens=u.prompt_tokens, cached_tokens=u.cached_tokens,
-                       completion_tokens=u.completion_tokens, kv_state=u.state)
+                       completion_tokens=u.completion_tokens, kv_state=u.state, stop_reason=u.stop_reason)
+            if u.gen_tok_s is not None:
+                out["gen_tok_s"] = round(u.gen_tok_s, 2)
         elif job is not None and job.started is not None:
             out["cancelled"] = True
         if job is not None and job.notices:
@@ -61,7 +64,10 @@ class RequestLog:
         if "model" in r:
             parts.append(r["model"])
         if "prompt_tokens" in r:
-            parts.append(f"in {r['prompt_tokens']:,} (cached {r['cached_tokens']:,}) out {r['completion_tokens']:,}")
+            parts.append(f"in {r['prompt_tokens']:,} (cached {r['cached_tokens']:,}) out {r['completion_tokens']:,}"
+                         + (f" at {r['gen_tok_s']:.1f} tok/s" if "gen_tok_s" in r else ""))
+        if r.get("stop_reason") == "loop":
+            parts.append("stopped: the reply began repeating itself")
         if r.get("cancelled"):
             parts.append("cancelled (client gone)")
         parts += [f"{r['seconds']:.2f} s"] + ([r["error"]] if "error" in r else [])

@@ -63,6 +63,16 @@ class Usage:
     finish_reason: str
     state: str = "off"  # the saved KV state: off | kept | hit | saved
     ttft_s: float | None = None
+    #: why the reply ended, in localctx's words: eos | stop | length | context | loop (the loop guard
+    #: stopped it; OpenAI's finish_reason then says "stop")
+    stop_reason: str = "stop"
+    gen_tok_s: float | None = None  # reply tokens per second, as llama.cpp timed them
+
+    def summary(self) -> dict[str, Any]:
+        """The numbers an operator watches (/health's ``last``, the status line)."""
+        return {"prompt_tokens": self.prompt_tokens, "cached_tokens": self.cached_tokens,
+                "completion_tokens": self.completion_tokens, "stop_reason": self.stop_reason,
+                "gen_tok_s": None if self.gen_tok_s is None else round(self.gen_tok_s, 2)}
 
     def to_json(self) -> dict[str, Any]:
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,

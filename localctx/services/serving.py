@@ -9,6 +9,12 @@ bounded (``QueueFull``: the front end answers 503 with Retry-After).  A job is c
 
 The worker reports through the job's ``emit`` callback (pieces of text, then ``Usage`` or an error),
 so this module knows nothing about HTTP.  Rendering a request into tokens is services/serve_render.py.
+
+A request samples as ``chat`` would with the same flags: its sampling fields are flags over the
+model's saved settings (``services.runtime.resolve_sampling``, read when the job runs, so a
+``plan MODEL --save`` applies from the next request on).  Its reply passes through the same loop guard
+(``core.loops.LoopGuard``): a reply that starts repeating itself is stopped, what came before the
+repetition is kept, and ``Usage.stop_reason`` says "loop".
 """
 
 from __future__ import annotations
@@ -21,11 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from localctx.core.loops import LoopGuard
 from localctx.engine.base import Cancelled, Engine
 from localctx.errors import LocalctxError
 from localctx.services.serve_render import ServeRequest, Usage, render, restore_prefix
 
 if TYPE_CHECKING:
+    from localctx.core.flags import SamplingFlags
+    from localctx.core.sampling import SamplingSettings
     from localctx.services.runtime import Flags, RunPlan
     from localctx.services.state_cache import StateCache
 
@@ -81,8 +90,9 @@ class ServingCore:
 
     def __init__(self, flags: Flags = None, *, force: bool = False, max_queue: int = DEFAULT_QUEUE,
                  state_cache: StateCache | None = None, state_min_tokens: int = 512,
-                 chat_template: str | None = None) -> None:
+                 chat_template: str | None = None, sampling: SamplingFlags | None = None) -> None:
         self.flags = flags
+        self.sampling = sampling  # the server's sampling flags (what a plan shows; requests carry them too)
         self.force = force  # applies to the models named at start-up; later loads are always gated
         self.max_queue = max_queue
         self.state_cache = state_cache
@@ -91,6 +101,7 @@ class ServingCore:
         self.loaded: LoadedModel | None = None
         self.running: Job | None = None
         self.served = 0  # jobs finished (answered, failed or cancelled)
+        self.last: Usage | None = None  # the last answered request's numbers (the operator's status line)
         #: llama.cpp's own counters after the last job, read on the worker thread (never during a decode)
         self.counters: dict[str, int] | None = None
         self._queue: deque[Job] = deque()
@@ -102,10 +113,10 @@ class ServingCore:
 
     # ---- models ------------------------------------------------------------------------------
     def plan(self, ref: str) -> RunPlan:
-        """The load gate's plan for ``ref`` with the server's runtime flags (loads nothing)."""
+        """The load gate's plan for ``ref`` with the server's runtime and sampling flags (loads nothing)."""
         from localctx.services.runtime import make_plan
 
-        return make_plan(ref, self.flags)
+        return make_plan(ref, self.flags, sampling=self.sampling)
 
     def preload(self, refs: Sequence[str]) -> list[RunPlan]:
         """Plan every named model first (a refusal names the model, before anything loads, unless
@@ -171,7 +182,8 @@ class ServingCore:
             busy = self.running is not None
         lm = self.loaded
         return {"state": "busy" if busy else "idle", "queued": waiting, "accepted": self._seq, "served": self.served,
-                "model": lm.ref if lm else None, "counters": self.counters}
+                "model": lm.ref if lm else None, "counters": self.counters,
+                "last": None if self.last is None else self.last.summary()}
 
     def close(self, timeout: float | None = None, *, cancel: bool = False) -> None:
         """Let the queued jobs finish (the front end stops taking new ones first), then unload;
@@ -237,24 +249,62 @@ class ServingCore:
                 job.notices.append(self.state_cache.last_error)
         evaluated += engine.ingest(rendered.tokens, should_stop=job.should_stop)
         n_prompt = len(rendered.tokens)
-        stream = engine.stream(rendered.max_tokens, sampling=req.options.sampling, stop=rendered.stops,
-                               should_stop=job.should_stop)
-        first: float | None = None
-        for piece in stream:
-            if first is None:
-                first = time.perf_counter()
-            job.emit(("piece", piece))
+        first, guard = self._generate(job, engine, rendered.max_tokens, rendered.stops)
         if engine.stop_reason == "cancelled":
             raise Cancelled()
         from localctx.services.forecast import observe_counters
 
-        observe_counters(engine, c0, engine.counters(), prompt_start=n_prompt - evaluated, gen_start=n_prompt)
+        c1 = engine.counters()
+        observe_counters(engine, c0, c1, prompt_start=n_prompt - evaluated, gen_start=n_prompt)
         n_out = max(0, len(engine.cached_tokens) - n_prompt)
+        dg, tg = c1.n_gen - c0.n_gen, c1.t_gen_ms - c0.t_gen_ms
+        stop_reason = "loop" if guard is not None and guard.loop is not None else engine.stop_reason or "stop"
         job.usage = Usage(prompt_tokens=n_prompt, cached_tokens=n_prompt - evaluated, completion_tokens=n_out,
-                          finish_reason="length" if engine.stop_reason in ("length", "context") else "stop",
+                          finish_reason="length" if stop_reason in ("length", "context") else "stop",
                           state=state, ttft_s=None if first is None or job.started is None
-                          else first - job.started)
+                          else first - job.started, stop_reason=stop_reason,
+                          gen_tok_s=dg / tg * 1000 if dg > 1 and tg > 0 else None)
+        self.last = job.usage
         job.emit(("done", job.usage))
+
+    def sampling_for(self, path: Path, req: ServeRequest) -> SamplingSettings:
+        """The request's sampling as ``chat`` with the same flags would have it: the defaults (and the
+        request's seed) < the model's saved settings < the server's flags < the request's fields."""
+        from localctx.services.runtime import resolve_sampling
+
+        return resolve_sampling(path, req.options.sampling_flags, base=req.options.sampling).settings
+
+    def _generate(self, job: Job, engine: Engine, max_tokens: int, stops: Sequence[str]
+                  ) -> tuple[float | None, LoopGuard | None]:
+        """Stream the reply to the job through the loop guard (when the request has it on); returns
+        (when the first token came, the guard)."""
+        req = job.request
+        guard = LoopGuard() if req.options.loop_guard else None
+        stream = engine.stream(max_tokens, sampling=self.sampling_for(engine.path, req), stop=stops,
+                               should_stop=job.should_stop)
+        first: float | None = None
+        try:
+            for raw in stream:
+                if first is None:
+                    first = time.perf_counter()
+                piece = raw if guard is None else guard.feed(raw)
+                if guard is not None and guard.loop is not None:
+                    break  # the sampler could not stop it: end the reply here
+                if piece:
+                    job.emit(("piece", piece))
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        rest = guard.flush() if guard is not None else ""
+        if rest and engine.stop_reason != "cancelled":
+            job.emit(("piece", rest))
+        if guard is not None and guard.loop is not None:
+            span = " ".join(guard.loop.span.split())
+            span = span if len(span) <= 40 else span[:39] + "…"
+            job.notices.append(f"reply stopped: it began repeating itself (\"{span}\"); what came before the "
+                               "repetition is kept")
+        return first, guard
 
 
     def _snapshot(self) -> None:

@@ -37,3 +37,20 @@ def test_a_finished_stream_ends_with_finish_reason_usage_and_done() -> None:
     assert finish["choices"][0]["finish_reason"] == "stop" and finish["object"] == "chat.completion.chunk"
     assert usage["choices"] == [] and usage["usage"]["prompt_tokens_details"]["cached_tokens"] == 4
     assert out[3] == "data: [DONE]\n\n"
+
+
+def test_a_reply_the_loop_guard_stopped_says_so_in_the_last_choice_chunk() -> None:
+    async def collect() -> list[str]:
+        q: asyncio.Queue = asyncio.Queue()
+        q.put_nowait(("done", Usage(10, 0, 40, "stop", stop_reason="loop")))
+        notices = ["reply stopped: it began repeating itself"]
+        return [s async for s in _sse(q, ("piece", "Hi"), _Ids("chat.completion", "smollm2"), False, notices)]
+
+    finish = json.loads((asyncio.run(collect()))[1][6:])
+    assert finish["choices"][0]["finish_reason"] == "stop"  # what OpenAI clients know
+    assert finish["localctx"] == {"stop_reason": "loop", "notices": ["reply stopped: it began repeating itself"]}
+
+
+def test_an_ordinary_end_carries_no_extra_field() -> None:
+    out = _run([("piece", "Hi"), ("done", Usage(10, 4, 1, "stop", stop_reason="eos"))])
+    assert "localctx" not in json.loads(out[1][6:])
