@@ -138,7 +138,7 @@ def test_reopen_loads_the_state_and_answers_like_a_cold_run(smollm2_path: Path, 
 
 @pytest.mark.model
 def test_corrupt_or_stale_state_is_rebuilt_never_used(engine, tmp_path: Path) -> None:
-    doc = write_doc(tmp_path, 6)
+    doc = write_doc(tmp_path, 3)  # read four times: a short one, since the damage is what is checked
     cache = StateCache(tmp_path / "kv")
 
     def open_and_prepare():
