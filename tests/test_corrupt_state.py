@@ -120,7 +120,7 @@ def _pull(env: Env) -> None:
 def _assembled(env: Env) -> None:
     from localctx.models.catalog import _gemma3_target
 
-    shutil.copyfile(env.extra["gemma"], _gemma3_target())
+    _link_or_copy(env.extra["gemma"], _gemma3_target())
     _gemma3_target().with_suffix(".lock").touch()
 
 
@@ -175,6 +175,8 @@ def corrupt(path: Path, mode: str, wrong_type: bytes) -> None:
         (path / "inside").write_text("x")
         return
     data = path.read_bytes()
+    if path.stat().st_nlink > 1:  # a model linked from the shared or saved copy: damage only this name
+        path.unlink()
     path.write_bytes({"truncate": data[: len(data) // 2], "garbage": GARBAGE, "wrong-type": wrong_type}[mode])
 
 
@@ -239,11 +241,24 @@ def env(tmp_path: Path, smollm2_path: Path, monkeypatch: pytest.MonkeyPatch, req
     yield e
 
 
+def _link_or_copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """Models are linked, not copied (gemma is 240 MB, saved and restored for every mode): localctx never
+    writes a GGUF in place (it assembles into a temp file and renames), and ``corrupt`` unlinks a linked
+    file before damaging it, so no copy shares damage.  Everything else is copied."""
+    if str(src).endswith(".gguf"):
+        try:
+            os.link(src, dst)
+            return
+        except OSError:  # another file system, or links not allowed: copy
+            pass
+    shutil.copy2(src, dst)
+
+
 def _snapshot(src: Path, dst: Path) -> None:
     if dst.exists():
         shutil.rmtree(dst)
     if src.exists():
-        shutil.copytree(src, dst, symlinks=True)
+        shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
 
 
 @pytest.mark.parametrize("kind", sorted(CASES))

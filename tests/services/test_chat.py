@@ -138,7 +138,7 @@ def test_reopen_loads_the_state_and_answers_like_a_cold_run(smollm2_path: Path, 
 
 @pytest.mark.model
 def test_corrupt_or_stale_state_is_rebuilt_never_used(engine, tmp_path: Path) -> None:
-    doc = write_doc(tmp_path, 6)
+    doc = write_doc(tmp_path, 3)  # read four times: a short one, since the damage is what is checked
     cache = StateCache(tmp_path / "kv")
 
     def open_and_prepare():
@@ -221,11 +221,19 @@ def test_document_larger_than_the_context_is_refused_with_the_numbers(engine, tm
     assert engine.counters().n_prompt_eval == before  # refused before evaluating anything
 
 
+@pytest.fixture(scope="module")
+def small_engine(smollm2_path: Path) -> Iterator:
+    """n_ctx 1024, for the tests that fill the whole context: half the tokens to read on one thread."""
+    e = load(smollm2_path, n_ctx=1024)
+    yield e
+    e.close()
+
+
 @pytest.mark.model
 @pytest.mark.parametrize("policy", ["drop-oldest", "truncate-middle"])
-def test_document_larger_than_the_context_under_each_policy(engine, tmp_path: Path, policy: str) -> None:
-    doc = write_doc(tmp_path, 45)
-    chat = ChatSession.open("smollm2", [doc], engine=engine, persist=False,
+def test_document_larger_than_the_context_under_each_policy(small_engine, tmp_path: Path, policy: str) -> None:
+    doc = write_doc(tmp_path, 24)  # ~1,450 tokens > 1024
+    chat = ChatSession.open("smollm2", [doc], engine=small_engine, persist=False,
                             options=ChatOptions(overflow=policy, reply_tokens=16))
     notes = chat.drain_notices()
     assert len(notes) == 1 and policy in notes[0] and "ledger.txt" in notes[0]

@@ -23,8 +23,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.model]
 FLAGS = RuntimeFlags(ctx=2048, threads=1)  # one llama.cpp thread: two spinning threads crawl on a busy machine
 
 
-def chat_app(model: Path, files: tuple[Path, ...] = (), reply_tokens: int = 24):
-    return make_app(machine=FIXED_MACHINE, model=str(model), flags=FLAGS, mode="chat", files=files,
+def chat_app(model: Path, files: tuple[Path, ...] = (), reply_tokens: int = 24, flags: RuntimeFlags = FLAGS):
+    return make_app(machine=FIXED_MACHINE, model=str(model), flags=flags, mode="chat", files=files,
                     chat_options=ChatOptions(reply_tokens=reply_tokens, sampling=CHAT_SAMPLING.with_changes(seed=1)))
 
 
@@ -85,15 +85,16 @@ async def test_escape_stops_the_reply_and_keeps_what_was_said(smollm2_path: Path
 
 
 async def test_an_oversized_document_opens_the_overflow_dialog(smollm2_path: Path, tmp_path: Path) -> None:
+    # n_ctx 1024, not the file's 2048: the kept part of the document is read on one thread after the choice
     doc = tmp_path / "ledger.txt"
-    doc.write_text(ledger(80))  # about 3,600 tokens: more than n_ctx 2048
-    app = chat_app(smollm2_path, files=(doc,))
+    doc.write_text(ledger(40))  # about 1,800 tokens: more than n_ctx 1024
+    app = chat_app(smollm2_path, files=(doc,), flags=RuntimeFlags(ctx=1024, threads=1))
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, OverflowDialog), timeout=120, what="the dialog")
         dialog = app.screen
-        assert "do not fit" in dialog.message and "n_ctx 2,048" in dialog.message
+        assert "do not fit" in dialog.message and "n_ctx 1,024" in dialog.message
         assert "nothing was truncated" in dialog.message
-        assert dialog.suggested_ctx > 2048 and dialog.ctx_verdict.startswith(f"at {dialog.suggested_ctx:,} tokens")
+        assert dialog.suggested_ctx > 1024 and dialog.ctx_verdict.startswith(f"at {dialog.suggested_ctx:,} tokens")
         assert "fits" in dialog.ctx_verdict  # the planner's verdict for the bigger context, on the fixed machine
         await pilot.pause()
         assert await pilot.click("#truncate-middle")
@@ -102,7 +103,7 @@ async def test_an_oversized_document_opens_the_overflow_dialog(smollm2_path: Pat
         notices = [str(n.render()) for n in screen.query_one(ChatLog).query(Notice)]
         assert any("truncate-middle" in n and "ledger.txt" in n for n in notices)  # what was cut is said
         b = screen.session.budget()
-        assert b.documents + b.reply <= 2048 and screen.session.overflow == "truncate-middle"
+        assert b.documents + b.reply <= 1024 and screen.session.overflow == "truncate-middle"
 
 
 async def test_cancelling_the_overflow_dialog_attaches_nothing(smollm2_path: Path, tmp_path: Path) -> None:
@@ -179,7 +180,7 @@ async def test_documents_are_read_with_the_speed_forecast_beside_the_truth(smoll
     segs += [fc.Segment(fc.GEN, d, 16, 16 * 30.0) for d in (0, 512, 1024)]
     sf.store_calibration(read_model_info(smollm2_path), RuntimeSettings(n_ctx=2048, n_threads=1), segs)
     doc = tmp_path / "ledger.txt"
-    doc.write_text(ledger(20))
+    doc.write_text(ledger(6))  # ~270 tokens: the engine reports progress after every batch, so at least once
     seen: list[str] = []
     app = chat_app(smollm2_path, files=(doc,))
     async with app.run_test(size=(160, 30)) as pilot:
