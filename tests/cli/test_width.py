@@ -101,7 +101,7 @@ COMMANDS = commands()
 
 #: commands that print a table, each rendered below with real data
 TABLES = {("estimate",), ("inspect",), ("plan",), ("doctor",), ("models",), ("presets",), ("sessions",),
-          ("cache", "ls"), ("bench",), ("eval", "passkey"), ("eval", "ppl"), ("pull",)}
+          ("cache", "ls"), ("bench",), ("eval", "passkey"), ("eval", "ppl"), ("pull",), ("config", "show")}
 #: commands that print no table (lines, a stream of text, a screen, a server's log)
 NO_TABLE = {(), ("chat",), ("ask",), ("summarize",), ("tui",), ("rpc-server",), ("serve",), ("rm",),
             ("models", "add"), ("models", "forget"), ("models", "default"), ("cache",), ("cache", "clear"),
@@ -184,6 +184,8 @@ CASES = {
     "models, one unreadable": Case(["models"], ["smollm2", "93.81 MiB", "8,192", "tiny-with-a-long-name"],
                                    setup="broken_model"),
     "presets": Case(["presets"], ["8,192"]),
+    "config show": Case(["config", "show"], ["sampling.dry_penalty_last_n", "(all layers with a GPU backend, else 0)",
+                                             "built-in"]),
     "sessions": Case(["sessions"], [], setup="sessions"),
     "cache ls": Case(["cache", "ls"], ["98,765", "131,072", "123.00 MiB"], setup="cache"),
     "bench": Case(["bench", "smollm2", "-t", "1", "--ctx", "1024", "--depths", "0,256", "--repeats", "1",

@@ -18,3 +18,13 @@ def anyio_backend() -> str:
 @pytest.fixture
 def machine() -> MachineMemory:
     return FIXED_MACHINE
+
+
+@pytest.fixture(autouse=True)
+def error_notifications_last_as_long_as_the_machine_is_slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An error notification stays up 10 s on a quiet machine; a test that checks for it after slow work
+    on a busy one would find it gone, so its time on screen stretches with the measured slowness."""
+    from localctx.tui import app
+    from tests.slowness import scaled
+
+    monkeypatch.setattr(app, "ERROR_TIMEOUT", scaled(app.ERROR_TIMEOUT))
