@@ -65,6 +65,7 @@ def _args(command: str, tmp_path: Path) -> list[str]:
         "eval passkey": ["eval", "passkey", "smollm2", "--method", "none", "--depths", "0.5"],
         "eval ppl": ["eval", "ppl", "smollm2", "--file", str(doc), "--method", "none"],
         "tui": ["tui", "smollm2"],
+        "serve": ["serve", "smollm2", "--port", "0"],
     }[command]
 
 
@@ -125,7 +126,7 @@ def test_a_short_option_means_one_thing_in_every_command() -> None:
 
 
 # ---- sampling flags: llama.cpp's names, in every command that generates (and plan, which saves them) ----
-SAMPLING_COMMANDS = ["plan", "ask", "chat", "summarize", "tui"]
+SAMPLING_COMMANDS = ["plan", "ask", "chat", "summarize", "tui", "serve"]
 #: (flag, value, SamplingSettings field, the value it becomes)
 SAMPLING_GOOD = [
     ("--temp", "0.3", "temperature", 0.3), ("--top-k", "40", "top_k", 40), ("--top-p", "0.9", "top_p", 0.9),
