@@ -14,9 +14,10 @@ asked in a row on one engine, so the document prefix is evaluated once and reuse
 whole document for every question (measurement reference only).  Gemma runs with --swa-full so its
 prefix can be reused.
 
-The context is planned the way ``ask --ctx N`` plans it (services.runtime.make_plan: the model's
-context-extension plan, the memory gate): N is the longest document in the model's own tokens plus
-room for the prompt around it and the reply, so a document longer than the trained context (SmolLM2:
+The context is planned per document the way ``ask`` plans it (services.runtime.make_plan: the model's
+context-extension plan, the memory gate): the trained context when the document, the prompt around it and
+the reply fit in it (what ``ask --file DOC`` uses), else ``--ctx N`` with N just large enough, so only a
+document longer than the trained context (SmolLM2:
 8,192) runs with the extension localctx would choose for a user.
 
 Usage: nice .venv/bin/python scripts/bench_answers.py --model smollm2 [--configs a,b] [--max-tokens 128]
@@ -107,13 +108,21 @@ def run_model(model: str, configs: list[Config], docs_dir: Path, args: argparse.
 
     docs = [d for d in DOCS if args.docs is None or d.name in args.docs.split(",")]
     sizes = doc_sizes(model, docs_dir, threads, docs)
-    rp = plan_context(model, max(sizes.values()) + PROMPT_ROOM + max_tokens, threads)
-    args.context = context_line(rp)
+    trained = plan_context(model, 1, threads).extension.n_ctx_train
+    plans = {d.name: plan_context(model, max(trained, sizes[d.name] + PROMPT_ROOM + max_tokens), threads)
+             for d in docs}
+    args.context = "; ".join(sorted({context_line(rp) for rp in plans.values()}))
     print(f"{model}: {args.context}", file=sys.stderr, flush=True)
-    engine = load_planned(rp)
+    engine, loaded = None, None
     try:
         for doc in docs:
             path = docs_dir / doc.name
+            if plans[doc.name].settings.n_ctx != loaded:  # a longer document needs a larger context
+                if engine is not None:
+                    engine.close()
+                engine, loaded = None, None
+                engine = load_planned(plans[doc.name])
+                loaded = plans[doc.name].settings.n_ctx
             for cfg in sorted(configs, key=lambda c: c.both):  # prefix-breaking layouts last
                 if cfg.both and sizes[doc.name] > args.both_max:
                     continue
@@ -149,7 +158,8 @@ def run_model(model: str, configs: list[Config], docs_dir: Path, args: argparse.
                           f"evaluated {rec['evaluated']:5d} {reply[:60]!r}", file=sys.stderr, flush=True)
             report(sizes, last=doc is docs[-1])
     finally:
-        engine.close()
+        if engine is not None:
+            engine.close()
 
 
 def every_flag(sampling: SamplingSettings) -> SamplingFlags:
@@ -212,7 +222,8 @@ def markdown(model: str, configs: list[Config], results: dict[tuple[str, str], T
         f"## Answers on {model}: loops and grounding (`scripts/bench_answers.py`)", "",
         f"{n_q} questions over {len(DOCS)} generated documents (scripts/answer_set.py; tokens: {sizes_text}), "
         f"expected facts at depths 2%-97%.{state} Replies capped at {args.max_tokens} tokens (loops show in long "
-        f"replies; a longer cap can only add loops), -t {args.threads}, {args.context} as `ask --ctx` plans it "
+        f"replies; a longer cap can only add loops), -t {args.threads}, {args.context}, "
+        "planned per document as `ask` plans it "
         "(gemma with --swa-full so the document prefix is reused), loop guard off. Loop: a 6-word phrase "
         "three times in a reply (core.loops). "
         "Grounded: the reply contains the expected fact (case-insensitive). Time: seconds spent on the "
