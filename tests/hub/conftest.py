@@ -11,6 +11,28 @@ from tests.gguf_factory import llama_like, write_gguf
 from tests.hub.loopback_hub import LoopbackHub, serving_hub
 
 REPO = "acme/Tiny-GGUF"
+#: a preset family naming REPO (the presets/ TOML shape), for tests that resolve a preset by name
+TINY_PRESET = f"""family = "Tiny"
+description = "a tiny test family"
+
+[[models]]
+name = "tiny-1b"
+repo = "{REPO}"
+arch = "llama"
+n_ctx_train = 2048
+native_ctx = 2048
+max_ctx = 8192
+default_quant = "Q4_K_M"
+files = {{ Q4_K_M = "*Q4_K_M.gguf", Q8_0 = "*Q8_0.gguf" }}
+[models.extension]
+method = "yarn"
+rope_scaling = "yarn"
+note = "test"
+[models.sources]
+repo = "test"
+n_ctx_train = "test"
+extension = "test"
+"""
 SPLIT_REPO = "acme/Split-GGUF"
 SMOL_REPO = "bartowski/SmolLM2-135M-Instruct-GGUF"
 

@@ -12,31 +12,11 @@ from typer.testing import CliRunner
 
 from localctx.cli.app import app
 from tests.hub.conftest import REPO
+from tests.hub.conftest import TINY_PRESET as PRESET
 from tests.hub.loopback_hub import LoopbackHub
 
 runner = CliRunner()
 
-PRESET = f"""family = "Tiny"
-description = "a tiny test family"
-
-[[models]]
-name = "tiny-1b"
-repo = "{REPO}"
-arch = "llama"
-n_ctx_train = 2048
-native_ctx = 2048
-max_ctx = 8192
-default_quant = "Q4_K_M"
-files = {{ Q4_K_M = "*Q4_K_M.gguf", Q8_0 = "*Q8_0.gguf" }}
-[models.extension]
-method = "yarn"
-rope_scaling = "yarn"
-note = "test"
-[models.sources]
-repo = "test"
-n_ctx_train = "test"
-extension = "test"
-"""
 
 
 @pytest.fixture()

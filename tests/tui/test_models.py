@@ -18,34 +18,14 @@ from localctx.services.models import list_models
 from localctx.tui.app import make_app
 from localctx.tui.dialogs import PullDialog
 from tests.gguf_factory import llama_like
+from tests.hub.conftest import REPO
+from tests.hub.conftest import TINY_PRESET as PRESET
 from tests.hub.loopback_hub import LoopbackHub, serving_hub
 from tests.tui._helpers import cut_off, error_notifications, text_of, wait_until
 from tests.tui.conftest import FIXED_MACHINE
 
 pytestmark = pytest.mark.anyio
-REPO = "acme/Tiny-GGUF"
 NARROW = (80, 24)
-PRESET = f"""family = "Tiny"
-description = "a tiny test family"
-
-[[models]]
-name = "tiny-1b"
-repo = "{REPO}"
-arch = "llama"
-n_ctx_train = 2048
-native_ctx = 2048
-max_ctx = 8192
-default_quant = "Q4_K_M"
-files = {{ Q4_K_M = "*Q4_K_M.gguf", Q8_0 = "*Q8_0.gguf" }}
-[models.extension]
-method = "yarn"
-rope_scaling = "yarn"
-note = "test"
-[models.sources]
-repo = "test"
-n_ctx_train = "test"
-extension = "test"
-"""
 
 
 @pytest.fixture
