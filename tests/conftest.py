@@ -4,6 +4,7 @@ and time limits scaled to the machine's slowness (tests/slowness.py)."""
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # set for the whole run, so session fixtures and every subprocess a test starts inherit it
     _session_log.unlink(missing_ok=True)
     os.environ[REQUIRE_THREADS_ENV] = str(_session_log)
+    # A suite started in the background by a non-interactive shell (`cmd &`, CI runners, nohup) inherits
+    # SIGINT ignored; Python then installs no Ctrl-C handler, and neither do the commands the tests start.
+    # The tests that press Ctrl-C need it live: Python's own handler here (a child exec'd from this process
+    # starts with the default action again).
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -107,3 +114,16 @@ def gemma_path(models_dir: Path) -> Path:
     from localctx.models.catalog import _gemma3_path
 
     return _gemma3_path()
+
+
+@pytest.fixture(autouse=True)
+def sigint_handler_is_left_as_found(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A command run in-process (CliRunner) that swaps the SIGINT handler and does not put it back leaves
+    Ctrl-C dead for every later test (and for a user's process): put it back and fail the test that did it."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    after = signal.getsignal(signal.SIGINT)
+    if after is not before:
+        signal.signal(signal.SIGINT, before)
+        pytest.fail(f"{request.node.nodeid} left the SIGINT handler changed ({before!r} -> {after!r})")
+

@@ -3,6 +3,7 @@ by ctypes as an ignored exception and dropped (bench used to run on to exit 0 th
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -15,6 +16,8 @@ def test_a_ctrl_c_inside_the_log_callback_is_delivered_after_it(monkeypatch: pyt
     def interrupted(level: int, text: str) -> None:
         raise KeyboardInterrupt
 
+    handler = signal.getsignal(signal.SIGINT)
+    assert handler is signal.default_int_handler, f"SIGINT is not Python's own handler here: {handler!r}"
     monkeypatch.setattr(logsink.SINK, "feed", interrupted)
     with pytest.raises(KeyboardInterrupt):
         logsink._log_callback(2, b"a line\n", None)  # through ctypes, as llama.cpp calls it
