@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import ProgressBar
 
 from localctx.core.flags import RuntimeFlags
 from localctx.tui.app import make_app
-from tests.tui._helpers import error_notifications, text_of, wait_until
+from tests.tui._helpers import error_notifications, plain, text_of, wait_until
 from tests.tui.conftest import FIXED_MACHINE
 
 pytestmark = pytest.mark.anyio
@@ -33,9 +34,18 @@ async def test_the_generation_steps_show_until_the_summary_is_done(smollm2_path:
         screen.query_one("#sum-file").value = str(src)
         bar = screen.query_one("#sum-progress", ProgressBar)
         seen: list[tuple[str, float | None]] = []
+        status = screen.query_one("#sum-status")
+        shown = status.update
+
+        def record(content: Any = "", *args: Any, **kwargs: Any) -> Any:
+            # every text the status is given, with the bar as it stands then: a fast machine writes the
+            # whole summary between two polls, so polling alone can miss the writing phase
+            seen.append((plain(content, 80), bar.percentage))
+            return shown(content, *args, **kwargs)
+
+        status.update = record
 
         def watch() -> bool:
-            seen.append((text_of(screen.query_one("#sum-status"), 80), bar.percentage))
             return screen.result is not None or bool(error_notifications(app))
 
         await pilot.press("ctrl+g")
