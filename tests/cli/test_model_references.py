@@ -7,7 +7,6 @@ a typo (no model matches, with the near names)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from typer.testing import CliRunner
 
 from localctx.cli.app import app
 from tests.gguf_factory import llama_like
+from tests.hf_cache import pulled_into_cache
 
 runner = CliRunner()
 HUGE = ["--ctx", "512m", "-t", "1"]  # found models stop at the memory gate: nothing is loaded
@@ -46,14 +46,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _pull_into_cache(target: Path) -> None:
-    """The Hugging Face cache layout a `localctx pull` leaves (refs/main -> snapshot -> file)."""
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    storage = Path(os.environ["HF_HOME"]) / "hub" / ("models--" + PULLED_REPO.replace("/", "--"))
-    (storage / "refs").mkdir(parents=True)
-    (storage / "refs" / "main").write_text(commit)
-    snap = storage / "snapshots" / commit
-    snap.mkdir(parents=True)
-    (snap / target.name).symlink_to(target)
+    """The Hugging Face cache layout a `localctx pull` of PULLED_REPO leaves."""
+    pulled_into_cache(PULLED_REPO, target)
 
 
 def _answers(ref: str | None, doc: Path) -> dict[str, tuple[int, str]]:

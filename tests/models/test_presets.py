@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from localctx.errors import SettingsError
 from localctx.models.presets import get_preset, load_presets, match_preset
+from tests.hf_cache import pulled_into_cache
 
 GOOD = '''family = "Test"
 [[models]]
@@ -85,14 +85,7 @@ def test_duplicate_names_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def _fake_hf_cache(repo: str, filename: str, target: Path) -> Path:
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    storage = Path(os.environ["HF_HOME"]) / "hub" / ("models--" + repo.replace("/", "--"))
-    (storage / "refs").mkdir(parents=True)
-    (storage / "refs" / "main").write_text(commit)
-    snap = storage / "snapshots" / commit
-    snap.mkdir(parents=True)
-    (snap / filename).symlink_to(target)
-    return snap / filename
+    return pulled_into_cache(repo, target, filename)
 
 
 def test_preset_name_resolves_once_cached(smollm2_path: Path) -> None:
