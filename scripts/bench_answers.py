@@ -48,6 +48,7 @@ from localctx.core.flags import SAMPLING_FIELDS, SamplingFlags
 from localctx.core.loops import loops
 from localctx.core.sampling import SamplingSettings
 from localctx.core.settings import RuntimeSettings
+from localctx.services import prompt
 from localctx.services.chat import ChatSession
 from localctx.services.prompt import DEFAULT_SYSTEM, DOCS_REMINDER
 from localctx.services.runtime import RunPlan
@@ -55,6 +56,8 @@ from localctx.services.runtime import RunPlan
 DRY = {"dry_multiplier": 0.8, "dry_base": 1.75, "dry_allowed_length": 2}
 #: tokens around the document in the prompt: system message, chat template, reminder, question
 PROMPT_ROOM = 256
+#: localctx's own reminder layout, restored for every configuration that names none
+DEFAULT_REMINDER = prompt.REMINDER_TEMPLATE
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Config:
     sampling: SamplingSettings
     layout: str = "after"
     both: bool = False  # the question also before the documents (breaks the shared prefix)
+    reminder: str | None = None  # the reminder layout's user message, {question} in it (None: localctx's)
 
 
 CONFIGS = [
@@ -79,6 +83,23 @@ CONFIGS = [
            SamplingSettings(repeat_penalty=1.05, **DRY), "reminder"),
     Config("t03-dry-remind", "temp 0.3, top-k 40, min-p 0.05 + DRY, reminder (seed 0)",
            SamplingSettings(temperature=0.3, top_k=40, min_p=0.05, seed=0, **DRY), "reminder"),
+    Config("quote", "greedy + DRY, reminder: quote names and numbers", SamplingSettings(**DRY), "reminder",
+           reminder="Answer in one sentence, quoting the names and numbers exactly as the documents above "
+                    "give them.\n\n{question}"),
+    Config("q-first", "greedy + DRY, question then reminder", SamplingSettings(**DRY), "reminder",
+           reminder="{question}\n\nAnswer in one or two sentences, using only the documents above."),
+    Config("find", "greedy + DRY, reminder: find and copy", SamplingSettings(**DRY), "reminder",
+           reminder="Find the answer in the documents above and copy it exactly. Answer in one sentence."
+                    "\n\n{question}"),
+    Config("qa", "greedy + DRY, question labelled, then the answer form", SamplingSettings(**DRY), "reminder",
+           reminder="Question about the documents above: {question}\nAnswer in one short sentence, with the "
+                    "exact name or number from the documents."),
+    Config("sandwich", "greedy + DRY, reminder before and after the question", SamplingSettings(**DRY),
+           "reminder", reminder="Answer in one or two sentences, using only the documents above.\n\n"
+                                "{question}\n\nLook the answer up in the documents above; copy names and numbers."),
+    Config("q-quote", "greedy + DRY, question then quote reminder", SamplingSettings(**DRY), "reminder",
+           reminder="{question}\n\nAnswer in one sentence, quoting the name or number exactly as the "
+                    "documents above give it."),
     Config("both-dry", "greedy + DRY, question before and after the documents (no prefix reuse)",
            SamplingSettings(**DRY), "after", both=True),
 ]
@@ -138,6 +159,7 @@ def run_model(model: str, configs: list[Config], docs_dir: Path, args: argparse.
                     opts = ChatOptions(reply_tokens=max_tokens, sampling=cfg.sampling, system=system,
                                        sampling_flags=every_flag(cfg.sampling), layout=cfg.layout,
                                        loop_guard=False)
+                    prompt.REMINDER_TEMPLATE = cfg.reminder or DEFAULT_REMINDER
                     with ChatSession.open(model, [path], options=opts, engine=engine, persist=False,
                                           use_state_cache=False) as chat:
                         t0 = time.perf_counter()
@@ -234,6 +256,7 @@ def markdown(model: str, configs: list[Config], results: dict[tuple[str, str], T
         f"\"{args.reminder or DOCS_REMINDER}\" then the question; both keep the document prefix "
         "shared across questions.", "",
         *table([model], configs, results), "",
+        *reminder_lines(configs),
         f"Run: {wall / 60:.1f} min wall on a shared 2-core machine (load average {load0:.1f}, several other jobs "
         "running); the time column compares configurations within one run only; the first configuration's "
         "first question also loads the model and evaluates the document." if wall else
@@ -242,6 +265,18 @@ def markdown(model: str, configs: list[Config], results: dict[tuple[str, str], T
         "listed; the time column compares configurations within this run only (the first configuration's first "
         "question also loaded the model and evaluated the document).",
     ])
+
+
+def reminder_lines(configs: list[Config]) -> list[str]:
+    """The user message of each configuration with a reminder of its own (the question where {question} is)."""
+    named = [c for c in configs if c.reminder]
+    if not named:
+        return []
+    def one_line(text: str) -> str:
+        return " / ".join(line for line in text.splitlines() if line)
+
+    shown = "; ".join(f"`{c.name}`: \"{one_line(c.reminder or '')}\"" for c in named)
+    return [f"Reminder wordings (\" / \" is a line break): {shown}.", ""]
 
 
 _LINE = re.compile(r"^(?P<model>\S+) (?P<config>\S+)\s+(?P<doc>\S+)\s+(?P<loop>LOOP )?(?P<ok>ok|miss)\s+"

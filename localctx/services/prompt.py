@@ -27,6 +27,8 @@ DOCS_INTRO = "Answer using the documents below; say so when they do not contain 
 #: restated in front of each question asked with documents (the ``reminder`` layout); "one or two
 #: sentences" keeps a small model from rambling on past the answer (README: "What does localctx do?")
 DOCS_REMINDER = "Answer in one or two sentences, using only the documents above."
+#: the user message of the ``reminder`` layout: where the question goes relative to the instruction
+REMINDER_TEMPLATE = DOCS_REMINDER + "\n\n{question}"
 
 
 Message = dict[str, str]
@@ -58,7 +60,7 @@ def user_text(question: str, *, documents: bool, layout: str = DEFAULT_LAYOUT) -
     if layout not in LAYOUTS:
         raise ValueError(f"unknown prompt layout {layout!r}")
     if documents and layout == "reminder":
-        return f"{DOCS_REMINDER}\n\n{question}"
+        return REMINDER_TEMPLATE.replace("{question}", question)
     return question
 
 
