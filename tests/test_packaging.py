@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from localctx.core.conversation import QUESTION_ROOM
+
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = ROOT / "presets"  # the top-level folder: a link to the package data the wheel ships
 
@@ -80,10 +82,10 @@ def test_a_fresh_install_of_the_wheel_lists_the_presets(wheel: Path, tmp_path: P
 
 def test_the_readme_fits_the_first_command_of_the_readme(smollm2_path: Path) -> None:
     """The README's first command asks smollm2 about the README at its trained context (8,192): the file
-    plus the reply reserve (512), the question room (64) and the system text must fit, or a new user's
+    plus the reply reserve (512), the question room and the system text must fit, or a new user's
     first command is an overflow error.  Move long reference text to docs/ when this fails."""
     import llama_cpp
 
     vocab = llama_cpp.Llama(model_path=str(smollm2_path), vocab_only=True, verbose=False)
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_bytes()
-    assert len(vocab.tokenize(readme, add_bos=False)) + 512 + 64 + 256 <= 8192
+    assert len(vocab.tokenize(readme, add_bos=False)) + 512 + QUESTION_ROOM + 256 <= 8192

@@ -318,7 +318,8 @@ def register(app: typer.Typer) -> None:
             model_opt: ModelOpt = None, file: FileOpt = [], system: SystemOpt = None, overflow: OverflowOpt = "refuse",  # noqa: B006
             max_tokens: MaxTokensOpt = 512, chat_template: ChatTemplateOpt = None, force: ForceOpt = False,
             json_: JsonOpt = False, *, runtime: RuntimeFlags, sampling: SamplingFlags) -> None:
-        """One question about documents, no session: for scripts (--json adds token counts and timings).
+        """One question about documents, no session: for scripts (--json adds token counts, timings and
+        the passage of the documents restated beside the question, if any).
 
         Piped standard input is a document too: cat notes.txt | localctx ask smollm2 "What is due?"
         One argument is the question, asked of -m MODEL or the default model: localctx ask "What is due?" -f notes.txt
@@ -375,7 +376,10 @@ def chat_options(max_tokens: int, sampling: SamplingFlags, system: str | None, o
 
 
 def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:
-    """The JSON of `localctx ask`: the answer, token counts and timings."""
+    """The JSON of `localctx ask`: the answer, token counts and timings, the passage restated beside
+    the question (the prompt layout's; null when none)."""
+    from localctx.services.chat_parts import restated_passage
+
     r, t, b = session.ingest_report, session.last_turn, session.budget()
     assert r is not None and t is not None
     return {
@@ -392,5 +396,6 @@ def ask_result(session: ChatSession, answer: str) -> dict[str, Any]:
                         ("seconds", "band", "source"), session.ingest_forecast, strict=True))},
         "state_cache": r.cache,
         "stop_reason": t.stop_reason,
+        "passage": restated_passage(session, session.turns[-1].user) if session.turns else None,
         "notices": session.all_notices(),
     }

@@ -12,13 +12,15 @@ from localctx.core.sampling import CHAT_SAMPLING, SamplingSettings
 
 #: the longest reply a turn reserves room for, unless asked otherwise (-n, max_tokens)
 REPLY_TOKENS = 512
-#: room kept free for the next question when documents are fitted into the context
-QUESTION_ROOM = 64
+#: room kept free for the next question when documents are fitted into the context: the question, the
+#: reminder and the passage restated beside it (core.excerpt.MAX_CHARS)
+QUESTION_ROOM = 160
 #: where the question sits relative to the documents (services.prompt renders them): after (the bare
-#: question after the documents) or reminder (a short instruction restated, then the question)
-LAYOUTS = ("after", "reminder")
+#: question after the documents), reminder (a short instruction restated, then the question) or
+#: excerpt (the reminder, the passage that best matches the question, then the question)
+LAYOUTS = ("after", "reminder", "excerpt")
 #: measured by scripts/bench_answers.py (docs/benchmarks.md, "answers")
-DEFAULT_LAYOUT = "reminder"
+DEFAULT_LAYOUT = "excerpt"
 
 
 @dataclass(frozen=True)

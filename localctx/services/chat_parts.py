@@ -228,6 +228,13 @@ def commit_prefix(chat: ChatSession) -> None:
 
 
 # ---- turns ---------------------------------------------------------------------------------------
+def restated_passage(chat: ChatSession, question: str) -> str | None:
+    """The passage of the chat's documents its prompt layout restates beside ``question`` (None: none)."""
+    from localctx.services import prompt
+
+    return prompt.restated_passage(prompt.system_text(chat.system, chat._placed_docs), question, chat.options.layout)
+
+
 def short(text: str, limit: int = 40) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1] + "…"

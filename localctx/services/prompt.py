@@ -9,17 +9,21 @@ one gets a plain completion prompt, or ``--chat-template``); the BOS token is ad
 Where the question sits relative to long documents is a layout (``LAYOUTS``).  Every layout keeps the
 document prefix identical across questions (the KV cache and the saved states depend on it): what a
 layout may change is the user message after the documents.  ``reminder`` (the default) restates a
-short instruction there, in front of each question asked with documents: measured by
-scripts/bench_answers.py (docs/benchmarks.md, "answers"), small models then answer from the
+short instruction there, in front of each question asked with documents; ``excerpt`` (the default)
+also restates the passage of the documents that best matches the question (core.excerpt), so the
+fact sits next to the question however deep in a long document it is.  Measured by
+scripts/bench_answers.py (docs/benchmarks.md, "answers"): small models then answer from the
 documents more often and more briefly than with the bare question after them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Protocol
 
 from localctx.core.conversation import DEFAULT_LAYOUT, LAYOUTS
+from localctx.core.excerpt import best_passage
 from localctx.engine.base import Engine
 
 DEFAULT_SYSTEM = "You are a helpful assistant."
@@ -29,6 +33,9 @@ DOCS_INTRO = "Answer using the documents below; say so when they do not contain 
 DOCS_REMINDER = "Answer in one or two sentences, using only the documents above."
 #: the user message of the ``reminder`` layout: where the question goes relative to the instruction
 REMINDER_TEMPLATE = DOCS_REMINDER + "\n\n{question}"
+#: the ``excerpt`` layout's words in front of the restated passage
+EXCERPT_LABEL = "A passage from the documents that may help:"
+_DOC_BODY = re.compile(r'<document name="[^"\n]*">\n(.*?)\n</document>', re.DOTALL)
 
 
 Message = dict[str, str]
@@ -53,15 +60,30 @@ def system_text(system: str | None, docs: Sequence[NamedText]) -> str:
     return f"{base}\n{DOCS_INTRO}\n\n{body}"
 
 
-def user_text(question: str, *, documents: bool, layout: str = DEFAULT_LAYOUT) -> str:
+def user_text(question: str, *, documents: bool, layout: str = DEFAULT_LAYOUT, source: str = "") -> str:
     """A user message as the model sees it: with documents and the ``reminder`` layout, the short
-    instruction then the question; else the question as typed.  Earlier turns are rendered the same
-    way every time, so the conversation's tokens only grow (KV reuse)."""
+    instruction then the question; with ``excerpt``, also the passage of ``source`` (the system
+    message holding the documents) that best matches the question, when one does; else the question as
+    typed.  Earlier turns are rendered the same way every time, so the conversation's tokens only grow
+    (KV reuse): the passage depends on the documents and the question alone."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown prompt layout {layout!r}")
-    if documents and layout == "reminder":
-        return REMINDER_TEMPLATE.replace("{question}", question)
-    return question
+    if not documents or layout == "after":
+        return question
+    passage = restated_passage(source, question, layout)
+    if passage:
+        question = f"{EXCERPT_LABEL}\n{passage}\n\n{question}"
+    return REMINDER_TEMPLATE.replace("{question}", question)
+
+
+def restated_passage(system: str, question: str, layout: str = DEFAULT_LAYOUT) -> str | None:
+    """The passage of the documents in ``system`` that ``layout`` restates beside ``question`` (None: none)."""
+    return best_passage(document_text(system), question) if layout == "excerpt" else None
+
+
+def document_text(system: str) -> str:
+    """The documents' own text inside a system message written by ``system_text`` (no instructions)."""
+    return "\n\n".join(_DOC_BODY.findall(system))
 
 
 def has_documents(system: str) -> bool:
@@ -78,10 +100,11 @@ def conversation_messages(system: str, exchanges: Sequence[tuple[str, str]], que
         documents = has_documents(system)
     msgs = [{"role": "system", "content": system}]
     for user, assistant in exchanges:
-        msgs += [{"role": "user", "content": user_text(user, documents=documents, layout=layout)},
+        msgs += [{"role": "user", "content": user_text(user, documents=documents, layout=layout, source=system)},
                  {"role": "assistant", "content": assistant}]
     if question is not None:
-        msgs.append({"role": "user", "content": user_text(question, documents=documents, layout=layout)})
+        msgs.append({"role": "user", "content": user_text(question, documents=documents, layout=layout,
+                                                          source=system)})
     return msgs
 
 

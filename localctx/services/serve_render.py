@@ -127,7 +127,8 @@ def _with_documents(messages: Sequence[Message], docs: Sequence[DocText], layout
         msgs = [{"role": "system", "content": _prompt.system_text(system, docs)}, *rest]
     if not (msgs and msgs[0]["role"] == "system" and _prompt.has_documents(msgs[0]["content"])):
         return msgs
-    return [msgs[0], *({**m, "content": _prompt.user_text(m["content"], documents=True, layout=layout)}
+    source = msgs[0]["content"]
+    return [msgs[0], *({**m, "content": _prompt.user_text(m["content"], documents=True, layout=layout, source=source)}
                        if m["role"] == "user" else m for m in msgs[1:])]
 
 

@@ -62,6 +62,7 @@ def test_ask_says_when_the_reply_hit_the_token_cap(tmp_path: Path) -> None:
     assert "reply cut at 4 tokens (-n); raise -n for more" in r.stderr
     d = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
     assert d["stop_reason"] == "length" and d["tokens"]["reply"] == 4
+    assert d["passage"] is None  # one word in common with any sentence: too little to restate one
 
 
 def test_documents_from_stdin_and_an_empty_one_is_named(tmp_path: Path) -> None:
@@ -72,6 +73,7 @@ def test_documents_from_stdin_and_an_empty_one_is_named(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert [x["name"] for x in d["documents"]] == ["stdin"] and d["tokens"]["documents"] > 20
+    assert d["passage"] == "The ferry to Oslo leaves at nine."  # restated beside the question, and said so
     assert f"{empty}: the file is empty; it is left out of the context" in r.stderr
 
 

@@ -10,7 +10,7 @@ def test_conversations_start_from_chat_sampling_and_measurements_from_greedy() -
     assert ChatOptions().sampling == CHAT_SAMPLING
     assert CHAT_SAMPLING.dry_multiplier == CHAT_DRY_MULTIPLIER > 0 and CHAT_SAMPLING.greedy
     assert CHAT_SAMPLING.repeat_penalty == 1.0  # DRY instead (docs/benchmarks.md)
-    assert ChatOptions().loop_guard and ChatOptions().layout == "reminder"
+    assert ChatOptions().loop_guard and ChatOptions().layout == "excerpt"
     assert GREEDY.repeat_penalty == 1.0 and GREEDY.dry_multiplier == 0.0
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from localctx.core.conversation import QUESTION_ROOM
 from tests.server.conftest import API_KEY
 from tests.server.serve_proc import FLAGS, ServeProcess
 
@@ -40,7 +41,7 @@ def test_a_document_read_by_ask_is_served_from_its_saved_state(server: ServeProc
     resp = _ask_with(client, "facts.txt", doc.read_text(), question)
     u = resp.usage
     cached = u.prompt_tokens_details.cached_tokens
-    assert cached > 300 and u.prompt_tokens - cached < 40  # the document came from the state ask saved
+    assert cached > 300 and u.prompt_tokens - cached < QUESTION_ROOM  # the document came from the state ask saved
 
 
 def test_a_restarted_server_starts_from_the_state_it_saved(server: ServeProcess, client: Any,
@@ -55,7 +56,7 @@ def test_a_restarted_server_starts_from_the_state_it_saved(server: ServeProcess,
         c2 = openai.OpenAI(base_url=second.url, api_key=API_KEY, max_retries=0, timeout=120)
         warm = _ask_with(c2, "notes.txt", text, "What is in room 2?").usage
         assert warm.prompt_tokens == cold.prompt_tokens
-        assert warm.prompt_tokens - warm.prompt_tokens_details.cached_tokens < 40
+        assert warm.prompt_tokens - warm.prompt_tokens_details.cached_tokens < QUESTION_ROOM
         # SIGTERM while a reply streams: the reply finishes, then the process exits 0
         stream = c2.completions.create(model="smollm2", prompt="1, 2, 3,", max_tokens=12, temperature=0,
                                        stream=True, stream_options={"include_usage": True})
@@ -88,4 +89,4 @@ def test_a_sliding_window_model_loads_on_request_and_reopens_from_its_state(serv
     client.completions.create(model="smollm2", prompt="Hi", max_tokens=1)  # swaps gemma out
     assert server.health()["model"] == "smollm2"
     warm = ask("gemma-3-270m", "What is on shelf 4?")
-    assert warm.prompt_tokens - warm.prompt_tokens_details.cached_tokens < 40  # from the saved state
+    assert warm.prompt_tokens - warm.prompt_tokens_details.cached_tokens < QUESTION_ROOM  # from the saved state
