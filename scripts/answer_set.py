@@ -246,6 +246,53 @@ _TITLES = {"lighthouse.txt": "The Keeper of Carrow Point", "router-manual.md": "
            "chronicle.md": "Elmsford: A Chronicle of the Town"}
 
 
+#: the same facts asked in other words (avoiding the fact sentence's own words where English allows): how
+#: often the passage restated beside a question (core.excerpt) still holds the fact, is none, or is wrong
+PARAPHRASES: dict[str, list[tuple[str, str]]] = {
+    "lighthouse.txt": [
+        ("Which pet did the keeper own?", "Biscuit"),
+        ("When did the light first shine at Carrow Point?", "1862"),
+        ("Who was the village postmistress?", "Quillon"),
+        ("How many stairs lead up to the lamp?", "217"),
+        ("Where did the keeper retire to?", "Brackwater"),
+    ],
+    "router-manual.md": [
+        ("Which port should I open in the firewall for the admin web page?", "8443"),
+        ("How do I restore the factory defaults?", "12 seconds"),
+        ("What is the admin user called?", "netadmin"),
+        ("How many VPN connections can run at once?", "64"),
+        ("When do logs get rotated?", "50 MB"),
+    ],
+    "parts-catalogue.md": [
+        ("How much does a turnbuckle cost?", "73.15"),
+        ("Do you have copper eyelets in stock, and how many?", "9000"),
+        ("Is shipping free for large orders, and from where?", "Utrecht"),
+    ],
+    "minutes.txt": [
+        ("Who led the meeting?", "Varnum"),
+        ("Which company will fix the bridge?", "Holloway"),
+        ("How much money is in the roof fund?", "3,218"),
+    ],
+    "field-guide.md": [
+        ("Which bird is hardest to find on the reserve?", "bittern"),
+        ("How big is the reserve?", "340"),
+        ("Who looks after the reserve?", "Calloway"),
+    ],
+    "handbook.md": [
+        ("How much holiday do employees get?", "27"),
+        ("Where is the head office?", "Foundry"),
+        ("What do we use for chatting at work?", "Relay"),
+        ("When does the choir practise?", "Wednesday"),
+    ],
+    "chronicle.md": [
+        ("Who granted Elmsford its charter?", "Adelheid"),
+        ("Where did the 1647 fire start?", "Candle Lane"),
+        ("Who was the architect of the weavers' hall?", "Grenwald"),
+        ("How many people lived in the town in 1801?", "11,400"),
+    ],
+}
+
+
 def render(doc: Doc) -> str:
     """The document's text: filler with its facts inserted at their depths (the same every run)."""
     rng = random.Random(doc.name)

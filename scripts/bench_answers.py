@@ -41,9 +41,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from answer_set import DOCS, Doc, check, render
+from answer_set import DOCS, PARAPHRASES, Doc, check, render
 
 from localctx.core.conversation import ChatOptions
+from localctx.core.excerpt import best_passage
 from localctx.core.flags import SAMPLING_FIELDS, SamplingFlags
 from localctx.core.loops import loops
 from localctx.core.sampling import SamplingSettings
@@ -58,6 +59,7 @@ DRY = {"dry_multiplier": 0.8, "dry_base": 1.75, "dry_allowed_length": 2}
 PROMPT_ROOM = 256
 #: localctx's own reminder layout, restored for every configuration that names none
 DEFAULT_REMINDER = prompt.REMINDER_TEMPLATE
+DEFAULT_LABEL = prompt.EXCERPT_LABEL
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Config:
     layout: str = "after"
     both: bool = False  # the question also before the documents (breaks the shared prefix)
     reminder: str | None = None  # the reminder layout's user message, {question} in it (None: localctx's)
+    label: str | None = None  # the excerpt layout's words before the passage (None: localctx's)
 
 
 CONFIGS = [
@@ -83,6 +86,10 @@ CONFIGS = [
            SamplingSettings(repeat_penalty=1.05, **DRY), "reminder"),
     Config("t03-dry-remind", "temp 0.3, top-k 40, min-p 0.05 + DRY, reminder (seed 0)",
            SamplingSettings(temperature=0.3, top_k=40, min_p=0.05, seed=0, **DRY), "reminder"),
+    Config("dry-excerpt", "greedy + DRY, reminder and the best-matching passage restated", SamplingSettings(**DRY),
+           "excerpt"),
+    Config("dry-excerpt-from", "greedy + DRY, reminder and the passage labelled 'From the documents:'",
+           SamplingSettings(**DRY), "excerpt", label="From the documents:"),
     Config("quote", "greedy + DRY, reminder: quote names and numbers", SamplingSettings(**DRY), "reminder",
            reminder="Answer in one sentence, quoting the names and numbers exactly as the documents above "
                     "give them.\n\n{question}"),
@@ -160,6 +167,7 @@ def run_model(model: str, configs: list[Config], docs_dir: Path, args: argparse.
                                        sampling_flags=every_flag(cfg.sampling), layout=cfg.layout,
                                        loop_guard=False)
                     prompt.REMINDER_TEMPLATE = cfg.reminder or DEFAULT_REMINDER
+                    prompt.EXCERPT_LABEL = cfg.label or DEFAULT_LABEL
                     with ChatSession.open(model, [path], options=opts, engine=engine, persist=False,
                                           use_state_cache=False) as chat:
                         t0 = time.perf_counter()
@@ -169,6 +177,7 @@ def run_model(model: str, configs: list[Config], docs_dir: Path, args: argparse.
                     rec = {"model": model, "config": cfg.name, "doc": doc.name, "question": fact.question,
                            "expected": fact.expected, "depth": fact.depth, "reply": reply,
                            "loop": loops(reply), "grounded": fact.expected.lower() in reply.lower(),
+                           "passage_hit": passage_hit(cfg, path, fact.question, fact.expected),
                            "reply_tokens": t.reply_tokens if t else 0, "evaluated": t.evaluated_tokens if t else 0,
                            "seconds": secs}
                     tally.answers.append(rec)
@@ -182,6 +191,13 @@ def run_model(model: str, configs: list[Config], docs_dir: Path, args: argparse.
     finally:
         if engine is not None:
             engine.close()
+
+
+def passage_hit(cfg: Config, path: Path, question: str, expected: str) -> bool | None:
+    """Did the passage the excerpt layout restates hold the expected fact (None: no passage restated)?"""
+    if cfg.layout != "excerpt":
+        return None
+    return expected.lower() in (best_passage(path.read_text(), question) or "").lower()
 
 
 def every_flag(sampling: SamplingSettings) -> SamplingFlags:
@@ -253,9 +269,12 @@ def markdown(model: str, configs: list[Config], results: dict[tuple[str, str], T
         f"configurations), except `both-dry`, which re-evaluates the document for every question and is "
         f"therefore run only on the documents up to {args.both_max:,} tokens (its n says how many). Layouts: "
         "*question after* = the bare question after the documents (before this change); *reminder* = "
-        f"\"{args.reminder or DOCS_REMINDER}\" then the question; both keep the document prefix "
-        "shared across questions.", "",
+        f"\"{args.reminder or DOCS_REMINDER}\" then the question; *excerpt* = the reminder, "
+        f"\"{DEFAULT_LABEL}\" and the passage of the document that shares most of the question's words "
+        "(core.excerpt, at most 200 characters, none when too few words match), then the question; all keep "
+        "the document prefix shared across questions.", "",
         *table([model], configs, results), "",
+        *passage_lines(model, configs, results),
         *reminder_lines(configs),
         f"Run: {wall / 60:.1f} min wall on a shared 2-core machine (load average {load0:.1f}, several other jobs "
         "running); the time column compares configurations within one run only; the first configuration's "
@@ -265,6 +284,42 @@ def markdown(model: str, configs: list[Config], results: dict[tuple[str, str], T
         "listed; the time column compares configurations within this run only (the first configuration's first "
         "question also loaded the model and evaluated the document).",
     ])
+
+
+def passage_lines(model: str, configs: list[Config], results: dict[tuple[str, str], Tally]) -> list[str]:
+    """How often the restated passage held the expected fact: what the excerpt layout's grounding rests on."""
+    out = []
+    for c in configs:
+        tally = results.get((model, c.name))
+        if c.layout != "excerpt" or not tally or not tally.answers:
+            continue
+        hits = [a.get("passage_hit") for a in tally.answers]
+        out.append(f"`{c.name}`: the restated passage held the expected fact for {sum(bool(h) for h in hits)} of "
+                   f"{len(hits)} questions.")
+    if not out:
+        return []
+    right, none, wrong = paraphrase_passages()
+    out.append(f"The questions of this set reuse words of the sentences that hold their facts, so a lexical match "
+               f"finds them more easily than a question asked in other words: for {right + none + wrong} such "
+               f"paraphrases (answer_set.PARAPHRASES) the passage holds the fact for {right}, none is restated "
+               f"for {none} (the plain reminder then, as in `dry-remind`) and a wrong one for {wrong}.")
+    return [" ".join(out), ""]
+
+
+def paraphrase_passages() -> tuple[int, int, int]:
+    """(right, none, wrong): the passages core.excerpt restates for the paraphrased questions."""
+    right = none = wrong = 0
+    for doc in DOCS:
+        text = render(doc)
+        for question, expected in PARAPHRASES.get(doc.name, []):
+            passage = best_passage(text, question)
+            if passage is None:
+                none += 1
+            elif expected.lower() in passage.lower():
+                right += 1
+            else:
+                wrong += 1
+    return right, none, wrong
 
 
 def reminder_lines(configs: list[Config]) -> list[str]:

@@ -7,9 +7,8 @@ themselves (their tokens stay a prefix shared by every question, so KV reuse and
 
 Matching is lexical (BM25 over lines and sentences), deterministic and cheap: the same documents and
 question always give the same passage, so an earlier turn renders to the same tokens on every later
-turn.  A question that shares fewer than two words with the passage (or, asked in one word, a word
-found in more than one passage) gets no passage: a wrong passage next to the question misleads more
-than none.
+turn.  A question that shares fewer than two words with the best passage (or one word that other
+passages have too) gets no passage: a wrong passage next to the question misleads more than none.
 """
 
 from __future__ import annotations
@@ -127,15 +126,14 @@ def best_passage(text: str, question: str, *, max_chars: int = MAX_CHARS) -> str
             score += idf * f * 2.2 / (f + 1.2 * (0.25 + 0.75 * length / idx.avg_len))
         if score > best_score:
             best, best_score, best_words = i, score, shared
-    if best < 0 or not _trusted(best_words, wanted, idx.df):
+    if best < 0 or not _trusted(best_words, idx.df):
         return None
     return _cut(idx.passages[best], max_chars)
 
 
-def _trusted(shared: set[str], wanted: set[str], df: Counter[str]) -> bool:
-    if len(shared) >= 2:
-        return True
-    return len(wanted) == 1 and len(shared) == 1 and df[next(iter(shared))] == 1
+def _trusted(shared: set[str], df: Counter[str]) -> bool:
+    """Two words in common, or one word found in no other passage ("turnbuckle" in a price list)."""
+    return len(shared) >= 2 or (len(shared) == 1 and df[next(iter(shared))] == 1)
 
 
 def _cut(passage: str, max_chars: int) -> str:

@@ -29,8 +29,10 @@ def test_the_sentence_holding_the_fact_is_found_deep_in_a_long_text() -> None:
 def test_a_table_row_comes_with_its_header() -> None:
     text = ("Prices below.\n\n| SKU | Item | Unit price (EUR) | In stock |\n|---|---|---|---|\n"
             "| K-900 | hinge | 3.10 | 40 |\n| K-901 | turnbuckle | 73.15 | 12 |\n\nShipping is free.")
-    assert best_passage(text, "What is the unit price of the turnbuckle (SKU K-901)?") == (
-        "| SKU | Item | Unit price (EUR) | In stock |\n| K-901 | turnbuckle | 73.15 | 12 |")
+    row = "| SKU | Item | Unit price (EUR) | In stock |\n| K-901 | turnbuckle | 73.15 | 12 |"
+    assert best_passage(text, "What is the unit price of the turnbuckle (SKU K-901)?") == row
+    assert best_passage(text, "How much does a turnbuckle cost?") == row  # one word, but no other row has it
+    assert best_passage(text, "How much does it cost?") is None
 
 
 def test_titles_and_initials_do_not_end_a_sentence() -> None:
