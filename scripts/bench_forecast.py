@@ -36,7 +36,7 @@ from localctx.core import forecast as fc
 from localctx.core.settings import RuntimeSettings
 from localctx.engine.kernel_probe import run_probe
 from localctx.services import calibration as cal
-from localctx.services.forecast import kernel_costs
+from localctx.services.kernel_probe import kernel_costs
 from localctx.services.runtime import load_engine
 
 CAL_DEPTHS = (0, 256, 512, 1024, 1536, 2048)

@@ -122,6 +122,7 @@ def _measure(model: str | None, flags: RuntimeFlags, ds: list[int], repeats: int
     from localctx.core import forecast as fc
     from localctx.services import calibration as cal
     from localctx.services import forecast as sf
+    from localctx.services import kernel_probe as kp
     from localctx.services.runtime import load_engine
 
     engine = load_engine(model, flags=flags, force=force)
@@ -137,7 +138,7 @@ def _measure(model: str | None, flags: RuntimeFlags, ds: list[int], repeats: int
                                 f"micro-batch and a generation", "leave --ctx out, or give at least --ctx 1024")
         path, record = sf.save_calibration(engine, [t.segment() for t in timings])
         stored.append(path)
-        probe = kernel_probe if kernel_probe is not None else not sf.has_kernels(engine.settings)
+        probe = kernel_probe if kernel_probe is not None else not kp.has_kernels(engine.settings)
         kernels_file = None
         if probe:
             engine.close()  # the probe loads its own small models
@@ -148,7 +149,7 @@ def _measure(model: str | None, flags: RuntimeFlags, ds: list[int], repeats: int
                     work.count(done, total, "weight types", rate_unit="", detail=label)
 
                 try:
-                    kernels_file, _ = sf.probe_kernels(engine.settings, progress=probing)
+                    kernels_file, _ = kp.probe_kernels(engine.settings, progress=probing)
                 except LocalctxError as exc:  # the calibration is stored; only the scaling lacks prices
                     warn(f"{exc.message}; other models are scaled by FLOPs and bytes until "
                          f"`localctx bench ... --kernel-probe` succeeds")

@@ -32,7 +32,7 @@ from localctx.core.cpu_load import CpuLoad
 from localctx.core.model_info import ModelInfo, read_model_info
 from localctx.core.settings import RuntimeSettings
 from localctx.engine.base import Engine
-from localctx.errors import LocalctxError, RuntimeLoadError, StateFileError, skip_state, state_file_error
+from localctx.errors import LocalctxError, StateFileError, skip_state, state_file_error
 
 FORMAT = 1
 MAX_OBSERVATIONS = 64  # per kind; the oldest go first
@@ -101,7 +101,7 @@ def _fingerprint(path: Path) -> str:
 
 
 # ---- records -------------------------------------------------------------------------------------
-def _read(path: Path) -> dict[str, Any] | None:
+def read_record(path: Path) -> dict[str, Any] | None:
     """A calibration or kernel probe; None when there is none, or (said once) when it is unusable."""
     try:
         data = json.loads(path.read_text("utf-8"))
@@ -118,7 +118,7 @@ def _read(path: Path) -> dict[str, Any] | None:
     return data if data.get("format") == FORMAT else None
 
 
-def _write(path: Path, data: dict[str, Any]) -> None:
+def write_record(path: Path, data: dict[str, Any]) -> None:
     """Write a record atomically; StateFileError (one line) when the disk is full or not writable."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -158,7 +158,7 @@ def save_calibration(engine: Engine, segments: Sequence[fc.Segment], *, clock: s
     fits, is still returned so the measurements are shown."""
     path, data = calibration_record(_engine_info(engine), engine.settings, segments, clock=clock)
     try:
-        _write(path, data)
+        write_record(path, data)
     except StateFileError as exc:
         skip_state(LocalctxError(f"{exc.message}; the measurements below are not kept", exc.hint))
         return None, data
@@ -169,7 +169,7 @@ def store_calibration(info: ModelInfo, settings: RuntimeSettings, segments: Sequ
                       clock: str = "llama.cpp counters") -> tuple[Path, dict[str, Any]]:
     """Store segments measured for ``info`` with ``settings`` as its calibration on this machine."""
     path, data = calibration_record(info, settings, segments, clock=clock)
-    _write(path, data)
+    write_record(path, data)
     return path, data
 
 
@@ -178,7 +178,7 @@ def calibration_record(info: ModelInfo, settings: RuntimeSettings, segments: Seq
     """The calibration record of these segments (fits included) and where it is kept."""
     speed = speed_settings(settings)
     path = record_path(_fingerprint(info.path), speed)
-    old = _read(path) or {}
+    old = read_record(path) or {}
     data = {"format": FORMAT, "model": info.path.name, "path": str(info.path), "settings": speed,
             "machine": machine_identity(), "clock": clock,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -196,7 +196,7 @@ def observe(engine: Engine, kind: str, start: int, n: int, ms: float) -> None:
         info = _engine_info(engine)
         speed = speed_settings(engine.settings)
         path = record_path(_fingerprint(engine.path), speed)
-        data = _read(path) or {"format": FORMAT, "model": engine.path.name, "path": str(engine.path),
+        data = read_record(path) or {"format": FORMAT, "model": engine.path.name, "path": str(engine.path),
                                "settings": speed, "machine": machine_identity(), "clock": "llama.cpp counters",
                                "calibration": []}
         obs = [o for o in data.get("observations", []) if isinstance(o, dict)]
@@ -205,7 +205,7 @@ def observe(engine: Engine, kind: str, start: int, n: int, ms: float) -> None:
                [o for o in obs if o.get("kind") == fc.GEN][-MAX_OBSERVATIONS:]
         data["observations"] = kept
         _refit(data, fc.shape_of(info, engine.settings))
-        _write(path, data)
+        write_record(path, data)
     except Exception:  # noqa: BLE001 - see the docstring
         return
 
@@ -221,52 +221,12 @@ def observe_counters(engine: Engine, before: Any, after: Any, *, prompt_start: i
 
 
 # ---- the kernel probe -----------------------------------------------------------------------------
-def kernel_costs(timings: Sequence[Any], clock: str = "counters") -> fc.KernelCosts:
-    """ms per multiply-add by kind and type from the probe's timings."""
-    per: dict[str, dict[str, float]] = {}
-    for t in timings:
-        cost = t.ms_per_mac(clock)
-        if cost > 0:
-            per.setdefault(t.kind, {})[t.type_name] = cost
-    return fc.KernelCosts(per)
-
-
 def read_kernels(folder: Path) -> fc.KernelCosts | None:
-    data = _read(folder / KERNELS_FILE)
+    data = read_record(folder / KERNELS_FILE)
     try:
         return fc.KernelCosts.from_json(data) if data else None
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
-
-
-def has_kernels(settings: RuntimeSettings) -> bool:
-    return read_kernels(group_dir(speed_settings(settings))) is not None
-
-
-def probe_kernels(settings: RuntimeSettings, progress: Any = None, types: Sequence[str] | None = None
-                  ) -> tuple[Path, fc.KernelCosts]:
-    """Run the kernel probe with these settings and store it for their (machine, settings) group:
-    what scales a calibration to models of other quant types (``types``: default all the probe's)."""
-    import dataclasses
-    import tempfile
-
-    from localctx.engine.kernel_probe import run_probe
-
-    try:
-        with tempfile.TemporaryDirectory(prefix="localctx-probe-") as tmp:
-            timings = run_probe(settings, Path(tmp), types, progress=progress)
-    except OSError as exc:  # a full or read-only temp dir: the probe models could not be written
-        raise RuntimeLoadError(f"the kernel probe could not write its models: {exc.strerror or exc}",
-                               "free some space in the temp dir (TMPDIR)") from None
-    costs = kernel_costs(timings)
-    if not costs.per_mac:
-        raise RuntimeLoadError("the kernel probe measured no weight type (llama.cpp could make or run none)")
-    speed = speed_settings(settings)
-    path = group_dir(speed) / KERNELS_FILE
-    _write(path, {"format": FORMAT, **costs.to_json(), "clock": "llama.cpp counters", "settings": speed,
-                  "machine": machine_identity(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  "timings": [dataclasses.asdict(t) for t in timings]})
-    return path, costs
 
 
 # ---- the forecast ---------------------------------------------------------------------------------
@@ -311,7 +271,7 @@ def _neighbour(folder: Path, own: Path, shape: fc.ModelShape) -> tuple[dict[str,
     for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         if p == own:
             continue
-        data = _read(p)
+        data = read_record(p)
         fits = _fits(data)
         if data is None or fits is None or not data.get("calibration"):
             continue
@@ -362,7 +322,7 @@ class _Source:
 def _source(info: ModelInfo, settings: RuntimeSettings, shape: fc.ModelShape) -> _Source | None:
     """This model's own calibration, else one scaled from the nearest calibrated neighbour."""
     own = record_path(_fingerprint(info.path), speed_settings(settings))
-    data = _read(own)
+    data = read_record(own)
     fits = _fits(data)
     if fits is not None and data is not None and data.get("calibration"):  # observations alone only refine
         return _Source(fits, "measured", info.path.name, len(data.get("observations") or []))

@@ -12,6 +12,7 @@ from localctx.core.model_info import read_model_info
 from localctx.core.settings import RuntimeSettings
 from localctx.services import calibration as cal
 from localctx.services import forecast as sf
+from localctx.services import kernel_probe as kp
 
 MACHINE = {"cpu": "Test CPU", "cores": 2, "llama_cpp": "0", "backends": ["CPU"], "devices": ["Test CPU"],
            "repack": True}
@@ -172,11 +173,11 @@ def test_the_kernel_probe_prices_a_scaled_forecast_by_weight_type(smollm2_path: 
         engine.close()
     settings, gemma = engine.settings, read_model_info(gemma_path)
     plain = sf.forecast_for(gemma, settings, 4096).forecast
-    assert plain is not None and not sf.has_kernels(settings) and not plain.kernel_probe
+    assert plain is not None and not kp.has_kernels(settings) and not plain.kernel_probe
 
-    path, costs = sf.probe_kernels(settings, types=("Q8_0", "Q4_1"))
+    path, costs = kp.probe_kernels(settings, types=("Q8_0", "Q4_1"))
     own_record = sf.record_path(sf._fingerprint(smollm2_path), sf.speed_settings(settings))
-    assert path.parent == own_record.parent and path.name == sf.KERNELS_FILE and sf.has_kernels(settings)
+    assert path.parent == own_record.parent and path.name == sf.KERNELS_FILE and kp.has_kernels(settings)
     assert set(costs.per_mac) == {fc.PROMPT, fc.GEN} and set(costs.per_mac[fc.GEN]) == {"Q8_0", "Q4_1"}
     stored = json.loads(path.read_text())
     assert stored["settings"]["threads"] == 1 and len(stored["timings"]) == 4
@@ -199,6 +200,6 @@ def test_the_kernel_probe_prices_a_scaled_forecast_by_weight_type(smollm2_path: 
     assert old.prompt_tok_s == pytest.approx(plain.prompt_tok_s)
 
     path.write_text("{broken")
-    assert not sf.has_kernels(settings)
+    assert not kp.has_kernels(settings)
     again = sf.forecast_for(gemma, settings, 4096).forecast
     assert again is not None and again.band == pytest.approx(plain.band) and not again.kernel_probe
