@@ -6,7 +6,8 @@ foundation without pydantic on top.  Generation runs on the serving core's one w
 only parses, queues a job and relays its events, so a waiting client never stalls a running one.
 
 What OpenAI's shapes have no word for travels in one extra top-level object, ``"localctx"``, on the
-response (and on a stream's last choice chunk): ``notices`` (what was cut or changed) and
+response (and on a stream's last choice chunk): ``notices`` (what was cut or changed), ``passage`` (the
+part of the request's documents restated beside its last question, as ``ask --json`` names it) and
 ``stop_reason: "loop"`` when the loop guard ended the reply.  OpenAI's own ``finish_reason`` then says
 "stop" (the reply ended by itself, not at max_tokens), so clients that know nothing of localctx read
 a normal reply: the openai client keeps unknown fields (``model_extra``) and others ignore them.
@@ -241,6 +242,8 @@ def _extra(usage: Usage, notices: Sequence[str]) -> dict[str, Any]:
         extra["stop_reason"] = "loop"
     if notices:
         extra["notices"] = list(notices)
+    if usage.passage:
+        extra["passage"] = usage.passage
     return {"localctx": extra} if extra else {}
 
 

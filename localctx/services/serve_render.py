@@ -67,6 +67,7 @@ class Usage:
     #: stopped it; OpenAI's finish_reason then says "stop")
     stop_reason: str = "stop"
     gen_tok_s: float | None = None  # reply tokens per second, as llama.cpp timed them
+    passage: str | None = None  # restated beside the last question by the prompt layout (services.prompt)
 
     def summary(self) -> dict[str, Any]:
         """The numbers an operator watches (/health's ``last``, the status line)."""
@@ -87,6 +88,7 @@ class Rendered:
     max_tokens: int
     stops: tuple[str, ...]
     notices: list[str] = field(default_factory=list)
+    passage: str | None = None  # restated beside the last question (the excerpt layout), if any
 
 
 def render(engine: Engine, req: ServeRequest) -> Rendered:
@@ -102,8 +104,19 @@ def render(engine: Engine, req: ServeRequest) -> Rendered:
         msgs, tokens, notices = _fit_messages(engine, req, room)
         prefix = _prompt.stable_prefix(engine, msgs[:1]) if msgs[0]["role"] == "system" else []
         stops = tuple(req.options.stop) + (() if engine.has_chat_template else PLAIN_STOPS)
+        passage = _passage(msgs, req)
     left = n_ctx - len(tokens)
-    return Rendered(tokens, prefix, min(room, left) if req.max_tokens_given else left, stops, notices)
+    return Rendered(tokens, prefix, min(room, left) if req.max_tokens_given else left, stops, notices,
+                    passage if req.prompt is None else None)
+
+
+def _passage(msgs: Sequence[Message], req: ServeRequest) -> str | None:
+    """The passage the layout restated beside the request's last question (what ``ask --json`` reports)."""
+    system = msgs[0]["content"] if msgs and msgs[0]["role"] == "system" else ""
+    question = next((m["content"] for m in reversed(req.messages) if m["role"] == "user"), None)
+    if not question or not _prompt.has_documents(system):
+        return None
+    return _prompt.restated_passage(system, question, req.options.layout)
 
 
 def _overflow(req: ServeRequest, parts: dict[str, int], n_ctx: int) -> ContextOverflowError:

@@ -263,7 +263,7 @@ class ServingCore:
                           finish_reason="length" if stop_reason in ("length", "context") else "stop",
                           state=state, ttft_s=None if first is None or job.started is None
                           else first - job.started, stop_reason=stop_reason,
-                          gen_tok_s=dg / tg * 1000 if dg > 1 and tg > 0 else None)
+                          gen_tok_s=dg / tg * 1000 if dg > 1 and tg > 0 else None, passage=rendered.passage)
         self.last = job.usage
         job.emit(("done", job.usage))
 

@@ -42,6 +42,8 @@ def test_a_document_read_by_ask_is_served_from_its_saved_state(server: ServeProc
     u = resp.usage
     cached = u.prompt_tokens_details.cached_tokens
     assert cached > 300 and u.prompt_tokens - cached < QUESTION_ROOM  # the document came from the state ask saved
+    # the passage restated beside the question is named, as `ask --json` names it
+    assert resp.model_extra["localctx"]["passage"] == "Fact 3: the box in room 3 holds 21 marbles and 3 keys."
 
 
 def test_a_restarted_server_starts_from_the_state_it_saved(server: ServeProcess, client: Any,

@@ -51,6 +51,11 @@ def test_a_reply_the_loop_guard_stopped_says_so_in_the_last_choice_chunk() -> No
     assert finish["localctx"] == {"stop_reason": "loop", "notices": ["reply stopped: it began repeating itself"]}
 
 
+def test_the_restated_passage_is_named_in_the_last_choice_chunk() -> None:
+    out = _run([("piece", "Hi"), ("done", Usage(10, 4, 1, "stop", stop_reason="eos", passage="Fact 3: twenty."))])
+    assert json.loads(out[1][6:])["localctx"] == {"passage": "Fact 3: twenty."}
+
+
 def test_an_ordinary_end_carries_no_extra_field() -> None:
     out = _run([("piece", "Hi"), ("done", Usage(10, 4, 1, "stop", stop_reason="eos"))])
     assert "localctx" not in json.loads(out[1][6:])
