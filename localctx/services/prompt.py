@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Protocol
 
 from localctx.core.conversation import DEFAULT_LAYOUT, LAYOUTS
@@ -78,11 +79,20 @@ def user_text(question: str, *, documents: bool, layout: str = DEFAULT_LAYOUT, s
 
 def restated_passage(system: str, question: str, layout: str = DEFAULT_LAYOUT) -> str | None:
     """The passage of the documents in ``system`` that ``layout`` restates beside ``question`` (None: none)."""
-    return best_passage(document_text(system), question) if layout == "excerpt" else None
+    return _passage(document_text(system), question) if layout == "excerpt" else None
 
 
+@lru_cache(maxsize=1024)
+def _passage(text: str, question: str) -> str | None:
+    # every turn renders every earlier question again: each is matched once per documents' text
+    return best_passage(text, question)
+
+
+@lru_cache(maxsize=8)
 def document_text(system: str) -> str:
-    """The documents' own text inside a system message written by ``system_text`` (no instructions)."""
+    """The documents' own text inside a system message written by ``system_text`` (no instructions).
+    Cached: the same system message gives the same string object, so the passages cached for it do not
+    hold one copy of the documents each."""
     return "\n\n".join(_DOC_BODY.findall(system))
 
 
