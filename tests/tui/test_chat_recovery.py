@@ -69,8 +69,8 @@ async def test_a_context_that_does_not_fit_is_refused_and_the_largest_that_fits_
     monkeypatch.setattr(llamacpp.LlamaEngine, "__init__", counting_init)
     app = chat_app(smollm2_path, machine=SMALL_MACHINE, flags=RuntimeFlags(ctx=32768, threads=1))
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
-        await wait_until(pilot, lambda: isinstance(app.screen, FitDialog) and error_notifications(app), timeout=60,
-                         what="the offer and the refusal's notification")
+        await wait_until(pilot, lambda: isinstance(app.screen, FitDialog) and bool(app.screen.query("#fit-message"))
+                         and error_notifications(app), timeout=60, what="the offer and the refusal's notification")
         assert built == [] and app.host.engine is None  # refused before llama.cpp saw anything
         [line] = error_notifications(app)
         assert "32,768 tokens does not fit" in line and "3,584" in line and "kept free" in line
