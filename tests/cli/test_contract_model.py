@@ -55,14 +55,14 @@ def test_estimate_plan_and_a_real_load_agree_on_kv_bytes(smollm2_path: Path) -> 
 def test_ask_says_when_the_reply_hit_the_token_cap(tmp_path: Path) -> None:
     doc = tmp_path / "d.txt"
     doc.write_text(DOC)
-    args = ["ask", "smollm2", "Tell me everything about the ferry and the tram, in detail.", "--file", str(doc),
+    args = ["ask", "smollm2", "Tell me everything you know, in detail.", "--file", str(doc),
             "--ctx", "1024", "-n", "4", "-t", "1"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "reply cut at 4 tokens (-n); raise -n for more" in r.stderr
     d = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
     assert d["stop_reason"] == "length" and d["tokens"]["reply"] == 4
-    assert d["passage"] is None  # one word in common with any sentence: too little to restate one
+    assert d["passage"] is None  # no word in common with the document: nothing to restate
 
 
 def test_documents_from_stdin_and_an_empty_one_is_named(tmp_path: Path) -> None:

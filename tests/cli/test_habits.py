@@ -40,7 +40,11 @@ def _ok(*args: str) -> str:
 
 # ---- completion ------------------------------------------------------------------------------------------
 def test_show_completion_prints_a_bash_script() -> None:
-    r = subprocess.run([str(LOCALCTX), "--show-completion", "bash"], capture_output=True, text=True, timeout=60)
+    # Typer finds the shell from the parent process (the flag takes no value): run it from bash, as a user
+    # does, so the test does not depend on what started pytest (a detached job has no shell above it)
+    # ("; exit $?" keeps bash from replacing itself with the command, so it stays the parent)
+    r = subprocess.run(["bash", "-c", '"$0" --show-completion; exit $?', str(LOCALCTX)], capture_output=True,
+                       text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "_localctx_completion()" in r.stdout and "complete " in r.stdout and "_LOCALCTX_COMPLETE" in r.stdout
 
