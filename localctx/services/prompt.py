@@ -8,8 +8,8 @@ one gets a plain completion prompt, or ``--chat-template``); the BOS token is ad
 
 Where the question sits relative to long documents is a layout (``LAYOUTS``).  Every layout keeps the
 document prefix identical across questions (the KV cache and the saved states depend on it): what a
-layout may change is the user message after the documents.  ``reminder`` (the default) restates a
-short instruction there, in front of each question asked with documents; ``excerpt`` (the default)
+layout may change is the user message after the documents.  ``reminder`` restates a short
+instruction there, in front of each question asked with documents; ``excerpt`` (the default)
 also restates the passage of the documents that best matches the question (core.excerpt), so the
 fact sits next to the question however deep in a long document it is.  Measured by
 scripts/bench_answers.py (docs/benchmarks.md, "answers"): small models then answer from the
