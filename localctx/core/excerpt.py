@@ -23,7 +23,7 @@ from functools import lru_cache
 #: the room a conversation keeps free for the question (core.conversation.QUESTION_ROOM)
 MAX_CHARS = 200
 
-_WORD = re.compile(r"[a-z0-9]+(?:[-'.,][a-z0-9]+)*")
+_WORD = re.compile(r"[^\W_]+(?:[-'.,][^\W_]+)*")  # letters of any script and digits
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 #: a full stop that ends a title or an initial, not a sentence ("Dr. Ines Calloway", "J. Smith")
 _NOT_AN_END = re.compile(r"(?:\b(?:Dr|Mr|Mrs|Ms|Prof|St|Mt|No|Fig|vs|etc|e\.g|i\.e)|\b[A-Z])\.$")
@@ -44,7 +44,7 @@ class _Index:
 
 
 def words(text: str) -> list[str]:
-    """Lower-case words, numbers kept whole ("14,500", "k-901", "ed25519")."""
+    """Lower-case words of any script, numbers kept whole ("14,500", "k-901", "ed25519", "münchen")."""
     return _WORD.findall(text.lower())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from localctx.core.excerpt import MAX_CHARS, best_passage, split_passages
+from localctx.core.excerpt import MAX_CHARS, best_passage, split_passages, words
 
 FILLER = ["The tide came in slowly over the flats.", "The keeper watched the lamp after supper.",
           "Nobody thought much of it.", "The gulls circled the jetty before the storm.",
@@ -33,6 +33,13 @@ def test_a_table_row_comes_with_its_header() -> None:
     assert best_passage(text, "What is the unit price of the turnbuckle (SKU K-901)?") == row
     assert best_passage(text, "How much does a turnbuckle cost?") == row  # one word, but no other row has it
     assert best_passage(text, "How much does it cost?") is None
+
+
+def test_words_of_other_scripts_match_whole() -> None:
+    assert words("Die Straßenbahn fährt um 7.45, Café-Ecke") == ["die", "straßenbahn", "fährt", "um", "7.45",
+                                                                 "café-ecke"]
+    text = "Der Bahnhof liegt am Stadtrand.\nDie Bäckerei in der Lindenstraße öffnet um sechs Uhr.\nEs regnet."
+    assert best_passage(text, "Wann öffnet die Bäckerei?") == "Die Bäckerei in der Lindenstraße öffnet um sechs Uhr."
 
 
 def test_titles_and_initials_do_not_end_a_sentence() -> None:
