@@ -18,7 +18,9 @@ documents more often and more briefly than with the bare question after them.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Protocol
@@ -78,22 +80,35 @@ def user_text(question: str, *, documents: bool, layout: str = DEFAULT_LAYOUT, s
 
 
 def restated_passage(system: str, question: str, layout: str = DEFAULT_LAYOUT) -> str | None:
-    """The passage of the documents in ``system`` that ``layout`` restates beside ``question`` (None: none)."""
-    return _passage(document_text(system), question) if layout == "excerpt" else None
+    """The passage of the documents in ``system`` that ``layout`` restates beside ``question`` (None: none).
+    Every turn renders every earlier question again, so each is matched once per documents' text; the
+    cache keys on a digest of the text, so a server seeing many documents does not keep them all alive."""
+    if layout != "excerpt":
+        return None
+    text, digest = _documents(system)
+    key = (digest, question)
+    if key in _PASSAGES:
+        _PASSAGES.move_to_end(key)
+        return _PASSAGES[key]
+    passage = _PASSAGES[key] = best_passage(text, question)
+    if len(_PASSAGES) > _PASSAGES_KEPT:
+        _PASSAGES.popitem(last=False)
+    return passage
 
 
-@lru_cache(maxsize=1024)
-def _passage(text: str, question: str) -> str | None:
-    # every turn renders every earlier question again: each is matched once per documents' text
-    return best_passage(text, question)
+_PASSAGES: OrderedDict[tuple[bytes, str], str | None] = OrderedDict()
+_PASSAGES_KEPT = 1024
 
 
-@lru_cache(maxsize=8)
 def document_text(system: str) -> str:
-    """The documents' own text inside a system message written by ``system_text`` (no instructions).
-    Cached: the same system message gives the same string object, so the passages cached for it do not
-    hold one copy of the documents each."""
-    return "\n\n".join(_DOC_BODY.findall(system))
+    """The documents' own text inside a system message written by ``system_text`` (no instructions)."""
+    return _documents(system)[0]
+
+
+@lru_cache(maxsize=4)
+def _documents(system: str) -> tuple[str, bytes]:
+    text = "\n\n".join(_DOC_BODY.findall(system))
+    return text, hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def has_documents(system: str) -> bool:

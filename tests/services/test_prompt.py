@@ -58,3 +58,12 @@ def test_the_server_renders_the_same_messages_as_chat(layout: str) -> None:
     request = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": QUESTION},
                {"role": "assistant", "content": "3,218 euros."}, {"role": "user", "content": "Who booked the hall?"}]
     assert _with_documents(request, DOCS, layout) == chat
+
+
+def test_the_passage_cache_keeps_a_digest_of_the_documents_not_the_documents() -> None:
+    """A server sees many documents: the cache of passages must not hold each one's text alive."""
+    for i in range(3):
+        docs = [DocText(f"d{i}.txt", f"{FILLER}\n{FACT} Copy {i}.\n" * 200)]
+        prompt.document_messages(None, docs, [], QUESTION)
+    assert prompt._PASSAGES and all(isinstance(d, bytes) and len(d) == 16 and len(q) < 100
+                                    for d, q in prompt._PASSAGES)
